@@ -1,0 +1,1 @@
+"""exalate-bot: request, approve and initiate private Exalate connections from Slack."""

@@ -1,0 +1,86 @@
+"""The ``exalate-bot`` command.
+
+```
+exalate-bot [run]                          Socket Mode (needs SLACK_APP_TOKEN)
+exalate-bot run --http [--host H] [--port N]   HTTP mode: POST /slack/events, GET /healthz
+exalate-bot simulator [--host H] [--port N] [--token T]   an Exalate-on-Jira simulator
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.app import serve_http, serve_socket_mode
+from bot.config import SettingsError, load_settings
+from bot.exalate.simulator import Simulator, serve
+from bot.log import configure_logging
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="exalate-bot",
+        description="Slack bot that requests, approves and initiates private Exalate connections.",
+    )
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="run the bot (Socket Mode unless --http)")
+    run.add_argument("--http", action="store_true", help="serve Slack's HTTP endpoint instead")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to bind")  # noqa: S104
+    run.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    simulator = commands.add_parser("simulator", help="serve an Exalate-on-Jira simulator")
+    simulator.add_argument("--host", default="127.0.0.1", help="address to bind")
+    simulator.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    simulator.add_argument("--token", default=None, help="accept only this Bearer token")
+    return parser
+
+
+async def _serve_simulator(host: str, port: int, token: str | None) -> None:
+    runner = await serve(Simulator(token=token), host, port)
+    log.info("simulator_serving url=http://%s:%s", host, port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "simulator":
+        configure_logging("INFO")
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_simulator(arguments.host, arguments.port, arguments.token))
+        return 0
+    try:
+        settings = load_settings()
+        secrets = [
+            settings.slack_bot_token,
+            settings.jira_token,
+            settings.slack_app_token,
+            settings.slack_signing_secret,
+            settings.exalate_secret_key,
+        ]
+        configure_logging(settings.log_level, [s.get_secret_value() for s in secrets if s])
+        http = arguments.command == "run" and arguments.http
+        serve_bot = (
+            serve_http(settings, arguments.host, arguments.port)
+            if http
+            else (serve_socket_mode(settings))
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_bot)
+    except SettingsError as error:
+        print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

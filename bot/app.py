@@ -1,0 +1,163 @@
+"""The composition root: builds every part from ``Settings`` and tears them down.
+
+This is the only module that knows every concrete class. Importing it connects to
+nothing; ``Runtime.start`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import handlers
+from bot.approvers import ApproverPolicy
+from bot.cache import TimedCache
+from bot.config import Settings, SettingsError
+from bot.exalate import ExalateClient
+from bot.service import ConnectionService
+from bot.vault import Vault, key_file_for, load_or_create_key
+from handlers.notifier import SlackGroupDirectory, SlackNotifier
+from storage import RequestRepository, create_schema, make_engine, make_sessionmaker
+from storage.db import sqlite_file
+
+log = logging.getLogger(__name__)
+
+# Jira's lists change rarely; a minute keeps the form current without hammering Jira.
+LIST_CACHE_SECONDS = 60.0
+SLACK_EVENTS_PATH = "/slack/events"
+
+
+def load_vault(settings: Settings) -> Vault:
+    """The key from EXALATE_SECRET_KEY, or a key file beside an SQLite database."""
+    if settings.exalate_secret_key is not None:
+        return Vault(settings.exalate_secret_key.get_secret_value().encode())
+    database = sqlite_file(settings.database_url)
+    if database is None:
+        raise SettingsError(
+            "EXALATE_SECRET_KEY is missing: it is required when DATABASE_URL is not an "
+            "SQLite file (there is no place beside the database for a key file)."
+        )
+    return Vault(load_or_create_key(key_file_for(database)))
+
+
+def make_slack_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client: one retry on a dropped connection, and Slack's 429s ridden out."""
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything a running bot holds, so it can all be closed in one place."""
+
+    settings: Settings
+    engine: AsyncEngine
+    http: aiohttp.ClientSession
+    service: ConnectionService
+    app: AsyncApp
+
+    @classmethod
+    async def start(cls, settings: Settings, *, http_mode: bool) -> Runtime:
+        """Build and connect every part; nothing is served yet."""
+        signing_secret = settings.require_http_mode() if http_mode else None
+        vault = load_vault(settings)
+        engine = make_engine(settings.database_url)
+        await create_schema(engine)
+        http = aiohttp.ClientSession()
+        exalate = ExalateClient(
+            http,
+            settings.jira_url,
+            settings.jira_token.get_secret_value(),
+            read_timeout=settings.jira_timeout,
+            create_timeout=settings.exalate_create_timeout,
+        )
+        client = make_slack_client(settings)
+        app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret.get_secret_value() if signing_secret else "",
+            request_verification_enabled=http_mode,
+        )
+        service = ConnectionService(
+            repository=RequestRepository(make_sessionmaker(engine)),
+            exalate=exalate,
+            vault=vault,
+            policy=ApproverPolicy(settings.exalate_approvers, SlackGroupDirectory(client)),
+            notifier=SlackNotifier(client, settings.exalate_approval_channel),
+            projects=TimedCache(exalate.list_projects, ttl=LIST_CACHE_SECONDS),
+            connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
+        )
+        handlers.register(app, service, local_short_name=settings.exalate_local_short_name)
+        service.warm_up()
+        return cls(settings, engine, http, service, app)
+
+    async def close(self) -> None:
+        """Release connections; safe to call once after ``start``."""
+        await self.http.close()
+        await self.engine.dispose()
+
+    def web_app(self) -> web.Application:
+        """Bolt's endpoint at ``POST /slack/events`` plus ``GET /healthz``."""
+        application = self.app.web_app(path=SLACK_EVENTS_PATH)
+        application.router.add_get("/healthz", self._healthz)
+        return application
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        async with self.engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+        return web.json_response({"ok": True, "database": "reachable"})
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, *, http_mode: bool) -> AsyncIterator[Runtime]:
+    """A started runtime, closed on exit however the block ends."""
+    runtime = await Runtime.start(settings, http_mode=http_mode)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+async def serve_http(settings: Settings, host: str, port: int) -> None:
+    """HTTP mode: serve until cancelled (Ctrl-C or SIGTERM)."""
+    async with running(settings, http_mode=True) as runtime:
+        runner = web.AppRunner(runtime.web_app())
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        log.info("serving_http host=%s port=%s path=%s", host, port, SLACK_EVENTS_PATH)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+
+async def serve_socket_mode(settings: Settings) -> None:
+    """Socket Mode: one outbound WebSocket to Slack, no inbound URL needed."""
+    app_token = settings.require_socket_mode()
+    async with running(settings, http_mode=False) as runtime:
+        handler = AsyncSocketModeHandler(runtime.app, app_token.get_secret_value())
+        await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+        log.info("socket_mode_connected")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]

@@ -1,0 +1,89 @@
+"""Connection requests and the table of states they may move between.
+
+The life cycle is data (``TRANSITIONS``), not scattered ``if`` statements: the service,
+the repository's compare-and-set and the tests all read the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Where a request stands. Stored as its value, so renaming a member is a migration."""
+
+    PENDING_APPROVAL = "pending_approval"
+    INITIATING = "initiating"
+    INVITED = "invited"
+    ACTIVE = "active"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    GONE = "gone"
+
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING_APPROVAL: frozenset(
+        {Status.INITIATING, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}
+    ),
+    Status.INITIATING: frozenset({Status.INVITED, Status.FAILED}),
+    Status.FAILED: frozenset({Status.INITIATING}),
+    Status.INVITED: frozenset({Status.ACTIVE, Status.EXPIRED, Status.GONE}),
+    Status.ACTIVE: frozenset(),
+    Status.REJECTED: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.EXPIRED: frozenset(),
+    Status.GONE: frozenset(),
+}
+
+# A request is "open" while its connection name is claimed: no second request may use it.
+OPEN_STATUSES: frozenset[Status] = frozenset(
+    {Status.PENDING_APPROVAL, Status.INITIATING, Status.FAILED, Status.INVITED}
+)
+
+
+def can_transition(source: Status, target: Status) -> bool:
+    """Whether the life cycle allows moving from ``source`` to ``target``."""
+    return target in TRANSITIONS[source]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFields:
+    """What the requester asked for: the Exalate wizard's fields, already validated."""
+
+    local_short_name: str
+    remote_short_name: str
+    connection_name: str
+    description: str
+    project_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRequest:
+    """A stored request, as read from the database at one moment.
+
+    ``version`` grows with every transition; the repository's compare-and-set checks
+    it, so a decision taken on a stale copy can never be applied.
+    """
+
+    id: int
+    status: Status
+    version: int
+    fields: RequestFields
+    requester: str
+    created_at: datetime
+    updated_at: datetime
+    decided_by: str | None = None
+    reason: str | None = None
+    error: str | None = None
+    exalate_connection_id: str | None = None
+    card_ref: str | None = None
+    has_invitation_code: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the request still claims its connection name."""
+        return self.status in OPEN_STATUSES

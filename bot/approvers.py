@@ -1,0 +1,68 @@
+"""Who may decide on a request: the approvers, and never the requester themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+
+from bot.approvals.errors import NotAllowed
+from bot.approvals.model import ConnectionRequest
+from bot.ports import DirectoryUnavailable, GroupDirectory
+
+GROUP_CACHE_SECONDS = 60.0
+
+
+class ApproverPolicy:
+    """Checks a person against ``EXALATE_APPROVERS`` on every click.
+
+    User-group membership is looked up, not copied at start-up, so removing someone
+    from the group takes their right away within ``GROUP_CACHE_SECONDS``.
+    """
+
+    def __init__(
+        self,
+        approver_ids: Iterable[str],
+        groups: GroupDirectory,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        ids = tuple(approver_ids)
+        self._users = frozenset(item for item in ids if not item.startswith("S"))
+        self._group_ids = tuple(item for item in ids if item.startswith("S"))
+        self._groups = groups
+        self._clock = clock
+        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def is_approver(self, user_id: str) -> bool:
+        """Whether ``user_id`` is named directly or belongs to an approver group."""
+        if user_id in self._users:
+            return True
+        memberships = await asyncio.gather(*(self._group(group) for group in self._group_ids))
+        return any(user_id in members for members in memberships)
+
+    async def ensure_can_decide(self, user_id: str, request: ConnectionRequest) -> None:
+        """Raise NotAllowed unless ``user_id`` may approve, reject or retry ``request``."""
+        if user_id == request.requester:
+            raise NotAllowed(
+                "You asked for this connection, so another approver has to decide on it."
+            )
+        try:
+            allowed = await self.is_approver(user_id)
+        except DirectoryUnavailable:
+            raise NotAllowed(
+                "Slack could not say who is in the approver groups just now; try again in a minute."
+            ) from None
+        if not allowed:
+            raise NotAllowed(
+                "Only approvers can approve, reject or retry connection requests. "
+                "Ask an Exalate admin if you should be one."
+            )
+
+    async def _group(self, group_id: str) -> frozenset[str]:
+        cached = self._members.get(group_id)
+        if cached is not None and self._clock() - cached[0] < GROUP_CACHE_SECONDS:
+            return cached[1]
+        members = await self._groups.members(group_id)
+        self._members[group_id] = (self._clock(), members)
+        return members

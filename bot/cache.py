@@ -1,0 +1,80 @@
+"""A short-lived, single-flight cache for lists read from Jira.
+
+Slack gives every listener 3 seconds. Reading Jira's project list or Exalate's
+connection list inside that window would spend the budget on a server we do not
+control, so listeners read from here: fresh values are served at once, a stale value
+triggers one shared refresh that callers wait on for a bounded time, and a failed
+refresh falls back to the last good value if there is one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class CacheUnavailable(Exception):
+    """No value could be had within the time allowed, and none was cached before."""
+
+
+class TimedCache(Generic[T]):
+    """Holds one value loaded by ``load``; considered fresh for ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        load: Callable[[], Awaitable[T]],
+        *,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._clock = clock
+        self._value: T | None = None
+        self._loaded_at = float("-inf")
+        self._refresh: asyncio.Task[T] | None = None
+
+    def _fresh(self) -> bool:
+        return self._value is not None and self._clock() - self._loaded_at < self._ttl
+
+    def peek(self) -> T | None:
+        """The last value loaded, however old, without waiting; starts a refresh if stale."""
+        self.refresh_soon()
+        return self._value
+
+    def refresh_soon(self) -> None:
+        """Start a refresh in the background if the value is stale; returns at once."""
+        if not self._fresh():
+            self._start_refresh()
+
+    def invalidate(self) -> None:
+        """Mark the value stale, e.g. after creating a connection the list lacks."""
+        self._loaded_at = float("-inf")
+
+    async def get(self, *, wait: float) -> T:
+        """The value, refreshed if stale, waiting at most ``wait`` seconds for Jira."""
+        if self._fresh():
+            assert self._value is not None
+            return self._value
+        task = self._start_refresh()
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout=wait)
+        except Exception as error:
+            if self._value is not None:
+                return self._value
+            raise CacheUnavailable(str(error) or type(error).__name__) from error
+
+    def _start_refresh(self) -> asyncio.Task[T]:
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._reload())
+        return self._refresh
+
+    async def _reload(self) -> T:
+        value = await self._load()
+        self._value = value
+        self._loaded_at = self._clock()
+        return value

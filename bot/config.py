@@ -1,0 +1,131 @@
+"""Settings, read once from the environment (and a ``.env`` file) at start-up.
+
+Nothing else in the code reads ``os.environ``: the process entry point loads
+``Settings`` and passes it down. A missing or malformed value stops start-up with a
+message that names the variable, before anything connects anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///exalate-bot.db"
+_APPROVER_ID = re.compile(r"[UWS][A-Z0-9]{2,}")
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names every variable at fault."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    slack_bot_token: SecretStr
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    jira_url: str
+    jira_token: SecretStr
+    jira_timeout: float = Field(default=10.0, gt=0)
+    database_url: str = DEFAULT_DATABASE_URL
+    exalate_approval_channel: str
+    exalate_approvers: Annotated[tuple[str, ...], NoDecode]
+    exalate_local_short_name: str = ""
+    exalate_secret_key: SecretStr | None = None
+    exalate_create_timeout: float = Field(default=15.0, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("slack_api_url", "jira_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("jira_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("exalate_approval_channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not _CHANNEL_ID.fullmatch(value):
+            raise ValueError("must be a channel id such as C0123456789, not a #name")
+        return value
+
+    @field_validator("exalate_approvers", mode="before")
+    @classmethod
+    def _approvers(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        ids = tuple(str(item).strip() for item in items if str(item).strip())
+        if not ids:
+            raise ValueError("name at least one approver: user ids (U…) or user-group ids (S…)")
+        if bad := [item for item in ids if not _APPROVER_ID.fullmatch(item)]:
+            raise ValueError(f"not a user or user-group id: {', '.join(bad)}")
+        return ids
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    def require_socket_mode(self) -> SecretStr:
+        """The app-level token Socket Mode needs, or a SettingsError naming it."""
+        if self.slack_app_token is None:
+            raise SettingsError(
+                "SLACK_APP_TOKEN is missing: Socket Mode needs an app-level token (xapp-) "
+                "with connections:write. Or run with --http."
+            )
+        return self.slack_app_token
+
+    def require_http_mode(self) -> SecretStr:
+        """The signing secret HTTP mode needs; an empty one would 500 on every request."""
+        if self.slack_signing_secret is None or not self.slack_signing_secret.get_secret_value():
+            raise SettingsError(
+                "SLACK_SIGNING_SECRET is missing: HTTP mode verifies every request with it "
+                "(Basic Information → App Credentials → Signing Secret)."
+            )
+        return self.slack_signing_secret
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one line per variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
+            message = "is missing" if problem["type"] == "missing" else problem["msg"]
+            message = message.removeprefix("Value error, ")
+            lines.append(f"{name} {message}")
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None

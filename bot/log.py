@@ -1,0 +1,60 @@
+"""Logging set-up, with a filter that keeps secrets out of every log line.
+
+Log calls in this code base never pass a secret. The filter is the second line of
+defence: it redacts Slack tokens, the Jira token and Slack response URLs wherever
+they might appear (a library's debug line, an exception from a dependency).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+
+REDACTED = "[redacted]"
+_PATTERNS = re.compile(
+    r"xox[abposr]-[A-Za-z0-9-]+"  # Slack bot, user and refresh tokens
+    r"|xapp-[A-Za-z0-9-]+"  # Slack app-level tokens
+    r"|https://hooks\.slack\.com/\S+"  # response URLs: anyone holding one may post
+    r"|(?i:bearer)\s+\S+"  # Authorization headers
+)
+# slack_sdk logs whole request bodies at DEBUG, which for a DM would include the code.
+_QUIET_BELOW_INFO = ("slack_sdk", "slack_bolt", "aiohttp.client")
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces known secret values and secret-shaped strings in a record's message."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = tuple(sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _PATTERNS.sub(REDACTED, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message = f"{message} ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+            record.exc_info = None  # tracebacks may quote a secret; the summary above suffices
+            record.exc_text = None
+        record.msg = self.redact(message)
+        record.args = None
+        return True
+
+
+def configure_logging(level: str, secrets: Iterable[str] = ()) -> RedactSecrets:
+    """One handler on the root logger, redacting, at ``level``; returns the filter."""
+    redactor = RedactSecrets(secrets)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(redactor)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in _QUIET_BELOW_INFO:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    return redactor

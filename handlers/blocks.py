@@ -1,0 +1,399 @@
+"""Block Kit builders: pure functions from domain values to Slack JSON, no I/O.
+
+Everything a person typed goes through ``escape`` before it enters mrkdwn, so a
+description cannot ping ``@channel``, mention people or forge links. The invitation code
+appears in exactly one builder, ``invitation_dm``, which only ever goes to a DM.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.approvals.model import ConnectionRequest, Status
+from bot.approvals.rules import (
+    CONNECTION_NAME_MAX,
+    DESCRIPTION_MAX,
+    SHORT_NAME_MAX,
+    Field,
+)
+from bot.exalate import Project
+from handlers.ids import COMMAND, INPUT_ACTION, Action, Block, View
+
+Json = dict[str, Any]
+MAX_STATIC_OPTIONS = 100
+MAX_MESSAGE_BLOCKS = 50
+REASON_MAX = 1000
+
+USAGE = (
+    f"*Usage*\n"
+    f"• `{COMMAND} connect [remote=NAME] [project=KEY] [name=NAME] [local=NAME]` — ask for a "
+    "private Script connection; opens a form.\n"
+    f"• `{COMMAND} status` — requests awaiting approval and invitations awaiting the partner.\n"
+    f"• `{COMMAND} help` — this text."
+)
+
+
+def escape(text: str) -> str:
+    """Make user text inert in mrkdwn: no mentions, no links, no broadcasts."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str, limit: int = 3000) -> Json:
+    """A plain_text object, cut to Slack's limit for where it goes."""
+    return {"type": "plain_text", "text": text[:limit], "emoji": True}
+
+
+def mrkdwn(text: str) -> Json:
+    return {"type": "mrkdwn", "text": text[:3000]}
+
+
+def section(text: str) -> Json:
+    return {"type": "section", "text": mrkdwn(text)}
+
+
+def context(text: str) -> Json:
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def project_option(project: Project) -> Json:
+    """One select option: ``KEY — Name`` (Slack cuts option text at 75 characters)."""
+    return {"text": plain(f"{project.key} — {project.name}", 75), "value": project.key[:150]}
+
+
+def project_options(projects: Iterable[Project], query: str = "") -> list[Json]:
+    """Options matching ``query`` in key or name, at most Slack's 100."""
+    needle = query.strip().lower()
+    matches = (p for p in projects if needle in p.key.lower() or needle in p.name.lower())
+    return [project_option(project) for project in itertools.islice(matches, MAX_STATIC_OPTIONS)]
+
+
+def _text_input(
+    field: Field,
+    label: str,
+    *,
+    initial: str,
+    max_length: int,
+    hint: str | None = None,
+    optional: bool = False,
+    multiline: bool = False,
+    placeholder: str | None = None,
+) -> Json:
+    element: Json = {
+        "type": "plain_text_input",
+        "action_id": INPUT_ACTION,
+        "max_length": max_length,
+        "multiline": multiline,
+    }
+    if initial:
+        element["initial_value"] = initial[:max_length]
+    if placeholder:
+        element["placeholder"] = plain(placeholder, 150)
+    block: Json = {
+        "type": "input",
+        "block_id": field.value,
+        "label": plain(label, 2000),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def request_modal(
+    *,
+    local: str = "",
+    remote: str = "",
+    name: str = "",
+    description: str = "",
+    project: str = "",
+    projects: Sequence[Project] | None = None,
+) -> Json:
+    """The form that mirrors Exalate's "Initiate connection" wizard.
+
+    ``projects`` is the cached project list: up to 100 go into a static select; with
+    more, or none cached yet, the select loads options as the person types.
+    """
+    project_element: Json = {
+        "action_id": Action.PROJECT.value,
+        "placeholder": plain("Choose a project"),
+    }
+    chosen = next((p for p in projects or () if p.key == project), None)
+    if projects is not None and 0 < len(projects) <= MAX_STATIC_OPTIONS:
+        project_element |= {"type": "static_select", "options": project_options(projects)}
+        if chosen is not None:
+            project_element["initial_option"] = project_option(chosen)
+    else:
+        project_element |= {"type": "external_select", "min_query_length": 0}
+        if project:
+            initial = chosen or Project(id="", key=project, name=project)
+            project_element["initial_option"] = project_option(initial)
+    rule = "A letter first, then letters, digits, _ or -."
+    return {
+        "type": "modal",
+        "callback_id": View.REQUEST.value,
+        "title": plain("Exalate connection", 24),
+        "submit": plain("Request", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            section(
+                "Ask for a *private* connection in *Script* mode. Once an approver agrees, "
+                "you receive the invitation code privately, to send to your partner."
+            ),
+            _text_input(
+                Field.LOCAL,
+                "Local instance short name",
+                initial=local,
+                max_length=SHORT_NAME_MAX,
+                hint=f"Your side. {rule}",
+            ),
+            _text_input(
+                Field.REMOTE,
+                "Remote (destination) instance short name",
+                initial=remote,
+                max_length=SHORT_NAME_MAX,
+                hint=f"The partner's side, in their private network. {rule}",
+            ),
+            _text_input(
+                Field.NAME,
+                "Connection name",
+                initial=name,
+                max_length=CONNECTION_NAME_MAX,
+                optional=True,
+                hint="Leave empty for {local}_to_{remote}.",
+            ),
+            _text_input(
+                Field.DESCRIPTION,
+                "Description",
+                initial=description,
+                max_length=DESCRIPTION_MAX,
+                optional=True,
+                multiline=True,
+            ),
+            {
+                "type": "input",
+                "block_id": Field.PROJECT.value,
+                "label": plain("Jira project for incoming sync"),
+                "element": project_element,
+            },
+        ],
+    }
+
+
+def reject_modal(request: ConnectionRequest) -> Json:
+    """Asks the approver why; the reason goes to the requester."""
+    return {
+        "type": "modal",
+        "callback_id": View.REJECT.value,
+        "private_metadata": str(request.id),
+        "title": plain("Reject request", 24),
+        "submit": plain("Reject", 24),
+        "close": plain("Back", 24),
+        "blocks": [
+            section(
+                f"Reject *{escape(request.fields.connection_name)}* for "
+                f"{mention(request.requester)}?"
+            ),
+            {
+                "type": "input",
+                "block_id": Block.REASON.value,
+                "label": plain("Reason (sent to the requester)"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": INPUT_ACTION,
+                    "multiline": True,
+                    "min_length": 1,
+                    "max_length": REASON_MAX,
+                },
+            },
+        ],
+    }
+
+
+def _fields(request: ConnectionRequest) -> Json:
+    f = request.fields
+    return {
+        "type": "section",
+        "fields": [
+            mrkdwn(f"*Requested by*\n{mention(request.requester)}"),
+            mrkdwn(f"*Connection name*\n{escape(f.connection_name)}"),
+            mrkdwn(f"*Local instance*\n{escape(f.local_short_name)}"),
+            mrkdwn(f"*Remote instance*\n{escape(f.remote_short_name)}"),
+            mrkdwn(f"*Incoming project*\n{escape(f.project_key)}"),
+            mrkdwn("*Type*\nPrivate, Script mode"),
+        ],
+    }
+
+
+def _button(
+    text: str, action: Action, request: ConnectionRequest, style: str | None = None
+) -> Json:
+    button: Json = {
+        "type": "button",
+        "text": plain(text, 75),
+        "action_id": action.value,
+        "value": str(request.id),
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _outcome(request: ConnectionRequest) -> str:
+    """One line saying where the request stands, for the card and for status."""
+    by = mention(request.decided_by) if request.decided_by else "an approver"
+    match request.status:
+        case Status.PENDING_APPROVAL:
+            return ":hourglass_flowing_sand: Waiting for approval."
+        case Status.INITIATING:
+            return f":gear: Approved by {by}. Creating the connection in Exalate…"
+        case Status.INVITED:
+            return (
+                f":white_check_mark: Approved by {by}. Connection created; the invitation code "
+                f"was sent privately to {mention(request.requester)}. Waiting for the partner "
+                "to accept."
+            )
+        case Status.FAILED:
+            return (
+                f":x: Approved by {by}, but creating the connection failed: "
+                f"{escape(request.error or 'unknown error')}"
+            )
+        case Status.REJECTED:
+            return f":no_entry: Rejected by {by}: {escape(request.reason or '')}"
+        case Status.ACTIVE:
+            return ":link: The partner accepted; the connection is active."
+        case _:
+            return f"State: {request.status.value}."
+
+
+def card_text(request: ConnectionRequest) -> str:
+    """The notification text of the card (what a phone shows)."""
+    return (
+        f"Exalate connection request #{request.id} ({escape(request.fields.connection_name)}) "
+        f"from {mention(request.requester)}: {request.status.value.replace('_', ' ')}"
+    )
+
+
+def approval_card(request: ConnectionRequest) -> list[Json]:
+    """The team-visible card: every field, the state, and the buttons the state allows."""
+    blocks: list[Json] = [
+        {"type": "header", "text": plain(f"Exalate connection request #{request.id}", 150)},
+        _fields(request),
+    ]
+    if request.fields.description:
+        blocks.append(section(f"*Description*\n{escape(request.fields.description)}"))
+    blocks.append(context(_outcome(request)))
+    if request.status is Status.PENDING_APPROVAL:
+        approve = _button("Approve", Action.APPROVE, request, "primary")
+        approve["confirm"] = {
+            "title": plain("Create this connection?", 100),
+            "text": plain(
+                f"Exalate will create the private Script connection "
+                f"{request.fields.connection_name}, and the requester will receive the "
+                "invitation code privately.",
+                300,
+            ),
+            "confirm": plain("Approve", 30),
+            "deny": plain("Back", 30),
+        }
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [approve, _button("Reject", Action.REJECT, request, "danger")],
+            }
+        )
+    elif request.status is Status.FAILED:
+        blocks.append({"type": "actions", "elements": [_button("Retry", Action.RETRY, request)]})
+    return blocks
+
+
+def requester_note(request: ConnectionRequest, approval_channel: str) -> str:
+    """The DM that keeps the requester informed; never carries the code."""
+    name = f"*{escape(request.fields.connection_name)}*"
+    match request.status:
+        case Status.PENDING_APPROVAL:
+            return (
+                f"Your request #{request.id} for the connection {name} is waiting for "
+                f"approval in <#{approval_channel}>. I will message you here when it is decided."
+            )
+        case Status.REJECTED:
+            by = mention(request.decided_by) if request.decided_by else "An approver"
+            return (
+                f"Your request #{request.id} for {name} was rejected by {by}.\n"
+                f"*Reason:* {escape(request.reason or '')}"
+            )
+        case Status.FAILED:
+            return (
+                f"Your request #{request.id} for {name} was approved, but creating the "
+                f"connection failed: {escape(request.error or 'unknown error')}\n"
+                "Nothing is lost: the approvers can retry it from the card in "
+                f"<#{approval_channel}>."
+            )
+        case _:
+            return f"Your request #{request.id} for {name} is now {request.status.value}."
+
+
+def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json]]:
+    """The only message that carries the invitation code. It goes to a DM, never a channel."""
+    name = escape(request.fields.connection_name)
+    intro = (
+        f":key: The connection *{name}* was created in Exalate. Here is its invitation code, "
+        "for your partner only:"
+    )
+    steps = (
+        "*Next step for the partner:* in their Exalate console, *Connections → Accept "
+        "invitation*, paste the code, choose the project for incoming sync and confirm. "
+        "Send the code privately (not in a shared channel); I will tell you when they accept."
+    )
+    blocks = [section(intro), section(f"```{code}```"), section(steps)]
+    return f"Invitation code for the connection {name}", blocks
+
+
+def conflict_text(request: ConnectionRequest) -> str:
+    """Why a click changed nothing: the request has moved on."""
+    name = escape(request.fields.connection_name)
+    return f"Nothing changed; request #{request.id} ({name}) has moved on. {_outcome(request)}"
+
+
+def _age(created: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - created).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+_STATE_WORDS: Mapping[Status, str] = {
+    Status.PENDING_APPROVAL: "awaiting approval",
+    Status.INITIATING: "being created",
+    Status.FAILED: "failed, can be retried",
+    Status.INVITED: "awaiting the partner",
+}
+
+
+def status_message(requests: Sequence[ConnectionRequest], now: datetime) -> tuple[str, list[Json]]:
+    """What is pending, kept under Slack's 50-block limit however many there are."""
+    if not requests:
+        text = "Nothing is pending: no request awaits approval and no invitation awaits a partner."
+        return text, [section(text)]
+    shown_max = MAX_MESSAGE_BLOCKS - 3
+    blocks: list[Json] = [section(f"*Pending Exalate connections* ({len(requests)})")]
+    for request in requests[:shown_max]:
+        state = _STATE_WORDS.get(request.status, request.status.value)
+        blocks.append(
+            section(
+                f"*{escape(request.fields.connection_name)}* · {state} · requested by "
+                f"{mention(request.requester)} · {_age(request.created_at, now)} ago · "
+                f"#{request.id}"
+            )
+        )
+    if len(requests) > shown_max:
+        blocks.append(context(f"…and {len(requests) - shown_max} more."))
+    return f"{len(requests)} pending Exalate connection request(s)", blocks

@@ -1,0 +1,34 @@
+"""Every Slack identifier the bot uses, in one place.
+
+Block builders and listeners both read these, so a renamed id cannot leave a button
+that no listener answers.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+COMMAND = "/exalate"
+INPUT_ACTION = "input"  # the action_id of every input element; the block_id tells them apart
+
+
+class Action(StrEnum):
+    """``action_id`` of interactive elements."""
+
+    APPROVE = "exalate_approve"
+    REJECT = "exalate_reject"
+    RETRY = "exalate_retry"
+    PROJECT = "exalate_project"
+
+
+class View(StrEnum):
+    """``callback_id`` of modals."""
+
+    REQUEST = "exalate_request"
+    REJECT = "exalate_reject_reason"
+
+
+class Block(StrEnum):
+    """``block_id`` of input blocks that are not request fields."""
+
+    REASON = "reason"

@@ -1,0 +1,93 @@
+"""The Slack side of the service's ports: cards in the approvers' channel, DMs, groups."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.approvals.model import ConnectionRequest
+from bot.ports import DirectoryUnavailable
+from handlers import blocks
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryFailed(Exception):
+    """Slack refused a message; carries Slack's error code only, never the message."""
+
+
+def _slack_error(error: SlackApiError) -> str:
+    return str(error.response.get("error", "unknown_error"))
+
+
+class SlackNotifier:
+    """Posts and updates approval cards and writes to requesters privately."""
+
+    def __init__(self, client: AsyncWebClient, approval_channel: str) -> None:
+        self._client = client
+        self._channel = approval_channel
+
+    async def post_card(self, request: ConnectionRequest) -> str:
+        """Post the card; the returned reference is ``channel:ts`` for ``chat.update``."""
+        response = await self._call(
+            "chat_postMessage",
+            channel=self._channel,
+            text=blocks.card_text(request),
+            blocks=blocks.approval_card(request),
+        )
+        return f"{response['channel']}:{response['ts']}"
+
+    async def update_card(self, request: ConnectionRequest) -> None:
+        """Redraw the card in place, so the channel shows one message per request."""
+        if request.card_ref is None:
+            return
+        channel, ts = request.card_ref.split(":", 1)
+        await self._call(
+            "chat_update",
+            channel=channel,
+            ts=ts,
+            text=blocks.card_text(request),
+            blocks=blocks.approval_card(request),
+        )
+
+    async def tell_requester(self, request: ConnectionRequest) -> None:
+        """A DM fitting the request's state."""
+        text = blocks.requester_note(request, self._channel)
+        await self._dm(request.requester, text=text, blocks=[blocks.section(text)])
+
+    async def deliver_invitation(self, request: ConnectionRequest, code: str) -> None:
+        """The code, in a DM to the requester alone."""
+        text, body = blocks.invitation_dm(request, code)
+        await self._dm(request.requester, text=text, blocks=body)
+
+    async def _dm(self, user_id: str, **message: object) -> None:
+        opened = await self._call("conversations_open", users=user_id)
+        await self._call("chat_postMessage", channel=opened["channel"]["id"], **message)
+
+    async def _call(self, method: str, **arguments: object) -> dict[str, Any]:
+        """Call the Web API, turning Slack's refusal into DeliveryFailed with its code."""
+        try:
+            response = await getattr(self._client, method)(**arguments)
+        except SlackApiError as error:
+            code = _slack_error(error)
+            log.warning("slack_call_failed method=%s error=%s", method, code)
+            raise DeliveryFailed(code) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+class SlackGroupDirectory:
+    """Resolves approver user groups with ``usergroups.users.list``."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def members(self, group_id: str) -> frozenset[str]:
+        try:
+            response = await self._client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as error:
+            log.warning("usergroup_lookup_failed group=%s error=%s", group_id, _slack_error(error))
+            raise DirectoryUnavailable(group_id) from None
+        return frozenset(response.get("users") or [])

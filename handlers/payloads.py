@@ -1,0 +1,91 @@
+"""Reading the parts of Slack payloads the bot needs, in one place."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.approvals.rules import Draft, Field
+
+PREFILL_KEYS = {
+    "local": "local",
+    "remote": "remote",
+    "name": "name",
+    "project": "project",
+    "description": "description",
+}
+
+
+class UsageError(ValueError):
+    """The slash-command text cannot be understood; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """``/exalate <sub-command> [key=value …]``, split."""
+
+    sub_command: str
+    options: dict[str, str] = field(default_factory=dict)
+    words: tuple[str, ...] = ()
+
+
+def parse_command(text: str) -> CommandLine:
+    """Split the command text; quotes group words, as in a shell."""
+    try:
+        words = shlex.split(text.replace("\x00", ""))
+    except ValueError as error:
+        raise UsageError(f"I could not read that command: {error}.") from None
+    if not words:
+        return CommandLine("help")
+    options: dict[str, str] = {}
+    rest: list[str] = []
+    for word in words[1:]:
+        key, equals, value = word.partition("=")
+        if equals:
+            options[key.lower()] = value
+        else:
+            rest.append(word)
+    return CommandLine(words[0].lower(), options, tuple(rest))
+
+
+def connect_prefill(line: CommandLine) -> dict[str, str]:
+    """The form's initial values from ``connect key=value`` options."""
+    unknown = sorted(set(line.options) - PREFILL_KEYS.keys())
+    if unknown or line.words:
+        bad = ", ".join(unknown + list(line.words))
+        raise UsageError(f"`connect` does not understand: {bad}.")
+    return {PREFILL_KEYS[key]: value for key, value in line.options.items()}
+
+
+def _input_value(state: Mapping[str, Any], block_id: str) -> str:
+    """The value of an input block, whatever element it holds."""
+    actions = state.get(block_id) or {}
+    for element in actions.values():
+        if element.get("selected_option"):
+            return str(element["selected_option"].get("value") or "")
+        return str(element.get("value") or "")
+    return ""
+
+
+def draft_from_view(view: Mapping[str, Any]) -> Draft:
+    """The request form as submitted."""
+    state = view["state"]["values"]
+    return Draft(
+        local_short_name=_input_value(state, Field.LOCAL.value),
+        remote_short_name=_input_value(state, Field.REMOTE.value),
+        connection_name=_input_value(state, Field.NAME.value),
+        description=_input_value(state, Field.DESCRIPTION.value),
+        project_key=_input_value(state, Field.PROJECT.value),
+    )
+
+
+def input_value(view: Mapping[str, Any], block_id: str) -> str:
+    """One input's value from a submitted view."""
+    return _input_value(view["state"]["values"], block_id)
+
+
+def request_id(value: str) -> int | None:
+    """A request id from a button value or ``private_metadata``; ``None`` if forged."""
+    return int(value) if value.isdigit() and len(value) < 18 else None

@@ -1,0 +1,83 @@
+"""The two tables: requests (current state) and audit events (append-only history)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend; SQLite would otherwise hand back naive ones."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so constraint names are stable."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class RequestRow(Base):
+    """One connection request.
+
+    ``open_name`` holds the lower-cased connection name while the request is open and
+    NULL afterwards; its unique constraint is what stops two open requests from
+    claiming one name, even when two people submit at the same instant.
+    """
+
+    __tablename__ = "connection_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(sa.String(32), index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    requester: Mapped[str] = mapped_column(sa.String(64), index=True)
+    local_short_name: Mapped[str] = mapped_column(sa.String(64))
+    remote_short_name: Mapped[str] = mapped_column(sa.String(64))
+    connection_name: Mapped[str] = mapped_column(sa.String(255))
+    open_name: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    project_key: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(sa.String(64))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    exalate_connection_id: Mapped[str | None] = mapped_column(sa.String(64))
+    card_ref: Mapped[str | None] = mapped_column(sa.String(128))
+    invitation_code: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+
+
+class AuditRow(Base):
+    """One transition: who moved which request from where to where, and when."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("connection_request.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    from_status: Mapped[str | None] = mapped_column(sa.String(32))
+    to_status: Mapped[str] = mapped_column(sa.String(32))
+    note: Mapped[str | None] = mapped_column(sa.Text)
