@@ -150,12 +150,19 @@ async def serve_http(settings: Settings, host: str, port: int) -> None:
             await runner.cleanup()
 
 
+async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler:
+    """Open the Socket Mode WebSocket for ``runtime``; the caller closes the handler."""
+    app_token = runtime.settings.require_socket_mode()
+    handler = AsyncSocketModeHandler(runtime.app, app_token.get_secret_value())
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+    return handler
+
+
 async def serve_socket_mode(settings: Settings) -> None:
     """Socket Mode: one outbound WebSocket to Slack, no inbound URL needed."""
-    app_token = settings.require_socket_mode()
+    settings.require_socket_mode()
     async with running(settings, http_mode=False) as runtime:
-        handler = AsyncSocketModeHandler(runtime.app, app_token.get_secret_value())
-        await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+        handler = await connect_socket_mode(runtime)
         log.info("socket_mode_connected")
         try:
             await asyncio.Event().wait()

@@ -38,8 +38,9 @@ class TimedCache(Generic[T]):
         self._loaded_at = float("-inf")
         self._refresh: asyncio.Task[T] | None = None
 
-    def _fresh(self) -> bool:
-        return self._value is not None and self._clock() - self._loaded_at < self._ttl
+    def _fresh(self, max_age: float | None = None) -> bool:
+        limit = self._ttl if max_age is None else max_age
+        return self._value is not None and self._clock() - self._loaded_at < limit
 
     def peek(self) -> T | None:
         """The last value loaded, however old, without waiting; starts a refresh if stale."""
@@ -55,9 +56,13 @@ class TimedCache(Generic[T]):
         """Mark the value stale, e.g. after creating a connection the list lacks."""
         self._loaded_at = float("-inf")
 
-    async def get(self, *, wait: float) -> T:
-        """The value, refreshed if stale, waiting at most ``wait`` seconds for Jira."""
-        if self._fresh():
+    async def get(self, *, wait: float, max_age: float | None = None) -> T:
+        """The value, refreshed if older than ``max_age`` (default: the ttl).
+
+        Waits at most ``wait`` seconds for a refresh; past that, or if it fails, the
+        last good value is served, and without one CacheUnavailable is raised.
+        """
+        if self._fresh(max_age):
             assert self._value is not None
             return self._value
         task = self._start_refresh()

@@ -184,7 +184,9 @@ class ConnectionService:
     async def _live_errors(self, fields: RequestFields) -> dict[Field, str]:
         """The checks that need Jira and the database, run side by side."""
         projects_lookup = self._lookup(self.projects)
-        connections_lookup = self._lookup(self._connections)
+        # Connections appear in the Exalate console at any time: always ask, falling
+        # back to the last known list only if Exalate is slow.
+        connections_lookup = self._lookup(self._connections, max_age=0)
         projects, connections, name_open = await asyncio.gather(
             projects_lookup,
             connections_lookup,
@@ -212,9 +214,9 @@ class ConnectionService:
         return errors
 
     @staticmethod
-    async def _lookup(cache: TimedCache[T]) -> T | None:
+    async def _lookup(cache: TimedCache[T], max_age: float | None = None) -> T | None:
         try:
-            return await cache.get(wait=LOOKUP_BUDGET_SECONDS)
+            return await cache.get(wait=LOOKUP_BUDGET_SECONDS, max_age=max_age)
         except CacheUnavailable as error:
             log.warning("lookup_unavailable reason=%s", error)
             return None

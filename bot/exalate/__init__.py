@@ -1,0 +1,49 @@
+"""The adapter to Exalate on Jira: one client, its typed answers and its errors.
+
+Import from here; the module layout behind it may change. The simulator is a test and
+demo tool, so it is imported from ``bot.exalate.simulator`` explicitly.
+"""
+
+from bot.exalate.client import ExalateClient
+from bot.exalate.errors import (
+    ExalateAuthError,
+    ExalateBadRequest,
+    ExalateEndpointMissing,
+    ExalateError,
+    ExalateNameConflict,
+    ExalateRateLimited,
+    ExalateRejected,
+    ExalateServerError,
+    ExalateTimeout,
+    ExalateUnavailable,
+    ExalateUnreachable,
+)
+from bot.exalate.models import (
+    Connection,
+    ConnectionSpec,
+    CreatedConnection,
+    JiraUser,
+    Project,
+    ServerInfo,
+)
+
+__all__ = [
+    "Connection",
+    "ConnectionSpec",
+    "CreatedConnection",
+    "ExalateAuthError",
+    "ExalateBadRequest",
+    "ExalateClient",
+    "ExalateEndpointMissing",
+    "ExalateError",
+    "ExalateNameConflict",
+    "ExalateRateLimited",
+    "ExalateRejected",
+    "ExalateServerError",
+    "ExalateTimeout",
+    "ExalateUnavailable",
+    "ExalateUnreachable",
+    "JiraUser",
+    "Project",
+    "ServerInfo",
+]

@@ -1,0 +1,340 @@
+"""The one place that speaks HTTP to Exalate on Jira.
+
+Every remote call goes through ``ExalateClient._request``, which turns each way a call can
+fail into one exception of ``bot.exalate.errors`` with a sentence a Jira admin can act on.
+Callers therefore handle typed errors and typed models, never aiohttp or raw JSON.
+
+The client does not retry (a wrapper decides that, using ``ExalateUnavailable`` and
+``ExalateRateLimited.retry_after``) and logs nothing, so no body can leak into logs.
+It does not own the ``aiohttp.ClientSession``: whoever built the session closes it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import aiohttp
+from pydantic import TypeAdapter, ValidationError
+
+from bot.exalate import errors
+from bot.exalate.models import (
+    Connection,
+    ConnectionList,
+    ConnectionSpec,
+    CreatedConnection,
+    JiraUser,
+    Project,
+    ServerInfo,
+)
+
+__all__ = ["CONNECTIONS_PATH", "ISSUEHUB", "ExalateClient"]
+
+ISSUEHUB = "/rest/issuehub/4.0"
+CONNECTIONS_PATH = f"{ISSUEHUB}/connections"
+PROJECTS_PATH = "/rest/api/2/project"
+MYSELF_PATH = "/rest/api/2/myself"
+SERVER_INFO_PATH = "/rest/api/2/serverInfo"
+
+DETAIL_LIMIT = 300
+"""The longest server message an error carries: enough to explain, short enough for Slack."""
+
+_T = TypeVar("_T")
+_PROJECTS: TypeAdapter[list[Project]] = TypeAdapter(list[Project])
+_CONNECTIONS: TypeAdapter[ConnectionList] = TypeAdapter(ConnectionList)
+_CREATED: TypeAdapter[CreatedConnection] = TypeAdapter(CreatedConnection)
+_USER: TypeAdapter[JiraUser] = TypeAdapter(JiraUser)
+_SERVER_INFO: TypeAdapter[ServerInfo] = TypeAdapter(ServerInfo)
+
+
+class ExalateClient:
+    """Exalate's REST API (``/rest/issuehub/4.0``) and the few Jira core calls the bot needs.
+
+    ``base_url`` is Jira's base URL (``JIRA_URL``); Exalate on Jira Server / Data Center is
+    a Jira app, so its API lives under the same address. ``token`` is a Jira personal
+    access token, sent as ``Authorization: Bearer``. Creating a connection gets its own,
+    longer timeout because Exalate generates scripts and keys while the caller waits.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        token: str,
+        *,
+        read_timeout: float = 10.0,
+        create_timeout: float = 15.0,
+    ):
+        if not token:
+            raise ValueError("token must not be empty")
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._read_timeout = read_timeout
+        self._create_timeout = create_timeout
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            # Atlassian's XSRF filter rejects non-browser POSTs without it; harmless on GETs.
+            "X-Atlassian-Token": "no-check",
+        }
+
+    def __repr__(self) -> str:
+        return f"ExalateClient(base_url={self._base_url!r})"
+
+    async def list_projects(self) -> list[Project]:
+        """The Jira projects the token's user can browse: candidates for incoming sync."""
+        data = await self._request("GET", PROJECTS_PATH, timeout=self._read_timeout)
+        return self._parse(_PROJECTS, data, "GET", PROJECTS_PATH)
+
+    async def list_connections(self) -> list[Connection]:
+        """Every Exalate connection on this Jira, whatever its status."""
+        data = await self._request("GET", CONNECTIONS_PATH, timeout=self._read_timeout)
+        return self._parse(_CONNECTIONS, data, "GET", CONNECTIONS_PATH).results
+
+    async def find_connection(self, name: str) -> Connection | None:
+        """The connection called ``name``, ignoring case as Exalate does for uniqueness.
+
+        Used to reconcile a create whose answer was lost, and to poll a connection's status.
+        """
+        wanted = name.casefold()
+        for connection in await self.list_connections():
+            if connection.name.casefold() == wanted:
+                return connection
+        return None
+
+    async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
+        """Initiate a private, script-mode connection and return its invitation code.
+
+        Not idempotent: after an ``ExalateTimeout`` or ``ExalateUnreachable`` the connection
+        may exist, so look it up with ``find_connection`` before trying again.
+        """
+        data = await self._request(
+            "POST", CONNECTIONS_PATH, json=spec.wire(), timeout=self._create_timeout
+        )
+        return self._parse(_CREATED, data, "POST", CONNECTIONS_PATH)
+
+    async def myself(self) -> JiraUser:
+        """The token's user: the cheapest proof that ``JIRA_URL`` and the token work."""
+        data = await self._request("GET", MYSELF_PATH, timeout=self._read_timeout)
+        return self._parse(_USER, data, "GET", MYSELF_PATH)
+
+    async def server_info(self) -> ServerInfo:
+        """Jira's version and deployment type, for start-up checks and support questions."""
+        data = await self._request("GET", SERVER_INFO_PATH, timeout=self._read_timeout)
+        return self._parse(_SERVER_INFO, data, "GET", SERVER_INFO_PATH)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        timeout: float,  # noqa: ASYNC109 - handed to aiohttp's per-call ClientTimeout
+    ) -> Any:
+        """Send one call and return its decoded JSON, or raise the matching ``ExalateError``.
+
+        Redirects are not followed: Jira redirects REST calls only when ``JIRA_URL`` is
+        wrong, and a followed POST would silently turn into a GET. Chained exceptions are
+        dropped (``from None``) because aiohttp's may carry the request headers.
+        """
+        try:
+            async with self._session.request(
+                method,
+                self._base_url + path,
+                json=json,
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                allow_redirects=False,
+                raise_for_status=False,
+            ) as response:
+                body = await response.read()
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+                location = response.headers.get("Location")
+        except TimeoutError:
+            raise self._timeout(method, path, timeout) from None
+        except aiohttp.ClientError as exc:
+            reason = self._scrub(str(exc)) or type(exc).__name__
+            raise errors.ExalateUnreachable(
+                f"Could not reach Jira at {self._base_url} ({reason})."
+            ) from None
+        if 200 <= status < 300:
+            try:
+                return _loads(body)
+            except ValueError:
+                raise _unexpected(method, path, status) from None
+        raise self._error_for(
+            status,
+            method,
+            path,
+            detail=self._detail(body),
+            retry_after=retry_after,
+            location=location,
+        )
+
+    def _parse(self, adapter: TypeAdapter[_T], data: Any, method: str, path: str) -> _T:
+        """Validate a 2xx body; its content never goes into the error (it may hold a code)."""
+        try:
+            return adapter.validate_python(data)
+        except ValidationError:
+            raise _unexpected(method, path, None) from None
+
+    def _timeout(self, method: str, path: str, timeout: float) -> errors.ExalateTimeout:
+        message = f"Jira did not answer {method} {path} within {timeout:g} s."
+        if method != "GET":
+            message += (
+                " The change may still have been made; check Exalate's connection list"
+                " before trying again."
+            )
+        return errors.ExalateTimeout(message)
+
+    def _error_for(
+        self,
+        status: int,
+        method: str,
+        path: str,
+        *,
+        detail: str | None,
+        retry_after: str | None,
+        location: str | None,
+    ) -> errors.ExalateError:
+        """Pick the error class for a non-2xx status and word its message for an admin."""
+        service = "Exalate" if path.startswith(ISSUEHUB) else "Jira"
+        where = f"HTTP {status} on {method} {path}"
+        said = f" {service} said: {detail}" if detail else ""
+        if status == 429:
+            seconds = _retry_after_seconds(retry_after)
+            when = f"in {seconds:g} s" if seconds is not None else "later"
+            return errors.ExalateRateLimited(
+                f"Jira is rate-limiting the bot ({where}); try again {when}.{said}",
+                status=status,
+                detail=detail,
+                retry_after=seconds,
+            )
+        cls, template = _classify(status, method, path)
+        target = f" to {self._scrub(location)[:DETAIL_LIMIT]}" if location else ""
+        text = template.format(where=where, service=service, target=target)
+        return cls(text + said, status=status, detail=detail)
+
+    def _detail(self, body: bytes) -> str | None:
+        """The server's own error message from an error body, trimmed and scrubbed.
+
+        Exalate sends ``{"message"}``, Jira ``{"errorMessages": [], "errors": {}}``.
+        Anything else (an HTML error page, say) yields ``None``: it would not help.
+        """
+        try:
+            data = _loads(body)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        parts: list[str] = []
+        if isinstance(data.get("message"), str):
+            parts.append(data["message"])
+        messages = data.get("errorMessages")
+        if isinstance(messages, list):
+            parts.extend(str(m) for m in messages)
+        fields = data.get("errors")
+        if isinstance(fields, dict):
+            parts.extend(f"{field}: {text}" for field, text in fields.items())
+        text = " ".join(" ".join(p.split()) for p in parts if p)
+        if not text:
+            return None
+        text = self._scrub(text)
+        if len(text) > DETAIL_LIMIT:
+            text = text[: DETAIL_LIMIT - 1] + "…"
+        return text
+
+    def _scrub(self, text: str) -> str:
+        """Remove the token, in case a server or proxy echoes it back in a message."""
+        return text.replace(self._token, "[token]")
+
+
+_BY_STATUS: dict[int, tuple[type[errors.ExalateError], str]] = {
+    401: (
+        errors.ExalateAuthError,
+        "Jira did not accept the bot's token ({where}). Check that JIRA_TOKEN is a valid,"
+        " unexpired personal access token.",
+    ),
+    403: (
+        errors.ExalateAuthError,
+        "Jira refused this call for the token's user ({where}). The token must belong to a"
+        " Jira administrator who may use Exalate.",
+    ),
+    409: (
+        errors.ExalateNameConflict,
+        "Exalate already has a connection with this name ({where}). Choose another name.",
+    ),
+}
+_NO_CREATE_ENDPOINT = (
+    "This Exalate version exposes no connection-creation endpoint ({where}). Create the"
+    " connection in the Exalate console instead."
+)
+_NO_EXALATE_ENDPOINT = (
+    "Jira has no such Exalate REST endpoint ({where}). Check that the Exalate app is"
+    " installed and enabled, and that JIRA_URL is Jira's base URL."
+)
+_NO_JIRA_ENDPOINT = (
+    "Jira has no such REST endpoint ({where}). Check that JIRA_URL is Jira's base URL."
+)
+_REDIRECTED = (
+    "Jira redirected the call{target} instead of answering ({where}). Set JIRA_URL to"
+    " Jira's base URL exactly."
+)
+_INVALID = "{service} rejected the request as invalid ({where})."
+_SERVER_FAILED = (
+    "{service} failed with a server error ({where}). This is usually temporary; try again later."
+)
+
+
+def _classify(status: int, method: str, path: str) -> tuple[type[errors.ExalateError], str]:
+    """The error class and message template for a non-2xx status other than 429."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status in (404, 405):
+        if method == "POST" and path == CONNECTIONS_PATH:
+            return errors.ExalateEndpointMissing, _NO_CREATE_ENDPOINT
+        if path.startswith(ISSUEHUB):
+            return errors.ExalateEndpointMissing, _NO_EXALATE_ENDPOINT
+        return errors.ExalateEndpointMissing, _NO_JIRA_ENDPOINT
+    if 300 <= status < 400:
+        return errors.ExalateBadRequest, _REDIRECTED
+    if 400 <= status < 500:
+        return errors.ExalateBadRequest, _INVALID
+    return errors.ExalateServerError, _SERVER_FAILED
+
+
+def _loads(body: bytes) -> Any:
+    """Decode JSON whatever the Content-Type claims; raise ``ValueError`` if it is not."""
+    return json.loads(body)
+
+
+def _unexpected(method: str, path: str, status: int | None) -> errors.ExalateServerError:
+    """A 2xx whose body is not the expected JSON; the body itself is never quoted."""
+    http = f"HTTP {status}, " if status is not None else ""
+    return errors.ExalateServerError(
+        f"Jira gave an unexpected answer to {method} {path} ({http}not the JSON its API"
+        " sends). Check that JIRA_URL is Jira's base URL and that Exalate is installed.",
+        status=status,
+    )
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP date turned into time from now."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)

@@ -1,0 +1,122 @@
+"""Typed views of the bodies Exalate and Jira send and receive.
+
+JSON is parsed here, at the edge, so the rest of the bot handles frozen, typed values and
+never raw dicts. Unknown fields are ignored: Jira and Exalate add fields between versions
+and the bot must not break on that. Python names are snake_case; the camelCase wire names
+are aliases, and either may be used to build a model in code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "Connection",
+    "ConnectionList",
+    "ConnectionSpec",
+    "CreatedConnection",
+    "JiraUser",
+    "Project",
+    "ServerInfo",
+]
+
+
+class _Wire(BaseModel):
+    """Common settings: immutable, camelCase aliases, unknown fields dropped."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+
+class Project(_Wire):
+    """A Jira project the token's user can see (``GET /rest/api/2/project``).
+
+    Jira sends ``id`` as a string; a number is accepted too and kept as its string.
+    """
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    id: str
+    key: str
+    name: str
+
+
+class Connection(_Wire):
+    """One entry of Exalate's connection list.
+
+    ``status`` stays an opaque string (``PENDING``, ``ACTIVE``, ``DEACTIVATED``, …): the
+    documented set is short and Exalate may add values, which the bot must show, not reject.
+    """
+
+    id: int | str
+    name: str
+    status: str
+
+
+class ConnectionList(_Wire):
+    """The body of ``GET /rest/issuehub/4.0/connections``; ``total`` is not needed."""
+
+    results: list[Connection]
+
+
+class ConnectionSpec(_Wire):
+    """What to ask Exalate for: the fields of the "Initiate connection" wizard.
+
+    The connection type (private: the partner has no URL we can reach) and the
+    configuration mode (Groovy scripts) are fixed by the product, so they are not fields.
+    """
+
+    local_short_name: str
+    remote_short_name: str
+    name: str
+    description: str
+    incoming_project_key: str
+
+    def wire(self) -> dict[str, str]:
+        """The exact JSON body of ``POST /rest/issuehub/4.0/connections``."""
+        return {
+            "connectionType": "PRIVATE",
+            "configurationMode": "SCRIPT",
+            "localInstanceShortName": self.local_short_name,
+            "remoteInstanceShortName": self.remote_short_name,
+            "name": self.name,
+            "description": self.description,
+            "incomingProjectKey": self.incoming_project_key,
+        }
+
+
+class CreatedConnection(_Wire):
+    """Exalate's answer to a create: the new connection and its invitation code.
+
+    The code is a ``SecretStr`` so that ``repr``, ``str``, logs and tracebacks show
+    ``'**********'``; only ``invitation_code.get_secret_value()`` reveals it, and that call
+    belongs where the code is encrypted or sent to the requester.
+    """
+
+    id: int | str
+    name: str
+    status: str
+    invitation_code: Annotated[SecretStr, Field(min_length=1)]
+
+
+class ServerInfo(_Wire):
+    """What ``GET /rest/api/2/serverInfo`` says about Jira; tokens need Jira 8.14 or later."""
+
+    version: str
+    version_numbers: list[int]
+    deployment_type: str | None = None
+
+
+class JiraUser(_Wire):
+    """The token's user (``GET /rest/api/2/myself``): proves the token works, names its owner."""
+
+    name: str
+    display_name: str | None = None

@@ -1,0 +1,456 @@
+"""A stand-in for Exalate on Jira that speaks the same wire contract as the real thing.
+
+Tests start it on a loopback port (``aiohttp.test_utils.TestServer(sim.app)``) and drive
+the real ``ExalateClient`` against it; ``exalate-bot simulator --port N`` serves it so a
+person, or a black-box tester, can run the whole bot without a Jira. Nothing happens at
+import time and nothing is shared between instances.
+
+Steer it from Python (``fail``, ``accept``, ``set_status``, ``delete``,
+``set_project_count``, the ``*_latency`` attributes) or over HTTP, with JSON bodies::
+
+    POST   /_simulator/faults         {"route", "status", "times"?, "message"?, "retry_after"?}
+    POST   /_simulator/latency        {"create"?: seconds, "read"?: seconds}
+    POST   /_simulator/connections/{name}/accept
+    POST   /_simulator/connections/{name}/status     {"status"}
+    DELETE /_simulator/connections/{name}
+    POST   /_simulator/projects       {"count": n}
+    GET    /_simulator/calls          -> {"create": [every POST body, in order]}
+
+The ``/_simulator`` routes need no token: they are the test's controls, not Jira's API.
+Latency is a real ``asyncio.sleep`` in the handler, taken after the answer is settled: a
+create the client timed out on still exists, as it can on a real Jira. A fault, by
+contrast, changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeGuard, get_args
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = ["DEFAULT_PROJECTS", "RecordedRequest", "Route", "Simulator", "serve"]
+
+Route = Literal["create", "connections", "projects", "myself", "serverInfo"]
+"""The calls a fault can be aimed at; ``create`` is the POST, ``connections`` the GET."""
+
+ROUTES: frozenset[str] = frozenset(get_args(Route))
+_EXALATE_ROUTES: frozenset[Route] = frozenset({"create", "connections"})
+FIRST_CONNECTION_ID = 154
+
+DEFAULT_PROJECTS: tuple[tuple[str, str], ...] = (
+    ("SUP", "Support"),
+    ("DEV", "Development"),
+    ("OPS", "Operations"),
+    ("HR", "Human Resources"),
+    ("FIN", "Finance"),
+)
+
+_REQUIRED = (
+    "connectionType",
+    "configurationMode",
+    "localInstanceShortName",
+    "remoteInstanceShortName",
+    "name",
+    "description",
+    "incomingProjectKey",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One call to the simulated Jira API, as received (for asserting on headers)."""
+
+    method: str
+    path: str
+    headers: CIMultiDictProxy[str]
+
+
+@dataclass(slots=True)
+class _Fault:
+    status: int
+    message: str
+    retry_after: int | None
+    remaining: int
+
+
+class Simulator:
+    """Exalate on Jira in memory: projects, connections, scripted faults and latency.
+
+    ``token=None`` accepts any non-empty Bearer token; otherwise only that one.
+    ``projects`` is ``(key, name)`` pairs; by default a handful like ``("SUP", "Support")``.
+
+    What tests read back: ``create_calls`` (every create body received with a valid token,
+    in order, faulted ones included), ``connections`` (id -> ``{"id", "name", "status",
+    "invitationCode"}``) and ``requests`` (method, path and headers of every API call).
+    """
+
+    def __init__(
+        self, *, token: str | None = None, projects: Iterable[tuple[str, str]] | None = None
+    ):
+        self.token = token
+        self.projects: list[tuple[str, str]] = list(
+            DEFAULT_PROJECTS if projects is None else projects
+        )
+        self.create_latency: float = 0.0
+        self.read_latency: float = 0.0
+        self.create_calls: list[dict[str, Any]] = []
+        self.requests: list[RecordedRequest] = []
+        self.connections: dict[int, dict[str, Any]] = {}
+        self._next_id = FIRST_CONNECTION_ID
+        self._faults: dict[str, deque[_Fault]] = {}
+        self.app = self._build_app()
+
+    # --- steering from Python -------------------------------------------------------------
+
+    def set_project_count(self, n: int) -> None:
+        """Replace the projects with ``n`` generated ones, ``P0001`` … (for paging tests)."""
+        if n < 0:
+            raise ValueError("project count must not be negative")
+        self.projects = [(f"P{i:04d}", f"Project {i:04d}") for i in range(1, n + 1)]
+
+    def fail(
+        self,
+        route: Route,
+        status: int,
+        *,
+        times: int = 1,
+        message: str = "Simulated failure",
+        retry_after: int | None = None,
+    ) -> None:
+        """Make the next ``times`` calls to ``route`` answer ``status`` with ``message``.
+
+        Faults queue up per route, so ``fail(r, 503)`` then ``fail(r, 429)`` answers 503
+        first. The body is Exalate's ``{"message"}`` on Exalate routes and Jira's
+        ``{"errorMessages": [...], "errors": {}}`` on ``/rest/api/2`` routes.
+        """
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; expected one of {sorted(ROUTES)}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        fault = _Fault(status, message, retry_after, times)
+        self._faults.setdefault(route, deque()).append(fault)
+
+    def accept(self, name: str) -> None:
+        """The partner accepted the invitation: the connection turns ``ACTIVE``."""
+        self.set_status(name, "ACTIVE")
+
+    def set_status(self, name: str, status: str) -> None:
+        """Set a connection's status (e.g. ``DEACTIVATED``); raise ``KeyError`` if unknown."""
+        self._named(name)["status"] = status
+
+    def delete(self, name: str) -> None:
+        """Remove a connection, as an admin can in the Exalate console."""
+        del self.connections[self._named(name)["id"]]
+
+    def _named(self, name: str) -> dict[str, Any]:
+        wanted = name.casefold()
+        for connection in self.connections.values():
+            if connection["name"].casefold() == wanted:
+                return connection
+        raise KeyError(name)
+
+    # --- the HTTP application ---------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._record])
+        api = "/rest/issuehub/4.0"
+        app.router.add_get(f"{api}/connections", self._list_connections)
+        app.router.add_post(f"{api}/connections", self._create_connection)
+        app.router.add_get("/rest/api/2/project", self._list_projects)
+        app.router.add_get("/rest/api/2/myself", self._myself)
+        app.router.add_get("/rest/api/2/serverInfo", self._server_info)
+        app.router.add_post("/_simulator/faults", self._knob_fault)
+        app.router.add_post("/_simulator/latency", self._knob_latency)
+        app.router.add_post("/_simulator/connections/{name}/accept", self._knob_accept)
+        app.router.add_post("/_simulator/connections/{name}/status", self._knob_status)
+        app.router.add_delete("/_simulator/connections/{name}", self._knob_delete)
+        app.router.add_post("/_simulator/projects", self._knob_projects)
+        app.router.add_get("/_simulator/calls", self._knob_calls)
+        return app
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/_simulator/"):
+            headers = CIMultiDictProxy(CIMultiDict(request.headers))
+            self.requests.append(RecordedRequest(request.method, request.path, headers))
+        return await handler(request)
+
+    def _unauthorised(self, request: web.Request, route: Route) -> web.Response | None:
+        """401 unless the request carries an acceptable Bearer token, as Jira checks first."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if (
+            scheme == "Bearer"
+            and token.strip()
+            and (self.token is None or secrets.compare_digest(token.encode(), self.token.encode()))
+        ):
+            return None
+        return _error(route, 401, "Client must be authenticated to access this resource.")
+
+    async def _answer(self, route: Route, build: Callable[[], web.Response]) -> web.Response:
+        """Take the next queued fault or build the real answer, then wait out the latency.
+
+        The answer, and so any change it makes, is settled *before* the wait: a create the
+        client gave up on still exists, which is what the bot must reconcile by name.
+        """
+        answer = self._take_fault(route)
+        if answer is None:
+            answer = build()
+        await asyncio.sleep(self.create_latency if route == "create" else self.read_latency)
+        return answer
+
+    def _take_fault(self, route: Route) -> web.Response | None:
+        """The error answer of the route's oldest queued fault, counting one use of it."""
+        queue = self._faults.get(route)
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.remaining -= 1
+        if fault.remaining == 0:
+            queue.popleft()
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        return _error(route, fault.status, fault.message, headers=headers)
+
+    async def _list_connections(self, request: web.Request) -> web.Response:
+        if (refused := self._unauthorised(request, "connections")) is not None:
+            return refused
+        return await self._answer("connections", self._connection_list)
+
+    def _connection_list(self) -> web.Response:
+        results = [
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "status": c["status"],
+                "communication": {"remoteUrl": None},
+            }
+            for c in sorted(self.connections.values(), key=lambda c: c["id"])
+        ]
+        return web.json_response({"total": len(results), "results": results})
+
+    async def _create_connection(self, request: web.Request) -> web.Response:
+        if (refused := self._unauthorised(request, "create")) is not None:
+            return refused
+        text = await request.text()
+        try:
+            body: Any = json.loads(text)
+        except ValueError:
+            body = None
+        self.create_calls.append(body if isinstance(body, dict) else {"_unparsed": text})
+        return await self._answer("create", lambda: self._create(body))
+
+    def _create(self, body: Any) -> web.Response:
+        """Validate like Exalate would (400, then 409), then store a PENDING connection."""
+        if problem := self._invalid(body):
+            return _error("create", 400, problem)
+        name: str = body["name"]
+        if any(c["name"].casefold() == name.casefold() for c in self.connections.values()):
+            return _error("create", 409, f"Connection '{name}' already exists")
+        connection_id, self._next_id = self._next_id, self._next_id + 1
+        connection = {
+            "id": connection_id,
+            "name": name,
+            "status": "PENDING",
+            "invitationCode": _invitation_code(body),
+        }
+        self.connections[connection_id] = connection
+        return web.json_response(connection, status=201)
+
+    def _invalid(self, body: Any) -> str | None:
+        """Why a create body would be refused with 400, or ``None`` if it is acceptable."""
+        if not isinstance(body, dict):
+            return "The request body must be a JSON object."
+        missing = [key for key in _REQUIRED if not isinstance(body.get(key), str)]
+        if missing:
+            return f"Missing or non-text fields: {', '.join(missing)}."
+        empty = [key for key in _REQUIRED if key != "description" and not body[key].strip()]
+        if empty:
+            return f"Empty fields: {', '.join(empty)}."
+        if body["connectionType"] != "PRIVATE":
+            return f"Unsupported connectionType '{body['connectionType']}'."
+        if body["configurationMode"] != "SCRIPT":
+            return f"Unsupported configurationMode '{body['configurationMode']}'."
+        if body["incomingProjectKey"] not in {key for key, _ in self.projects}:
+            return f"Project '{body['incomingProjectKey']}' does not exist."
+        return None
+
+    async def _list_projects(self, request: web.Request) -> web.Response:
+        if (refused := self._unauthorised(request, "projects")) is not None:
+            return refused
+        return await self._answer("projects", self._project_list)
+
+    def _project_list(self) -> web.Response:
+        return web.json_response(
+            [
+                {"id": str(10000 + i), "key": key, "name": name, "projectTypeKey": "software"}
+                for i, (key, name) in enumerate(self.projects)
+            ]
+        )
+
+    async def _myself(self, request: web.Request) -> web.Response:
+        if (refused := self._unauthorised(request, "myself")) is not None:
+            return refused
+        return await self._answer(
+            "myself",
+            lambda: web.json_response(
+                {
+                    "name": "exalate-bot",
+                    "key": "JIRAUSER10100",
+                    "displayName": "Exalate Bot",
+                    "active": True,
+                }
+            ),
+        )
+
+    async def _server_info(self, request: web.Request) -> web.Response:
+        if (refused := self._unauthorised(request, "serverInfo")) is not None:
+            return refused
+        return await self._answer(
+            "serverInfo",
+            lambda: web.json_response(
+                {
+                    "baseUrl": str(request.url.origin()),
+                    "version": "9.12.15",
+                    "versionNumbers": [9, 12, 15],
+                    "deploymentType": "DataCenter",
+                    "serverTitle": "Simulated Jira",
+                }
+            ),
+        )
+
+    # --- HTTP knobs -------------------------------------------------------------------------
+
+    async def _knob_fault(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        route, status = body.get("route"), body.get("status")
+        times, retry_after = body.get("times", 1), body.get("retry_after")
+        message = body.get("message", "Simulated failure")
+        if route not in ROUTES:
+            raise _bad_knob(f"route must be one of {sorted(ROUTES)}")
+        if not _is_int(status) or not 100 <= status <= 599:
+            raise _bad_knob("status must be an HTTP status code")
+        if not _is_int(times) or times < 1:
+            raise _bad_knob("times must be a positive integer")
+        if retry_after is not None and (not _is_int(retry_after) or retry_after < 0):
+            raise _bad_knob("retry_after must be a non-negative integer")
+        if not isinstance(message, str):
+            raise _bad_knob("message must be a string")
+        self.fail(route, status, times=times, message=message, retry_after=retry_after)
+        return web.json_response({"route": route, "status": status, "times": times})
+
+    async def _knob_latency(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        for key in ("create", "read"):
+            value = body.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            ):
+                raise _bad_knob(f"{key} must be a non-negative number of seconds")
+        if body.get("create") is not None:
+            self.create_latency = float(body["create"])
+        if body.get("read") is not None:
+            self.read_latency = float(body["read"])
+        return web.json_response({"create": self.create_latency, "read": self.read_latency})
+
+    async def _knob_accept(self, request: web.Request) -> web.Response:
+        return self._knob_on_connection(request, self.accept)
+
+    async def _knob_status(self, request: web.Request) -> web.Response:
+        status = (await _json_object(request)).get("status")
+        if not isinstance(status, str) or not status:
+            raise _bad_knob("status must be a non-empty string")
+        return self._knob_on_connection(request, lambda name: self.set_status(name, status))
+
+    async def _knob_delete(self, request: web.Request) -> web.Response:
+        return self._knob_on_connection(request, self.delete)
+
+    def _knob_on_connection(
+        self, request: web.Request, action: Callable[[str], None]
+    ) -> web.Response:
+        name = request.match_info["name"]
+        try:
+            connection = self._named(name)
+            action(name)
+        except KeyError:
+            raise web.HTTPNotFound(
+                text=json.dumps({"message": f"No connection named '{name}'"}),
+                content_type="application/json",
+            ) from None
+        return web.json_response({k: v for k, v in connection.items() if k != "invitationCode"})
+
+    async def _knob_projects(self, request: web.Request) -> web.Response:
+        count = (await _json_object(request)).get("count")
+        if not _is_int(count) or count < 0:
+            raise _bad_knob("count must be a non-negative integer")
+        self.set_project_count(count)
+        return web.json_response({"count": len(self.projects)})
+
+    async def _knob_calls(self, request: web.Request) -> web.Response:
+        # Create bodies hold no secret: the invitation code exists only in the answer.
+        return web.json_response({"create": self.create_calls})
+
+
+async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
+    """Serve ``simulator`` on ``host:port`` until the caller awaits ``runner.cleanup()``.
+
+    ``port=0`` picks a free port; read it back from ``runner.addresses[0][1]``.
+    """
+    runner = web.AppRunner(simulator.app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def _error(
+    route: Route, status: int, message: str, *, headers: dict[str, str] | None = None
+) -> web.Response:
+    """An error body in the dialect of the route's owner: Exalate's or Jira core's."""
+    body: dict[str, Any] = (
+        {"message": message}
+        if route in _EXALATE_ROUTES
+        else {"errorMessages": [message], "errors": {}}
+    )
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _invitation_code(body: dict[str, Any]) -> str:
+    """An opaque, unique code; like Exalate's, it carries the connection's names."""
+    payload = {
+        "connection": body["name"],
+        "local": body["localInstanceShortName"],
+        "remote": body["remoteInstanceShortName"],
+        "nonce": secrets.token_urlsafe(24),
+    }
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """A knob's JSON body; an empty body counts as ``{}``."""
+    text = await request.text()
+    if not text.strip():
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise _bad_knob("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise _bad_knob("the body must be a JSON object")
+    return body
+
+
+def _bad_knob(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(
+        text=json.dumps({"message": message}), content_type="application/json"
+    )
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,81 @@
+"""Fixtures that start the fakes and the bot, all on loopback with ephemeral ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.app import Runtime
+from bot.config import Settings, load_settings
+from bot.exalate.simulator import Simulator
+from tests.e2e.harness import (
+    ADMINS_GROUP,
+    APPROVAL_CHANNEL,
+    BOB,
+    BOT_TOKEN,
+    CAROL,
+    JIRA_TOKEN,
+    SIGNING_SECRET,
+    Harness,
+)
+from tests.fakes.slack import FakeSlack
+
+
+@pytest.fixture(name="slack")
+async def _slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(usergroups={ADMINS_GROUP: [CAROL]}) as fake:
+        yield fake
+
+
+@pytest.fixture(name="simulator")
+def _simulator() -> Simulator:
+    return Simulator(token=JIRA_TOKEN)
+
+
+@pytest.fixture(name="jira_url")
+async def _jira_url(simulator: Simulator) -> AsyncIterator[str]:
+    async with TestServer(simulator.app, host="127.0.0.1") as server:
+        yield str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture(name="create_timeout")
+def _create_timeout() -> float:
+    """EXALATE_CREATE_TIMEOUT; a test parametrises it to provoke a timeout quickly."""
+    return 2.0
+
+
+@pytest.fixture(name="settings")
+def _settings(slack: FakeSlack, jira_url: str, tmp_path: Path, create_timeout: float) -> Settings:
+    return load_settings(
+        slack_bot_token=BOT_TOKEN,
+        slack_app_token="xapp-e2e-app-token",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        jira_url=jira_url,
+        jira_token=JIRA_TOKEN,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        exalate_approval_channel=APPROVAL_CHANNEL,
+        exalate_approvers=f"{BOB},{ADMINS_GROUP}",
+        exalate_local_short_name="acme",
+        exalate_create_timeout=create_timeout,
+    )
+
+
+@pytest.fixture(name="harness")
+async def _harness(
+    settings: Settings, slack: FakeSlack, simulator: Simulator
+) -> AsyncIterator[Harness]:
+    runtime = await Runtime.start(settings, http_mode=True)
+    try:
+        async with (
+            TestServer(runtime.web_app(), host="127.0.0.1") as server,
+            aiohttp.ClientSession() as http,
+        ):
+            url = str(server.make_url("/slack/events"))
+            yield Harness(runtime, slack, simulator, url, http)
+    finally:
+        await runtime.close()

@@ -1,0 +1,214 @@
+"""Drives the bot in HTTP mode the way Slack does: signed requests over real HTTP.
+
+The bot runs with its real composition root, pointed at a fake Slack Web API and the
+Exalate simulator, both on loopback. Tests speak as people (``command``, ``submit``,
+``click``) and read what the people would see from the fake's recorded calls.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import Runtime
+from bot.exalate.simulator import Simulator
+from handlers.ids import Action, Block, View
+from tests.fakes.slack import Call, FakeSlack
+
+SIGNING_SECRET = "e2e-signing-secret"
+BOT_TOKEN = "xoxb-e2e-bot-token"
+JIRA_TOKEN = "e2e-jira-personal-access-token"
+APPROVAL_CHANNEL = "C0APPROVALS"
+ALICE, BOB, CAROL, MALLORY = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
+ADMINS_GROUP = "S0ADMINS"
+
+
+def signed_headers(
+    body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None, content_type: str
+) -> dict[str, str]:
+    """The headers Slack sends: a v0 HMAC of ``v0:{timestamp}:{body}``."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    assert signature is not None
+    return {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+        "Content-Type": content_type,
+    }
+
+
+@dataclass
+class Reply:
+    """The bot's HTTP answer to one request."""
+
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Harness:
+    """The running bot and the fakes around it."""
+
+    runtime: Runtime
+    slack: FakeSlack
+    simulator: Simulator
+    url: str
+    http: aiohttp.ClientSession
+    _clicks: int = 0
+
+    async def post(self, body: bytes, content_type: str, **signing: Any) -> Reply:
+        headers = signed_headers(body, content_type=content_type, **signing)
+        async with self.http.post(self.url, data=body, headers=headers) as response:
+            text = await response.text()
+        if not text.strip():
+            return Reply(response.status)
+        # Bolt answers a text-only ack as plain text, which Slack shows as the reply.
+        is_json = response.content_type == "application/json"
+        return Reply(response.status, json.loads(text) if is_json else {"text": text})
+
+    async def post_form(self, fields: dict[str, str], **signing: Any) -> Reply:
+        body = urllib.parse.urlencode(fields).encode()
+        return await self.post(body, "application/x-www-form-urlencoded", **signing)
+
+    async def post_payload(self, payload: dict[str, Any]) -> Reply:
+        return await self.post_form({"payload": json.dumps(payload)})
+
+    async def command(self, text: str, user: str = ALICE) -> Reply:
+        """``/exalate <text>`` typed by ``user`` in a channel."""
+        return await self.post_form(self.command_fields(text, user))
+
+    def command_fields(self, text: str, user: str = ALICE) -> dict[str, str]:
+        return {
+            "token": "legacy",
+            "team_id": "T1",
+            "team_domain": "acme",
+            "channel_id": "C0GENERAL",
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/exalate",
+            "text": text,
+            "api_app_id": "A1",
+            "response_url": self.slack.response_url(f"command-{user}"),
+            "trigger_id": f"trigger-{user}",
+        }
+
+    async def submit(self, user: str = ALICE, **values: str) -> Reply:
+        """Submit the request form with ``values`` keyed by field (block id)."""
+        state: dict[str, Any] = {}
+        for block_id, value in values.items():
+            if block_id == "project_key":
+                option = {"value": value, "text": {"type": "plain_text", "text": value}}
+                state[block_id] = {
+                    Action.PROJECT.value: {"type": "static_select", "selected_option": option}
+                }
+            else:
+                state[block_id] = {"input": {"type": "plain_text_input", "value": value}}
+        return await self.post_payload(self._submission(user, View.REQUEST.value, "", state))
+
+    async def submit_request(self, user: str = ALICE, **overrides: str) -> Reply:
+        """A valid request for acme_to_partner unless ``overrides`` say otherwise."""
+        values = {
+            "local_short_name": "acme",
+            "remote_short_name": "partner",
+            "connection_name": "",
+            "description": "Support tickets",
+            "project_key": "SUP",
+        }
+        return await self.submit(user, **(values | overrides))
+
+    async def submit_reason(self, request_id: int, reason: str, user: str = BOB) -> Reply:
+        state = {Block.REASON.value: {"input": {"type": "plain_text_input", "value": reason}}}
+        payload = self._submission(user, View.REJECT.value, str(request_id), state)
+        return await self.post_payload(payload)
+
+    async def click(self, action: Action, request_id: int | str, user: str) -> str:
+        """Click a card button; returns the name of the click's response_url."""
+        self._clicks += 1
+        name = f"click-{self._clicks}"
+        payload = {
+            "type": "block_actions",
+            "api_app_id": "A1",
+            "token": "legacy",
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "container": {"type": "message", "message_ts": "1", "channel_id": APPROVAL_CHANNEL},
+            "channel": {"id": APPROVAL_CHANNEL, "name": "approvals"},
+            "message": {"type": "message", "ts": "1"},
+            "trigger_id": f"trigger-{name}",
+            "response_url": self.slack.response_url(name),
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action.value,
+                    "block_id": "b",
+                    "value": str(request_id),
+                    "action_ts": "1",
+                }
+            ],
+        }
+        reply = await self.post_payload(payload)
+        assert reply.status == 200
+        return name
+
+    async def suggest(self, query: str, user: str = ALICE) -> Reply:
+        """What the project select asks for as the person types."""
+        return await self.post_payload(
+            {
+                "type": "block_suggestion",
+                "api_app_id": "A1",
+                "token": "legacy",
+                "team": {"id": "T1"},
+                "user": {"id": user, "team_id": "T1"},
+                "action_id": Action.PROJECT.value,
+                "block_id": "project_key",
+                "value": query,
+                "view": {"id": "V1", "type": "modal", "callback_id": View.REQUEST.value},
+            }
+        )
+
+    def _submission(
+        self, user: str, callback_id: str, metadata: str, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "type": "view_submission",
+            "api_app_id": "A1",
+            "token": "legacy",
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "trigger_id": "trigger-view",
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": callback_id,
+                "hash": "h",
+                "private_metadata": metadata,
+                "state": {"values": state},
+            },
+            "response_urls": [],
+        }
+
+    # --- what people see ---------------------------------------------------------------
+
+    async def card(self, predicate_text: str) -> Call:
+        """The first card post or update whose notification text contains ``predicate_text``."""
+        return await self.slack.wait_for(
+            "chat.update", lambda call: predicate_text in call.args.get("text", "")
+        )
+
+    async def dm(self, user: str, fragment: str) -> Call:
+        """The first DM to ``user`` containing ``fragment`` in its text or blocks."""
+        channel = "D" + user
+        return await self.slack.wait_for(
+            "chat.postMessage",
+            lambda call: call.args.get("channel") == channel and fragment in json.dumps(call.args),
+        )
+
+    async def private_reply(self, response_name: str) -> Call:
+        return await self.slack.wait_for(f"response_url:{response_name}")

@@ -1,0 +1,344 @@
+"""The core flow end to end: from ``/exalate connect`` to a private invitation code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from handlers.ids import Action
+from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
+
+
+async def _approved_request(harness: Harness) -> int:
+    """Submit a valid request and return its id, once its card is up."""
+    reply = await harness.submit_request()
+    assert reply == type(reply)(200, {})
+    post = await harness.slack.wait_for(
+        "chat.postMessage", lambda c: c.args.get("channel") == APPROVAL_CHANNEL
+    )
+    header = post.args["blocks"][0]["text"]["text"]
+    return int(header.rsplit("#", 1)[1])
+
+
+class TestConnectCommand:
+    async def test_opens_a_prefilled_modal(self, harness: Harness) -> None:
+        """`connect remote=… project=…` acks empty and opens the form with those values."""
+        reply = await harness.command("connect remote=partner project=SUP")
+        assert reply.status == 200
+        opened = await harness.slack.wait_for("views.open")
+        assert opened.args["trigger_id"] == f"trigger-{ALICE}"
+        blocks = {block.get("block_id"): block for block in opened.args["view"]["blocks"]}
+        assert blocks["local_short_name"]["element"]["initial_value"] == "acme"
+        assert blocks["remote_short_name"]["element"]["initial_value"] == "partner"
+        assert blocks["project_key"]["element"]["initial_option"]["value"] == "SUP"
+        assert blocks["description"]["element"]["max_length"] == 1000
+
+    async def test_small_project_list_is_a_static_select(self, harness: Harness) -> None:
+        """With Jira's list cached and at most 100 projects, the select holds them all."""
+        await harness.runtime.service.projects.get(wait=2)
+        await harness.command("connect")
+        opened = await harness.slack.wait_for("views.open")
+        project = opened.args["view"]["blocks"][-1]["element"]
+        assert project["type"] == "static_select"
+        assert [option["value"] for option in project["options"]][:1] == ["SUP"]
+
+    async def test_large_project_list_uses_type_ahead(self, harness: Harness) -> None:
+        """Past 100 projects the select loads options, filtered, at most 100."""
+        harness.simulator.set_project_count(150)
+        harness.runtime.service.projects.invalidate()
+        await harness.runtime.service.projects.get(wait=2)
+        await harness.command("connect")
+        opened = await harness.slack.wait_for("views.open")
+        assert opened.args["view"]["blocks"][-1]["element"]["type"] == "external_select"
+        everything = await harness.suggest("")
+        assert len(everything.body["options"]) == 100
+        narrowed = await harness.suggest("P014")
+        assert {o["value"] for o in narrowed.body["options"]} == {
+            f"P{n:04d}" for n in range(140, 150)
+        }
+
+    async def test_unknown_prefill_key_gets_usage(self, harness: Harness) -> None:
+        """A misspelt option is named, with the usage, and no modal opens."""
+        reply = await harness.command("connect remot=partner")
+        assert "remot" in reply.body["text"]
+        assert "Usage" in reply.body["text"]
+        assert harness.slack.calls_to("views.open") == []
+
+
+class TestSubmission:
+    async def test_errors_are_shown_inline_per_field(self, harness: Harness) -> None:
+        """Bad fields come back as `errors` keyed by input block; nothing reaches approvers."""
+        reply = await harness.submit_request(
+            local_short_name="1acme", project_key="NOPE", description="x" * 1001
+        )
+        assert reply.status == 200
+        assert reply.body["response_action"] == "errors"
+        assert set(reply.body["errors"]) == {"local_short_name", "description"}
+        reply = await harness.submit_request(project_key="NOPE")
+        assert reply.body["errors"] == {"project_key": "Jira has no project with the key NOPE."}
+        assert harness.slack.calls_to("chat.postMessage") == []
+
+    async def test_name_existing_in_exalate_is_refused(self, harness: Harness) -> None:
+        """A name Exalate already has, in any case, is an error, however fresh the cache."""
+        harness.runtime.service.warm_up()
+        await harness.runtime.service.projects.get(wait=2)
+        harness.simulator.connections[999] = {
+            "id": 999,
+            "name": "existing",
+            "status": "ACTIVE",
+            "invitationCode": "c",
+        }
+        reply = await harness.submit_request(connection_name="EXISTING")
+        assert reply.body["errors"] == {
+            "connection_name": "Exalate already has a connection named EXISTING; "
+            "choose another name."
+        }
+
+    async def test_name_of_another_open_request_is_refused(self, harness: Harness) -> None:
+        """Two open requests cannot claim one connection name."""
+        assert (await harness.submit_request()).body == {}
+        reply = await harness.submit_request(user=CAROL)
+        assert "Another open request already uses" in reply.body["errors"]["connection_name"]
+
+    async def test_valid_request_posts_a_card_and_tells_the_requester(
+        self, harness: Harness
+    ) -> None:
+        """The card names the requester and every field; the requester hears it is waiting."""
+        request_id = await _approved_request(harness)
+        card = harness.slack.calls_to("chat.postMessage")[0]
+        text = json.dumps(card.args["blocks"])
+        for expected in (
+            f"<@{ALICE}>",
+            "acme_to_partner",
+            "acme",
+            "partner",
+            "SUP",
+            "Support tickets",
+            "Approve",
+            "Reject",
+        ):
+            assert expected in text
+        approve = card.args["blocks"][-1]["elements"][0]
+        assert approve["value"] == str(request_id)
+        assert "confirm" in approve
+        await harness.dm(ALICE, "waiting for approval")
+
+
+class TestApproval:
+    async def test_approve_creates_the_connection_and_dms_the_code(self, harness: Harness) -> None:
+        """Approval calls Exalate once with the wizard's fields; the code goes to a DM."""
+        request_id = await _approved_request(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        card = await harness.card("invited")
+        assert "Approved by <@U0BOB>" in json.dumps(card.args["blocks"])
+        assert all(b["type"] != "actions" for b in card.args["blocks"])
+        assert harness.simulator.create_calls == [
+            {
+                "connectionType": "PRIVATE",
+                "configurationMode": "SCRIPT",
+                "localInstanceShortName": "acme",
+                "remoteInstanceShortName": "partner",
+                "name": "acme_to_partner",
+                "description": "Support tickets",
+                "incomingProjectKey": "SUP",
+            }
+        ]
+        code = next(iter(harness.simulator.connections.values()))["invitationCode"]
+        delivered = await harness.dm(ALICE, code)
+        assert "Accept invitation" in json.dumps(delivered.args["blocks"])
+
+    async def test_approving_shows_progress_before_the_outcome(self, harness: Harness) -> None:
+        """The card first says who approved, then what came of it."""
+        request_id = await _approved_request(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("invited")
+        updates = [c.args["text"] for c in harness.slack.calls_to("chat.update")]
+        assert [u.rsplit(": ", 1)[1] for u in updates] == ["initiating", "invited"]
+
+    async def test_group_member_may_approve(self, harness: Harness) -> None:
+        """A member of an approver user group (resolved with usergroups.users.list) approves."""
+        request_id = await _approved_request(harness)
+        await harness.click(Action.APPROVE, request_id, CAROL)
+        await harness.card("invited")
+        assert harness.slack.calls_to("usergroups.users.list")[0].args["usergroup"] == "S0ADMINS"
+
+    async def test_outsider_click_changes_nothing_and_is_told_why(self, harness: Harness) -> None:
+        """A non-approver's click is explained privately; no Exalate call happens."""
+        request_id = await _approved_request(harness)
+        name = await harness.click(Action.APPROVE, request_id, MALLORY)
+        reply = await harness.private_reply(name)
+        assert reply.args["response_type"] == "ephemeral"
+        assert reply.args["replace_original"] is False
+        assert "Only approvers" in reply.args["text"]
+        assert harness.simulator.create_calls == []
+        status = await harness.command("status")
+        assert "awaiting approval" in json.dumps(status.body)
+
+    async def test_requester_may_not_approve_their_own_request(self, harness: Harness) -> None:
+        """Even an approver cannot approve a request they made."""
+        reply = await harness.submit_request(user=BOB)
+        assert reply.body == {}
+        post = await harness.slack.wait_for("chat.postMessage")
+        request_id = int(post.args["blocks"][0]["text"]["text"].rsplit("#", 1)[1])
+        name = await harness.click(Action.APPROVE, request_id, BOB)
+        assert "another approver" in (await harness.private_reply(name)).args["text"]
+        assert harness.simulator.create_calls == []
+
+    async def test_double_click_creates_one_connection(self, harness: Harness) -> None:
+        """Two approvers clicking at once: one Exalate call; the other is told it moved on."""
+        request_id = await _approved_request(harness)
+        harness.simulator.create_latency = 0.05
+        names = await asyncio.gather(
+            harness.click(Action.APPROVE, request_id, BOB),
+            harness.click(Action.APPROVE, request_id, CAROL),
+            harness.click(Action.APPROVE, request_id, BOB),
+        )
+        await harness.card("invited")
+        replies = await asyncio.gather(
+            *(harness.slack.wait_for(f"response_url:{n}") for n in names[1:]),
+            return_exceptions=True,
+        )
+        told = [r for r in replies if not isinstance(r, BaseException)]
+        assert len(harness.simulator.create_calls) == 1
+        assert len(told) == 2
+        assert all("Nothing changed" in call.args["text"] for call in told)
+
+    async def test_forged_request_id_is_explained(self, harness: Harness) -> None:
+        """A button value naming no request tells the clicker so."""
+        name = await harness.click(Action.APPROVE, 4242, BOB)
+        assert "does not exist" in (await harness.private_reply(name)).args["text"]
+
+
+class TestFailure:
+    async def test_server_error_offers_retry_and_retry_succeeds(self, harness: Harness) -> None:
+        """A 500 leaves the request failed with Retry; the retry delivers the code."""
+        harness.simulator.fail("create", 500)
+        request_id = await _approved_request(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        card = await harness.card("failed")
+        actions = card.args["blocks"][-1]
+        assert actions["elements"][0]["action_id"] == Action.RETRY.value
+        await harness.dm(ALICE, "the approvers can retry")
+        await harness.click(Action.RETRY, request_id, CAROL)
+        await harness.card("invited")
+        code = next(iter(harness.simulator.connections.values()))["invitationCode"]
+        await harness.dm(ALICE, code)
+        assert len(harness.simulator.create_calls) == 2
+
+    async def test_missing_endpoint_is_said_plainly(self, harness: Harness) -> None:
+        """A 404 on the create call says this Exalate version has no such endpoint."""
+        harness.simulator.fail("create", 404)
+        request_id = await _approved_request(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        card = await harness.card("failed")
+        assert "connection-creation endpoint" in json.dumps(card.args["blocks"])
+
+    @pytest.mark.parametrize("create_timeout", [0.1])
+    async def test_timeout_is_a_failure_with_retry(self, harness: Harness) -> None:
+        """No answer within EXALATE_CREATE_TIMEOUT fails the request, keeping it retryable."""
+        harness.simulator.create_latency = 1.0
+        request_id = await _approved_request(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        card = await harness.card("failed")
+        assert card.args["blocks"][-1]["elements"][0]["action_id"] == Action.RETRY.value
+        await harness.dm(ALICE, "failed")
+
+    async def test_outsider_cannot_retry(self, harness: Harness) -> None:
+        """Retry is for approvers only."""
+        harness.simulator.fail("create", 503)
+        request_id = await _approved_request(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("failed")
+        name = await harness.click(Action.RETRY, request_id, MALLORY)
+        assert "Only approvers" in (await harness.private_reply(name)).args["text"]
+        assert len(harness.simulator.create_calls) == 1
+
+
+class TestRejection:
+    async def test_reject_asks_for_a_reason_and_tells_the_requester(self, harness: Harness) -> None:
+        """Reject opens a reason modal; the card shows the decision; the requester gets it."""
+        request_id = await _approved_request(harness)
+        await harness.click(Action.REJECT, request_id, BOB)
+        modal = await harness.slack.wait_for("views.open")
+        assert modal.args["view"]["private_metadata"] == str(request_id)
+        empty = await harness.submit_reason(request_id, "   ")
+        assert empty.body["response_action"] == "errors"
+        done = await harness.submit_reason(request_id, "Use the existing <!channel> link")
+        assert done.body == {}
+        card = await harness.card("rejected")
+        text = json.dumps(card.args["blocks"])
+        assert "Rejected by <@U0BOB>" in text
+        assert "<!channel>" not in text
+        assert "&lt;!channel&gt;" in text
+        await harness.dm(ALICE, "was rejected by")
+        assert harness.simulator.create_calls == []
+
+    async def test_outsider_cannot_open_the_reject_modal(self, harness: Harness) -> None:
+        """A non-approver's Reject click is explained; no modal opens."""
+        request_id = await _approved_request(harness)
+        name = await harness.click(Action.REJECT, request_id, MALLORY)
+        assert "Only approvers" in (await harness.private_reply(name)).args["text"]
+        assert harness.slack.calls_to("views.open") == []
+
+    async def test_rejected_request_cannot_be_approved(self, harness: Harness) -> None:
+        """After a rejection, a stale Approve click changes nothing."""
+        request_id = await _approved_request(harness)
+        await harness.submit_reason(request_id, "no")
+        await harness.card("rejected")
+        name = await harness.click(Action.APPROVE, request_id, CAROL)
+        assert "Nothing changed" in (await harness.private_reply(name)).args["text"]
+        assert harness.simulator.create_calls == []
+
+
+class TestStatusAndHelp:
+    async def test_status_lists_what_is_pending(self, harness: Harness) -> None:
+        """Awaiting approval and awaiting the partner both appear, privately to the asker."""
+        request_id = await _approved_request(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("invited")
+        await harness.submit_request(remote_short_name="other")
+        reply = await harness.command("status", user=MALLORY)
+        text = json.dumps(reply.body)
+        assert reply.body.get("response_type", "ephemeral") == "ephemeral"
+        for expected in (
+            "acme_to_other",
+            "awaiting approval",
+            "acme_to_partner",
+            "awaiting the partner",
+        ):
+            assert expected in text
+        assert f"<@{ALICE}>" in text
+
+    async def test_status_when_nothing_is_pending(self, harness: Harness) -> None:
+        """An empty answer says so."""
+        reply = await harness.command("status")
+        assert "Nothing is pending" in reply.body["text"]
+
+    async def test_help_unknown_and_empty_give_usage(self, harness: Harness) -> None:
+        """`help`, an unknown sub-command, no text and unbalanced quotes all get the usage."""
+        for text in ("help", "frobnicate", "", 'connect name="oops'):
+            reply = await harness.command(text)
+            assert reply.status == 200
+            assert "Usage" in reply.body["text"], text
+
+
+class TestHttpEndpoint:
+    async def test_bad_signature_is_refused(self, harness: Harness) -> None:
+        """A request signed with another secret gets 401 and does nothing."""
+        reply = await harness.post_form(harness.command_fields("status"), secret="wrong")
+        assert reply.status == 401
+
+    async def test_stale_timestamp_is_refused(self, harness: Harness) -> None:
+        """A correctly signed request older than five minutes is a replay: 401."""
+        old = int(time.time()) - 301
+        reply = await harness.post_form(harness.command_fields("status"), timestamp=old)
+        assert reply.status == 401
+
+    async def test_healthz(self, harness: Harness) -> None:
+        """GET /healthz answers with the database reachable."""
+        async with harness.http.get(harness.url.replace("/slack/events", "/healthz")) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["database"] == "reachable"

@@ -1,0 +1,144 @@
+"""The repository on a real SQLite database (aiosqlite), compare-and-set included."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.approvals.model import RequestFields, Status
+from storage import NameTaken, RequestRepository, create_schema, make_engine, make_sessionmaker
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+FIELDS = RequestFields("acme", "partner", "acme_to_partner", "Support sync", "SUP")
+
+
+@pytest.fixture(name="repository")
+async def _repository(tmp_path: Path) -> AsyncIterator[RequestRepository]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    await create_schema(engine)
+    yield RequestRepository(make_sessionmaker(engine))
+    await engine.dispose()
+
+
+class TestRepository:
+    async def test_add_and_get_round_trip(self, repository: RequestRepository) -> None:
+        """A stored request reads back field for field, with aware UTC times."""
+        stored = await repository.add(FIELDS, "U1", T0)
+        read = await repository.get(stored.id)
+        assert read == stored
+        assert read.status is Status.PENDING_APPROVAL
+        assert read.created_at == T0
+
+    async def test_transition_wins_then_a_stale_copy_loses(
+        self, repository: RequestRepository
+    ) -> None:
+        """The second compare-and-set on the same snapshot hits no row and changes nothing."""
+        stored = await repository.add(FIELDS, "U1", T0)
+        won = await repository.transition(
+            stored, Status.INITIATING, actor="U2", at=T0, decided_by="U2"
+        )
+        lost = await repository.transition(stored, Status.REJECTED, actor="U3", at=T0, reason="no")
+        assert won is not None
+        assert won.status is Status.INITIATING
+        assert won.decided_by == "U2"
+        assert lost is None
+        assert (await repository.get(stored.id)) == won
+
+    async def test_concurrent_transitions_have_one_winner(
+        self, repository: RequestRepository
+    ) -> None:
+        """Twenty racing approvals on one snapshot: exactly one succeeds."""
+        stored = await repository.add(FIELDS, "U1", T0)
+        results = await asyncio.gather(
+            *(
+                repository.transition(stored, Status.INITIATING, actor=f"U{n}", at=T0)
+                for n in range(20)
+            )
+        )
+        assert sum(result is not None for result in results) == 1
+
+    async def test_forbidden_transition_raises(self, repository: RequestRepository) -> None:
+        """The repository refuses an edge the life cycle does not have."""
+        stored = await repository.add(FIELDS, "U1", T0)
+        with pytest.raises(ValueError, match="not a transition"):
+            await repository.transition(stored, Status.ACTIVE, actor="U2", at=T0)
+
+    async def test_open_name_is_claimed_case_insensitively(
+        self, repository: RequestRepository
+    ) -> None:
+        """A second open request with the same name, in any case, is refused."""
+        await repository.add(FIELDS, "U1", T0)
+        upper = RequestFields("acme", "partner", "ACME_TO_PARTNER", "", "SUP")
+        assert await repository.name_is_open("Acme_To_Partner")
+        with pytest.raises(NameTaken):
+            await repository.add(upper, "U2", T0)
+
+    async def test_closing_a_request_frees_its_name(self, repository: RequestRepository) -> None:
+        """After a rejection the same name can be asked for again."""
+        stored = await repository.add(FIELDS, "U1", T0)
+        await repository.transition(stored, Status.REJECTED, actor="U2", at=T0, reason="no")
+        assert not await repository.name_is_open(FIELDS.connection_name)
+        again = await repository.add(FIELDS, "U1", T0)
+        assert again.id != stored.id
+
+    async def test_every_transition_is_audited(self, repository: RequestRepository) -> None:
+        """The audit trail records who moved the request, from where, to where, and when."""
+        stored = await repository.add(FIELDS, "U1", T0)
+        later = T0 + timedelta(minutes=5)
+        moved = await repository.transition(stored, Status.INITIATING, actor="U2", at=later)
+        assert moved is not None
+        await repository.transition(moved, Status.FAILED, actor="exalate", at=later, error="x")
+        history = await repository.history(stored.id)
+        assert [(e.actor, e.from_status, e.to_status) for e in history] == [
+            ("U1", None, Status.PENDING_APPROVAL),
+            ("U2", Status.PENDING_APPROVAL, Status.INITIATING),
+            ("exalate", Status.INITIATING, Status.FAILED),
+        ]
+        assert history[1].at == later
+
+    async def test_error_belongs_to_the_state(self, repository: RequestRepository) -> None:
+        """A retry clears the previous failure's message."""
+        stored = await repository.add(FIELDS, "U1", T0)
+        initiating = await repository.transition(stored, Status.INITIATING, actor="U2", at=T0)
+        assert initiating is not None
+        failed = await repository.transition(
+            initiating, Status.FAILED, actor="exalate", at=T0, error="Jira is down"
+        )
+        assert failed is not None
+        assert failed.error == "Jira is down"
+        retried = await repository.transition(failed, Status.INITIATING, actor="U2", at=T0)
+        assert retried is not None
+        assert retried.error is None
+
+    async def test_invitation_code_is_stored_as_given(self, repository: RequestRepository) -> None:
+        """The repository keeps the (already sealed) code and reports that it has one."""
+        stored = await repository.add(FIELDS, "U1", T0)
+        initiating = await repository.transition(stored, Status.INITIATING, actor="U2", at=T0)
+        assert initiating is not None
+        invited = await repository.transition(
+            initiating, Status.INVITED, actor="exalate", at=T0, invitation_code=b"sealed"
+        )
+        assert invited is not None
+        assert invited.has_invitation_code
+        assert await repository.invitation_code(stored.id) == b"sealed"
+
+    async def test_with_status_is_newest_first(self, repository: RequestRepository) -> None:
+        """Status lists put the most recent request on top."""
+        first = await repository.add(FIELDS, "U1", T0)
+        second = await repository.add(
+            RequestFields("acme", "other", "acme_to_other", "", "SUP"), "U1", T0 + timedelta(1)
+        )
+        listed = await repository.with_status([Status.PENDING_APPROVAL])
+        assert [request.id for request in listed] == [second.id, first.id]
+
+
+def test_database_file_is_private(tmp_path: Path) -> None:
+    """The SQLite file is created with mode 0600."""
+    path = tmp_path / "data" / "bot.db"
+    make_engine(f"sqlite+aiosqlite:///{path}")
+    assert os.stat(path).st_mode & 0o777 == 0o600

@@ -1,0 +1,90 @@
+"""Settings: every missing or malformed value stops start-up naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import SettingsError, load_settings
+
+VALID = {
+    "SLACK_BOT_TOKEN": "xoxb-1-abc",
+    "JIRA_URL": "https://jira.example.test/",
+    "JIRA_TOKEN": "jira-pat",
+    "EXALATE_APPROVAL_CHANNEL": "C0APPROVE",
+    "EXALATE_APPROVERS": "U0ADMIN, S0ADMINS",
+}
+
+
+@pytest.fixture(name="environment")
+def _environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name, value in VALID.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+class TestSettings:
+    def test_valid_environment(self, environment: pytest.MonkeyPatch) -> None:
+        """Values are parsed: approvers split, URLs normalised, defaults filled in."""
+        settings = load_settings()
+        assert settings.exalate_approvers == ("U0ADMIN", "S0ADMINS")
+        assert settings.jira_url == "https://jira.example.test"
+        assert settings.slack_api_url == "https://slack.com/api/"
+        assert settings.database_url.startswith("sqlite+aiosqlite:///")
+        assert settings.exalate_create_timeout == 15.0
+
+    def test_dotenv_file_is_read(self, environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """A .env file in the working directory supplies settings."""
+        environment.delenv("JIRA_TOKEN")
+        environment.chdir(tmp_path)
+        (tmp_path / ".env").write_text("JIRA_TOKEN=from-dotenv\n")
+        assert load_settings().jira_token.get_secret_value() == "from-dotenv"
+
+    @pytest.mark.parametrize("name", sorted(VALID))
+    def test_missing_value_is_named(self, environment: pytest.MonkeyPatch, name: str) -> None:
+        """Leaving out any required variable names exactly that variable."""
+        environment.delenv(name)
+        with pytest.raises(SettingsError, match=f"{name} is missing"):
+            load_settings()
+
+    @pytest.mark.parametrize(
+        ("name", "value", "fragment"),
+        [
+            ("SLACK_BOT_TOKEN", "xapp-1", "xoxb-"),
+            ("SLACK_APP_TOKEN", "xoxb-1", "xapp-"),
+            ("JIRA_URL", "jira.internal", "http"),
+            ("EXALATE_APPROVAL_CHANNEL", "#approvals", "channel id"),
+            ("EXALATE_APPROVERS", "alice,U0OK", "alice"),
+            ("EXALATE_APPROVERS", " , ", "at least one approver"),
+            ("EXALATE_CREATE_TIMEOUT", "-1", "greater than 0"),
+            ("LOG_LEVEL", "LOUD", "DEBUG, INFO"),
+        ],
+    )
+    def test_malformed_value_is_named(
+        self, environment: pytest.MonkeyPatch, name: str, value: str, fragment: str
+    ) -> None:
+        """A malformed value names the variable and says what is expected."""
+        environment.setenv(name, value)
+        with pytest.raises(SettingsError) as raised:
+            load_settings()
+        assert name in str(raised.value)
+        assert fragment in str(raised.value)
+
+    def test_errors_never_echo_secret_values(self, environment: pytest.MonkeyPatch) -> None:
+        """A malformed token is reported without repeating it."""
+        environment.setenv("SLACK_BOT_TOKEN", "xoxp-very-secret-user-token")
+        with pytest.raises(SettingsError) as raised:
+            load_settings()
+        assert "very-secret" not in str(raised.value)
+
+    def test_http_mode_needs_a_signing_secret(self, environment: pytest.MonkeyPatch) -> None:
+        """An empty signing secret is refused at start-up, not at the first request."""
+        environment.setenv("SLACK_SIGNING_SECRET", "")
+        with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET"):
+            load_settings().require_http_mode()
+
+    def test_socket_mode_needs_an_app_token(self, environment: pytest.MonkeyPatch) -> None:
+        """Socket Mode without SLACK_APP_TOKEN says so by name."""
+        with pytest.raises(SettingsError, match="SLACK_APP_TOKEN"):
+            load_settings().require_socket_mode()

@@ -1,0 +1,43 @@
+"""The log filter that keeps secrets out of every line."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.log import REDACTED, RedactSecrets
+
+
+def _record(message: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord("t", logging.INFO, __file__, 1, message, args, None)
+
+
+class TestRedactSecrets:
+    def test_known_secret_values_are_redacted(self) -> None:
+        """A configured secret is replaced wherever it appears, args included."""
+        record = _record("calling with %s", "jira-pat-123456")
+        RedactSecrets(["jira-pat-123456"]).filter(record)
+        assert record.getMessage() == f"calling with {REDACTED}"
+
+    def test_secret_shapes_are_redacted(self) -> None:
+        """Slack tokens, bearer headers and response URLs are caught by shape."""
+        record = _record(
+            "xoxb-1-abc xapp-1-A-2 Authorization: Bearer abc.def "
+            "https://hooks.slack.com/actions/T1/2/xyz"
+        )
+        RedactSecrets().filter(record)
+        message = record.getMessage()
+        for secret in ("xoxb-1-abc", "xapp-1-A-2", "abc.def", "hooks.slack.com"):
+            assert secret not in message
+
+    def test_exception_text_is_redacted_and_traceback_dropped(self) -> None:
+        """An exception's message is summarised, redacted, without the traceback."""
+        try:
+            raise RuntimeError("token xoxb-9-leak")
+        except RuntimeError as error:
+            record = logging.LogRecord(
+                "t", logging.ERROR, __file__, 1, "failed", None, (RuntimeError, error, None)
+            )
+        RedactSecrets().filter(record)
+        assert record.exc_info is None
+        assert "xoxb-9-leak" not in record.getMessage()
+        assert "RuntimeError" in record.getMessage()
