@@ -1,0 +1,31 @@
+"""The console script's start-up checks, run in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.__main__ import main
+
+
+class TestMain:
+    def test_missing_settings_exit_2_naming_them(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """With nothing configured, start-up stops before connecting and lists the gaps."""
+        assert main(["run"]) == 2
+        error = capsys.readouterr().err
+        for name in ("SLACK_BOT_TOKEN", "JIRA_URL", "JIRA_TOKEN", "EXALATE_APPROVERS"):
+            assert f"{name} is missing" in error
+
+    def test_http_mode_refuses_an_empty_signing_secret(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`run --http` without SLACK_SIGNING_SECRET stops with its name."""
+        for name, value in {
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "JIRA_URL": "http://127.0.0.1:9",
+            "JIRA_TOKEN": "t",
+            "EXALATE_APPROVAL_CHANNEL": "C0APPROVE",
+            "EXALATE_APPROVERS": "U0ADMIN",
+        }.items():
+            monkeypatch.setenv(name, value)
+        assert main(["run", "--http", "--port", "0"]) == 2
+        assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
