@@ -60,14 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         settings = load_settings()
-        secrets = [
-            settings.slack_bot_token,
-            settings.jira_token,
-            settings.slack_app_token,
-            settings.slack_signing_secret,
-            settings.exalate_secret_key,
-        ]
-        configure_logging(settings.log_level, [s.get_secret_value() for s in secrets if s])
+        configure_logging(settings.log_level, settings.secrets())
         http = arguments.command == "run" and arguments.http
         serve_bot = (
             serve_http(settings, arguments.host, arguments.port)

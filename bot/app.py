@@ -30,6 +30,7 @@ from bot.config import Settings, SettingsError
 from bot.exalate import ExalateClient
 from bot.service import ConnectionService
 from bot.vault import Vault, key_file_for, load_or_create_key
+from handlers.inflight import InFlight
 from handlers.notifier import SlackGroupDirectory, SlackNotifier
 from storage import RequestRepository, create_schema, make_engine, make_sessionmaker
 from storage.db import sqlite_file
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 # Jira's lists change rarely; a minute keeps the form current without hammering Jira.
 LIST_CACHE_SECONDS = 60.0
 SLACK_EVENTS_PATH = "/slack/events"
+# Enough for an Exalate create call to answer (EXALATE_CREATE_TIMEOUT defaults to 15 s).
+SHUTDOWN_GRACE_SECONDS = 20.0
 
 
 def load_vault(settings: Settings) -> Vault:
@@ -75,6 +78,7 @@ class Runtime:
     http: aiohttp.ClientSession
     service: ConnectionService
     app: AsyncApp
+    inflight: InFlight
 
     @classmethod
     async def start(cls, settings: Settings, *, http_mode: bool) -> Runtime:
@@ -106,12 +110,18 @@ class Runtime:
             projects=TimedCache(exalate.list_projects, ttl=LIST_CACHE_SECONDS),
             connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
         )
-        handlers.register(app, service, local_short_name=settings.exalate_local_short_name)
+        inflight = handlers.register(
+            app, service, local_short_name=settings.exalate_local_short_name
+        )
         service.warm_up()
-        return cls(settings, engine, http, service, app)
+        await service.post_missing_cards()
+        return cls(settings, engine, http, service, app, inflight)
 
     async def close(self) -> None:
-        """Release connections; safe to call once after ``start``."""
+        """Let running listeners finish (bounded), then release connections."""
+        unfinished = await self.inflight.drain(timeout=SHUTDOWN_GRACE_SECONDS)
+        if unfinished:
+            log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
         await self.http.close()
         await self.engine.dispose()
 
@@ -160,7 +170,6 @@ async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler:
 
 async def serve_socket_mode(settings: Settings) -> None:
     """Socket Mode: one outbound WebSocket to Slack, no inbound URL needed."""
-    settings.require_socket_mode()
     async with running(settings, http_mode=False) as runtime:
         handler = await connect_socket_mode(runtime)
         log.info("socket_mode_connected")

@@ -10,11 +10,15 @@ refresh falls back to the last good value if there is one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+log = logging.getLogger(__name__)
 
 
 class CacheUnavailable(Exception):
@@ -76,6 +80,7 @@ class TimedCache(Generic[T]):
     def _start_refresh(self) -> asyncio.Task[T]:
         if self._refresh is None or self._refresh.done():
             self._refresh = asyncio.create_task(self._reload())
+            self._refresh.add_done_callback(_note_failure)
         return self._refresh
 
     async def _reload(self) -> T:
@@ -83,3 +88,9 @@ class TimedCache(Generic[T]):
         self._value = value
         self._loaded_at = self._clock()
         return value
+
+
+def _note_failure(task: asyncio.Task[object]) -> None:
+    """Retrieve a background refresh's failure, so asyncio does not report it as lost."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("cache_refresh_failed kind=%s", type(error).__name__)

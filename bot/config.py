@@ -12,8 +12,11 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///exalate-bot.db"
+ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 _APPROVER_ID = re.compile(r"[UWS][A-Z0-9]{2,}")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 
@@ -63,6 +66,26 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
+    @field_validator("jira_url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if "@" in value.split("/")[2]:
+            raise ValueError("must not carry a user or password; JIRA_TOKEN authenticates")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError(
+                "is not a database URL, e.g. sqlite+aiosqlite:///exalate-bot.db"
+            ) from None
+        if driver not in ASYNC_DRIVERS:
+            raise ValueError(f"must use an async driver: {' or '.join(ASYNC_DRIVERS)}")
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -97,6 +120,19 @@ class Settings(BaseSettings):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log filter to redact."""
+        values = [
+            self.slack_bot_token,
+            self.slack_app_token,
+            self.slack_signing_secret,
+            self.jira_token,
+            self.exalate_secret_key,
+        ]
+        found = [value.get_secret_value() for value in values if value is not None]
+        password = make_url(self.database_url).password
+        return [*found, password] if password else found
 
     def require_socket_mode(self) -> SecretStr:
         """The app-level token Socket Mode needs, or a SettingsError naming it."""

@@ -11,6 +11,10 @@ from typing import Protocol
 from bot.approvals.model import ConnectionRequest
 
 
+class DeliveryFailed(Exception):
+    """A message could not be delivered; ``str()`` is the channel's reason code only."""
+
+
 class Notifier(Protocol):
     """Tells people what happened to a request."""
 
@@ -24,7 +28,11 @@ class Notifier(Protocol):
         """Send the requester a private note fitting the request's current state."""
 
     async def deliver_invitation(self, request: ConnectionRequest, code: str) -> None:
-        """Hand the invitation code to the requester, and to nobody else."""
+        """Hand the invitation code to the requester, and to nobody else.
+
+        Raises DeliveryFailed when the requester cannot be reached, so the code can be
+        kept for a later attempt.
+        """
 
 
 class DirectoryUnavailable(Exception):

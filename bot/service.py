@@ -1,4 +1,4 @@
-"""The use cases: submit, approve, reject, retry, and what is pending.
+"""The use cases: submit, approve, reject, retry, resend, and what is pending.
 
 Each state change is one compare-and-set in the repository; only the caller that wins
 it performs the side effect that follows (calling Exalate, telling people). Telling
@@ -15,13 +15,19 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from bot.approvals.errors import Conflict, RequestNotFound
-from bot.approvals.model import ConnectionRequest, RequestFields, Status
+from bot.approvals.errors import Conflict, NotAllowed, RequestNotFound
+from bot.approvals.model import OPEN_STATUSES, ConnectionRequest, RequestFields, Status
 from bot.approvals.rules import Draft, Field, check_draft
 from bot.approvers import ApproverPolicy
 from bot.cache import CacheUnavailable, TimedCache
-from bot.exalate import Connection, ConnectionSpec, ExalateClient, ExalateError, Project
-from bot.ports import Notifier
+from bot.exalate import (
+    Connection,
+    ConnectionSpec,
+    ExalateClient,
+    ExalateError,
+    Project,
+)
+from bot.ports import DeliveryFailed, Notifier
 from bot.vault import Vault
 from storage import NameTaken, RequestRepository
 
@@ -31,7 +37,6 @@ T = TypeVar("T")
 # How long a form submission may wait on Jira before telling the person to try again;
 # Slack closes the window at 3 s and the rest of the work needs some of it.
 LOOKUP_BUDGET_SECONDS = 1.5
-PENDING_STATUSES = (Status.PENDING_APPROVAL, Status.INITIATING, Status.FAILED, Status.INVITED)
 EXALATE_ACTOR = "exalate"
 
 
@@ -97,13 +102,23 @@ class ConnectionService:
         return Submission(request, {})
 
     async def announce(self, request: ConnectionRequest) -> ConnectionRequest:
-        """Post the approval card and tell the requester their request is waiting."""
-        card_ref = await self._quietly("post_card", self._notifier.post_card(request), request)
-        if card_ref is not None:
-            await self._repository.set_card(request.id, card_ref)
-            request = replace(request, card_ref=card_ref)
+        """Post the approval card and tell the requester their request is waiting.
+
+        A card that cannot be posted (the bot is not in the channel, say) leaves the
+        request stored and waiting; the requester hears why, and the card follows as
+        soon as posting to the channel works again.
+        """
+        request = await self._post_card(request)
         await self._quietly("tell_requester", self._notifier.tell_requester(request), request)
+        if request.card_ref is not None:
+            for waiting in await self._repository.without_card():
+                await self._post_card(waiting)
         return request
+
+    async def post_missing_cards(self) -> None:
+        """Post the cards that could not be posted before (called at start-up)."""
+        for waiting in await self._repository.without_card():
+            await self._post_card(waiting)
 
     async def check_can_decide(self, request_id: int, actor: str) -> ConnectionRequest:
         """Raise unless ``actor`` may decide on the request now; returns the request."""
@@ -117,16 +132,16 @@ class ConnectionService:
         request = await self.check_can_decide(request_id, actor)
         won = await self._move(request, Status.INITIATING, actor, decided_by=actor, note="approved")
         log.info("request_approved id=%s by=%s", won.id, actor)
-        return await self._initiate(won)
+        return await self._initiate(won, after_failure=False)
 
     async def retry(self, request_id: int, actor: str) -> ConnectionRequest:
-        """Try the Exalate call again after a failure; approvers only."""
+        """Try again after a failure; approvers only. Never creates a second connection."""
         request = await self._load(request_id)
         await self.policy.ensure_can_decide(actor, request)
         _expect(request, Status.FAILED)
         won = await self._move(request, Status.INITIATING, actor, note="retried")
         log.info("request_retried id=%s by=%s", won.id, actor)
-        return await self._initiate(won)
+        return await self._initiate(won, after_failure=True)
 
     async def reject(self, request_id: int, actor: str, reason: str) -> ConnectionRequest:
         """Reject with a reason the requester will read."""
@@ -138,27 +153,38 @@ class ConnectionService:
         await self._tell_everyone(rejected)
         return rejected
 
+    async def resend_code(self, request_id: int, actor: str) -> ConnectionRequest:
+        """Deliver the stored code to the requester again, after a failed delivery.
+
+        The requester or an approver may ask; the code still goes only to the requester.
+        """
+        request = await self._load(request_id)
+        if actor != request.requester and not await self.policy.is_approver(actor):
+            raise NotAllowed("Only the requester or an approver can resend the code.")
+        sealed = await self._repository.invitation_code(request.id)
+        if request.status is not Status.INVITED or sealed is None:
+            raise Conflict(request)
+        return await self._deliver(request, self._vault.open(sealed))
+
     async def pending(self) -> list[ConnectionRequest]:
         """Requests awaiting approval, in flight, failed, or awaiting the partner."""
-        return await self._repository.with_status(PENDING_STATUSES)
+        return await self._repository.with_status(OPEN_STATUSES)
 
-    async def get(self, request_id: int) -> ConnectionRequest:
-        """One request, or RequestNotFound."""
-        return await self._load(request_id)
+    async def _initiate(
+        self, request: ConnectionRequest, *, after_failure: bool
+    ) -> ConnectionRequest:
+        """Create the private Script connection and deliver the code, or record why not.
 
-    async def _initiate(self, request: ConnectionRequest) -> ConnectionRequest:
-        """Create the private Script connection and deliver the code, or record why not."""
+        After a failure the earlier attempt may have created the connection although its
+        answer was lost (a timeout), so a retry looks the name up first and adopts what
+        it finds instead of creating a second connection.
+        """
         await self._quietly("update_card", self._notifier.update_card(request), request)
-        fields = request.fields
-        spec = ConnectionSpec(
-            local_short_name=fields.local_short_name,
-            remote_short_name=fields.remote_short_name,
-            name=fields.connection_name,
-            description=fields.description,
-            incoming_project_key=fields.project_key,
-        )
+        name = request.fields.connection_name
         try:
-            created = await self._exalate.create_connection(spec)
+            if after_failure and (existing := await self._exalate.find_connection(name)):
+                return await self._adopt(request, existing)
+            created = await self._exalate.create_connection(_spec(request.fields))
         except ExalateError as error:
             failed = await self._move(request, Status.FAILED, EXALATE_ACTOR, error=str(error))
             log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
@@ -166,20 +192,68 @@ class ConnectionService:
             return failed
         self._connections.invalidate()
         code = created.invitation_code.get_secret_value()
+        try:
+            invited = await self._move(
+                request,
+                Status.INVITED,
+                EXALATE_ACTOR,
+                connection_id=str(created.id),
+                invitation_code=self._vault.seal(code),
+                note="connection created",
+            )
+        except Exception:
+            # The connection exists and only this process knows its code: hand it over.
+            log.error("code_not_stored id=%s; delivering it directly", request.id)
+            await self._quietly(
+                "deliver_invitation", self._notifier.deliver_invitation(request, code), request
+            )
+            raise
+        log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
+        return await self._deliver(invited, code)
+
+    async def _adopt(self, request: ConnectionRequest, existing: Connection) -> ConnectionRequest:
+        """Take over a connection an earlier attempt created; its code is unknown."""
         invited = await self._move(
             request,
             Status.INVITED,
             EXALATE_ACTOR,
-            connection_id=str(created.id),
-            invitation_code=self._vault.seal(code),
-            note="connection created",
+            connection_id=str(existing.id),
+            error=(
+                "Exalate already had this connection (an earlier attempt created it but its "
+                "answer was lost), so its invitation code never reached the bot. Copy it from "
+                f"the Exalate console (Connections → {request.fields.connection_name}) and "
+                "send it to the requester privately."
+            ),
+            note="existing connection adopted",
         )
-        log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
-        await self._quietly("update_card", self._notifier.update_card(invited), invited)
-        await self._quietly(
-            "deliver_invitation", self._notifier.deliver_invitation(invited, code), invited
-        )
+        log.info("connection_adopted id=%s exalate_id=%s", invited.id, existing.id)
+        await self._tell_everyone(invited)
         return invited
+
+    async def _deliver(self, request: ConnectionRequest, code: str) -> ConnectionRequest:
+        """DM the code; on failure keep it stored and let the card offer a resend."""
+        try:
+            await self._notifier.deliver_invitation(request, code)
+        except Exception as error:
+            reason = str(error) if isinstance(error, DeliveryFailed) else type(error).__name__
+            log.warning("delivery_failed id=%s reason=%s", request.id, reason)
+            problem = (
+                f"The invitation code could not be sent to the requester by DM ({reason}). "
+                "It is stored encrypted; use Resend code once they can receive DMs."
+            )
+            request = await self._repository.set_error(request.id, problem) or request
+        else:
+            if request.error is not None:
+                request = await self._repository.set_error(request.id, None) or request
+        await self._quietly("update_card", self._notifier.update_card(request), request)
+        return request
+
+    async def _post_card(self, request: ConnectionRequest) -> ConnectionRequest:
+        card_ref = await self._quietly("post_card", self._notifier.post_card(request), request)
+        if card_ref is None:
+            return request
+        await self._repository.set_card(request.id, card_ref)
+        return replace(request, card_ref=card_ref)
 
     async def _live_errors(self, fields: RequestFields) -> dict[Field, str]:
         """The checks that need Jira and the database, run side by side."""
@@ -256,10 +330,20 @@ class ConnectionService:
         try:
             return await call
         except Exception as error:
-            log.warning(
-                "notification_failed id=%s what=%s kind=%s", request.id, what, type(error).__name__
-            )
+            reason = str(error) if isinstance(error, DeliveryFailed) else type(error).__name__
+            log.warning("notification_failed id=%s what=%s reason=%s", request.id, what, reason)
             return None
+
+
+def _spec(fields: RequestFields) -> ConnectionSpec:
+    """The wizard's fields in Exalate's words."""
+    return ConnectionSpec(
+        local_short_name=fields.local_short_name,
+        remote_short_name=fields.remote_short_name,
+        name=fields.connection_name,
+        description=fields.description,
+        incoming_project_key=fields.project_key,
+    )
 
 
 def _expect(request: ConnectionRequest, status: Status) -> None:

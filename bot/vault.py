@@ -59,7 +59,10 @@ def load_or_create_key(path: Path) -> bytes:
         pass
     key = Fernet.generate_key()
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:  # another process created it a moment ago: use theirs
+        return path.read_bytes().strip()
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(key)
     return key

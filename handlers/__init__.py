@@ -6,11 +6,14 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.service import ConnectionService
 from handlers import actions, commands, options, views
+from handlers.inflight import InFlight
 
 
-def register(app: AsyncApp, service: ConnectionService, *, local_short_name: str) -> None:
-    """Install every listener on ``app``."""
-    commands.register(app, service, local_short_name)
-    views.register(app, service)
-    actions.register(app, service)
-    options.register(app, service)
+def register(app: AsyncApp, service: ConnectionService, *, local_short_name: str) -> InFlight:
+    """Install every listener on ``app``; returns the tracker of their running work."""
+    inflight = InFlight()
+    commands.register(app, service, local_short_name, inflight)
+    views.register(app, service, inflight)
+    actions.register(app, service, inflight)
+    options.register(app, service, inflight)
+    return inflight

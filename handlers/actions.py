@@ -1,4 +1,4 @@
-"""The approval card's buttons: Approve, Reject and Retry.
+"""The approval card's buttons: Approve, Reject, Retry and Resend code.
 
 Every click is acknowledged first; authorisation and the state change happen on the
 server after that, and a click that changes nothing is explained privately to the
@@ -7,63 +7,98 @@ person who made it.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.errors import ApprovalError, Conflict
+from bot.approvals.model import ConnectionRequest
 from bot.service import ConnectionService
 from handlers import blocks
 from handlers.ids import Action
+from handlers.inflight import InFlight
 from handlers.payloads import request_id
+
+log = logging.getLogger(__name__)
+
+SOMETHING_WENT_WRONG = (
+    "Something went wrong on my side; nothing was lost. Try again in a minute, and tell an "
+    "Exalate admin if it keeps happening."
+)
+
+Decision = Callable[[int, str], Awaitable[ConnectionRequest]]
+Followup = Callable[[dict[str, Any], ConnectionRequest, AsyncRespond], Awaitable[None]]
 
 
 def _explain(error: ApprovalError) -> str:
     return blocks.conflict_text(error.request) if isinstance(error, Conflict) else str(error)
 
 
-async def _tell_privately(respond: AsyncRespond, error: ApprovalError) -> None:
-    await respond(text=_explain(error), response_type="ephemeral", replace_original=False)
+async def _say_privately(respond: AsyncRespond, text: str) -> None:
+    await respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-def register(app: AsyncApp, service: ConnectionService) -> None:
+def on_click(decide: Decision, followup: Followup | None = None) -> Callable[..., Awaitable[None]]:
+    """A button listener: ack, run ``decide(request_id, user)``, explain any refusal.
+
+    Exceptions never escape after the ack (Bolt would turn a fast one into a 404 for
+    Slack); they are logged by kind and the clicker is told, privately.
+    """
+
+    async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        user = body["user"]["id"]
+        try:
+            target = request_id(body["actions"][0].get("value", ""))
+            if target is None:
+                raise ApprovalError("That button does not belong to any request.")
+            request = await decide(target, user)
+            if followup is not None:
+                await followup(body, request, respond)
+        except ApprovalError as error:
+            await _say_privately(respond, _explain(error))
+        except Exception as error:
+            log.error(
+                "click_failed action=%s kind=%s",
+                body["actions"][0].get("action_id"),
+                type(error).__name__,
+            )
+            await _say_privately(respond, SOMETHING_WENT_WRONG)
+
+    return listener
+
+
+def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
     """Install the button listeners."""
 
-    async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        target = request_id(body["actions"][0].get("value", ""))
-        if target is None:
-            return
-        try:
-            await service.approve(target, body["user"]["id"])
-        except ApprovalError as error:
-            await _tell_privately(respond, error)
-
-    async def retry(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        target = request_id(body["actions"][0].get("value", ""))
-        if target is None:
-            return
-        try:
-            await service.retry(target, body["user"]["id"])
-        except ApprovalError as error:
-            await _tell_privately(respond, error)
-
-    async def reject(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    async def open_reject_modal(
+        body: dict[str, Any], request: ConnectionRequest, _respond: AsyncRespond
     ) -> None:
-        await ack()
-        target = request_id(body["actions"][0].get("value", ""))
-        if target is None:
-            return
+        client: AsyncWebClient = app.client
         try:
-            request = await service.check_can_decide(target, body["user"]["id"])
-        except ApprovalError as error:
-            await _tell_privately(respond, error)
-            return
-        await client.views_open(trigger_id=body["trigger_id"], view=blocks.reject_modal(request))
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=blocks.reject_modal(request)
+            )
+        except SlackApiError as error:
+            log.warning("reject_modal_failed error=%s", error.response.get("error"))
+            raise ApprovalError(
+                "Slack would not open the form in time; click Reject again."
+            ) from None
 
-    app.action(Action.APPROVE.value)(approve)
-    app.action(Action.RETRY.value)(retry)
-    app.action(Action.REJECT.value)(reject)
+    async def confirm_resend(
+        _body: dict[str, Any], request: ConnectionRequest, respond: AsyncRespond
+    ) -> None:
+        await _say_privately(respond, blocks.resend_outcome(request))
+
+    listeners = {
+        Action.APPROVE: on_click(service.approve),
+        Action.RETRY: on_click(service.retry),
+        Action.REJECT: on_click(service.check_can_decide, open_reject_modal),
+        Action.RESEND: on_click(service.resend_code, confirm_resend),
+    }
+    for action, listener in listeners.items():
+        app.action(action.value)(inflight.track(listener))

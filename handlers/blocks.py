@@ -36,8 +36,21 @@ USAGE = (
 )
 
 
-def escape(text: str) -> str:
-    """Make user text inert in mrkdwn: no mentions, no links, no broadcasts."""
+def escape(text: str, limit: int = 2000) -> str:
+    """Make user text inert in mrkdwn (no mentions, links or broadcasts), at most ``limit``.
+
+    Escaping can grow text fivefold (``&`` → ``&amp;``), so the cut is made on the raw
+    text, where it cannot split an entity; dropping ``excess`` raw characters removes at
+    least ``excess`` escaped ones.
+    """
+    escaped = _escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    excess = len(escaped) - limit + 1
+    return _escape(text[: len(text) - excess]) + "…"
+
+
+def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -254,6 +267,8 @@ def _outcome(request: ConnectionRequest) -> str:
             return ":hourglass_flowing_sand: Waiting for approval."
         case Status.INITIATING:
             return f":gear: Approved by {by}. Creating the connection in Exalate…"
+        case Status.INVITED if request.error:
+            return f":warning: Approved by {by}. Connection created. {escape(request.error)}"
         case Status.INVITED:
             return (
                 f":white_check_mark: Approved by {by}. Connection created; the invitation code "
@@ -311,6 +326,9 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
         )
     elif request.status is Status.FAILED:
         blocks.append({"type": "actions", "elements": [_button("Retry", Action.RETRY, request)]})
+    elif request.status is Status.INVITED and request.error and request.has_invitation_code:
+        resend = _button("Resend code", Action.RESEND, request)
+        blocks.append({"type": "actions", "elements": [resend]})
     return blocks
 
 
@@ -318,10 +336,23 @@ def requester_note(request: ConnectionRequest, approval_channel: str) -> str:
     """The DM that keeps the requester informed; never carries the code."""
     name = f"*{escape(request.fields.connection_name)}*"
     match request.status:
+        case Status.PENDING_APPROVAL if request.card_ref is None:
+            return (
+                f"Your request #{request.id} for the connection {name} is saved, but I could "
+                f"not post it to <#{approval_channel}> for approval; most likely I am not a "
+                "member of that channel. Ask an Exalate admin to invite me there: the card "
+                "follows as soon as I can post there."
+            )
         case Status.PENDING_APPROVAL:
             return (
                 f"Your request #{request.id} for the connection {name} is waiting for "
                 f"approval in <#{approval_channel}>. I will message you here when it is decided."
+            )
+        case Status.INVITED:
+            return (
+                f"The connection {name} (request #{request.id}) was created, but its "
+                "invitation code did not reach me. An approver will copy it from the Exalate "
+                "console and send it to you privately."
             )
         case Status.REJECTED:
             by = mention(request.decided_by) if request.decided_by else "An approver"
@@ -354,6 +385,13 @@ def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json
     )
     blocks = [section(intro), section(f"```{code}```"), section(steps)]
     return f"Invitation code for the connection {name}", blocks
+
+
+def resend_outcome(request: ConnectionRequest) -> str:
+    """What the person who pressed Resend code learns."""
+    if request.error:
+        return f"Still not delivered: {escape(request.error)}"
+    return f"Sent the invitation code to {mention(request.requester)} by DM."
 
 
 def conflict_text(request: ConnectionRequest) -> str:

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service import ConnectionService, utc_now
 from handlers import blocks
 from handlers.ids import COMMAND
+from handlers.inflight import InFlight
 from handlers.payloads import UsageError, connect_prefill, parse_command
 
+log = logging.getLogger(__name__)
 
-def register(app: AsyncApp, service: ConnectionService, local_short_name: str) -> None:
+
+def register(
+    app: AsyncApp, service: ConnectionService, local_short_name: str, inflight: InFlight
+) -> None:
     """Install the slash-command listener."""
 
-    async def exalate(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+    async def exalate(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
         try:
             line = parse_command(command.get("text") or "")
-            if line.sub_command == "connect":
-                prefill = connect_prefill(line)
+            prefill = connect_prefill(line) if line.sub_command == "connect" else {}
         except UsageError as error:
-            await ack(text=f"{error}\n\n{blocks.USAGE}")
+            await ack(text=f"{blocks.escape(str(error))}\n\n{blocks.USAGE}")
             return
         if line.sub_command == "connect":
             await ack()
@@ -35,7 +43,11 @@ def register(app: AsyncApp, service: ConnectionService, local_short_name: str) -
                 project=prefill.get("project", ""),
                 projects=service.projects.peek(),
             )
-            await client.views_open(trigger_id=command["trigger_id"], view=view)
+            try:
+                await client.views_open(trigger_id=command["trigger_id"], view=view)
+            except SlackApiError as error:
+                log.warning("request_modal_failed error=%s", error.response.get("error"))
+                await respond(text="Slack would not open the form in time; run the command again.")
             service.warm_up()
         elif line.sub_command == "status":
             text, body = blocks.status_message(await service.pending(), utc_now())
@@ -43,4 +55,4 @@ def register(app: AsyncApp, service: ConnectionService, local_short_name: str) -
         else:
             await ack(text=blocks.USAGE)
 
-    app.command(COMMAND)(exalate)
+    app.command(COMMAND)(inflight.track(exalate))

@@ -18,6 +18,7 @@ class Action(StrEnum):
     APPROVE = "exalate_approve"
     REJECT = "exalate_reject"
     RETRY = "exalate_retry"
+    RESEND = "exalate_resend_code"
     PROJECT = "exalate_project"
 
 

@@ -10,12 +10,13 @@ from bot.cache import CacheUnavailable
 from bot.service import ConnectionService
 from handlers import blocks
 from handlers.ids import Action
+from handlers.inflight import InFlight
 
 # Options must be answered within 3 s; wait on Jira for part of that at most.
 OPTIONS_BUDGET_SECONDS = 2.0
 
 
-def register(app: AsyncApp, service: ConnectionService) -> None:
+def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
     """Install the options loader."""
 
     async def project_options(ack: AsyncAck, payload: dict[str, Any]) -> None:
@@ -26,4 +27,4 @@ def register(app: AsyncApp, service: ConnectionService) -> None:
             return
         await ack(options=blocks.project_options(projects, payload.get("value") or ""))
 
-    app.options(Action.PROJECT.value)(project_options)
+    app.options(Action.PROJECT.value)(inflight.track(project_options))

@@ -9,13 +9,7 @@ from typing import Any
 
 from bot.approvals.rules import Draft, Field
 
-PREFILL_KEYS = {
-    "local": "local",
-    "remote": "remote",
-    "name": "name",
-    "project": "project",
-    "description": "description",
-}
+PREFILL_KEYS = frozenset({"local", "remote", "name", "project", "description"})
 
 
 class UsageError(ValueError):
@@ -52,11 +46,11 @@ def parse_command(text: str) -> CommandLine:
 
 def connect_prefill(line: CommandLine) -> dict[str, str]:
     """The form's initial values from ``connect key=value`` options."""
-    unknown = sorted(set(line.options) - PREFILL_KEYS.keys())
+    unknown = sorted(set(line.options) - PREFILL_KEYS)
     if unknown or line.words:
         bad = ", ".join(unknown + list(line.words))
         raise UsageError(f"`connect` does not understand: {bad}.")
-    return {PREFILL_KEYS[key]: value for key, value in line.options.items()}
+    return line.options
 
 
 def _input_value(state: Mapping[str, Any], block_id: str) -> str:

@@ -184,6 +184,28 @@ class RequestRepository:
                 sa.update(RequestRow).where(RequestRow.id == request_id).values(card_ref=card_ref)
             )
 
+    async def set_error(self, request_id: int, error: str | None) -> ConnectionRequest | None:
+        """Record a problem that does not change the state, such as a failed delivery."""
+        async with self._sessions.begin() as session:
+            row = await session.get(RequestRow, request_id)
+            if row is None:
+                return None
+            row.error = error
+            return _to_domain(row)
+
+    async def without_card(self) -> list[ConnectionRequest]:
+        """Requests awaiting approval whose card could not be posted yet."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                sa.select(RequestRow)
+                .where(
+                    RequestRow.status == Status.PENDING_APPROVAL.value,
+                    RequestRow.card_ref.is_(None),
+                )
+                .order_by(RequestRow.id)
+            )
+            return [_to_domain(row) for row in rows]
+
     async def invitation_code(self, request_id: int) -> bytes | None:
         """The encrypted invitation code, read only when it is about to be delivered."""
         async with self._sessions() as session:

@@ -59,6 +59,9 @@ class TestSettings:
             ("EXALATE_APPROVERS", " , ", "at least one approver"),
             ("EXALATE_CREATE_TIMEOUT", "-1", "greater than 0"),
             ("LOG_LEVEL", "LOUD", "DEBUG, INFO"),
+            ("JIRA_URL", "https://admin:pw@jira.test", "must not carry a user"),
+            ("DATABASE_URL", "not a url", "not a database URL"),
+            ("DATABASE_URL", "postgresql://db/bot", "async driver"),
         ],
     )
     def test_malformed_value_is_named(
@@ -77,6 +80,13 @@ class TestSettings:
         with pytest.raises(SettingsError) as raised:
             load_settings()
         assert "very-secret" not in str(raised.value)
+
+    def test_database_password_is_among_the_secrets(self, environment: pytest.MonkeyPatch) -> None:
+        """The log filter learns every secret, the database password included."""
+        environment.setenv("DATABASE_URL", "postgresql+asyncpg://bot:db-pass-1@db/bot")
+        environment.setenv("SLACK_APP_TOKEN", "xapp-1-app")
+        secrets = load_settings().secrets()
+        assert {"db-pass-1", "xapp-1-app", "jira-pat", "xoxb-1-abc"} <= set(secrets)
 
     def test_http_mode_needs_a_signing_secret(self, environment: pytest.MonkeyPatch) -> None:
         """An empty signing secret is refused at start-up, not at the first request."""

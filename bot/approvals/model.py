@@ -82,8 +82,3 @@ class ConnectionRequest:
     exalate_connection_id: str | None = None
     card_ref: str | None = None
     has_invitation_code: bool = False
-
-    @property
-    def is_open(self) -> bool:
-        """Whether the request still claims its connection name."""
-        return self.status in OPEN_STATUSES

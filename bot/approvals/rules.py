@@ -70,7 +70,7 @@ def check_draft(draft: Draft) -> tuple[RequestFields | None, dict[Field, str]]:
     remote = draft.remote_short_name.strip()
     name = draft.connection_name.strip()
     description = draft.description.strip()
-    project = draft.project_key.strip()
+    project = draft.project_key.strip().upper()  # Jira project keys are upper case
     errors: dict[Field, str] = {}
 
     for field, value, what in (

@@ -194,6 +194,10 @@ class Harness:
             "response_urls": [],
         }
 
+    async def settle(self) -> None:
+        """Wait until every listener has finished its work after the ack."""
+        assert await self.runtime.inflight.drain(timeout=5) == 0
+
     # --- what people see ---------------------------------------------------------------
 
     async def card(self, predicate_text: str) -> Call:
