@@ -9,14 +9,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.model import ConnectionRequest
-from bot.ports import DirectoryUnavailable
+from bot.ports import DeliveryFailed, DirectoryUnavailable
 from handlers import blocks
 
 log = logging.getLogger(__name__)
-
-
-class DeliveryFailed(Exception):
-    """Slack refused a message; carries Slack's error code only, never the message."""
 
 
 def _slack_error(error: SlackApiError) -> str:
