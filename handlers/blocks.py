@@ -39,15 +39,17 @@ USAGE = (
 def escape(text: str, limit: int = 2000) -> str:
     """Make user text inert in mrkdwn (no mentions, links or broadcasts), at most ``limit``.
 
-    Escaping can grow text fivefold (``&`` → ``&amp;``), so the cut is made on the raw
-    text, where it cannot split an entity; dropping ``excess`` raw characters removes at
-    least ``excess`` escaped ones.
+    Escaping can grow text fivefold (``&`` → ``&amp;``), so an over-long text is cut on
+    the raw side, where the cut cannot split an entity, and ends with an ellipsis.
     """
     escaped = _escape(text)
     if len(escaped) <= limit:
         return escaped
-    excess = len(escaped) - limit + 1
-    return _escape(text[: len(text) - excess]) + "…"
+    kept = size = 0  # the whole text is too long, so this stops before its end
+    while size + len(_escape(text[kept])) < limit:
+        size += len(_escape(text[kept]))
+        kept += 1
+    return _escape(text[:kept]) + "…"
 
 
 def _escape(text: str) -> str:

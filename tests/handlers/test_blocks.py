@@ -1,0 +1,111 @@
+"""Block Kit builders stay inside Slack's limits and keep user text inert."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.approvals.model import ConnectionRequest, RequestFields, Status
+from bot.exalate import Project
+from handlers import blocks
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _request(status: Status = Status.PENDING_APPROVAL, **changes: Any) -> ConnectionRequest:
+    fields = RequestFields("a" * 50, "b" * 50, "c" * 255, "&<>" * 333, "SUP")
+    values: dict[str, Any] = {
+        "id": 7,
+        "status": status,
+        "version": 1,
+        "fields": fields,
+        "requester": "U0ALICE",
+        "created_at": NOW - timedelta(hours=3),
+        "updated_at": NOW,
+        "decided_by": "U0BOB",
+        "reason": "<!channel> " + "x" * 990,
+        "error": "&" * 2000,
+        "card_ref": "C1:1",
+        "has_invitation_code": True,
+    }
+    return ConnectionRequest(**(values | changes))
+
+
+def _validate(message_blocks: list[dict[str, Any]]) -> None:
+    """slack_sdk's models check each block's documented limits."""
+    assert len(message_blocks) <= blocks.MAX_MESSAGE_BLOCKS
+    for block in Block.parse_all(message_blocks):
+        assert block is not None
+        block.validate_json()
+    for block in message_blocks:
+        for text in _texts(block):
+            assert len(text) <= 3000
+
+
+def _texts(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["text"]] if isinstance(node.get("text"), str) else []
+        return found + [t for value in node.values() for t in _texts(value)]
+    if isinstance(node, list):
+        return [t for value in node for t in _texts(value)]
+    return []
+
+
+class TestLimits:
+    @pytest.mark.parametrize("status", list(Status))
+    def test_card_with_longest_fields_is_valid_in_every_state(self, status: Status) -> None:
+        """Maximal field lengths, escaped, still fit every block of the card."""
+        _validate(blocks.approval_card(_request(status)))
+
+    @pytest.mark.parametrize("count", [0, 3, 100, 101, 500])
+    def test_request_modal_is_a_valid_view(self, count: int) -> None:
+        """The form validates with any number of projects, static or type-ahead."""
+        projects = [Project(id=str(n), key=f"K{n}", name="n" * 200) for n in range(count)]
+        view = blocks.request_modal(local="acme", project="K1", projects=projects)
+        View(**view).validate_json()
+        element = view["blocks"][-1]["element"]
+        assert element["type"] == ("static_select" if 0 < count <= 100 else "external_select")
+
+    def test_reject_modal_is_a_valid_view(self) -> None:
+        """The reason form validates and carries only the request id."""
+        view = blocks.reject_modal(_request())
+        View(**view).validate_json()
+        assert view["private_metadata"] == "7"
+
+    def test_status_stays_under_fifty_blocks(self) -> None:
+        """However many requests, the answer fits one message and says how many it left out."""
+        many = [_request(id=n) for n in range(200)]
+        text, body = blocks.status_message(many, NOW)
+        _validate(body)
+        assert "200" in text
+        assert "more" in json.dumps(body[-1])
+
+    def test_invitation_dm_is_valid(self) -> None:
+        """The code message validates."""
+        _, body = blocks.invitation_dm(_request(Status.INVITED), "CODE-" + "x" * 500)
+        _validate(body)
+
+
+class TestEscaping:
+    def test_user_text_cannot_mention_or_link(self) -> None:
+        """&, < and > are escaped, so <!channel> or <http://x|y> stay text."""
+        card = json.dumps(blocks.approval_card(_request(Status.REJECTED)))
+        assert "<!channel>" not in card
+        assert "&lt;!channel&gt;" in card
+
+    def test_cut_never_splits_an_entity(self) -> None:
+        """Escaped text cut to a limit ends on a whole entity, marked with an ellipsis."""
+        cut = blocks.escape("&" * 1000, limit=2000)
+        assert len(cut) <= 2000
+        assert cut.endswith("&amp;…")
+
+    def test_buttons_carry_only_the_request_id(self) -> None:
+        """Button values hold the id, nothing else."""
+        card = blocks.approval_card(_request())
+        values = [e["value"] for b in card if b["type"] == "actions" for e in b["elements"]]
+        assert values == ["7", "7"]
