@@ -39,12 +39,10 @@ def _request(status: Status = Status.PENDING_APPROVAL, **changes: Any) -> Connec
 def _validate(message_blocks: list[dict[str, Any]]) -> None:
     """slack_sdk's models check each block's documented limits."""
     assert len(message_blocks) <= blocks.MAX_MESSAGE_BLOCKS
-    for block in Block.parse_all(message_blocks):
-        assert block is not None
-        block.validate_json()
-    for block in message_blocks:
-        for text in _texts(block):
-            assert len(text) <= 3000
+    for model in Block.parse_all(message_blocks):
+        assert model is not None
+        model.validate_json()
+    assert all(len(text) <= 3000 for text in _texts(message_blocks))
 
 
 def _texts(node: Any) -> list[str]:
