@@ -51,6 +51,12 @@ class TimedCache(Generic[T]):
         self.refresh_soon()
         return self._value
 
+    async def current(self, *, wait: float) -> T:
+        """Any cached value at once (refreshing it in the background if stale); only
+        when nothing was ever loaded, wait up to ``wait`` seconds for the first load."""
+        value = self.peek()
+        return value if value is not None else await self.get(wait=wait)
+
     def refresh_soon(self) -> None:
         """Start a refresh in the background if the value is stale; returns at once."""
         if not self._fresh():

@@ -260,7 +260,7 @@ class ConnectionService:
         projects_lookup = self._lookup(self.projects)
         # Connections appear in the Exalate console at any time: always ask, falling
         # back to the last known list only if Exalate is slow.
-        connections_lookup = self._lookup(self._connections, max_age=0)
+        connections_lookup = self._lookup(self._connections, fresh=True)
         projects, connections, name_open = await asyncio.gather(
             projects_lookup,
             connections_lookup,
@@ -288,9 +288,12 @@ class ConnectionService:
         return errors
 
     @staticmethod
-    async def _lookup(cache: TimedCache[T], max_age: float | None = None) -> T | None:
+    async def _lookup(cache: TimedCache[T], *, fresh: bool = False) -> T | None:
+        """A list from ``cache``: freshly asked for if ``fresh``, else whatever is cached."""
         try:
-            return await cache.get(wait=LOOKUP_BUDGET_SECONDS, max_age=max_age)
+            if fresh:
+                return await cache.get(wait=LOOKUP_BUDGET_SECONDS, max_age=0)
+            return await cache.current(wait=LOOKUP_BUDGET_SECONDS)
         except CacheUnavailable as error:
             log.warning("lookup_unavailable reason=%s", error)
             return None

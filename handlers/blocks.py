@@ -98,7 +98,6 @@ def _text_input(
     hint: str | None = None,
     optional: bool = False,
     multiline: bool = False,
-    placeholder: str | None = None,
 ) -> Json:
     element: Json = {
         "type": "plain_text_input",
@@ -108,8 +107,6 @@ def _text_input(
     }
     if initial:
         element["initial_value"] = initial[:max_length]
-    if placeholder:
-        element["placeholder"] = plain(placeholder, 150)
     block: Json = {
         "type": "input",
         "block_id": field.value,

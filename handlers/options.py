@@ -12,7 +12,7 @@ from handlers import blocks
 from handlers.ids import Action
 from handlers.inflight import InFlight
 
-# Options must be answered within 3 s; wait on Jira for part of that at most.
+# Options must be answered within 3 s; only a cold cache waits on Jira, for part of that.
 OPTIONS_BUDGET_SECONDS = 2.0
 
 
@@ -21,7 +21,7 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
 
     async def project_options(ack: AsyncAck, payload: dict[str, Any]) -> None:
         try:
-            projects = await service.projects.get(wait=OPTIONS_BUDGET_SECONDS)
+            projects = await service.projects.current(wait=OPTIONS_BUDGET_SECONDS)
         except CacheUnavailable:
             await ack(options=[])
             return

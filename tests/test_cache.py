@@ -102,6 +102,19 @@ class TestTimedCache:
         with pytest.raises(CacheUnavailable, match="Jira is down"):
             await TimedCache(loader, ttl=60).get(wait=1)
 
+    async def test_current_serves_stale_at_once_and_refreshes_behind(
+        self, clock: Clock, loader: Loader
+    ) -> None:
+        """current() waits only for the very first load, never for a refresh."""
+        cache = TimedCache(loader, ttl=60, clock=clock)
+        assert await cache.current(wait=1) == ["load-1"]
+        clock.now = 61
+        loader.gate = asyncio.Event()
+        assert await cache.current(wait=1) == ["load-1"]
+        await asyncio.sleep(0)  # one turn of the loop lets the background refresh begin
+        assert loader.calls == 2
+        loader.gate.set()
+
     async def test_peek_never_waits(self, clock: Clock, loader: Loader) -> None:
         """peek returns what is there (nothing at first) and starts a load."""
         cache = TimedCache(loader, ttl=60, clock=clock)
