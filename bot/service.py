@@ -111,12 +111,11 @@ class ConnectionService:
         request = await self._post_card(request)
         await self._quietly("tell_requester", self._notifier.tell_requester(request), request)
         if request.card_ref is not None:
-            for waiting in await self._repository.without_card():
-                await self._post_card(waiting)
+            await self.post_missing_cards()
         return request
 
     async def post_missing_cards(self) -> None:
-        """Post the cards that could not be posted before (called at start-up)."""
+        """Post the cards that could not be posted before (at start-up, or once it works)."""
         for waiting in await self._repository.without_card():
             await self._post_card(waiting)
 
