@@ -196,7 +196,7 @@ class ConnectionService:
                 request,
                 Status.INVITED,
                 EXALATE_ACTOR,
-                connection_id=str(created.id),
+                exalate_connection_id=str(created.id),
                 invitation_code=self._vault.seal(code),
                 note="connection created",
             )
@@ -216,7 +216,7 @@ class ConnectionService:
             request,
             Status.INVITED,
             EXALATE_ACTOR,
-            connection_id=str(existing.id),
+            exalate_connection_id=str(existing.id),
             error=(
                 "Exalate already had this connection (an earlier attempt created it but its "
                 "answer was lost), so its invitation code never reached the bot. Copy it from "
@@ -240,10 +240,10 @@ class ConnectionService:
                 f"The invitation code could not be sent to the requester by DM ({reason}). "
                 "It is stored encrypted; use Resend code once they can receive DMs."
             )
-            request = await self._repository.set_error(request.id, problem) or request
+            request = await self._repository.annotate(request.id, error=problem) or request
         else:
             if request.error is not None:
-                request = await self._repository.set_error(request.id, None) or request
+                request = await self._repository.annotate(request.id, error=None) or request
         await self._quietly("update_card", self._notifier.update_card(request), request)
         return request
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.approvals.model import (
     OPEN_STATUSES,
@@ -43,6 +45,45 @@ class AuditEvent:
     note: str | None
 
 
+# Columns callers may write besides the state itself.
+ANNOTATIONS = frozenset(
+    {
+        "decided_by",
+        "reason",
+        "error",
+        "exalate_connection_id",
+        "invitation_code",
+        "exalate_status",
+        "reminders_sent",
+        "code_dm_ref",
+    }
+)
+
+
+def _checked(changes: dict[str, object]) -> dict[str, object]:
+    if unknown := set(changes) - ANNOTATIONS:
+        raise ValueError(f"not writable here: {', '.join(sorted(unknown))}")
+    return changes
+
+
+def _audit(
+    request_id: int,
+    at: datetime,
+    actor: str,
+    source: Status | None,
+    target: Status,
+    note: str | None,
+) -> AuditRow:
+    return AuditRow(
+        request_id=request_id,
+        at=at,
+        actor=actor,
+        from_status=source.value if source else None,
+        to_status=target.value,
+        note=note,
+    )
+
+
 def _to_domain(row: RequestRow) -> ConnectionRequest:
     return ConnectionRequest(
         id=row.id,
@@ -64,6 +105,9 @@ def _to_domain(row: RequestRow) -> ConnectionRequest:
         exalate_connection_id=row.exalate_connection_id,
         card_ref=row.card_ref,
         has_invitation_code=row.invitation_code is not None,
+        exalate_status=row.exalate_status,
+        reminders_sent=row.reminders_sent or 0,
+        code_dm_ref=row.code_dm_ref,
     )
 
 
@@ -93,14 +137,7 @@ class RequestRepository:
                 session.add(row)
                 await session.flush()
                 session.add(
-                    AuditRow(
-                        request_id=row.id,
-                        at=at,
-                        actor=requester,
-                        from_status=None,
-                        to_status=row.status,
-                        note="requested",
-                    )
+                    _audit(row.id, at, requester, None, Status.PENDING_APPROVAL, "requested")
                 )
         except IntegrityError as error:
             raise NameTaken(fields.connection_name) from error
@@ -120,36 +157,27 @@ class RequestRepository:
         actor: str,
         at: datetime,
         note: str | None = None,
-        error: str | None = None,
-        decided_by: str | None = None,
-        reason: str | None = None,
-        connection_id: str | None = None,
-        invitation_code: bytes | None = None,
+        **changes: object,
     ) -> ConnectionRequest | None:
         """Move ``request`` to ``target`` if nobody moved it since it was read.
 
-        ``error`` describes the new state and is always written (``None`` clears an old
-        failure); the other keyword values are written only when given. Returns the
-        updated request, or ``None`` when another caller won the race.
+        ``changes`` are further columns to write (see ``ANNOTATIONS``); ``error``
+        describes the new state and is cleared unless given. Returns the updated
+        request, or ``None`` when another caller won the race.
         """
         if not can_transition(request.status, target):
             raise ValueError(f"{request.status} -> {target} is not a transition")
-        values: dict[str, object] = {
-            "status": target.value,
-            "version": request.version + 1,
-            "updated_at": at,
-            "error": error,
-        }
+        values = (
+            {"error": None}
+            | _checked(changes)
+            | {
+                "status": target.value,
+                "version": request.version + 1,
+                "updated_at": at,
+            }
+        )
         if target not in OPEN_STATUSES:
             values["open_name"] = None
-        for column, value in (
-            ("decided_by", decided_by),
-            ("reason", reason),
-            ("exalate_connection_id", connection_id),
-            ("invitation_code", invitation_code),
-        ):
-            if value is not None:
-                values[column] = value
         async with self._sessions.begin() as session:
             result = await session.execute(
                 sa.update(RequestRow)
@@ -163,19 +191,24 @@ class RequestRepository:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            session.add(
-                AuditRow(
-                    request_id=request.id,
-                    at=at,
-                    actor=actor,
-                    from_status=request.status.value,
-                    to_status=target.value,
-                    note=note,
-                )
-            )
+            session.add(_audit(request.id, at, actor, request.status, target, note))
             row = await session.get(RequestRow, request.id, populate_existing=True)
             assert row is not None
             return _to_domain(row)
+
+    async def annotate(self, request_id: int, **changes: object) -> ConnectionRequest | None:
+        """Write columns that do not change the state (an error, a reminder count, …)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                sa.update(RequestRow).where(RequestRow.id == request_id).values(**_checked(changes))
+            )
+            row = await session.get(RequestRow, request_id, populate_existing=True)
+            return _to_domain(row) if row is not None else None
+
+    async def record(self, request: ConnectionRequest, actor: str, at: datetime, note: str) -> None:
+        """Audit an event that changes no state, such as revealing the code again."""
+        async with self._sessions.begin() as session:
+            session.add(_audit(request.id, at, actor, request.status, request.status, note))
 
     async def set_card(self, request_id: int, card_ref: str) -> None:
         """Remember where the approval card is, so it can be updated in place later."""
@@ -184,27 +217,14 @@ class RequestRepository:
                 sa.update(RequestRow).where(RequestRow.id == request_id).values(card_ref=card_ref)
             )
 
-    async def set_error(self, request_id: int, error: str | None) -> ConnectionRequest | None:
-        """Record a problem that does not change the state, such as a failed delivery."""
-        async with self._sessions.begin() as session:
-            row = await session.get(RequestRow, request_id)
-            if row is None:
-                return None
-            row.error = error
-            return _to_domain(row)
-
     async def without_card(self) -> list[ConnectionRequest]:
         """Requests awaiting approval whose card could not be posted yet."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                sa.select(RequestRow)
-                .where(
-                    RequestRow.status == Status.PENDING_APPROVAL.value,
-                    RequestRow.card_ref.is_(None),
-                )
-                .order_by(RequestRow.id)
-            )
-            return [_to_domain(row) for row in rows]
+        return await self._select(
+            sa.select(RequestRow).where(
+                RequestRow.status == Status.PENDING_APPROVAL.value, RequestRow.card_ref.is_(None)
+            ),
+            order=RequestRow.id,
+        )
 
     async def invitation_code(self, request_id: int) -> bytes | None:
         """The encrypted invitation code, read only when it is about to be delivered."""
@@ -215,12 +235,49 @@ class RequestRepository:
 
     async def with_status(self, statuses: Iterable[Status]) -> list[ConnectionRequest]:
         """Requests in any of ``statuses``, newest first."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                sa.select(RequestRow)
-                .where(RequestRow.status.in_([status.value for status in statuses]))
-                .order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
+        return await self._select(
+            sa.select(RequestRow).where(
+                RequestRow.status.in_([status.value for status in statuses])
             )
+        )
+
+    async def requested_by(self, user_id: str, limit: int) -> list[ConnectionRequest]:
+        """A person's requests, newest first."""
+        return await self._select(
+            sa.select(RequestRow).where(RequestRow.requester == user_id), limit=limit
+        )
+
+    async def changed_since(
+        self, statuses: Iterable[Status], since: datetime, limit: int
+    ) -> list[ConnectionRequest]:
+        """Requests that reached one of ``statuses`` after ``since``, latest change first."""
+        query = sa.select(RequestRow).where(
+            RequestRow.status.in_([status.value for status in statuses]),
+            RequestRow.updated_at >= since,
+        )
+        return await self._select(query, limit=limit, order=RequestRow.updated_at.desc())
+
+    async def named(self, connection_name: str) -> ConnectionRequest | None:
+        """The newest request for ``connection_name`` (case-insensitive)."""
+        found = await self._select(
+            sa.select(RequestRow).where(
+                sa.func.lower(RequestRow.connection_name) == connection_name.lower()
+            ),
+            limit=1,
+        )
+        return found[0] if found else None
+
+    async def _select(
+        self,
+        query: sa.Select[Any],
+        *,
+        limit: int | None = None,
+        order: sa.ColumnElement[Any] | InstrumentedAttribute[Any] | None = None,
+    ) -> list[ConnectionRequest]:
+        ordering = (order,) if order is not None else ()
+        query = query.order_by(*ordering, RequestRow.created_at.desc(), RequestRow.id.desc())
+        async with self._sessions() as session:
+            rows = await session.scalars(query.limit(limit))
             return [_to_domain(row) for row in rows]
 
     async def name_is_open(self, connection_name: str) -> bool:

@@ -67,6 +67,9 @@ class RequestRow(Base):
     exalate_connection_id: Mapped[str | None] = mapped_column(sa.String(64))
     card_ref: Mapped[str | None] = mapped_column(sa.String(128))
     invitation_code: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    exalate_status: Mapped[str | None] = mapped_column(sa.String(64))
+    reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
+    code_dm_ref: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class AuditRow(Base):

@@ -22,6 +22,7 @@ class Status(StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    DEACTIVATED = "deactivated"
     GONE = "gone"
 
 
@@ -31,11 +32,12 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     ),
     Status.INITIATING: frozenset({Status.INVITED, Status.FAILED}),
     Status.FAILED: frozenset({Status.INITIATING}),
-    Status.INVITED: frozenset({Status.ACTIVE, Status.EXPIRED, Status.GONE}),
+    Status.INVITED: frozenset({Status.ACTIVE, Status.DEACTIVATED, Status.EXPIRED, Status.GONE}),
     Status.ACTIVE: frozenset(),
     Status.REJECTED: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.EXPIRED: frozenset(),
+    Status.DEACTIVATED: frozenset(),
     Status.GONE: frozenset(),
 }
 
@@ -82,3 +84,6 @@ class ConnectionRequest:
     exalate_connection_id: str | None = None
     card_ref: str | None = None
     has_invitation_code: bool = False
+    exalate_status: str | None = None
+    reminders_sent: int = 0
+    code_dm_ref: str | None = None

@@ -17,6 +17,7 @@ ALLOWED = {
     (Status.INITIATING, Status.FAILED),
     (Status.FAILED, Status.INITIATING),
     (Status.INVITED, Status.ACTIVE),
+    (Status.INVITED, Status.DEACTIVATED),
     (Status.INVITED, Status.EXPIRED),
     (Status.INVITED, Status.GONE),
 }
