@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import aiohttp
 from aiohttp import web
@@ -28,7 +29,8 @@ from bot.approvers import ApproverPolicy
 from bot.cache import TimedCache
 from bot.config import Settings, SettingsError
 from bot.exalate import ExalateClient
-from bot.service import ConnectionService
+from bot.jobs import LifecycleJobs
+from bot.service import ConnectionService, utc_now
 from bot.vault import Vault, key_file_for, load_or_create_key
 from handlers.inflight import InFlight
 from handlers.notifier import SlackGroupDirectory, SlackNotifier
@@ -79,10 +81,14 @@ class Runtime:
     service: ConnectionService
     app: AsyncApp
     inflight: InFlight
+    jobs: LifecycleJobs
+    _jobs_task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, settings: Settings, *, http_mode: bool) -> Runtime:
-        """Build and connect every part; nothing is served yet."""
+    async def start(
+        cls, settings: Settings, *, http_mode: bool, clock: Callable[[], datetime] = utc_now
+    ) -> Runtime:
+        """Build and connect every part; nothing is served and no job runs yet."""
         signing_secret = settings.require_http_mode() if http_mode else None
         vault = load_vault(settings)
         engine = make_engine(settings.database_url)
@@ -109,16 +115,28 @@ class Runtime:
             notifier=SlackNotifier(client, settings.exalate_approval_channel),
             projects=TimedCache(exalate.list_projects, ttl=LIST_CACHE_SECONDS),
             connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
+            approval_ttl=settings.exalate_approval_ttl,
+            remind_after=settings.exalate_invite_remind_after,
+            clock=clock,
         )
         inflight = handlers.register(
             app, service, local_short_name=settings.exalate_local_short_name
         )
         service.warm_up()
         await service.post_missing_cards()
-        return cls(settings, engine, http, service, app, inflight)
+        jobs = LifecycleJobs(service, interval=settings.exalate_poll_interval)
+        return cls(settings, engine, http, service, app, inflight, jobs)
+
+    def start_jobs(self) -> None:
+        """Run the life-cycle jobs in the background until ``close``."""
+        self._jobs_task = asyncio.create_task(self.jobs.run())
 
     async def close(self) -> None:
-        """Let running listeners finish (bounded), then release connections."""
+        """Stop the jobs, let running listeners finish (bounded), then release connections."""
+        if self._jobs_task is not None:
+            self._jobs_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._jobs_task
         unfinished = await self.inflight.drain(timeout=SHUTDOWN_GRACE_SECONDS)
         if unfinished:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
@@ -141,6 +159,7 @@ class Runtime:
 async def running(settings: Settings, *, http_mode: bool) -> AsyncIterator[Runtime]:
     """A started runtime, closed on exit however the block ends."""
     runtime = await Runtime.start(settings, http_mode=http_mode)
+    runtime.start_jobs()
     try:
         yield runtime
     finally:

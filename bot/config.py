@@ -8,6 +8,7 @@ message that names the variable, before anything connects anywhere.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -19,6 +20,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///exalate-bot.db"
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 _APPROVER_ID = re.compile(r"[UWS][A-Z0-9]{2,}")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+_DURATION = re.compile(r"(?P<amount>\d+(\.\d+)?)\s*(?P<unit>[smhd])?")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class SettingsError(Exception):
@@ -43,6 +46,9 @@ class Settings(BaseSettings):
     exalate_local_short_name: str = ""
     exalate_secret_key: SecretStr | None = None
     exalate_create_timeout: float = Field(default=15.0, gt=0)
+    exalate_poll_interval: float = Field(default=60.0, gt=0)
+    exalate_approval_ttl: timedelta = timedelta(days=7)
+    exalate_invite_remind_after: timedelta = timedelta(days=3)
     log_level: str = "INFO"
 
     @field_validator("slack_bot_token")
@@ -113,6 +119,20 @@ class Settings(BaseSettings):
         if bad := [item for item in ids if not _APPROVER_ID.fullmatch(item)]:
             raise ValueError(f"not a user or user-group id: {', '.join(bad)}")
         return ids
+
+    @field_validator("exalate_approval_ttl", "exalate_invite_remind_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        match = _DURATION.fullmatch(value.strip().lower())
+        if match is None:
+            raise ValueError("must be a duration such as 7d, 36h, 90m or 3600 (seconds)")
+        amount, unit = float(match["amount"]), match["unit"] or "s"
+        duration = timedelta(seconds=amount * _UNIT_SECONDS[unit])
+        if duration <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return duration
 
     @field_validator("log_level")
     @classmethod

@@ -6,9 +6,18 @@ Keeping these as Protocols lets ``bot/`` stay ignorant of Slack payload shapes.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Protocol
 
 from bot.approvals.model import ConnectionRequest
+
+
+class Notice(StrEnum):
+    """What a note in the approval card's thread is about."""
+
+    STATE_CHANGED = "state_changed"  # accepted, deactivated, gone: the card's news, kept
+    EXALATE_STATUS = "exalate_status"  # Exalate reports a status the bot does not know
+    INVITE_REMINDER = "invite_reminder"  # the partner has not accepted for a long time
 
 
 class DeliveryFailed(Exception):
@@ -27,12 +36,22 @@ class Notifier(Protocol):
     async def tell_requester(self, request: ConnectionRequest) -> None:
         """Send the requester a private note fitting the request's current state."""
 
-    async def deliver_invitation(self, request: ConnectionRequest, code: str) -> None:
+    async def deliver_invitation(self, request: ConnectionRequest, code: str) -> str:
         """Hand the invitation code to the requester, and to nobody else.
 
+        Returns a reference to the message, so it can be edited once the code is spent.
         Raises DeliveryFailed when the requester cannot be reached, so the code can be
         kept for a later attempt.
         """
+
+    async def close_invitation(self, request: ConnectionRequest) -> None:
+        """Edit the message that carried the code: the code is spent, say what became of it."""
+
+    async def note_in_thread(self, request: ConnectionRequest, notice: Notice) -> None:
+        """Add a reply under the approval card, so the channel keeps the story."""
+
+    async def remind_requester(self, request: ConnectionRequest) -> None:
+        """Tell the requester the partner has not accepted the invitation yet."""
 
 
 class DirectoryUnavailable(Exception):

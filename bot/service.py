@@ -9,14 +9,21 @@ transition, so the request always stays in a state someone can finish from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from bot.approvals.errors import Conflict, NotAllowed, RequestNotFound
-from bot.approvals.model import OPEN_STATUSES, ConnectionRequest, RequestFields, Status
+from bot.approvals.errors import ApprovalError, Conflict, NotAllowed, RequestNotFound
+from bot.approvals.model import (
+    OPEN_STATUSES,
+    AuditEvent,
+    ConnectionRequest,
+    RequestFields,
+    Status,
+)
 from bot.approvals.rules import Draft, Field, check_draft
 from bot.approvers import ApproverPolicy
 from bot.cache import CacheUnavailable, TimedCache
@@ -27,7 +34,7 @@ from bot.exalate import (
     ExalateError,
     Project,
 )
-from bot.ports import DeliveryFailed, Notifier
+from bot.ports import DeliveryFailed, Notice, Notifier
 from bot.vault import Vault
 from storage import NameTaken, RequestRepository
 
@@ -37,7 +44,12 @@ T = TypeVar("T")
 # How long a form submission may wait on Jira before telling the person to try again;
 # Slack closes the window at 3 s and the rest of the work needs some of it.
 LOOKUP_BUDGET_SECONDS = 1.5
-EXALATE_ACTOR = "exalate"
+EXALATE_ACTOR = "exalate"  # transitions Exalate caused: created, failed, accepted
+BOT_ACTOR = "bot"  # transitions time caused: expiry
+RECENT = timedelta(days=14)
+LIST_LIMIT = 45  # what fits one Slack message next to a header and a footer
+# Exalate's statuses (an opaque string; documented: Pending, Active, Deactivated).
+_SETTLED = {"ACTIVE": Status.ACTIVE, "DEACTIVATED": Status.DEACTIVATED}
 
 
 def utc_now() -> datetime:
@@ -66,6 +78,8 @@ class ConnectionService:
         notifier: Notifier,
         projects: TimedCache[list[Project]],
         connections: TimedCache[list[Connection]],
+        approval_ttl: timedelta = timedelta(days=7),
+        remind_after: timedelta = timedelta(days=3),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._repository = repository
@@ -75,7 +89,9 @@ class ConnectionService:
         self._notifier = notifier
         self.projects = projects
         self._connections = connections
-        self._clock = clock
+        self._approval_ttl = approval_ttl
+        self._remind_after = remind_after
+        self.clock = clock
 
     def warm_up(self) -> None:
         """Start loading Jira's lists in the background, ahead of the next submission."""
@@ -95,7 +111,7 @@ class ConnectionService:
         if errors:
             return Submission(None, errors)
         try:
-            request = await self._repository.add(fields, requester, self._clock())
+            request = await self._repository.add(fields, requester, self.clock())
         except NameTaken:
             return Submission(None, {Field.NAME: _name_in_open_request(fields.connection_name)})
         log.info("request_submitted id=%s by=%s", request.id, requester)
@@ -165,9 +181,133 @@ class ConnectionService:
             raise Conflict(request)
         return await self._deliver(request, self._vault.open(sealed))
 
+    async def cancel(self, request_id: int, actor: str) -> ConnectionRequest:
+        """The requester withdraws a request that still awaits approval."""
+        request = await self._load(request_id)
+        if actor != request.requester:
+            raise NotAllowed("Only the requester can cancel a request; approvers reject it.")
+        _expect(request, Status.PENDING_APPROVAL)
+        cancelled = await self._move(request, Status.CANCELLED, actor, note="cancelled")
+        log.info("request_cancelled id=%s by=%s", cancelled.id, actor)
+        await self._tell_everyone(cancelled)
+        return cancelled
+
+    async def cancel_named(self, connection_name: str, actor: str) -> ConnectionRequest:
+        """``/exalate cancel <connection name>``."""
+        return await self.cancel((await self._named(connection_name)).id, actor)
+
+    async def reveal_code(self, request_id: int, actor: str) -> tuple[ConnectionRequest, str]:
+        """The stored code again, for the requester alone, while the partner has not
+        accepted; every reveal is audited."""
+        request = await self._load(request_id)
+        if actor != request.requester:
+            raise NotAllowed("Only the requester can see the invitation code.")
+        _expect(request, Status.INVITED)
+        sealed = await self._repository.invitation_code(request.id)
+        if sealed is None:
+            raise NotAllowed(
+                "The bot never received this connection's code; copy it from the Exalate "
+                f"console (Connections → {request.fields.connection_name})."
+            )
+        await self._repository.record(request, actor, self.clock(), "code revealed")
+        log.info("code_revealed id=%s by=%s", request.id, actor)
+        return request, self._vault.open(sealed)
+
+    async def own_request(self, request_id: int, actor: str) -> ConnectionRequest:
+        """A request of ``actor``'s, e.g. to ask for it again after a rejection."""
+        request = await self._load(request_id)
+        if actor != request.requester:
+            raise NotAllowed("Only the requester can ask for this request again.")
+        return request
+
     async def pending(self) -> list[ConnectionRequest]:
         """Requests awaiting approval, in flight, failed, or awaiting the partner."""
         return await self._repository.with_status(OPEN_STATUSES)
+
+    async def mine(self, user_id: str) -> list[ConnectionRequest]:
+        """A person's requests, whatever their state, newest first."""
+        return await self._repository.requested_by(user_id, limit=LIST_LIMIT)
+
+    async def recently_accepted(self) -> list[ConnectionRequest]:
+        """Connections the partner accepted in the last two weeks."""
+        since = self.clock() - RECENT
+        return await self._repository.changed_since([Status.ACTIVE], since, limit=10)
+
+    async def history(self, connection_name: str) -> tuple[ConnectionRequest, list[AuditEvent]]:
+        """The newest request for a connection name, with its audit trail."""
+        request = await self._named(connection_name)
+        return request, await self._repository.history(request.id)
+
+    async def poll_invitations(self) -> None:
+        """Compare invited requests with Exalate's connection list and move them on.
+
+        Raises ExalateError when Exalate cannot be read; the caller backs off.
+        """
+        invited = await self._repository.with_status([Status.INVITED])
+        if not invited:
+            return
+        connections = await self._exalate.list_connections()
+        by_id = {str(connection.id): connection for connection in connections}
+        by_name = {connection.name.lower(): connection for connection in connections}
+        for request in invited:
+            found = by_id.get(request.exalate_connection_id or "") or by_name.get(
+                request.fields.connection_name.lower()
+            )
+            await self._observe(request, found)
+
+    async def expire_and_remind(self) -> None:
+        """Expire requests nobody decided on in time; nudge about unaccepted invitations."""
+        now = self.clock()
+        for request in await self._repository.with_status([Status.PENDING_APPROVAL]):
+            if now - request.created_at >= self._approval_ttl:
+                with contextlib.suppress(Conflict):  # decided meanwhile: nothing to expire
+                    expired = await self._move(request, Status.EXPIRED, BOT_ACTOR, note="expired")
+                    log.info("request_expired id=%s", expired.id)
+                    await self._tell_everyone(expired)
+        for request in await self._repository.with_status([Status.INVITED]):
+            waited = now - request.updated_at  # updated_at is when it became INVITED
+            due = self._remind_after * (request.reminders_sent + 1)
+            if request.reminders_sent >= 2 or waited < due:
+                continue
+            if not await self._repository.claim_reminder(request):
+                continue  # another process sends this one
+            if request.reminders_sent == 0:
+                reminder = self._notifier.remind_requester(request)
+            else:
+                reminder = self._notifier.note_in_thread(request, Notice.INVITE_REMINDER)
+            await self._quietly("reminder", reminder, request)
+
+    async def _observe(self, request: ConnectionRequest, found: Connection | None) -> None:
+        """Act on what Exalate says of one invited request's connection."""
+        observed = found.status.upper() if found is not None else None
+        target = Status.GONE if found is None else _SETTLED.get(observed or "")
+        if target is None:
+            if observed != request.exalate_status:
+                changed = await self._repository.annotate(request.id, exalate_status=observed)
+                if changed is not None and observed != "PENDING":
+                    log.warning("exalate_status_unknown id=%s status=%s", request.id, observed)
+                    await self._quietly("update_card", self._notifier.update_card(changed), changed)
+                    note = self._notifier.note_in_thread(changed, Notice.EXALATE_STATUS)
+                    await self._quietly("note_in_thread", note, changed)
+            return
+        moved = await self._repository.transition(
+            request,
+            target,
+            actor=EXALATE_ACTOR,
+            at=self.clock(),
+            note=f"exalate reports {observed or 'no such connection'}",
+            exalate_status=observed,
+            invitation_code=None,  # spent: the partner accepted, or it can no longer be
+        )
+        if moved is None:
+            return  # another process saw it first and tells people
+        log.info("invitation_settled id=%s status=%s", moved.id, moved.status.value)
+        await self._tell_everyone(moved)
+        await self._quietly(
+            "note_in_thread", self._notifier.note_in_thread(moved, Notice.STATE_CHANGED), moved
+        )
+        if moved.code_dm_ref is not None:
+            await self._quietly("close_invitation", self._notifier.close_invitation(moved), moved)
 
     async def _initiate(
         self, request: ConnectionRequest, *, after_failure: bool
@@ -232,7 +372,7 @@ class ConnectionService:
     async def _deliver(self, request: ConnectionRequest, code: str) -> ConnectionRequest:
         """DM the code; on failure keep it stored and let the card offer a resend."""
         try:
-            await self._notifier.deliver_invitation(request, code)
+            dm_ref = await self._notifier.deliver_invitation(request, code)
         except Exception as error:
             reason = str(error) if isinstance(error, DeliveryFailed) else type(error).__name__
             log.warning("delivery_failed id=%s reason=%s", request.id, reason)
@@ -242,8 +382,8 @@ class ConnectionService:
             )
             request = await self._repository.annotate(request.id, error=problem) or request
         else:
-            if request.error is not None:
-                request = await self._repository.annotate(request.id, error=None) or request
+            delivered = await self._repository.annotate(request.id, error=None, code_dm_ref=dm_ref)
+            request = delivered or request
         await self._quietly("update_card", self._notifier.update_card(request), request)
         return request
 
@@ -297,6 +437,12 @@ class ConnectionService:
             log.warning("lookup_unavailable reason=%s", error)
             return None
 
+    async def _named(self, connection_name: str) -> ConnectionRequest:
+        request = await self._repository.named(connection_name)
+        if request is None:
+            raise ApprovalError(f"There is no request for a connection named {connection_name}.")
+        return request
+
     async def _load(self, request_id: int) -> ConnectionRequest:
         request = await self._repository.get(request_id)
         if request is None:
@@ -315,7 +461,7 @@ class ConnectionService:
             request,
             target,
             actor=actor,
-            at=self._clock(),
+            at=self.clock(),
             **changes,  # type: ignore[arg-type]
         )
         if moved is None:

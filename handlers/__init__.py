@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.service import ConnectionService
-from handlers import actions, commands, options, views
+from handlers import actions, commands, home, options, views
 from handlers.inflight import InFlight
 
 
@@ -16,4 +16,5 @@ def register(app: AsyncApp, service: ConnectionService, *, local_short_name: str
     views.register(app, service, inflight)
     actions.register(app, service, inflight)
     options.register(app, service, inflight)
+    home.register(app, service, inflight)
     return inflight

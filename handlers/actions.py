@@ -7,15 +7,15 @@ person who made it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.errors import ApprovalError, Conflict
+from bot.approvals.errors import ApprovalError
 from bot.approvals.model import ConnectionRequest
 from bot.service import ConnectionService
 from handlers import blocks
@@ -32,10 +32,6 @@ SOMETHING_WENT_WRONG = (
 
 Decision = Callable[[int, str], Awaitable[ConnectionRequest]]
 Followup = Callable[[dict[str, Any], ConnectionRequest, AsyncRespond], Awaitable[None]]
-
-
-def _explain(error: ApprovalError) -> str:
-    return blocks.conflict_text(error.request) if isinstance(error, Conflict) else str(error)
 
 
 async def _say_privately(respond: AsyncRespond, text: str) -> None:
@@ -60,7 +56,7 @@ def on_click(decide: Decision, followup: Followup | None = None) -> Callable[...
             if followup is not None:
                 await followup(body, request, respond)
         except ApprovalError as error:
-            await _say_privately(respond, _explain(error))
+            await _say_privately(respond, blocks.explain(error))
         except Exception as error:
             log.error(
                 "click_failed action=%s kind=%s",
@@ -75,30 +71,63 @@ def on_click(decide: Decision, followup: Followup | None = None) -> Callable[...
 def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
     """Install the button listeners."""
 
+    async def open_modal(trigger_id: str, view: blocks.Json) -> None:
+        try:
+            await app.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as error:
+            log.warning("modal_failed error=%s", error.response.get("error"))
+            raise ApprovalError("Slack would not open the form in time; click again.") from None
+
     async def open_reject_modal(
         body: dict[str, Any], request: ConnectionRequest, _respond: AsyncRespond
     ) -> None:
-        client: AsyncWebClient = app.client
-        try:
-            await client.views_open(
-                trigger_id=body["trigger_id"], view=blocks.reject_modal(request)
-            )
-        except SlackApiError as error:
-            log.warning("reject_modal_failed error=%s", error.response.get("error"))
-            raise ApprovalError(
-                "Slack would not open the form in time; click Reject again."
-            ) from None
+        await open_modal(body["trigger_id"], blocks.reject_modal(request))
+
+    async def open_request_modal(
+        body: dict[str, Any], request: ConnectionRequest, _respond: AsyncRespond
+    ) -> None:
+        fields = request.fields
+        view = blocks.request_modal(
+            local=fields.local_short_name,
+            remote=fields.remote_short_name,
+            name=fields.connection_name,
+            description=fields.description,
+            project=fields.project_key,
+            projects=service.projects.peek(),
+        )
+        await open_modal(body["trigger_id"], view)
 
     async def confirm_resend(
         _body: dict[str, Any], request: ConnectionRequest, respond: AsyncRespond
     ) -> None:
         await _say_privately(respond, blocks.resend_outcome(request))
 
+    async def show_code(ack: AsyncAck, body: dict[str, Any]) -> None:
+        """Show code works from App Home too, where there is no response_url: every
+        answer, the code or the reason there is none, comes as a modal."""
+        await ack()
+        try:
+            target = request_id(body["actions"][0].get("value", ""))
+            if target is None:
+                raise ApprovalError("That button does not belong to any request.")
+            request, code = await service.reveal_code(target, body["user"]["id"])
+            view = blocks.code_modal(request, code)
+        except ApprovalError as error:
+            view = blocks.notice_modal(blocks.explain(error))
+        except Exception as error:
+            log.error("show_code_failed kind=%s", type(error).__name__)
+            view = blocks.notice_modal(SOMETHING_WENT_WRONG)
+        with contextlib.suppress(ApprovalError):
+            await open_modal(body["trigger_id"], view)
+
     listeners = {
         Action.APPROVE: on_click(service.approve),
         Action.RETRY: on_click(service.retry),
         Action.REJECT: on_click(service.check_can_decide, open_reject_modal),
         Action.RESEND: on_click(service.resend_code, confirm_resend),
+        Action.CANCEL: on_click(service.cancel),
+        Action.REREQUEST: on_click(service.own_request, open_request_modal),
+        Action.SHOW_CODE: show_code,
     }
     for action, listener in listeners.items():
         app.action(action.value)(inflight.track(listener))

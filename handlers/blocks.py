@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.approvals.model import ConnectionRequest, Status
+from bot.approvals.errors import ApprovalError, Conflict
+from bot.approvals.model import AuditEvent, ConnectionRequest, Status
 from bot.approvals.rules import (
     CONNECTION_NAME_MAX,
     DESCRIPTION_MAX,
@@ -20,6 +21,7 @@ from bot.approvals.rules import (
     Field,
 )
 from bot.exalate import Project
+from bot.ports import Notice
 from handlers.ids import COMMAND, INPUT_ACTION, Action, Block, View
 
 Json = dict[str, Any]
@@ -32,6 +34,9 @@ USAGE = (
     f"• `{COMMAND} connect [remote=NAME] [project=KEY] [name=NAME] [local=NAME]` — ask for a "
     "private Script connection; opens a form.\n"
     f"• `{COMMAND} status` — requests awaiting approval and invitations awaiting the partner.\n"
+    f"• `{COMMAND} status mine` — your requests, whatever became of them.\n"
+    f"• `{COMMAND} status <connection name>` — the history of one request.\n"
+    f"• `{COMMAND} cancel <connection name>` — withdraw your request while it awaits approval.\n"
     f"• `{COMMAND} help` — this text."
 )
 
@@ -268,6 +273,11 @@ def _outcome(request: ConnectionRequest) -> str:
             return f":gear: Approved by {by}. Creating the connection in Exalate…"
         case Status.INVITED if request.error:
             return f":warning: Approved by {by}. Connection created. {escape(request.error)}"
+        case Status.INVITED if request.exalate_status not in (None, "PENDING"):
+            return (
+                f":grey_question: Approved by {by}. Connection created; Exalate now reports its "
+                f"status as {escape(request.exalate_status or '')}."
+            )
         case Status.INVITED:
             return (
                 f":white_check_mark: Approved by {by}. Connection created; the invitation code "
@@ -282,7 +292,15 @@ def _outcome(request: ConnectionRequest) -> str:
         case Status.REJECTED:
             return f":no_entry: Rejected by {by}: {escape(request.reason or '')}"
         case Status.ACTIVE:
-            return ":link: The partner accepted; the connection is active."
+            return f":link: Approved by {by}. The partner accepted; the connection is active."
+        case Status.DEACTIVATED:
+            return f":double_vertical_bar: Approved by {by}. Exalate reports it deactivated."
+        case Status.GONE:
+            return f":ghost: Approved by {by}. The connection no longer exists in Exalate."
+        case Status.EXPIRED:
+            return ":hourglass: Expired: nobody decided on it in time."
+        case Status.CANCELLED:
+            return f":wastebasket: Cancelled by {mention(request.requester)}."
         case _:
             return f"State: {request.status.value}."
 
@@ -366,8 +384,112 @@ def requester_note(request: ConnectionRequest, approval_channel: str) -> str:
                 "Nothing is lost: the approvers can retry it from the card in "
                 f"<#{approval_channel}>."
             )
+        case Status.EXPIRED:
+            return (
+                f"Your request #{request.id} for {name} expired: nobody decided on it in time. "
+                "You can ask again."
+            )
+        case Status.CANCELLED:
+            return f"You cancelled your request #{request.id} for {name}."
+        case Status.ACTIVE:
+            return f":tada: Your partner accepted the invitation: the connection {name} is active."
+        case Status.DEACTIVATED:
+            return f"Exalate reports the connection {name} (request #{request.id}) deactivated."
+        case Status.GONE:
+            return (
+                f"The connection {name} (request #{request.id}) no longer exists in Exalate, "
+                "so its invitation cannot be accepted any more."
+            )
         case _:
             return f"Your request #{request.id} for {name} is now {request.status.value}."
+
+
+def requester_message(request: ConnectionRequest, approval_channel: str) -> tuple[str, list[Json]]:
+    """The requester's DM: the note, and the button its state allows."""
+    text = requester_note(request, approval_channel)
+    body = [section(text)]
+    if request.status is Status.PENDING_APPROVAL:
+        cancel = _button("Cancel request", Action.CANCEL, request)
+        cancel["confirm"] = {
+            "title": plain("Cancel this request?", 100),
+            "text": plain("Approvers will no longer be able to approve it.", 300),
+            "confirm": plain("Cancel request", 30),
+            "deny": plain("Keep it", 30),
+        }
+        body.append({"type": "actions", "elements": [cancel]})
+    elif request.status in (Status.REJECTED, Status.EXPIRED):
+        again = _button("Request again", Action.REREQUEST, request, "primary")
+        body.append({"type": "actions", "elements": [again]})
+    return text, body
+
+
+def spent_invitation(request: ConnectionRequest) -> str:
+    """What the code's DM says once the code is spent (the code itself is gone)."""
+    name = escape(request.fields.connection_name)
+    if request.status is Status.ACTIVE:
+        return (
+            f":white_check_mark: The invitation code for *{name}* was delivered here and the "
+            "partner accepted it: the connection is active. The code is no longer stored."
+        )
+    return (
+        f"The invitation code for *{name}* is no longer valid: {_outcome(request)} "
+        "The code is no longer stored."
+    )
+
+
+def thread_note(request: ConnectionRequest, notice: Notice) -> str:
+    """A reply under the card."""
+    name = escape(request.fields.connection_name)
+    match notice:
+        case Notice.INVITE_REMINDER:
+            return (
+                f":bell: The partner has not accepted the invitation for *{name}* yet. "
+                f"{mention(request.requester)} may want to check with them."
+            )
+        case Notice.EXALATE_STATUS:
+            return (
+                f"Exalate reports the status of *{name}* as {escape(request.exalate_status or '')}."
+            )
+        case _:
+            return _outcome(request)
+
+
+def invite_reminder(request: ConnectionRequest) -> tuple[str, list[Json]]:
+    """The requester's nudge, with the code one click away."""
+    text = (
+        f":bell: Your partner has not accepted the invitation for "
+        f"*{escape(request.fields.connection_name)}* yet. If they lost the code, show it "
+        "again and send it to them privately."
+    )
+    body = [section(text)]
+    if request.has_invitation_code:
+        body.append(
+            {"type": "actions", "elements": [_button("Show code", Action.SHOW_CODE, request)]}
+        )
+    return text, body
+
+
+def code_modal(request: ConnectionRequest, code: str) -> Json:
+    """The code again, in a modal: it is not kept in message history."""
+    _, body = invitation_dm(request, code)
+    return {
+        "type": "modal",
+        "callback_id": View.CODE.value,
+        "title": plain("Invitation code", 24),
+        "close": plain("Close", 24),
+        "blocks": body[1:],
+    }
+
+
+def notice_modal(text: str) -> Json:
+    """A modal that only explains, when a button cannot do what it offers."""
+    return {
+        "type": "modal",
+        "callback_id": View.CODE.value,
+        "title": plain("Exalate", 24),
+        "close": plain("Close", 24),
+        "blocks": [section(text)],
+    }
 
 
 def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json]]:
@@ -393,10 +515,13 @@ def resend_outcome(request: ConnectionRequest) -> str:
     return f"Sent the invitation code to {mention(request.requester)} by DM."
 
 
-def conflict_text(request: ConnectionRequest) -> str:
-    """Why a click changed nothing: the request has moved on."""
-    name = escape(request.fields.connection_name)
-    return f"Nothing changed; request #{request.id} ({name}) has moved on. {_outcome(request)}"
+def explain(error: ApprovalError) -> str:
+    """Why an action changed nothing, in words for the person who tried it."""
+    if isinstance(error, Conflict):
+        request = error.request
+        name = escape(request.fields.connection_name)
+        return f"Nothing changed; request #{request.id} ({name}) has moved on. {_outcome(request)}"
+    return escape(str(error))
 
 
 def _age(created: datetime, now: datetime) -> str:
@@ -412,25 +537,112 @@ _STATE_WORDS: Mapping[Status, str] = {
     Status.INITIATING: "being created",
     Status.FAILED: "failed, can be retried",
     Status.INVITED: "awaiting the partner",
+    Status.ACTIVE: "active",
+    Status.REJECTED: "rejected",
+    Status.CANCELLED: "cancelled",
+    Status.EXPIRED: "expired",
+    Status.DEACTIVATED: "deactivated",
+    Status.GONE: "gone from Exalate",
 }
+LIST_MAX = MAX_MESSAGE_BLOCKS - 3  # rows, leaving room for a title and a "more" line
 
 
-def status_message(requests: Sequence[ConnectionRequest], now: datetime) -> tuple[str, list[Json]]:
-    """What is pending, kept under Slack's 50-block limit however many there are."""
+def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json:
+    """One request in a list; its requester gets a Show code button while it is pending."""
+    state = _STATE_WORDS[request.status]
+    if request.status is Status.INVITED and request.exalate_status not in (None, "PENDING"):
+        state = f"Exalate says {escape(request.exalate_status or '')}"
+    line = section(
+        f"*{escape(request.fields.connection_name)}* · {state} · requested by "
+        f"{mention(request.requester)} · {_age(request.created_at, now)} ago · #{request.id}"
+    )
+    if (
+        viewer == request.requester
+        and request.status is Status.INVITED
+        and request.has_invitation_code
+    ):
+        line["accessory"] = _button("Show code", Action.SHOW_CODE, request)
+    return line
+
+
+def request_list(
+    title: str,
+    requests: Sequence[ConnectionRequest],
+    now: datetime,
+    viewer: str,
+    *,
+    empty: str,
+    limit: int = LIST_MAX,
+) -> list[Json]:
+    """A titled list that says how many it left out instead of outgrowing Slack's limits."""
+    blocks: list[Json] = [section(f"*{title}* ({len(requests)})" if requests else f"*{title}*")]
     if not requests:
-        text = "Nothing is pending: no request awaits approval and no invitation awaits a partner."
-        return text, [section(text)]
-    shown_max = MAX_MESSAGE_BLOCKS - 3
-    blocks: list[Json] = [section(f"*Pending Exalate connections* ({len(requests)})")]
-    for request in requests[:shown_max]:
-        state = _STATE_WORDS.get(request.status, request.status.value)
-        blocks.append(
-            section(
-                f"*{escape(request.fields.connection_name)}* · {state} · requested by "
-                f"{mention(request.requester)} · {_age(request.created_at, now)} ago · "
-                f"#{request.id}"
-            )
-        )
-    if len(requests) > shown_max:
-        blocks.append(context(f"…and {len(requests) - shown_max} more."))
-    return f"{len(requests)} pending Exalate connection request(s)", blocks
+        return [*blocks, context(empty)]
+    blocks += [request_line(request, now, viewer) for request in requests[:limit]]
+    if len(requests) > limit:
+        blocks.append(context(f"…and {len(requests) - limit} more."))
+    return blocks
+
+
+def status_message(
+    requests: Sequence[ConnectionRequest], now: datetime, viewer: str, *, mine: bool = False
+) -> tuple[str, list[Json]]:
+    """``/exalate status`` and ``status mine``, within one message however many there are."""
+    if mine:
+        title, empty = "Your Exalate connection requests", "You have not asked for any yet."
+    else:
+        title = "Pending Exalate connections"
+        empty = "Nothing is pending: no request awaits approval and no invitation awaits a partner."
+    if not requests:
+        return empty, [section(empty)]
+    return f"{title}: {len(requests)}", request_list(title, requests, now, viewer, empty=empty)
+
+
+def _who(actor: str) -> str:
+    return {"exalate": "Exalate", "bot": "the bot"}.get(actor) or mention(actor)
+
+
+def history_message(
+    request: ConnectionRequest, events: Sequence[AuditEvent]
+) -> tuple[str, list[Json]]:
+    """``/exalate status <name>``: what happened to the request, when, and by whom."""
+    name = escape(request.fields.connection_name)
+    lines = [
+        f"• {event.at:%Y-%m-%d %H:%M} UTC: {escape(event.note or event.to_status.value)} "
+        f"by {_who(event.actor)}"
+        for event in events
+    ]
+    shown = lines[:LIST_MAX]
+    blocks = [
+        section(f"*History of {name}* (request #{request.id}, now {_STATE_WORDS[request.status]})"),
+        *(section(line) for line in shown),
+    ]
+    if len(lines) > len(shown):
+        blocks.append(context(f"…and {len(lines) - len(shown)} later events."))
+    return f"History of {name}", blocks
+
+
+def home_view(
+    *,
+    viewer: str,
+    now: datetime,
+    mine: Sequence[ConnectionRequest],
+    awaiting_me: Sequence[ConnectionRequest] | None,
+    invitations: Sequence[ConnectionRequest],
+    accepted: Sequence[ConnectionRequest],
+) -> Json:
+    """The App Home dashboard; ``awaiting_me`` is None for people who are not approvers."""
+    blocks: list[Json] = [{"type": "header", "text": plain("Exalate connections", 150)}]
+    sections: list[tuple[str, Sequence[ConnectionRequest] | None, str]] = [
+        ("Your requests", mine, f"Nothing yet. Ask with `{COMMAND} connect`."),
+        ("Waiting for your approval", awaiting_me, "Nothing waits for you."),
+        ("Pending invitations", invitations, "No invitation awaits a partner."),
+        ("Recently accepted", accepted, "No partner accepted in the last two weeks."),
+    ]
+    for title, requests, empty in sections:
+        if requests is not None:
+            blocks += [
+                {"type": "divider"},
+                *request_list(title, requests, now, viewer, empty=empty, limit=15),
+            ]
+    return {"type": "home", "callback_id": View.HOME.value, "blocks": blocks}

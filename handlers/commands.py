@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.approvals.errors import ApprovalError
 from bot.service import ConnectionService, utc_now
 from handlers import blocks
 from handlers.ids import COMMAND
@@ -49,10 +50,30 @@ def register(
                 log.warning("request_modal_failed error=%s", error.response.get("error"))
                 await respond(text="Slack would not open the form in time; run the command again.")
             service.warm_up()
-        elif line.sub_command == "status":
-            text, body = blocks.status_message(await service.pending(), utc_now())
+        elif line.sub_command in ("status", "cancel"):
+            text, body = await answer(line.sub_command, " ".join(line.words), command["user_id"])
             await ack(text=text, blocks=body)
         else:
             await ack(text=blocks.USAGE)
+
+    async def answer(sub_command: str, argument: str, user: str) -> tuple[str, list[blocks.Json]]:
+        """The private reply to ``status …`` and ``cancel …``; database reads only."""
+        try:
+            if sub_command == "cancel":
+                if not argument:
+                    raise ApprovalError(
+                        f"Name the connection: `{COMMAND} cancel <connection name>`."
+                    )
+                cancelled = await service.cancel_named(argument, user)
+                text = f"Cancelled request #{cancelled.id}; approvers can no longer approve it."
+            elif argument.lower() == "mine":
+                return blocks.status_message(await service.mine(user), utc_now(), user, mine=True)
+            elif argument:
+                return blocks.history_message(*await service.history(argument))
+            else:
+                return blocks.status_message(await service.pending(), utc_now(), user)
+        except ApprovalError as error:
+            text = blocks.explain(error)
+        return text, [blocks.section(text)]
 
     app.command(COMMAND)(inflight.track(exalate))

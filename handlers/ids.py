@@ -19,6 +19,9 @@ class Action(StrEnum):
     REJECT = "exalate_reject"
     RETRY = "exalate_retry"
     RESEND = "exalate_resend_code"
+    CANCEL = "exalate_cancel"
+    REREQUEST = "exalate_request_again"
+    SHOW_CODE = "exalate_show_code"
     PROJECT = "exalate_project"
 
 
@@ -27,6 +30,8 @@ class View(StrEnum):
 
     REQUEST = "exalate_request"
     REJECT = "exalate_reject_reason"
+    CODE = "exalate_code"
+    HOME = "exalate_home"
 
 
 class Block(StrEnum):

@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.model import ConnectionRequest
-from bot.ports import DeliveryFailed, DirectoryUnavailable
+from bot.ports import DeliveryFailed, DirectoryUnavailable, Notice
 from handlers import blocks
 
 log = logging.getLogger(__name__)
@@ -50,18 +50,45 @@ class SlackNotifier:
         )
 
     async def tell_requester(self, request: ConnectionRequest) -> None:
-        """A DM fitting the request's state."""
-        text = blocks.requester_note(request, self._channel)
-        await self._dm(request.requester, text=text, blocks=[blocks.section(text)])
-
-    async def deliver_invitation(self, request: ConnectionRequest, code: str) -> None:
-        """The code, in a DM to the requester alone."""
-        text, body = blocks.invitation_dm(request, code)
+        """A DM fitting the request's state, with the button that state allows."""
+        text, body = blocks.requester_message(request, self._channel)
         await self._dm(request.requester, text=text, blocks=body)
 
-    async def _dm(self, user_id: str, **message: object) -> None:
+    async def deliver_invitation(self, request: ConnectionRequest, code: str) -> str:
+        """The code, in a DM to the requester alone; returns ``channel:ts`` of the DM."""
+        text, body = blocks.invitation_dm(request, code)
+        return await self._dm(request.requester, text=text, blocks=body)
+
+    async def close_invitation(self, request: ConnectionRequest) -> None:
+        """Replace the code in its DM by what became of the invitation."""
+        assert request.code_dm_ref is not None
+        channel, ts = request.code_dm_ref.split(":", 1)
+        text = blocks.spent_invitation(request)
+        await self._call(
+            "chat_update", channel=channel, ts=ts, text=text, blocks=[blocks.section(text)]
+        )
+
+    async def note_in_thread(self, request: ConnectionRequest, notice: Notice) -> None:
+        """A reply under the card: the channel sees what happened without scrolling."""
+        if request.card_ref is None:
+            return
+        channel, ts = request.card_ref.split(":", 1)
+        await self._call(
+            "chat_postMessage",
+            channel=channel,
+            thread_ts=ts,
+            text=blocks.thread_note(request, notice),
+        )
+
+    async def remind_requester(self, request: ConnectionRequest) -> None:
+        """A DM: the partner has not accepted yet."""
+        text, body = blocks.invite_reminder(request)
+        await self._dm(request.requester, text=text, blocks=body)
+
+    async def _dm(self, user_id: str, **message: object) -> str:
         opened = await self._call("conversations_open", users=user_id)
-        await self._call("chat_postMessage", channel=opened["channel"]["id"], **message)
+        posted = await self._call("chat_postMessage", channel=opened["channel"]["id"], **message)
+        return f"{posted['channel']}:{posted['ts']}"
 
     async def _call(self, method: str, **arguments: object) -> dict[str, Any]:
         """Call the Web API, turning Slack's refusal into DeliveryFailed with its code."""

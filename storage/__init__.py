@@ -1,10 +1,9 @@
 """Persistence: SQLAlchemy 2 async tables and the repository of connection requests."""
 
 from storage.db import create_schema, make_engine, make_sessionmaker
-from storage.repository import AuditEvent, NameTaken, RequestRepository
+from storage.repository import NameTaken, RequestRepository
 
 __all__ = [
-    "AuditEvent",
     "NameTaken",
     "RequestRepository",
     "create_schema",

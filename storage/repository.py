@@ -10,7 +10,6 @@ safe.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.approvals.model import (
     OPEN_STATUSES,
+    AuditEvent,
     ConnectionRequest,
     RequestFields,
     Status,
@@ -31,18 +31,6 @@ from storage.tables import AuditRow, RequestRow
 
 class NameTaken(Exception):
     """Another open request already claims this connection name."""
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """One entry of a request's history."""
-
-    request_id: int
-    at: datetime
-    actor: str
-    from_status: Status | None
-    to_status: Status
-    note: str | None
 
 
 # Columns callers may write besides the state itself.
@@ -204,6 +192,20 @@ class RequestRepository:
             )
             row = await session.get(RequestRow, request_id, populate_existing=True)
             return _to_domain(row) if row is not None else None
+
+    async def claim_reminder(self, request: ConnectionRequest) -> bool:
+        """Count one more reminder, unless another process just did; True if ours to send."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                sa.update(RequestRow)
+                .where(
+                    RequestRow.id == request.id,
+                    RequestRow.status == request.status.value,
+                    RequestRow.reminders_sent == request.reminders_sent,
+                )
+                .values(reminders_sent=request.reminders_sent + 1)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def record(self, request: ConnectionRequest, actor: str, at: datetime, note: str) -> None:
         """Audit an event that changes no state, such as revealing the code again."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,26 @@ class TestSettings:
         assert settings.slack_api_url == "https://slack.com/api/"
         assert settings.database_url.startswith("sqlite+aiosqlite:///")
         assert settings.exalate_create_timeout == 15.0
+        assert settings.exalate_poll_interval == 60.0
+        assert settings.exalate_approval_ttl == timedelta(days=7)
+        assert settings.exalate_invite_remind_after == timedelta(days=3)
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("7d", timedelta(days=7)),
+            ("36h", timedelta(hours=36)),
+            ("90m", timedelta(minutes=90)),
+            ("3600", timedelta(hours=1)),
+            ("1.5d", timedelta(hours=36)),
+        ],
+    )
+    def test_durations(
+        self, environment: pytest.MonkeyPatch, text: str, expected: timedelta
+    ) -> None:
+        """Durations read as days, hours, minutes or plain seconds."""
+        environment.setenv("EXALATE_APPROVAL_TTL", text)
+        assert load_settings().exalate_approval_ttl == expected
 
     def test_dotenv_file_is_read(self, environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
         """A .env file in the working directory supplies settings."""
@@ -62,6 +83,9 @@ class TestSettings:
             ("JIRA_URL", "https://admin:pw@jira.test", "must not carry a user"),
             ("DATABASE_URL", "not a url", "not a database URL"),
             ("DATABASE_URL", "postgresql://db/bot", "async driver"),
+            ("EXALATE_APPROVAL_TTL", "a week", "duration such as 7d"),
+            ("EXALATE_INVITE_REMIND_AFTER", "0d", "longer than zero"),
+            ("EXALATE_POLL_INTERVAL", "0", "greater than 0"),
         ],
     )
     def test_malformed_value_is_named(

@@ -87,3 +87,15 @@ class ConnectionRequest:
     exalate_status: str | None = None
     reminders_sent: int = 0
     code_dm_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One entry of a request's history: a transition, or an event such as a reveal."""
+
+    request_id: int
+    at: datetime
+    actor: str
+    from_status: Status | None
+    to_status: Status
+    note: str | None

@@ -78,7 +78,7 @@ class TestLimits:
     def test_status_stays_under_fifty_blocks(self) -> None:
         """However many requests, the answer fits one message and says how many it left out."""
         many = [_request(id=n) for n in range(200)]
-        text, body = blocks.status_message(many, NOW)
+        text, body = blocks.status_message(many, NOW, "U0ALICE")
         _validate(body)
         assert "200" in text
         assert "more" in json.dumps(body[-1])
