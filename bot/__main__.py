@@ -3,6 +3,7 @@
 ```
 exalate-bot [run]                          Socket Mode (needs SLACK_APP_TOKEN)
 exalate-bot run --http [--host H] [--port N]   HTTP mode: POST /slack/events, GET /healthz
+exalate-bot audit export [--format csv|json] [--since DATE]   print the audit trail
 exalate-bot simulator [--host H] [--port N] [--token T]   an Exalate-on-Jira simulator
 ```
 """
@@ -17,7 +18,8 @@ import sys
 from collections.abc import Sequence
 
 from bot.app import serve_http, serve_socket_mode
-from bot.config import SettingsError, load_settings
+from bot.audit import export, parse_since
+from bot.config import SettingsError, load_database_settings, load_settings
 from bot.exalate.simulator import Simulator, serve
 from bot.log import configure_logging
 
@@ -34,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve Slack's HTTP endpoint instead")
     run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to bind")  # noqa: S104
     run.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    audit = commands.add_parser("audit", help="the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_commands.add_parser("export", help="print every transition, oldest first")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--since", type=parse_since, help="only events from this date (UTC)")
     simulator = commands.add_parser("simulator", help="serve an Exalate-on-Jira simulator")
     simulator.add_argument("--host", default="127.0.0.1", help="address to bind")
     simulator.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -53,6 +60,15 @@ async def _serve_simulator(host: str, port: int, token: str | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     arguments = _parser().parse_args(argv)
+    if arguments.command == "audit":
+        try:
+            database = load_database_settings()
+        except SettingsError as error:
+            print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
+            return 2
+        output = asyncio.run(export(database.database_url, arguments.format, arguments.since))
+        sys.stdout.write(output)
+        return 0
     if arguments.command == "simulator":
         configure_logging("INFO")
         with contextlib.suppress(KeyboardInterrupt):

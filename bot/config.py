@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,14 +24,36 @@ _DURATION = re.compile(r"(?P<amount>\d+(\.\d+)?)\s*(?P<unit>[smhd])?")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+S = TypeVar("S", bound="DatabaseSettings")
+
+
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names every variable at fault."""
 
 
-class Settings(BaseSettings):
-    """Every knob of the bot. Field names are the environment variable names."""
+class DatabaseSettings(BaseSettings):
+    """Just the database: all that ``exalate-bot audit export`` needs."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError(
+                "is not a database URL, e.g. sqlite+aiosqlite:///exalate-bot.db"
+            ) from None
+        if driver not in ASYNC_DRIVERS:
+            raise ValueError(f"must use an async driver: {' or '.join(ASYNC_DRIVERS)}")
+        return value
+
+
+class Settings(DatabaseSettings):
+    """Every knob of the bot. Field names are the environment variable names."""
 
     slack_bot_token: SecretStr
     slack_app_token: SecretStr | None = None
@@ -40,7 +62,6 @@ class Settings(BaseSettings):
     jira_url: str
     jira_token: SecretStr
     jira_timeout: float = Field(default=10.0, gt=0)
-    database_url: str = DEFAULT_DATABASE_URL
     exalate_approval_channel: str
     exalate_approvers: Annotated[tuple[str, ...], NoDecode]
     exalate_local_short_name: str = ""
@@ -77,19 +98,6 @@ class Settings(BaseSettings):
     def _no_credentials(cls, value: str) -> str:
         if "@" in value.split("/")[2]:
             raise ValueError("must not carry a user or password; JIRA_TOKEN authenticates")
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _async_driver(cls, value: str) -> str:
-        try:
-            driver = make_url(value).drivername
-        except ArgumentError:
-            raise ValueError(
-                "is not a database URL, e.g. sqlite+aiosqlite:///exalate-bot.db"
-            ) from None
-        if driver not in ASYNC_DRIVERS:
-            raise ValueError(f"must use an async driver: {' or '.join(ASYNC_DRIVERS)}")
         return value
 
     @field_validator("slack_api_url")
@@ -173,10 +181,20 @@ class Settings(BaseSettings):
         return self.slack_signing_secret
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning pydantic's report into one line per variable."""
+def load_settings(**overrides: Any) -> Settings:
+    """Read the bot's settings; a problem becomes SettingsError naming each variable."""
+    return _load(Settings, overrides)
+
+
+def load_database_settings() -> DatabaseSettings:
+    """Read only DATABASE_URL, for commands that need nothing else."""
+    return _load(DatabaseSettings, {})
+
+
+def _load(kind: type[S], overrides: dict[str, Any]) -> S:
+    """Read settings of ``kind``, turning pydantic's report into one line per variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)
     except ValidationError as error:
         lines = []
         for problem in error.errors():

@@ -72,6 +72,17 @@ def _audit(
     )
 
 
+def _event(row: AuditRow) -> AuditEvent:
+    return AuditEvent(
+        request_id=row.request_id,
+        at=row.at,
+        actor=row.actor,
+        from_status=Status(row.from_status) if row.from_status else None,
+        to_status=Status(row.to_status),
+        note=row.note,
+    )
+
+
 def _to_domain(row: RequestRow) -> ConnectionRequest:
     return ConnectionRequest(
         id=row.id,
@@ -290,20 +301,21 @@ class RequestRepository:
             )
             return found is not None
 
+    async def audit_trail(self, since: datetime | None) -> list[tuple[AuditEvent, str]]:
+        """Every audit event (from ``since`` on), oldest first, with its connection name."""
+        query = sa.select(AuditRow, RequestRow.connection_name).join(
+            RequestRow, RequestRow.id == AuditRow.request_id
+        )
+        if since is not None:
+            query = query.where(AuditRow.at >= since)
+        async with self._sessions() as session:
+            result = await session.execute(query.order_by(AuditRow.at, AuditRow.id))
+            return [(_event(row), name) for row, name in result.tuples()]
+
     async def history(self, request_id: int) -> list[AuditEvent]:
         """The request's audit trail, oldest first."""
         async with self._sessions() as session:
             rows = await session.scalars(
                 sa.select(AuditRow).where(AuditRow.request_id == request_id).order_by(AuditRow.id)
             )
-            return [
-                AuditEvent(
-                    request_id=row.request_id,
-                    at=row.at,
-                    actor=row.actor,
-                    from_status=Status(row.from_status) if row.from_status else None,
-                    to_status=Status(row.to_status),
-                    note=row.note,
-                )
-                for row in rows
-            ]
+            return [_event(row) for row in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -65,11 +66,29 @@ def _settings(slack: FakeSlack, jira_url: str, tmp_path: Path, create_timeout: f
     )
 
 
+class Clock:
+    """The bot's clock in tests: time moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture(name="clock")
+def _clock() -> Clock:
+    return Clock()
+
+
 @pytest.fixture(name="harness")
 async def _harness(
-    settings: Settings, slack: FakeSlack, simulator: Simulator
+    settings: Settings, slack: FakeSlack, simulator: Simulator, clock: Clock
 ) -> AsyncIterator[Harness]:
-    runtime = await Runtime.start(settings, http_mode=True)
+    runtime = await Runtime.start(settings, http_mode=True, clock=clock)
     try:
         async with (
             TestServer(runtime.web_app(), host="127.0.0.1") as server,

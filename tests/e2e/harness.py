@@ -128,7 +128,9 @@ class Harness:
         payload = self._submission(user, View.REJECT.value, str(request_id), state)
         return await self.post_payload(payload)
 
-    async def click(self, action: Action, request_id: int | str, user: str) -> str:
+    async def click(
+        self, action: Action, request_id: int | str, user: str, *, channel: str = APPROVAL_CHANNEL
+    ) -> str:
         """Click a card button; returns the name of the click's response_url."""
         self._clicks += 1
         name = f"click-{self._clicks}"
@@ -138,8 +140,8 @@ class Harness:
             "token": "legacy",
             "team": {"id": "T1", "domain": "acme"},
             "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-            "container": {"type": "message", "message_ts": "1", "channel_id": APPROVAL_CHANNEL},
-            "channel": {"id": APPROVAL_CHANNEL, "name": "approvals"},
+            "container": {"type": "message", "message_ts": "1", "channel_id": channel},
+            "channel": {"id": channel, "name": "approvals"},
             "message": {"type": "message", "ts": "1"},
             "trigger_id": f"trigger-{name}",
             "response_url": self.slack.response_url(name),
@@ -156,6 +158,26 @@ class Harness:
         reply = await self.post_payload(payload)
         assert reply.status == 200
         return name
+
+    async def event(self, event: dict[str, Any]) -> Reply:
+        """An Events API callback, e.g. ``app_home_opened``."""
+        body = {
+            "type": "event_callback",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "token": "legacy",
+            "event": event,
+            "event_id": f"Ev{time.monotonic_ns()}",
+            "event_time": 1,
+        }
+        return await self.post(json.dumps(body).encode(), "application/json")
+
+    async def open_home(self, user: str) -> Call:
+        """Open the App Home tab as ``user``; returns the published view."""
+        await self.event({"type": "app_home_opened", "user": user, "tab": "home"})
+        return await self.slack.wait_for(
+            "views.publish", lambda call: call.args.get("user_id") == user
+        )
 
     async def suggest(self, query: str, user: str = ALICE) -> Reply:
         """What the project select asks for as the person types."""
@@ -199,6 +221,34 @@ class Harness:
         assert await self.runtime.inflight.drain(timeout=5) == 0
 
     # --- what people see ---------------------------------------------------------------
+
+    async def request_id(self, index: int = 0) -> int:
+        """The request id on the ``index``-th approval card posted."""
+        await self.slack.wait_for(
+            "chat.postMessage", lambda c: c.args.get("channel") == APPROVAL_CHANNEL
+        )
+        cards = [
+            c
+            for c in self.slack.calls_to("chat.postMessage")
+            if c.args.get("channel") == APPROVAL_CHANNEL and "thread_ts" not in c.args
+        ]
+        return int(cards[index].args["blocks"][0]["text"]["text"].rsplit("#", 1)[1])
+
+    async def invited(self, **overrides: str) -> int:
+        """A request approved by Bob, its code delivered; returns its id."""
+        count = len(
+            [
+                c
+                for c in self.slack.calls_to("chat.postMessage")
+                if c.args.get("channel") == APPROVAL_CHANNEL and "thread_ts" not in c.args
+            ]
+        )
+        assert (await self.submit_request(**overrides)).body == {}
+        await self.settle()
+        request_id = await self.request_id(count)
+        await self.click(Action.APPROVE, request_id, BOB)
+        await self.settle()
+        return request_id
 
     async def card(self, predicate_text: str) -> Call:
         """The first card post or update whose notification text contains ``predicate_text``."""

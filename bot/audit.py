@@ -1,0 +1,50 @@
+"""``exalate-bot audit export``: the audit trail as CSV or JSON, for auditors and scripts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+from storage import RequestRepository, create_schema, make_engine, make_sessionmaker
+
+COLUMNS = ("at", "request_id", "connection_name", "actor", "from_status", "to_status", "note")
+
+
+def parse_since(text: str) -> datetime:
+    """``2026-11-01`` or ``2026-11-01T09:30`` (UTC unless an offset is given)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--since {text!r} is not a date such as 2026-11-01") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def export(database_url: str, output_format: str, since: datetime | None) -> str:
+    """The trail from ``since`` on, oldest first, rendered as ``csv`` or ``json``."""
+    engine = make_engine(database_url)
+    try:
+        await create_schema(engine)
+        events = await RequestRepository(make_sessionmaker(engine)).audit_trail(since)
+    finally:
+        await engine.dispose()
+    records = [
+        {
+            "at": event.at.isoformat(),
+            "request_id": event.request_id,
+            "connection_name": name,
+            "actor": event.actor,
+            "from_status": event.from_status.value if event.from_status else "",
+            "to_status": event.to_status.value,
+            "note": event.note or "",
+        }
+        for event, name in events
+    ]
+    if output_format == "json":
+        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
