@@ -310,7 +310,7 @@ class RequestRepository:
             query = query.where(AuditRow.at >= since)
         async with self._sessions() as session:
             result = await session.execute(query.order_by(AuditRow.at, AuditRow.id))
-            return [(_event(row), name) for row, name in result.tuples()]
+            return [(_event(row), name) for row, name in result]
 
     async def history(self, request_id: int) -> list[AuditEvent]:
         """The request's audit trail, oldest first."""

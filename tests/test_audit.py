@@ -1,0 +1,62 @@
+"""`exalate-bot audit export`: the trail as CSV or JSON, optionally from a date."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import main
+from bot.approvals.model import RequestFields, Status
+from storage import RequestRepository, create_schema, make_engine, make_sessionmaker
+
+DAY1 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+DAY2 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+async def _story(url: str) -> None:
+    engine = make_engine(url)
+    await create_schema(engine)
+    repository = RequestRepository(make_sessionmaker(engine))
+    request = await repository.add(RequestFields("acme", "p", "acme_to_p", "", "SUP"), "U1", DAY1)
+    await repository.transition(request, Status.REJECTED, actor="U2", at=DAY2, note="rejected")
+    await engine.dispose()
+
+
+@pytest.fixture(name="database")
+def _database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    asyncio.run(_story(url))
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+class TestAuditExport:
+    def test_json(self, database: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """JSON lists every event, oldest first, with who, when, from and to."""
+        assert main(["audit", "export", "--format", "json"]) == 0
+        events = json.loads(capsys.readouterr().out)
+        assert [(e["actor"], e["from_status"], e["to_status"]) for e in events] == [
+            ("U1", "", "pending_approval"),
+            ("U2", "pending_approval", "rejected"),
+        ]
+        assert events[0]["connection_name"] == "acme_to_p"
+        assert events[1]["at"] == DAY2.isoformat()
+
+    def test_csv_since(self, database: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """CSV with a header; --since leaves out what came before."""
+        assert main(["audit", "export", "--format", "csv", "--since", "2026-11-02"]) == 0
+        rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        assert [row["to_status"] for row in rows] == ["rejected"]
+        assert rows[0]["request_id"] == "1"
+
+    def test_bad_date_is_refused(self, database: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """A date that is not ISO 8601 is an argument error naming the option."""
+        with pytest.raises(SystemExit):
+            main(["audit", "export", "--since", "yesterday"])
+        assert "--since" in capsys.readouterr().err
