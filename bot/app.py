@@ -59,9 +59,14 @@ def load_vault(settings: Settings) -> Vault:
     return Vault(load_or_create_key(key_file_for(database)))
 
 
-def make_slack_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client: one retry on a dropped connection, and Slack's 429s ridden out."""
+def make_slack_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
+    """The Web API client: one retry on a dropped connection, and Slack's 429s ridden out.
+
+    It shares ``session``: without one, slack_sdk opens a new connection pool (and a new
+    TCP connection) for every call, which under load costs more than the calls.
+    """
     return AsyncWebClient(
+        session=session,
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         retry_handlers=[
@@ -101,7 +106,7 @@ class Runtime:
             read_timeout=settings.jira_timeout,
             create_timeout=settings.exalate_create_timeout,
         )
-        client = make_slack_client(settings)
+        client = make_slack_client(settings, http)
         app = AsyncApp(
             client=client,
             signing_secret=signing_secret.get_secret_value() if signing_secret else "",

@@ -1,7 +1,9 @@
 """The background life cycle: watch invitations, expire and remind, on a timer.
 
-One ``tick`` does a round of work and says how long to wait before the next. Tests
-call ``tick`` directly with a controlled clock; ``run`` is the loop around it.
+Every ``interval`` one ``tick`` runs. Expiry and reminders run on every tick; the poll
+of Exalate backs off while Exalate is unreachable (it skips 1, 3, 7, … up to 15 ticks),
+so an outage neither floods Jira nor delays expiry. Tests call ``tick`` with a
+controlled clock; ``run`` is the loop around it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from bot.service import ConnectionService
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_FACTOR = 16  # while Exalate is down, wait at most 16 intervals between polls
+MAX_BACKOFF_FACTOR = 16  # while Exalate is down, poll at most every 16 intervals
 
 
 class LifecycleJobs:
-    """Polls Exalate every ``interval`` seconds, backing off while it is unreachable."""
+    """Runs the life cycle every ``interval`` seconds."""
 
     def __init__(
         self,
@@ -29,34 +31,44 @@ class LifecycleJobs:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._service = service
-        self._interval = interval
+        self.interval = interval
         self._sleep = sleep
         self._failures = 0
+        self._ticks_to_skip = 0
 
-    async def tick(self) -> float:
-        """One round; returns the seconds to wait before the next.
+    async def tick(self) -> bool:
+        """One round; returns whether Exalate was polled this time.
 
         An outage is logged once when it starts and once when it ends, not every tick.
         """
+        polled = self._ticks_to_skip == 0
+        if polled:
+            await self._poll()
+        else:
+            self._ticks_to_skip -= 1
+        try:
+            await self._service.expire_and_remind()
+        except Exception as error:
+            log.error("expiry_failed kind=%s", type(error).__name__)
+        return polled
+
+    async def _poll(self) -> None:
         try:
             await self._service.poll_invitations()
         except ExalateError as error:
             if self._failures == 0:
                 log.warning("exalate_poll_failing kind=%s; backing off", type(error).__name__)
             self._failures += 1
+            self._ticks_to_skip = min(2**self._failures, MAX_BACKOFF_FACTOR) - 1
+        except Exception as error:
+            log.error("poll_failed kind=%s", type(error).__name__)
         else:
             if self._failures:
                 log.info("exalate_poll_recovered after_failures=%s", self._failures)
             self._failures = 0
-        await self._service.expire_and_remind()
-        return self._interval * float(min(2**self._failures, MAX_BACKOFF_FACTOR))
 
     async def run(self) -> None:
-        """Tick forever; an unexpected error is logged and the loop goes on."""
+        """Tick forever; nothing a tick meets stops the loop."""
         while True:
-            try:
-                delay = await self.tick()
-            except Exception as error:
-                log.error("lifecycle_tick_failed kind=%s", type(error).__name__)
-                delay = self._interval
-            await self._sleep(delay)
+            await self.tick()
+            await self._sleep(self.interval)

@@ -47,7 +47,8 @@ LOOKUP_BUDGET_SECONDS = 1.5
 EXALATE_ACTOR = "exalate"  # transitions Exalate caused: created, failed, accepted
 BOT_ACTOR = "bot"  # transitions time caused: expiry
 RECENT = timedelta(days=14)
-LIST_LIMIT = 45  # what fits one Slack message next to a header and a footer
+LIST_LIMIT = 500  # more than a person reads; lists past Slack's limits are summarised
+MISSES_BEFORE_GONE = 3
 # Exalate's statuses (an opaque string; documented: Pending, Active, Deactivated).
 _SETTLED = {"ACTIVE": Status.ACTIVE, "DEACTIVATED": Status.DEACTIVATED}
 
@@ -179,6 +180,8 @@ class ConnectionService:
         sealed = await self._repository.invitation_code(request.id)
         if request.status is not Status.INVITED or sealed is None:
             raise Conflict(request)
+        if request.code_dm_ref is not None:
+            raise NotAllowed("The code was delivered already; the requester can Show code.")
         return await self._deliver(request, self._vault.open(sealed))
 
     async def cancel(self, request_id: int, actor: str) -> ConnectionRequest:
@@ -218,6 +221,7 @@ class ConnectionService:
         request = await self._load(request_id)
         if actor != request.requester:
             raise NotAllowed("Only the requester can ask for this request again.")
+        _expect(request, Status.REJECTED, Status.EXPIRED, Status.CANCELLED)
         return request
 
     async def pending(self) -> list[ConnectionRequest]:
@@ -241,19 +245,26 @@ class ConnectionService:
     async def poll_invitations(self) -> None:
         """Compare invited requests with Exalate's connection list and move them on.
 
-        Raises ExalateError when Exalate cannot be read; the caller backs off.
+        Raises ExalateError when Exalate cannot be read; the caller backs off. A failure
+        on one request is logged and never keeps the others from being looked at.
         """
         invited = await self._repository.with_status([Status.INVITED])
         if not invited:
             return
-        connections = await self._exalate.list_connections()
-        by_id = {str(connection.id): connection for connection in connections}
-        by_name = {connection.name.lower(): connection for connection in connections}
+        listing = await self._exalate.connection_list()
+        by_id = {str(connection.id): connection for connection in listing.results}
+        by_name = {connection.name.lower(): connection for connection in listing.results}
         for request in invited:
-            found = by_id.get(request.exalate_connection_id or "") or by_name.get(
-                request.fields.connection_name.lower()
-            )
-            await self._observe(request, found)
+            if request.exalate_connection_id is not None:
+                found = by_id.get(request.exalate_connection_id)
+            else:
+                found = by_name.get(request.fields.connection_name.lower())
+            if found is None and not listing.complete:
+                continue  # one page of a longer list: absence proves nothing
+            try:
+                await self._observe(request, found)
+            except Exception as error:
+                log.error("observe_failed id=%s kind=%s", request.id, type(error).__name__)
 
     async def expire_and_remind(self) -> None:
         """Expire requests nobody decided on in time; nudge about unaccepted invitations."""
@@ -278,18 +289,24 @@ class ConnectionService:
             await self._quietly("reminder", reminder, request)
 
     async def _observe(self, request: ConnectionRequest, found: Connection | None) -> None:
-        """Act on what Exalate says of one invited request's connection."""
-        observed = found.status.upper() if found is not None else None
-        target = Status.GONE if found is None else _SETTLED.get(observed or "")
-        if target is None:
-            if observed != request.exalate_status:
-                changed = await self._repository.annotate(request.id, exalate_status=observed)
-                if changed is not None and observed != "PENDING":
-                    log.warning("exalate_status_unknown id=%s status=%s", request.id, observed)
-                    await self._quietly("update_card", self._notifier.update_card(changed), changed)
-                    note = self._notifier.note_in_thread(changed, Notice.EXALATE_STATUS)
-                    await self._quietly("note_in_thread", note, changed)
-            return
+        """Act on what Exalate says of one invited request's connection.
+
+        A connection must be missing from ``MISSES_BEFORE_GONE`` polls in a row before
+        the invitation counts as gone: one short answer during a Jira restart must not
+        delete a code the partner still needs.
+        """
+        target: Status | None
+        if found is None:
+            if request.missed_polls + 1 < MISSES_BEFORE_GONE:
+                await self._repository.annotate(request.id, missed_polls=request.missed_polls + 1)
+                return
+            target, observed = Status.GONE, None
+        else:
+            observed = (found.status or "")[:64] or None  # verbatim, as Exalate says it
+            target = _SETTLED.get((observed or "").upper())
+            if target is None:
+                await self._note_status(request, observed)
+                return
         moved = await self._repository.transition(
             request,
             target,
@@ -303,11 +320,21 @@ class ConnectionService:
             return  # another process saw it first and tells people
         log.info("invitation_settled id=%s status=%s", moved.id, moved.status.value)
         await self._tell_everyone(moved)
-        await self._quietly(
-            "note_in_thread", self._notifier.note_in_thread(moved, Notice.STATE_CHANGED), moved
-        )
+        thread_note = self._notifier.note_in_thread(moved, Notice.STATE_CHANGED)
+        await self._quietly("note_in_thread", thread_note, moved)
         if moved.code_dm_ref is not None:
             await self._quietly("close_invitation", self._notifier.close_invitation(moved), moved)
+
+    async def _note_status(self, request: ConnectionRequest, observed: str | None) -> None:
+        """A status the life cycle has no state for: show it, once, and keep watching."""
+        changed = await self._repository.note_status(request, observed)
+        if changed is None:
+            return  # unchanged, or another process recorded it first
+        await self._quietly("update_card", self._notifier.update_card(changed), changed)
+        if (observed or "").upper() != "PENDING":
+            log.warning("exalate_status_unknown id=%s status=%s", request.id, observed)
+            note = self._notifier.note_in_thread(changed, Notice.EXALATE_STATUS)
+            await self._quietly("note_in_thread", note, changed)
 
     async def _initiate(
         self, request: ConnectionRequest, *, after_failure: bool
@@ -494,8 +521,8 @@ def _spec(fields: RequestFields) -> ConnectionSpec:
     )
 
 
-def _expect(request: ConnectionRequest, status: Status) -> None:
-    if request.status is not status:
+def _expect(request: ConnectionRequest, *statuses: Status) -> None:
+    if request.status not in statuses:
         raise Conflict(request)
 
 

@@ -273,10 +273,10 @@ def _outcome(request: ConnectionRequest) -> str:
             return f":gear: Approved by {by}. Creating the connection in Exalate…"
         case Status.INVITED if request.error:
             return f":warning: Approved by {by}. Connection created. {escape(request.error)}"
-        case Status.INVITED if request.exalate_status not in (None, "PENDING"):
+        case Status.INVITED if _unusual_status(request):
             return (
                 f":grey_question: Approved by {by}. Connection created; Exalate now reports its "
-                f"status as {escape(request.exalate_status or '')}."
+                f"status as {escape(_unusual_status(request) or '')}."
             )
         case Status.INVITED:
             return (
@@ -303,6 +303,12 @@ def _outcome(request: ConnectionRequest) -> str:
             return f":wastebasket: Cancelled by {mention(request.requester)}."
         case _:
             return f"State: {request.status.value}."
+
+
+def _unusual_status(request: ConnectionRequest) -> str | None:
+    """What Exalate reports, verbatim, when it is not the expected PENDING."""
+    status = request.exalate_status
+    return status if status is not None and status.upper() != "PENDING" else None
 
 
 def card_text(request: ConnectionRequest) -> str:
@@ -550,8 +556,8 @@ LIST_MAX = MAX_MESSAGE_BLOCKS - 3  # rows, leaving room for a title and a "more"
 def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json:
     """One request in a list; its requester gets a Show code button while it is pending."""
     state = _STATE_WORDS[request.status]
-    if request.status is Status.INVITED and request.exalate_status not in (None, "PENDING"):
-        state = f"Exalate says {escape(request.exalate_status or '')}"
+    if request.status is Status.INVITED and (unusual := _unusual_status(request)):
+        state = f"Exalate says {escape(unusual)}"
     line = section(
         f"*{escape(request.fields.connection_name)}* · {state} · requested by "
         f"{mention(request.requester)} · {_age(request.created_at, now)} ago · #{request.id}"

@@ -44,6 +44,7 @@ ANNOTATIONS = frozenset(
         "exalate_status",
         "reminders_sent",
         "code_dm_ref",
+        "missed_polls",
     }
 )
 
@@ -107,6 +108,7 @@ def _to_domain(row: RequestRow) -> ConnectionRequest:
         exalate_status=row.exalate_status,
         reminders_sent=row.reminders_sent or 0,
         code_dm_ref=row.code_dm_ref,
+        missed_polls=row.missed_polls or 0,
     )
 
 
@@ -202,6 +204,29 @@ class RequestRepository:
                 sa.update(RequestRow).where(RequestRow.id == request_id).values(**_checked(changes))
             )
             row = await session.get(RequestRow, request_id, populate_existing=True)
+            return _to_domain(row) if row is not None else None
+
+    async def note_status(
+        self, request: ConnectionRequest, observed: str | None
+    ) -> ConnectionRequest | None:
+        """Record the status Exalate reports, if it changed and nobody recorded it yet.
+
+        Returns the request only to the one process whose update changed the row, so a
+        change is announced once however many replicas poll.
+        """
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                sa.update(RequestRow)
+                .where(
+                    RequestRow.id == request.id,
+                    RequestRow.status == Status.INVITED.value,
+                    RequestRow.exalate_status.is_distinct_from(observed),
+                )
+                .values(exalate_status=observed, missed_polls=0)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = await session.get(RequestRow, request.id, populate_existing=True)
             return _to_domain(row) if row is not None else None
 
     async def claim_reminder(self, request: ConnectionRequest) -> bool:

@@ -70,6 +70,7 @@ class RequestRow(Base):
     exalate_status: Mapped[str | None] = mapped_column(sa.String(64))
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
     code_dm_ref: Mapped[str | None] = mapped_column(sa.String(128))
+    missed_polls: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class AuditRow(Base):

@@ -87,6 +87,7 @@ class ConnectionRequest:
     exalate_status: str | None = None
     reminders_sent: int = 0
     code_dm_ref: str | None = None
+    missed_polls: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,8 +92,12 @@ class ExalateClient:
 
     async def list_connections(self) -> list[Connection]:
         """Every Exalate connection on this Jira, whatever its status."""
+        return (await self.connection_list()).results
+
+    async def connection_list(self) -> ConnectionList:
+        """The whole answer, with ``total``, for callers that must know it is complete."""
         data = await self._request("GET", CONNECTIONS_PATH, timeout=self._read_timeout)
-        return self._parse(_CONNECTIONS, data, "GET", CONNECTIONS_PATH).results
+        return self._parse(_CONNECTIONS, data, "GET", CONNECTIONS_PATH)
 
     async def find_connection(self, name: str) -> Connection | None:
         """The connection called ``name``, ignoring case as Exalate does for uniqueness.

@@ -58,13 +58,23 @@ class Connection(_Wire):
 
     id: int | str
     name: str
-    status: str
+    status: str | None = None
 
 
 class ConnectionList(_Wire):
-    """The body of ``GET /rest/issuehub/4.0/connections``; ``total`` is not needed."""
+    """The body of ``GET /rest/issuehub/4.0/connections``.
+
+    ``total`` says how many exist; when it exceeds ``results``, the answer is one page
+    and a connection missing from it proves nothing.
+    """
 
     results: list[Connection]
+    total: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether every connection is in ``results``."""
+        return self.total is None or self.total <= len(self.results)
 
 
 class ConnectionSpec(_Wire):

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from handlers.ids import Action, View
+from storage import RequestRepository, make_sessionmaker
 from tests.e2e.conftest import Clock
 from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
 
@@ -40,6 +41,8 @@ class TestPartnerAcceptance:
         )
         assert code not in json.dumps(edited.args)
         assert "connection is active" in edited.args["text"]
+        repository = RequestRepository(make_sessionmaker(harness.runtime.engine))
+        assert await repository.invitation_code(request_id) is None
         await harness.click(Action.SHOW_CODE, request_id, ALICE, channel="D" + ALICE)
         notice = await harness.slack.wait_for("views.open")
         assert code not in json.dumps(notice.args)
@@ -47,52 +50,65 @@ class TestPartnerAcceptance:
         status = await harness.command("status")
         assert "acme_to_partner" not in json.dumps(status.body)
 
-    @pytest.mark.parametrize(
-        ("change", "state"), [("deactivate", "deactivated"), ("delete", "gone")]
-    )
-    async def test_deactivated_or_vanished_connection_is_shown(
-        self, harness: Harness, change: str, state: str
-    ) -> None:
-        """DEACTIVATED, or a connection missing from Exalate, is told the same way."""
+    async def test_deactivated_connection_is_shown(self, harness: Harness) -> None:
+        """DEACTIVATED is told to the requester, on the card and in its thread."""
         await harness.invited()
-        if change == "delete":
-            harness.simulator.delete("acme_to_partner")
-        else:
-            harness.simulator.set_status("acme_to_partner", "DEACTIVATED")
+        harness.simulator.set_status("acme_to_partner", "DEACTIVATED")
         await harness.runtime.jobs.tick()
-        await harness.card(state)
+        await harness.card("deactivated")
         assert len(_thread_replies(harness)) == 1
-        await harness.dm(ALICE, "Exalate")
+        await harness.dm(ALICE, "Exalate reports the connection")
+
+    async def test_vanished_connection_is_gone_after_three_polls(self, harness: Harness) -> None:
+        """A connection missing from one answer may be a hiccup; three in a row mean gone."""
+        await harness.invited()
+        harness.simulator.delete("acme_to_partner")
+        for _ in range(2):
+            await harness.runtime.jobs.tick()
+        assert _thread_replies(harness) == []
+        await harness.runtime.jobs.tick()
+        await harness.card("gone")
+        assert len(_thread_replies(harness)) == 1
+        await harness.dm(ALICE, "no longer exists in Exalate")
 
     async def test_unknown_status_is_shown_verbatim_once(self, harness: Harness) -> None:
-        """An unknown status is reported as it is, once, and does not stop other requests."""
-        await harness.invited()
+        """An unknown status is shown as Exalate spells it, once, and the poll goes on."""
         await harness.invited(remote_short_name="other")
-        harness.simulator.set_status("acme_to_partner", "SUSPENDED_BY_ADMIN")
+        await harness.invited()
+        harness.simulator.set_status("acme_to_partner", "Suspended_By_Admin")
         harness.simulator.accept("acme_to_other")
         await harness.runtime.jobs.tick()
         await harness.runtime.jobs.tick()
         replies = _thread_replies(harness)
-        assert sum("SUSPENDED_BY_ADMIN" in text for text in replies) == 1
-        await harness.card("active")
+        assert sum("Suspended_By_Admin" in text for text in replies) == 1
+        await harness.card("active")  # the older request, looked at after the odd one
         card = harness.slack.calls_to("chat.update")
-        assert any("SUSPENDED_BY_ADMIN" in json.dumps(c.args["blocks"]) for c in card)
+        assert any("Suspended_By_Admin" in json.dumps(c.args["blocks"]) for c in card)
         status = await harness.command("status")
-        assert "Exalate says SUSPENDED_BY_ADMIN" in json.dumps(status.body)
+        assert "Exalate says Suspended_By_Admin" in json.dumps(status.body)
 
     async def test_outage_backs_off_and_logs_once(
         self, harness: Harness, caplog: pytest.LogCaptureFixture
     ) -> None:
-        """Unreachable Exalate doubles the wait each tick and is logged once per outage."""
+        """While Exalate fails the poll skips 1, then 3 ticks; the outage is logged once."""
         await harness.invited()
-        harness.simulator.fail("connections", 503, times=3)
-        interval = harness.runtime.settings.exalate_poll_interval
+        harness.simulator.fail("connections", 503, times=2)
         with caplog.at_level(logging.INFO, logger="bot.jobs"):
-            delays = [await harness.runtime.jobs.tick() for _ in range(4)]
-        assert delays == [2 * interval, 4 * interval, 8 * interval, interval]
+            polled = [await harness.runtime.jobs.tick() for _ in range(7)]
+        assert polled == [True, False, True, False, False, False, True]
         messages = [record.getMessage() for record in caplog.records if record.name == "bot.jobs"]
         assert sum("exalate_poll_failing" in m for m in messages) == 1
         assert sum("exalate_poll_recovered" in m for m in messages) == 1
+
+    async def test_expiry_runs_during_an_outage(self, harness: Harness, clock: Clock) -> None:
+        """Backing off from Exalate does not hold back expiry, which needs no Exalate."""
+        await harness.invited()
+        assert (await harness.submit_request(remote_short_name="late")).body == {}
+        harness.simulator.fail("connections", 503, times=5)
+        await harness.runtime.jobs.tick()
+        clock.advance(timedelta(days=8))
+        assert not await harness.runtime.jobs.tick()  # backing off
+        await harness.card("expired")
 
 
 class TestTime:
@@ -121,6 +137,7 @@ class TestTime:
         assert _thread_replies(harness) == []
         clock.advance(timedelta(days=3))
         await harness.runtime.jobs.tick()
+        assert len(_thread_replies(harness)) == 1
         clock.advance(timedelta(days=30))
         await harness.runtime.jobs.tick()
         assert len(_thread_replies(harness)) == 1
@@ -162,10 +179,13 @@ class TestStatus:
     async def test_status_mine_lists_every_state(self, harness: Harness) -> None:
         """`status mine` shows the asker's requests, decided or not, and nobody else's."""
         await harness.invited()
+        assert (await harness.submit_request(remote_short_name="gone")).body == {}
+        await harness.command("cancel acme_to_gone")
         assert (await harness.submit_request(remote_short_name="x", user=CAROL)).body == {}
         reply = await harness.command("status mine")
         text = json.dumps(reply.body)
-        assert "acme_to_partner" in text
+        for expected in ("acme_to_partner", "awaiting the partner", "acme_to_gone", "cancelled"):
+            assert expected in text
         assert "acme_to_x" not in text
         assert Action.SHOW_CODE.value in text  # the requester's own pending invitation
 

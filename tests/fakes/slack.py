@@ -134,8 +134,8 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Bind to an ephemeral loopback port and start serving."""
+    async def start(self, port: int = 0) -> None:
+        """Bind to a loopback port (ephemeral by default) and start serving."""
         if self._runner is not None:
             raise RuntimeError("FakeSlack is already started")
         app = web.Application()
@@ -147,7 +147,7 @@ class FakeSlack:
         # A short shutdown timeout: nothing legitimate is still running at close().
         runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         self._runner = runner
         host, port = runner.addresses[0][:2]

@@ -1,0 +1,95 @@
+"""Ack latency under concurrent load, the bot against a bare Bolt app.
+
+    python -m tests.bench.bench_ack
+
+N concurrent ``/exalate connect`` commands and N concurrent Approve clicks (N = 1, 10,
+50, 200; bursts repeated until each N has at least 200 samples), with Exalate's create
+call answering after 2 s. Prints p50/p95/p99/max ack time in ms for the bot and for a
+bare Bolt ``AsyncApp`` that only acks, and the ratio of their p99s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import tempfile
+from pathlib import Path
+
+import aiohttp
+
+from tests.bench.common import (
+    approve_body,
+    bare_bolt_command,
+    bot_command,
+    bot_environment,
+    burst,
+    command_body,
+    percentiles,
+    serve,
+    servers,
+    submission_body,
+)
+
+SIZES = (1, 10, 50, 200)
+SAMPLES = 200
+
+
+def rounds(size: int) -> int:
+    return max(1, SAMPLES // size)
+
+
+async def measure(
+    url: str, slack: str, ids: itertools.count[int] | None
+) -> dict[str, dict[int, list[float]]]:
+    """Ack times per kind and burst size; ``ids`` names fresh pending requests to approve."""
+    results: dict[str, dict[int, list[float]]] = {"command": {}, "approve": {}}
+    await burst(url, [command_body("connect")] * 20)  # warm up
+    for size in SIZES:
+        samples: list[float] = []
+        for _ in range(rounds(size)):
+            samples += await burst(url, [command_body("connect")] * size)
+        results["command"][size] = samples
+        samples = []
+        for _ in range(rounds(size)):
+            targets = [next(ids) if ids else 1 for _ in range(size)]
+            samples += await burst(
+                url, [approve_body(t, slack + "/response/bench") for t in targets]
+            )
+        results["approve"][size] = samples
+    return results
+
+
+async def prepare(url: str, count: int) -> None:
+    """Submit ``count`` valid requests, a few at a time, so approvals have targets."""
+    for start in range(0, count, 25):
+        await burst(url, [submission_body(f"p{n}") for n in range(start, min(count, start + 25))])
+
+
+async def main() -> None:
+    needed = sum(rounds(size) * size for size in SIZES)
+    with servers() as (slack, jira), tempfile.TemporaryDirectory() as folder:
+        async with aiohttp.ClientSession() as session:
+            await session.post(jira + "/_simulator/latency", json={"create": 2.0})
+        environment = bot_environment(slack, jira, Path(folder) / "bench.db")
+        with serve(bot_command(), environment) as (url, _process):
+            await prepare(url, needed)
+            bot = await measure(url, slack, itertools.count(1))
+        with serve(bare_bolt_command(), environment) as (url, _process):
+            bare = await measure(url, slack, None)
+    print(
+        f"{'kind':8} {'N':>4} {'samples':>7} | {'bot p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
+        f" | {'bare p50':>8} {'p95':>7} {'p99':>7} | {'p99 ratio':>9}"
+    )
+    for kind in ("command", "approve"):
+        for size in SIZES:
+            ours, theirs = percentiles(bot[kind][size]), percentiles(bare[kind][size])
+            print(
+                f"{kind:8} {size:>4} {len(bot[kind][size]):>7} | {ours['p50']:>8.1f} "
+                f"{ours['p95']:>7.1f} {ours['p99']:>7.1f} {ours['max']:>7.1f} | "
+                f"{theirs['p50']:>8.1f} {theirs['p95']:>7.1f} {theirs['p99']:>7.1f} | "
+                f"{ours['p99'] / theirs['p99']:>9.2f}"
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,242 @@
+"""Shared pieces of the benchmarks: processes, signed requests, percentiles.
+
+The bot runs as ``exalate-bot run --http`` in its own process; the fake Slack and the
+simulator run in another (``tests.bench.servers``); the load comes from the benchmark's
+own process. Everything listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.e2e.harness import signed_headers
+
+SECRET = "bench-signing-secret"
+APPROVAL_CHANNEL = "C0BENCH"
+REQUESTER, APPROVER = "U0ALICE", "U0BOB"
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentiles(samples: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 and max, in milliseconds."""
+    ordered = sorted(samples)
+    cuts = (
+        statistics.quantiles(ordered, n=100, method="inclusive")
+        if len(ordered) > 1
+        else ordered * 99
+    )
+    return {
+        "p50": cuts[49] * 1000,
+        "p95": cuts[94] * 1000,
+        "p99": cuts[98] * 1000,
+        "max": ordered[-1] * 1000,
+    }
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+@dataclass
+class Stack:
+    """Ports and processes of one benchmark run."""
+
+    slack_url: str
+    jira_url: str
+    bot_url: str
+    bot: subprocess.Popen[bytes] | None
+    database: Path
+
+
+def bot_environment(stack_slack: str, jira: str, database: Path) -> dict[str, str]:
+    return os.environ | {
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": stack_slack + "/api/",
+        "JIRA_URL": jira,
+        "JIRA_TOKEN": "bench-token",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "EXALATE_APPROVAL_CHANNEL": APPROVAL_CHANNEL,
+        "EXALATE_APPROVERS": APPROVER,
+        "EXALATE_LOCAL_SHORT_NAME": "acme",
+        "EXALATE_CREATE_TIMEOUT": "60",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextmanager
+def servers() -> Iterator[tuple[str, str]]:
+    """The fake Slack and the simulator, in a process of their own."""
+    slack_port, jira_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.servers", str(slack_port), str(jira_port)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == b"ready"
+        yield f"http://127.0.0.1:{slack_port}", f"http://127.0.0.1:{jira_port}"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+@contextmanager
+def serve(
+    command: list[str], environment: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start an HTTP server process on a free port; yields its URL and the process."""
+    port = free_port()
+    process = subprocess.Popen([*command, "--port", str(port)], env=environment)
+    try:
+        _wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/slack/events", process
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def bot_command() -> list[str]:
+    """The bot; with BENCH_PROFILE=FILE it runs under py-spy, which writes FILE."""
+    command = [sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1"]
+    if profile := os.environ.get("BENCH_PROFILE"):
+        return ["py-spy", "record", "--format", "raw", "-o", profile, "--", *command]
+    return command
+
+
+def bare_bolt_command() -> list[str]:
+    return [sys.executable, "-m", "tests.bench.bare_bolt"]
+
+
+def command_body(text: str, user: str = REQUESTER) -> tuple[bytes, str]:
+    fields = {
+        "token": "legacy",
+        "team_id": "T1",
+        "channel_id": "C0GENERAL",
+        "user_id": user,
+        "command": "/exalate",
+        "text": text,
+        "api_app_id": "A1",
+        "response_url": "http://127.0.0.1:9/unused",
+        "trigger_id": "trigger",
+    }
+    return urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded"
+
+
+def payload_body(payload: dict[str, Any]) -> tuple[bytes, str]:
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    return body, "application/x-www-form-urlencoded"
+
+
+def submission_body(remote: str, user: str = REQUESTER) -> tuple[bytes, str]:
+    def text(value: str) -> dict[str, Any]:
+        return {"input": {"type": "plain_text_input", "value": value}}
+
+    option = {"value": "SUP", "text": {"type": "plain_text", "text": "SUP"}}
+    values = {
+        "local_short_name": text("acme"),
+        "remote_short_name": text(remote),
+        "connection_name": text(""),
+        "description": text("benchmark"),
+        "project_key": {"exalate_project": {"type": "static_select", "selected_option": option}},
+    }
+    return payload_body(
+        {
+            "type": "view_submission",
+            "api_app_id": "A1",
+            "token": "legacy",
+            "team": {"id": "T1"},
+            "user": {"id": user, "team_id": "T1"},
+            "trigger_id": "t",
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": "exalate_request",
+                "hash": "h",
+                "private_metadata": "",
+                "state": {"values": values},
+            },
+        }
+    )
+
+
+def approve_body(request_id: int, response_url: str, user: str = APPROVER) -> tuple[bytes, str]:
+    return payload_body(
+        {
+            "type": "block_actions",
+            "api_app_id": "A1",
+            "token": "legacy",
+            "team": {"id": "T1"},
+            "user": {"id": user, "team_id": "T1"},
+            "container": {"type": "message", "message_ts": "1", "channel_id": APPROVAL_CHANNEL},
+            "channel": {"id": APPROVAL_CHANNEL},
+            "message": {"ts": "1"},
+            "trigger_id": "t",
+            "response_url": response_url,
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": "exalate_approve",
+                    "block_id": "b",
+                    "value": str(request_id),
+                    "action_ts": "1",
+                }
+            ],
+        }
+    )
+
+
+async def timed_post(session: aiohttp.ClientSession, url: str, body: tuple[bytes, str]) -> float:
+    """Seconds from sending a freshly signed request to having the whole answer."""
+    data, content_type = body
+    headers = signed_headers(data, secret=SECRET, content_type=content_type)
+    started = time.perf_counter()
+    async with session.post(url, data=data, headers=headers) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+    return time.perf_counter() - started
+
+
+async def burst(url: str, bodies: Sequence[tuple[bytes, str]]) -> list[float]:
+    """Send all ``bodies`` at once; the ack time of each."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        return list(await asyncio.gather(*(timed_post(session, url, b) for b in bodies)))
