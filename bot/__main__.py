@@ -63,10 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "audit":
         try:
             database = load_database_settings()
+            output = asyncio.run(export(database.database_url, arguments.format, arguments.since))
         except SettingsError as error:
             print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
             return 2
-        output = asyncio.run(export(database.database_url, arguments.format, arguments.since))
         sys.stdout.write(output)
         return 0
     if arguments.command == "simulator":

@@ -7,7 +7,9 @@ import io
 import json
 from datetime import UTC, datetime
 
-from storage import RequestRepository, create_schema, make_engine, make_sessionmaker
+from bot.config import SettingsError
+from storage import RequestRepository, has_schema, make_engine, make_sessionmaker
+from storage.db import sqlite_file
 
 COLUMNS = ("at", "request_id", "connection_name", "actor", "from_status", "to_status", "note")
 
@@ -23,9 +25,12 @@ def parse_since(text: str) -> datetime:
 
 async def export(database_url: str, output_format: str, since: datetime | None) -> str:
     """The trail from ``since`` on, oldest first, rendered as ``csv`` or ``json``."""
+    if (path := sqlite_file(database_url)) is not None and not path.exists():
+        raise SettingsError(f"DATABASE_URL names {path}, which does not exist.")
     engine = make_engine(database_url)
     try:
-        await create_schema(engine)
+        if not await has_schema(engine):
+            raise SettingsError("DATABASE_URL holds no exalate-bot tables.")
         events = await RequestRepository(make_sessionmaker(engine)).audit_trail(since)
     finally:
         await engine.dispose()

@@ -558,9 +558,14 @@ def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json
     state = _STATE_WORDS[request.status]
     if request.status is Status.INVITED and (unusual := _unusual_status(request)):
         state = f"Exalate says {escape(unusual)}"
+    since = (
+        f"invited {_age(request.updated_at, now)} ago"
+        if request.status is Status.INVITED
+        else f"{_age(request.created_at, now)} ago"
+    )
     line = section(
         f"*{escape(request.fields.connection_name)}* · {state} · requested by "
-        f"{mention(request.requester)} · {_age(request.created_at, now)} ago · #{request.id}"
+        f"{mention(request.requester)} · {since} · #{request.id}"
     )
     if (
         viewer == request.requester
@@ -618,13 +623,13 @@ def history_message(
         f"by {_who(event.actor)}"
         for event in events
     ]
-    shown = lines[:LIST_MAX]
+    if len(lines) > LIST_MAX:  # keep the beginning and the latest; say what is left out
+        head, tail = lines[:5], lines[-(LIST_MAX - 6) :]
+        lines = [*head, f"…{len(lines) - len(head) - len(tail)} events left out…", *tail]
     blocks = [
         section(f"*History of {name}* (request #{request.id}, now {_STATE_WORDS[request.status]})"),
-        *(section(line) for line in shown),
+        *(section(line) for line in lines),
     ]
-    if len(lines) > len(shown):
-        blocks.append(context(f"…and {len(lines) - len(shown)} later events."))
     return f"History of {name}", blocks
 
 

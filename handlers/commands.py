@@ -50,30 +50,35 @@ def register(
                 log.warning("request_modal_failed error=%s", error.response.get("error"))
                 await respond(text="Slack would not open the form in time; run the command again.")
             service.warm_up()
-        elif line.sub_command in ("status", "cancel"):
-            text, body = await answer(line.sub_command, " ".join(line.words), command["user_id"])
+        elif line.sub_command == "status":
+            text, body = await status(" ".join(line.words), command["user_id"])
             await ack(text=text, blocks=body)
+        elif line.sub_command == "cancel":
+            await ack()  # cancelling updates the card and DMs: more than 3 s may pass
+            text = await cancel(" ".join(line.words), command["user_id"])
+            await respond(text=text, response_type="ephemeral")
         else:
             await ack(text=blocks.USAGE)
 
-    async def answer(sub_command: str, argument: str, user: str) -> tuple[str, list[blocks.Json]]:
-        """The private reply to ``status …`` and ``cancel …``; database reads only."""
+    async def status(argument: str, user: str) -> tuple[str, list[blocks.Json]]:
+        """``status``, ``status mine`` or ``status <name>``: database reads only."""
         try:
-            if sub_command == "cancel":
-                if not argument:
-                    raise ApprovalError(
-                        f"Name the connection: `{COMMAND} cancel <connection name>`."
-                    )
-                cancelled = await service.cancel_named(argument, user)
-                text = f"Cancelled request #{cancelled.id}; approvers can no longer approve it."
-            elif argument.lower() == "mine":
+            if argument.lower() == "mine":
                 return blocks.status_message(await service.mine(user), utc_now(), user, mine=True)
-            elif argument:
+            if argument:
                 return blocks.history_message(*await service.history(argument))
-            else:
-                return blocks.status_message(await service.pending(), utc_now(), user)
+            return blocks.status_message(await service.pending(), utc_now(), user)
         except ApprovalError as error:
             text = blocks.explain(error)
-        return text, [blocks.section(text)]
+            return text, [blocks.section(text)]
+
+    async def cancel(argument: str, user: str) -> str:
+        if not argument:
+            return f"Name the connection: `{COMMAND} cancel <connection name>`."
+        try:
+            cancelled = await service.cancel_named(argument, user)
+        except ApprovalError as error:
+            return blocks.explain(error)
+        return f"Cancelled request #{cancelled.id}; approvers can no longer approve it."
 
     app.command(COMMAND)(inflight.track(exalate))

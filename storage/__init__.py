@@ -1,12 +1,13 @@
 """Persistence: SQLAlchemy 2 async tables and the repository of connection requests."""
 
-from storage.db import create_schema, make_engine, make_sessionmaker
+from storage.db import create_schema, has_schema, make_engine, make_sessionmaker
 from storage.repository import NameTaken, RequestRepository
 
 __all__ = [
     "NameTaken",
     "RequestRepository",
     "create_schema",
+    "has_schema",
     "make_engine",
     "make_sessionmaker",
 ]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import StaticPool
 
-from storage.tables import Base
+from storage.tables import AuditRow, Base
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -60,6 +60,14 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+async def has_schema(engine: AsyncEngine) -> bool:
+    """Whether the bot's tables exist, without creating anything."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: sa.inspect(sync).has_table(AuditRow.__tablename__)
+        )
+
+
 async def create_schema(engine: AsyncEngine) -> None:
     """Create missing tables, and add columns that newer versions introduced.
 
@@ -80,6 +88,9 @@ def _add_missing_columns(connection: Connection) -> None:
                 kind = column.type.compile(dialect=connection.dialect)
                 default = column.server_default
                 clause = f" DEFAULT {default.arg}" if isinstance(default, sa.DefaultClause) else ""
+                # IF NOT EXISTS: another replica starting at the same moment may add it first.
+                # SQLite lacks it, but serialises schema changes on the file's write lock.
+                guard = "IF NOT EXISTS " if connection.dialect.name == "postgresql" else ""
                 connection.exec_driver_sql(
-                    f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}'
+                    f'ALTER TABLE {table.name} ADD COLUMN {guard}"{column.name}" {kind}{clause}'
                 )

@@ -55,6 +55,16 @@ class TestAuditExport:
         assert [row["to_status"] for row in rows] == ["rejected"]
         assert rows[0]["request_id"] == "1"
 
+    def test_missing_database_is_an_error_not_an_empty_export(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A mistyped DATABASE_URL says so, and creates nothing."""
+        missing = tmp_path / "typo.db"
+        monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{missing}")
+        assert main(["audit", "export"]) == 2
+        assert "does not exist" in capsys.readouterr().err
+        assert not missing.exists()
+
     def test_bad_date_is_refused(self, database: str, capsys: pytest.CaptureFixture[str]) -> None:
         """A date that is not ISO 8601 is an argument error naming the option."""
         with pytest.raises(SystemExit):

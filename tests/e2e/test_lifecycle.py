@@ -164,15 +164,18 @@ class TestCancel:
 
     async def test_cancel_command_is_for_the_requester(self, harness: Harness) -> None:
         """`/exalate cancel <name>` works for the requester only, and only before a decision."""
+
+        async def cancel(name: str, user: str = ALICE) -> str:
+            assert (await harness.command(f"cancel {name}", user=user)).body == {}
+            await harness.settle()
+            return str(harness.slack.calls_to(f"response_url:command-{user}")[-1].args["text"])
+
         assert (await harness.submit_request()).body == {}
-        refused = await harness.command("cancel acme_to_partner", user=MALLORY)
-        assert "Only the requester" in refused.body["text"]
-        done = await harness.command("cancel ACME_TO_PARTNER")
-        assert "Cancelled request #1" in done.body["text"]
-        again = await harness.command("cancel acme_to_partner")
-        assert "Nothing changed" in again.body["text"]
-        unknown = await harness.command("cancel <!channel>")
-        assert "&lt;!channel&gt;" in unknown.body["text"]
+        assert "Only the requester" in await cancel("acme_to_partner", MALLORY)
+        assert "Cancelled request #1" in await cancel("ACME_TO_PARTNER")
+        assert "Nothing changed" in await cancel("acme_to_partner")
+        assert "&lt;!channel&gt;" in await cancel("<!channel>")
+        await harness.card("cancelled")
 
 
 class TestStatus:

@@ -10,7 +10,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.approvals.model import ConnectionRequest, RequestFields, Status
+from bot.approvals.model import AuditEvent, ConnectionRequest, RequestFields, Status
 from bot.exalate import Project
 from handlers import blocks
 
@@ -82,6 +82,35 @@ class TestLimits:
         _validate(body)
         assert "200" in text
         assert "more" in json.dumps(body[-1])
+
+    def test_home_with_many_requests_is_a_valid_view(self) -> None:
+        """The App Home stays a valid view (at most 100 blocks) with long lists everywhere."""
+        many = [_request(Status.INVITED, id=n) for n in range(300)]
+        view = blocks.home_view(
+            viewer="U0ALICE", now=NOW, mine=many, awaiting_me=many, invitations=many, accepted=many
+        )
+        View(**view).validate_json()
+        assert len(view["blocks"]) <= 100
+
+    def test_long_history_keeps_its_start_and_its_latest(self) -> None:
+        """A history longer than a message shows the first events and the newest ones."""
+        events = [
+            AuditEvent(
+                7,
+                NOW + timedelta(minutes=n),
+                "U0ALICE",
+                Status.INVITED,
+                Status.INVITED,
+                f"event {n}",
+            )
+            for n in range(120)
+        ]
+        _, body = blocks.history_message(_request(), events)
+        _validate(body)
+        text = json.dumps(body)
+        assert "event 0" in text
+        assert "event 119" in text
+        assert "events left out" in text
 
     def test_invitation_dm_is_valid(self) -> None:
         """The code message validates."""
