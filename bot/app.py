@@ -107,6 +107,7 @@ class Runtime:
             create_timeout=settings.exalate_create_timeout,
         )
         client = make_slack_client(settings, http)
+        inflight = InFlight()
         app = AsyncApp(
             client=client,
             signing_secret=signing_secret.get_secret_value() if signing_secret else "",
@@ -124,8 +125,8 @@ class Runtime:
             remind_after=settings.exalate_invite_remind_after,
             clock=clock,
         )
-        inflight = handlers.register(
-            app, service, local_short_name=settings.exalate_local_short_name
+        handlers.register(
+            app, service, inflight, local_short_name=settings.exalate_local_short_name
         )
         service.warm_up()
         await service.post_missing_cards()
@@ -151,6 +152,7 @@ class Runtime:
     def web_app(self) -> web.Application:
         """Bolt's endpoint at ``POST /slack/events`` plus ``GET /healthz``."""
         application = self.app.web_app(path=SLACK_EVENTS_PATH)
+        application.middlewares.append(self.inflight.answer_first())  # type: ignore[arg-type]
         application.router.add_get("/healthz", self._healthz)
         return application
 
@@ -176,7 +178,9 @@ async def serve_http(settings: Settings, host: str, port: int) -> None:
     async with running(settings, http_mode=True) as runtime:
         runner = web.AppRunner(runtime.web_app())
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        # A deeper accept queue than aiohttp's 128: a burst of clicks must not overflow it,
+        # or the kernel drops connections and clients retry a second later.
+        await web.TCPSite(runner, host, port, backlog=1024).start()
         log.info("serving_http host=%s port=%s path=%s", host, port, SLACK_EVENTS_PATH)
         try:
             await asyncio.Event().wait()

@@ -9,12 +9,12 @@ from handlers import actions, commands, home, options, views
 from handlers.inflight import InFlight
 
 
-def register(app: AsyncApp, service: ConnectionService, *, local_short_name: str) -> InFlight:
-    """Install every listener on ``app``; returns the tracker of their running work."""
-    inflight = InFlight()
+def register(
+    app: AsyncApp, service: ConnectionService, inflight: InFlight, *, local_short_name: str
+) -> None:
+    """Install every listener on ``app``, each tracked by ``inflight``."""
     commands.register(app, service, local_short_name, inflight)
     views.register(app, service, inflight)
     actions.register(app, service, inflight)
     options.register(app, service, inflight)
     home.register(app, service, inflight)
-    return inflight

@@ -18,6 +18,8 @@ from sqlalchemy.pool import StaticPool
 
 from storage.tables import AuditRow, Base
 
+SQLITE_POOL_SIZE = 8
+
 
 def sqlite_file(url: str) -> Path | None:
     """The database file of an SQLite URL, or ``None`` for other backends and ``:memory:``."""
@@ -41,16 +43,19 @@ def make_engine(url: str) -> AsyncEngine:
         options: dict[str, object] = {"connect_args": {"timeout": 30}}
         if path is None:  # in memory: one shared connection, or each session sees a new DB
             options["poolclass"] = StaticPool
+        else:
+            # SQLite runs one writer at a time anyway; a fixed pool keeps each aiosqlite
+            # connection (and its thread) alive instead of opening new ones under load.
+            options |= {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 0}
         engine = create_async_engine(url, **options)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _foreign_keys)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    """WAL lets readers (status) proceed while a transition writes."""
+def _foreign_keys(dbapi_connection: object, _record: object) -> None:
+    """SQLite checks foreign keys only when asked to, per connection."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -74,6 +79,11 @@ async def create_schema(engine: AsyncEngine) -> None:
     Columns are only ever added, never changed or dropped, and every added column is
     nullable or has a server default, so an older database simply gains them.
     """
+    if engine.dialect.name == "sqlite":
+        async with engine.connect() as connection:
+            # WAL lets readers (status) proceed while a transition writes; it is a
+            # property of the file, so setting it once here is enough.
+            await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
         await connection.run_sync(_add_missing_columns)

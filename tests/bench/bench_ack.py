@@ -3,7 +3,7 @@
     python -m tests.bench.bench_ack
 
 N concurrent ``/exalate connect`` commands and N concurrent Approve clicks (N = 1, 10,
-50, 200; bursts repeated until each N has at least 200 samples), with Exalate's create
+50, 200; bursts repeated until each N has at least 600 samples), with Exalate's create
 call answering after 2 s. Prints p50/p95/p99/max ack time in ms for the bot and for a
 bare Bolt ``AsyncApp`` that only acks, and the ratio of their p99s.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import tempfile
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from tests.bench.common import (
 )
 
 SIZES = (1, 10, 50, 200)
-SAMPLES = 200
+SAMPLES = 600
 
 
 def rounds(size: int) -> int:
@@ -69,7 +70,8 @@ async def main() -> None:
     needed = sum(rounds(size) * size for size in SIZES)
     with servers() as (slack, jira), tempfile.TemporaryDirectory() as folder:
         async with aiohttp.ClientSession() as session:
-            await session.post(jira + "/_simulator/latency", json={"create": 2.0})
+            latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
+            await session.post(jira + "/_simulator/latency", json={"create": latency})
         environment = bot_environment(slack, jira, Path(folder) / "bench.db")
         with serve(bot_command(), environment) as (url, _process):
             await prepare(url, needed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -129,8 +130,12 @@ def serve(
         _wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}/slack/events", process
     finally:
-        process.terminate()
-        process.wait()
+        process.send_signal(signal.SIGINT)  # lets py-spy write its profile, and the bot close
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def bot_command() -> list[str]:
