@@ -365,6 +365,7 @@ class ConnectionService:
                 EXALATE_ACTOR,
                 exalate_connection_id=str(created.id),
                 invitation_code=self._vault.seal(code),
+                exalate_status=created.status,
                 note="connection created",
             )
         except Exception:

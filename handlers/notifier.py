@@ -25,6 +25,7 @@ class SlackNotifier:
     def __init__(self, client: AsyncWebClient, approval_channel: str) -> None:
         self._client = client
         self._channel = approval_channel
+        self._dm_channels: dict[str, str] = {}  # a user's DM with the bot never changes
 
     async def post_card(self, request: ConnectionRequest) -> str:
         """Post the card; the returned reference is ``channel:ts`` for ``chat.update``."""
@@ -86,8 +87,11 @@ class SlackNotifier:
         await self._dm(request.requester, text=text, blocks=body)
 
     async def _dm(self, user_id: str, **message: object) -> str:
-        opened = await self._call("conversations_open", users=user_id)
-        posted = await self._call("chat_postMessage", channel=opened["channel"]["id"], **message)
+        channel = self._dm_channels.get(user_id)
+        if channel is None:
+            opened = await self._call("conversations_open", users=user_id)
+            channel = self._dm_channels[user_id] = str(opened["channel"]["id"])
+        posted = await self._call("chat_postMessage", channel=channel, **message)
         return f"{posted['channel']}:{posted['ts']}"
 
     async def _call(self, method: str, **arguments: object) -> dict[str, Any]:

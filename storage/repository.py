@@ -73,6 +73,20 @@ def _audit(
     )
 
 
+async def _update(
+    session: AsyncSession, values: dict[str, object], *conditions: sa.ColumnElement[bool]
+) -> ConnectionRequest | None:
+    """One UPDATE … RETURNING: the changed request, or ``None`` if no row matched."""
+    row = await session.scalar(
+        sa.update(RequestRow)
+        .where(*conditions)
+        .values(**values)
+        .returning(RequestRow)
+        .execution_options(synchronize_session=False)
+    )
+    return _to_domain(row) if row is not None else None
+
+
 def _event(row: AuditRow) -> AuditEvent:
     return AuditEvent(
         request_id=row.request_id,
@@ -180,31 +194,21 @@ class RequestRepository:
         if target not in OPEN_STATUSES:
             values["open_name"] = None
         async with self._sessions.begin() as session:
-            result = await session.execute(
-                sa.update(RequestRow)
-                .where(
-                    RequestRow.id == request.id,
-                    RequestRow.status == request.status.value,
-                    RequestRow.version == request.version,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
+            moved = await _update(
+                session,
+                values,
+                RequestRow.id == request.id,
+                RequestRow.status == request.status.value,
+                RequestRow.version == request.version,
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            session.add(_audit(request.id, at, actor, request.status, target, note))
-            row = await session.get(RequestRow, request.id, populate_existing=True)
-            assert row is not None
-            return _to_domain(row)
+            if moved is not None:
+                session.add(_audit(request.id, at, actor, request.status, target, note))
+            return moved
 
     async def annotate(self, request_id: int, **changes: object) -> ConnectionRequest | None:
         """Write columns that do not change the state (an error, a reminder count, …)."""
         async with self._sessions.begin() as session:
-            await session.execute(
-                sa.update(RequestRow).where(RequestRow.id == request_id).values(**_checked(changes))
-            )
-            row = await session.get(RequestRow, request_id, populate_existing=True)
-            return _to_domain(row) if row is not None else None
+            return await _update(session, _checked(changes), RequestRow.id == request_id)
 
     async def note_status(
         self, request: ConnectionRequest, observed: str | None
@@ -215,19 +219,13 @@ class RequestRepository:
         change is announced once however many replicas poll.
         """
         async with self._sessions.begin() as session:
-            result = await session.execute(
-                sa.update(RequestRow)
-                .where(
-                    RequestRow.id == request.id,
-                    RequestRow.status == Status.INVITED.value,
-                    RequestRow.exalate_status.is_distinct_from(observed),
-                )
-                .values(exalate_status=observed, missed_polls=0)
+            return await _update(
+                session,
+                {"exalate_status": observed, "missed_polls": 0},
+                RequestRow.id == request.id,
+                RequestRow.status == Status.INVITED.value,
+                RequestRow.exalate_status.is_distinct_from(observed),
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            row = await session.get(RequestRow, request.id, populate_existing=True)
-            return _to_domain(row) if row is not None else None
 
     async def claim_reminder(self, request: ConnectionRequest) -> bool:
         """Count one more reminder, unless another process just did; True if ours to send."""

@@ -3,7 +3,7 @@
     python -m tests.bench.bench_ack
 
 N concurrent ``/exalate connect`` commands and N concurrent Approve clicks (N = 1, 10,
-50, 200; bursts repeated until each N has at least 600 samples), with Exalate's create
+50, 200; bursts repeated until each N has at least 200 samples), with Exalate's create
 call answering after 2 s. Prints p50/p95/p99/max ack time in ms for the bot and for a
 bare Bolt ``AsyncApp`` that only acks, and the ratio of their p99s.
 """
@@ -32,7 +32,7 @@ from tests.bench.common import (
 )
 
 SIZES = (1, 10, 50, 200)
-SAMPLES = 600
+SAMPLES = 200
 
 
 def rounds(size: int) -> int:

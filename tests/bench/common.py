@@ -141,6 +141,8 @@ def serve(
 def bot_command() -> list[str]:
     """The bot; with BENCH_PROFILE=FILE it runs under py-spy, which writes FILE."""
     command = [sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1"]
+    if probe := os.environ.get("BENCH_GC_PROBE"):
+        return [sys.executable, probe]
     if profile := os.environ.get("BENCH_PROFILE"):
         return ["py-spy", "record", "--format", "raw", "-o", profile, "--", *command]
     return command
