@@ -109,13 +109,14 @@ class Runtime:
         )
         client = make_slack_client(settings, http)
         inflight = InFlight()
+        repository = RequestRepository(make_sessionmaker(engine))
         app = AsyncApp(
             client=client,
             signing_secret=signing_secret.get_secret_value() if signing_secret else "",
             request_verification_enabled=http_mode,
         )
         service = ConnectionService(
-            repository=RequestRepository(make_sessionmaker(engine)),
+            repository=repository,
             exalate=exalate,
             vault=vault,
             policy=ApproverPolicy(settings.exalate_approvers, SlackGroupDirectory(client)),
@@ -130,6 +131,7 @@ class Runtime:
             app, service, inflight, local_short_name=settings.exalate_local_short_name
         )
         service.warm_up()
+        await repository.release_card_claims()
         await service.post_missing_cards()
         jobs = LifecycleJobs(service, interval=settings.exalate_poll_interval)
         return cls(settings, engine, http, service, app, inflight, jobs)

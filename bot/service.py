@@ -44,6 +44,7 @@ T = TypeVar("T")
 # How long a form submission may wait on Jira before telling the person to try again;
 # Slack closes the window at 3 s and the rest of the work needs some of it.
 LOOKUP_BUDGET_SECONDS = 1.5
+NAME_CHECK_MAX_AGE = 10.0
 EXALATE_ACTOR = "exalate"  # transitions Exalate caused: created, failed, accepted
 BOT_ACTOR = "bot"  # transitions time caused: expiry
 RECENT = timedelta(days=14)
@@ -93,6 +94,7 @@ class ConnectionService:
         self._approval_ttl = approval_ttl
         self._remind_after = remind_after
         self.clock = clock
+        self._cards_missing = True  # unknown at start: look once
 
     def warm_up(self) -> None:
         """Start loading Jira's lists in the background, ahead of the next submission."""
@@ -127,12 +129,13 @@ class ConnectionService:
         """
         request = await self._post_card(request)
         await self._quietly("tell_requester", self._notifier.tell_requester(request), request)
-        if request.card_ref is not None:
+        if request.card_ref is not None and self._cards_missing:
             await self.post_missing_cards()
         return request
 
     async def post_missing_cards(self) -> None:
         """Post the cards that could not be posted before (at start-up, or once it works)."""
+        self._cards_missing = False
         for waiting in await self._repository.without_card():
             await self._post_card(waiting)
 
@@ -416,8 +419,13 @@ class ConnectionService:
         return request
 
     async def _post_card(self, request: ConnectionRequest) -> ConnectionRequest:
+        """Post the card once: whoever claims it posts it, and gives the claim back on failure."""
+        if not await self._repository.claim_card(request.id):
+            return request
         card_ref = await self._quietly("post_card", self._notifier.post_card(request), request)
         if card_ref is None:
+            await self._repository.release_card(request.id)
+            self._cards_missing = True
             return request
         await self._repository.set_card(request.id, card_ref)
         return replace(request, card_ref=card_ref)
@@ -425,8 +433,8 @@ class ConnectionService:
     async def _live_errors(self, fields: RequestFields) -> dict[Field, str]:
         """The checks that need Jira and the database, run side by side."""
         projects_lookup = self._lookup(self.projects)
-        # Connections appear in the Exalate console at any time: always ask, falling
-        # back to the last known list only if Exalate is slow.
+        # Connections appear in the Exalate console at any time, so the list may be at
+        # most NAME_CHECK_MAX_AGE old; a clash newer than that meets Exalate's 409.
         connections_lookup = self._lookup(self._connections, fresh=True)
         projects, connections, name_open = await asyncio.gather(
             projects_lookup,
@@ -459,7 +467,7 @@ class ConnectionService:
         """A list from ``cache``: freshly asked for if ``fresh``, else whatever is cached."""
         try:
             if fresh:
-                return await cache.get(wait=LOOKUP_BUDGET_SECONDS, max_age=0)
+                return await cache.get(wait=LOOKUP_BUDGET_SECONDS, max_age=NAME_CHECK_MAX_AGE)
             return await cache.current(wait=LOOKUP_BUDGET_SECONDS)
         except CacheUnavailable as error:
             log.warning("lookup_unavailable reason=%s", error)

@@ -9,7 +9,9 @@ safe.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +34,9 @@ from storage.tables import AuditRow, RequestRow
 class NameTaken(Exception):
     """Another open request already claims this connection name."""
 
+
+# card_ref while one process posts the card; never leaves this module.
+POSTING = "posting"
 
 # Columns callers may write besides the state itself.
 ANNOTATIONS = frozenset(
@@ -117,7 +122,7 @@ def _to_domain(row: RequestRow) -> ConnectionRequest:
         reason=row.reason,
         error=row.error,
         exalate_connection_id=row.exalate_connection_id,
-        card_ref=row.card_ref,
+        card_ref=row.card_ref if row.card_ref != POSTING else None,
         has_invitation_code=row.invitation_code is not None,
         exalate_status=row.exalate_status,
         reminders_sent=row.reminders_sent or 0,
@@ -131,6 +136,19 @@ class RequestRepository:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        bind = sessions.kw.get("bind")
+        # SQLite has one writer at a time; writers that collide back off by sleeping
+        # (1, 2, 5 … 100 ms). Queueing this process's writes here avoids those sleeps.
+        self._one_writer = bind is not None and bind.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction, committed on success."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._one_writer:
+                await stack.enter_async_context(self._write_lock)
+            yield await stack.enter_async_context(self._sessions.begin())
 
     async def add(self, fields: RequestFields, requester: str, at: datetime) -> ConnectionRequest:
         """Store a new request awaiting approval; raises NameTaken if the name is claimed."""
@@ -148,7 +166,7 @@ class RequestRepository:
             updated_at=at,
         )
         try:
-            async with self._sessions.begin() as session:
+            async with self._writing() as session:
                 session.add(row)
                 await session.flush()
                 session.add(
@@ -193,7 +211,7 @@ class RequestRepository:
         )
         if target not in OPEN_STATUSES:
             values["open_name"] = None
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             moved = await _update(
                 session,
                 values,
@@ -207,7 +225,7 @@ class RequestRepository:
 
     async def annotate(self, request_id: int, **changes: object) -> ConnectionRequest | None:
         """Write columns that do not change the state (an error, a reminder count, …)."""
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             return await _update(session, _checked(changes), RequestRow.id == request_id)
 
     async def note_status(
@@ -218,7 +236,7 @@ class RequestRepository:
         Returns the request only to the one process whose update changed the row, so a
         change is announced once however many replicas poll.
         """
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             return await _update(
                 session,
                 {"exalate_status": observed, "missed_polls": 0},
@@ -229,7 +247,7 @@ class RequestRepository:
 
     async def claim_reminder(self, request: ConnectionRequest) -> bool:
         """Count one more reminder, unless another process just did; True if ours to send."""
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             result = await session.execute(
                 sa.update(RequestRow)
                 .where(
@@ -243,15 +261,37 @@ class RequestRepository:
 
     async def record(self, request: ConnectionRequest, actor: str, at: datetime, note: str) -> None:
         """Audit an event that changes no state, such as revealing the code again."""
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             session.add(_audit(request.id, at, actor, request.status, request.status, note))
+
+    async def claim_card(self, request_id: int) -> bool:
+        """Take the job of posting a request's card; False if it has one or is being posted.
+
+        The claim makes posting exactly-once however many coroutines or processes try.
+        """
+        return await self._set_card(request_id, POSTING, RequestRow.card_ref.is_(None))
 
     async def set_card(self, request_id: int, card_ref: str) -> None:
         """Remember where the approval card is, so it can be updated in place later."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                sa.update(RequestRow).where(RequestRow.id == request_id).values(card_ref=card_ref)
-            )
+        await self._set_card(request_id, card_ref, RequestRow.card_ref == POSTING)
+
+    async def release_card(self, request_id: int) -> None:
+        """Give a claim back after a failed post, so a later attempt may try."""
+        await self._set_card(request_id, None, RequestRow.card_ref == POSTING)
+
+    async def release_card_claims(self) -> None:
+        """At start-up: claims left by a process that stopped mid-post are void."""
+        await self._set_card(None, None, RequestRow.card_ref == POSTING)
+
+    async def _set_card(
+        self, request_id: int | None, card_ref: str | None, condition: sa.ColumnElement[bool]
+    ) -> bool:
+        query = sa.update(RequestRow).where(condition).values(card_ref=card_ref)
+        if request_id is not None:
+            query = query.where(RequestRow.id == request_id)
+        async with self._writing() as session:
+            result = await session.execute(query)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def without_card(self) -> list[ConnectionRequest]:
         """Requests awaiting approval whose card could not be posted yet."""

@@ -8,8 +8,20 @@ import time
 
 import pytest
 
+from bot.exalate.simulator import Simulator
 from handlers.ids import Action
 from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
+
+
+@pytest.fixture(name="existing")
+def _existing(simulator: Simulator) -> None:
+    """A connection that was in Exalate before the bot started."""
+    simulator.connections[999] = {
+        "id": 999,
+        "name": "existing",
+        "status": "ACTIVE",
+        "invitationCode": "c",
+    }
 
 
 async def _approved_request(harness: Harness) -> int:
@@ -81,21 +93,44 @@ class TestSubmission:
         assert reply.body["errors"] == {"project_key": "Jira has no project with the key NOPE."}
         assert harness.slack.calls_to("chat.postMessage") == []
 
-    async def test_name_existing_in_exalate_is_refused(self, harness: Harness) -> None:
-        """A name Exalate already has, in any case, is an error, however fresh the cache."""
-        harness.runtime.service.warm_up()
-        await harness.runtime.service.projects.get(wait=2)
-        harness.simulator.connections[999] = {
-            "id": 999,
-            "name": "existing",
-            "status": "ACTIVE",
-            "invitationCode": "c",
-        }
+    async def test_name_existing_in_exalate_is_refused(
+        self, existing: None, harness: Harness
+    ) -> None:
+        """A connection name Exalate already has, in any case, is an error on the name."""
         reply = await harness.submit_request(connection_name="EXISTING")
         assert reply.body["errors"] == {
             "connection_name": "Exalate already has a connection named EXISTING; "
             "choose another name."
         }
+
+    async def test_name_taken_after_the_check_fails_plainly(self, harness: Harness) -> None:
+        """A clash newer than the cached list meets Exalate's 409: failed, said plainly."""
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        harness.simulator.connections[999] = {
+            "id": 999,
+            "name": "acme_to_partner",
+            "status": "ACTIVE",
+            "invitationCode": "c",
+        }
+        await harness.click(Action.APPROVE, request_id, BOB)
+        card = await harness.card("failed")
+        assert "409" in json.dumps(card.args["blocks"])
+        assert len(harness.simulator.create_calls) == 1
+
+    async def test_concurrent_submissions_get_one_card_each(self, harness: Harness) -> None:
+        """Twenty requests submitted at once: twenty cards, none posted twice."""
+        replies = await asyncio.gather(
+            *(harness.submit_request(remote_short_name=f"p{n}") for n in range(20))
+        )
+        assert all(reply.body == {} for reply in replies)
+        await harness.settle()
+        cards = [
+            c.args["blocks"][0]["text"]["text"]
+            for c in harness.slack.calls_to("chat.postMessage")
+            if c.args.get("channel") == APPROVAL_CHANNEL
+        ]
+        assert sorted(cards) == sorted(f"Exalate connection request #{n}" for n in range(1, 21))
 
     async def test_name_of_another_open_request_is_refused(self, harness: Harness) -> None:
         """Two open requests cannot claim one connection name."""
