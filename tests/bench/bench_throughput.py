@@ -56,8 +56,9 @@ async def main() -> None:
                 await burst(url, [submission_body(f"p{n}") for n in ids])
                 clicks = [approve_body(n, slack + "/response/bench") for n in ids]
                 await burst(url, clicks + clicks)  # each approval double-clicked
-            while delivered(database) < REQUESTS:  # another process's database: poll it
-                await asyncio.sleep(0.05)  # noqa: ASYNC110
+            # The bot's database belongs to another process: nothing to await but a poll.
+            while delivered(database) < REQUESTS:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - started
             finished_rss = rss_mb(bot.pid)
             codes = delivered(database)
