@@ -21,6 +21,7 @@ from bot.approvals.model import (
     OPEN_STATUSES,
     AuditEvent,
     ConnectionRequest,
+    Page,
     RequestFields,
     Status,
 )
@@ -34,7 +35,7 @@ from bot.exalate import (
     ExalateError,
     Project,
 )
-from bot.ports import DeliveryFailed, Notice, Notifier
+from bot.ports import DeliveryFailed, DirectoryUnavailable, Notice, Notifier
 from bot.vault import Vault
 from storage import NameTaken, RequestRepository
 
@@ -48,7 +49,6 @@ NAME_CHECK_MAX_AGE = 10.0
 EXALATE_ACTOR = "exalate"  # transitions Exalate caused: created, failed, accepted
 BOT_ACTOR = "bot"  # transitions time caused: expiry
 RECENT = timedelta(days=14)
-LIST_LIMIT = 500  # more than a person reads; lists past Slack's limits are summarised
 MISSES_BEFORE_GONE = 3
 # Exalate's statuses (an opaque string; documented: Pending, Active, Deactivated).
 _SETTLED = {"ACTIVE": Status.ACTIVE, "DEACTIVATED": Status.DEACTIVATED}
@@ -227,18 +227,34 @@ class ConnectionService:
         _expect(request, Status.REJECTED, Status.EXPIRED, Status.CANCELLED)
         return request
 
-    async def pending(self) -> list[ConnectionRequest]:
+    async def pending(self, limit: int) -> Page:
         """Requests awaiting approval, in flight, failed, or awaiting the partner."""
-        return await self._repository.with_status(OPEN_STATUSES)
+        return await self._repository.page(OPEN_STATUSES, limit=limit)
 
-    async def mine(self, user_id: str) -> list[ConnectionRequest]:
+    async def mine(self, user_id: str, limit: int) -> Page:
         """A person's requests, whatever their state, newest first."""
-        return await self._repository.requested_by(user_id, limit=LIST_LIMIT)
+        return await self._repository.page(limit=limit, requester=user_id)
 
-    async def recently_accepted(self) -> list[ConnectionRequest]:
-        """Connections the partner accepted in the last two weeks."""
+    async def awaiting_decision(self, user_id: str, limit: int) -> Page | None:
+        """Requests ``user_id`` could approve now; ``None`` if they are no approver."""
+        try:
+            approver = await self.policy.is_approver(user_id)
+        except DirectoryUnavailable:  # a failed group lookup hides one list, nothing more
+            approver = False
+        if not approver:
+            return None
+        return await self._repository.page(
+            [Status.PENDING_APPROVAL], limit=limit, not_requester=user_id
+        )
+
+    async def invitations(self, limit: int) -> Page:
+        """Invitations the partner has not accepted yet."""
+        return await self._repository.page([Status.INVITED], limit=limit)
+
+    async def recently_accepted(self, limit: int) -> Page:
+        """Connections the partner accepted in the last two weeks, latest first."""
         since = self.clock() - RECENT
-        return await self._repository.changed_since([Status.ACTIVE], since, limit=10)
+        return await self._repository.page([Status.ACTIVE], limit=limit, changed_since=since)
 
     async def history(self, connection_name: str) -> tuple[ConnectionRequest, list[AuditEvent]]:
         """The newest request for a connection name, with its audit trail."""

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.approvals.errors import ApprovalError, Conflict
-from bot.approvals.model import AuditEvent, ConnectionRequest, Status
+from bot.approvals.model import AuditEvent, ConnectionRequest, Page, Status
 from bot.approvals.rules import (
     CONNECTION_NAME_MAX,
     DESCRIPTION_MAX,
@@ -551,6 +551,7 @@ _STATE_WORDS: Mapping[Status, str] = {
     Status.GONE: "gone from Exalate",
 }
 LIST_MAX = MAX_MESSAGE_BLOCKS - 3  # rows, leaving room for a title and a "more" line
+HOME_LIST_MAX = 15  # four lists of 15 rows stay within a Home tab's 100 blocks
 
 
 def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json:
@@ -576,27 +577,19 @@ def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json
     return line
 
 
-def request_list(
-    title: str,
-    requests: Sequence[ConnectionRequest],
-    now: datetime,
-    viewer: str,
-    *,
-    empty: str,
-    limit: int = LIST_MAX,
-) -> list[Json]:
+def request_list(title: str, page: Page, now: datetime, viewer: str, *, empty: str) -> list[Json]:
     """A titled list that says how many it left out instead of outgrowing Slack's limits."""
-    blocks: list[Json] = [section(f"*{title}* ({len(requests)})" if requests else f"*{title}*")]
-    if not requests:
+    blocks: list[Json] = [section(f"*{title}* ({page.total})" if page.total else f"*{title}*")]
+    if not page.items:
         return [*blocks, context(empty)]
-    blocks += [request_line(request, now, viewer) for request in requests[:limit]]
-    if len(requests) > limit:
-        blocks.append(context(f"…and {len(requests) - limit} more."))
+    blocks += [request_line(request, now, viewer) for request in page.items]
+    if page.total > len(page.items):
+        blocks.append(context(f"…and {page.total - len(page.items)} more."))
     return blocks
 
 
 def status_message(
-    requests: Sequence[ConnectionRequest], now: datetime, viewer: str, *, mine: bool = False
+    page: Page, now: datetime, viewer: str, *, mine: bool = False
 ) -> tuple[str, list[Json]]:
     """``/exalate status`` and ``status mine``, within one message however many there are."""
     if mine:
@@ -604,9 +597,9 @@ def status_message(
     else:
         title = "Pending Exalate connections"
         empty = "Nothing is pending: no request awaits approval and no invitation awaits a partner."
-    if not requests:
+    if not page.total:
         return empty, [section(empty)]
-    return f"{title}: {len(requests)}", request_list(title, requests, now, viewer, empty=empty)
+    return f"{title}: {page.total}", request_list(title, page, now, viewer, empty=empty)
 
 
 def _who(actor: str) -> str:
@@ -637,23 +630,20 @@ def home_view(
     *,
     viewer: str,
     now: datetime,
-    mine: Sequence[ConnectionRequest],
-    awaiting_me: Sequence[ConnectionRequest] | None,
-    invitations: Sequence[ConnectionRequest],
-    accepted: Sequence[ConnectionRequest],
+    mine: Page,
+    awaiting_me: Page | None,
+    invitations: Page,
+    accepted: Page,
 ) -> Json:
     """The App Home dashboard; ``awaiting_me`` is None for people who are not approvers."""
     blocks: list[Json] = [{"type": "header", "text": plain("Exalate connections", 150)}]
-    sections: list[tuple[str, Sequence[ConnectionRequest] | None, str]] = [
+    sections: list[tuple[str, Page | None, str]] = [
         ("Your requests", mine, f"Nothing yet. Ask with `{COMMAND} connect`."),
         ("Waiting for your approval", awaiting_me, "Nothing waits for you."),
         ("Pending invitations", invitations, "No invitation awaits a partner."),
         ("Recently accepted", accepted, "No partner accepted in the last two weeks."),
     ]
-    for title, requests, empty in sections:
-        if requests is not None:
-            blocks += [
-                {"type": "divider"},
-                *request_list(title, requests, now, viewer, empty=empty, limit=15),
-            ]
+    for title, page, empty in sections:
+        if page is not None:
+            blocks += [{"type": "divider"}, *request_list(title, page, now, viewer, empty=empty)]
     return {"type": "home", "callback_id": View.HOME.value, "blocks": blocks}

@@ -19,6 +19,22 @@ from handlers.payloads import UsageError, connect_prefill, parse_command
 log = logging.getLogger(__name__)
 
 
+async def status_reply(
+    service: ConnectionService, argument: str, user: str
+) -> tuple[str, list[blocks.Json]]:
+    """``status``, ``status mine`` or ``status <name>``: database reads only."""
+    try:
+        if argument.lower() == "mine":
+            mine = await service.mine(user, blocks.LIST_MAX)
+            return blocks.status_message(mine, utc_now(), user, mine=True)
+        if argument:
+            return blocks.history_message(*await service.history(argument))
+        return blocks.status_message(await service.pending(blocks.LIST_MAX), utc_now(), user)
+    except ApprovalError as error:
+        text = blocks.explain(error)
+        return text, [blocks.section(text)]
+
+
 def register(
     app: AsyncApp, service: ConnectionService, local_short_name: str, inflight: InFlight
 ) -> None:
@@ -51,7 +67,7 @@ def register(
                 await respond(text="Slack would not open the form in time; run the command again.")
             service.warm_up()
         elif line.sub_command == "status":
-            text, body = await status(" ".join(line.words), command["user_id"])
+            text, body = await status_reply(service, " ".join(line.words), command["user_id"])
             await ack(text=text, blocks=body)
         elif line.sub_command == "cancel":
             await ack()  # cancelling updates the card and DMs: more than 3 s may pass
@@ -59,18 +75,6 @@ def register(
             await respond(text=text, response_type="ephemeral")
         else:
             await ack(text=blocks.USAGE)
-
-    async def status(argument: str, user: str) -> tuple[str, list[blocks.Json]]:
-        """``status``, ``status mine`` or ``status <name>``: database reads only."""
-        try:
-            if argument.lower() == "mine":
-                return blocks.status_message(await service.mine(user), utc_now(), user, mine=True)
-            if argument:
-                return blocks.history_message(*await service.history(argument))
-            return blocks.status_message(await service.pending(), utc_now(), user)
-        except ApprovalError as error:
-            text = blocks.explain(error)
-            return text, [blocks.section(text)]
 
     async def cancel(argument: str, user: str) -> str:
         if not argument:

@@ -24,6 +24,7 @@ from bot.approvals.model import (
     OPEN_STATUSES,
     AuditEvent,
     ConnectionRequest,
+    Page,
     RequestFields,
     Status,
     can_transition,
@@ -317,21 +318,38 @@ class RequestRepository:
             )
         )
 
-    async def requested_by(self, user_id: str, limit: int) -> list[ConnectionRequest]:
-        """A person's requests, newest first."""
-        return await self._select(
-            sa.select(RequestRow).where(RequestRow.requester == user_id), limit=limit
-        )
+    async def page(
+        self,
+        statuses: Iterable[Status] | None = None,
+        *,
+        limit: int,
+        requester: str | None = None,
+        not_requester: str | None = None,
+        changed_since: datetime | None = None,
+    ) -> Page:
+        """The newest ``limit`` requests matching every given filter, and their total.
 
-    async def changed_since(
-        self, statuses: Iterable[Status], since: datetime, limit: int
-    ) -> list[ConnectionRequest]:
-        """Requests that reached one of ``statuses`` after ``since``, latest change first."""
-        query = sa.select(RequestRow).where(
-            RequestRow.status.in_([status.value for status in statuses]),
-            RequestRow.updated_at >= since,
+        Lists are cut in the database: a status page over 10,000 requests reads dozens
+        of rows, not thousands.
+        """
+        conditions: list[sa.ColumnElement[bool]] = []
+        if statuses is not None:
+            conditions.append(RequestRow.status.in_([status.value for status in statuses]))
+        if requester is not None:
+            conditions.append(RequestRow.requester == requester)
+        if not_requester is not None:
+            conditions.append(RequestRow.requester != not_requester)
+        if changed_since is not None:
+            conditions.append(RequestRow.updated_at >= changed_since)
+        order = RequestRow.updated_at.desc() if changed_since is not None else None
+        items = await self._select(
+            sa.select(RequestRow).where(*conditions), limit=limit, order=order
         )
-        return await self._select(query, limit=limit, order=RequestRow.updated_at.desc())
+        async with self._sessions() as session:
+            total = await session.scalar(
+                sa.select(sa.func.count()).select_from(RequestRow).where(*conditions)
+            )
+        return Page(tuple(items), int(total or 0))
 
     async def named(self, connection_name: str) -> ConnectionRequest | None:
         """The newest request for ``connection_name`` (case-insensitive)."""

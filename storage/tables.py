@@ -48,6 +48,8 @@ class RequestRow(Base):
     """
 
     __tablename__ = "connection_request"
+    # Status lists filter by state and show the newest first.
+    __table_args__ = (sa.Index("ix_connection_request_status_created", "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     status: Mapped[str] = mapped_column(sa.String(32), index=True)

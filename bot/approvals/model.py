@@ -100,3 +100,11 @@ class AuditEvent:
     from_status: Status | None
     to_status: Status
     note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The first requests of a longer list, and how long the whole list is."""
+
+    items: tuple[ConnectionRequest, ...]
+    total: int

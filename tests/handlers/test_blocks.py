@@ -10,7 +10,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.approvals.model import AuditEvent, ConnectionRequest, RequestFields, Status
+from bot.approvals.model import AuditEvent, ConnectionRequest, Page, RequestFields, Status
 from bot.exalate import Project
 from handlers import blocks
 
@@ -77,15 +77,15 @@ class TestLimits:
 
     def test_status_stays_under_fifty_blocks(self) -> None:
         """However many requests, the answer fits one message and says how many it left out."""
-        many = [_request(id=n) for n in range(200)]
-        text, body = blocks.status_message(many, NOW, "U0ALICE")
+        shown = tuple(_request(id=n) for n in range(blocks.LIST_MAX))
+        text, body = blocks.status_message(Page(shown, 200), NOW, "U0ALICE")
         _validate(body)
         assert "200" in text
         assert "more" in json.dumps(body[-1])
 
     def test_home_with_many_requests_is_a_valid_view(self) -> None:
         """The App Home stays a valid view (at most 100 blocks) with long lists everywhere."""
-        many = [_request(Status.INVITED, id=n) for n in range(300)]
+        many = Page(tuple(_request(Status.INVITED, id=n) for n in range(15)), 300)
         view = blocks.home_view(
             viewer="U0ALICE", now=NOW, mine=many, awaiting_me=many, invitations=many, accepted=many
         )
