@@ -106,6 +106,7 @@ class Runtime:
             settings.jira_token.get_secret_value(),
             read_timeout=settings.jira_timeout,
             create_timeout=settings.exalate_create_timeout,
+            read_retries=settings.jira_retries,
         )
         client = make_slack_client(settings, http)
         inflight = InFlight()

@@ -62,6 +62,7 @@ class Settings(DatabaseSettings):
     jira_url: str
     jira_token: SecretStr
     jira_timeout: float = Field(default=10.0, gt=0)
+    jira_retries: int = Field(default=2, ge=0, le=10)
     exalate_approval_channel: str
     exalate_approvers: Annotated[tuple[str, ...], NoDecode]
     exalate_local_short_name: str = ""

@@ -11,9 +11,12 @@ It does not own the ``aiohttp.ClientSession``: whoever built the session closes 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import random
 import time
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -40,6 +43,7 @@ MYSELF_PATH = "/rest/api/2/myself"
 SERVER_INFO_PATH = "/rest/api/2/serverInfo"
 
 DETAIL_LIMIT = 300
+MAX_RETRY_AFTER = 10.0  # seconds: a 429 asking for longer fails at once, to be retried later
 """The longest server message an error carries: enough to explain, short enough for Slack."""
 
 _T = TypeVar("_T")
@@ -67,6 +71,9 @@ class ExalateClient:
         *,
         read_timeout: float = 10.0,
         create_timeout: float = 15.0,
+        read_retries: int = 2,
+        backoff: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         if not token:
             raise ValueError("token must not be empty")
@@ -75,6 +82,9 @@ class ExalateClient:
         self._token = token
         self._read_timeout = read_timeout
         self._create_timeout = create_timeout
+        self._read_retries = read_retries
+        self._backoff = backoff
+        self._sleep = sleep
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
@@ -132,6 +142,33 @@ class ExalateClient:
         return self._parse(_SERVER_INFO, data, "GET", SERVER_INFO_PATH)
 
     async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        timeout: float,  # noqa: ASYNC109 - handed to aiohttp's per-call ClientTimeout
+    ) -> Any:
+        """Send a call; reads that meet a passing trouble are tried again.
+
+        Only GETs are repeated: they change nothing. Each retry waits ``backoff`` times 2ⁿ
+        seconds with up to 50 % jitter, or what a 429's ``Retry-After`` asks if that is
+        at most ``MAX_RETRY_AFTER``; a longer ask is not worth holding a person for.
+        """
+        attempts = self._read_retries + 1 if method == "GET" else 1
+        for attempt in range(attempts):
+            try:
+                return await self._send(method, path, json=json, timeout=timeout)
+            except errors.ExalateUnavailable as error:
+                delay = self._backoff * 2**attempt * (1 + random.random() / 2)  # noqa: S311
+                if isinstance(error, errors.ExalateRateLimited) and error.retry_after is not None:
+                    delay = error.retry_after
+                if attempt + 1 == attempts or delay > MAX_RETRY_AFTER:
+                    raise
+                await self._sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _send(
         self,
         method: str,
         path: str,

@@ -63,6 +63,7 @@ def _settings(slack: FakeSlack, jira_url: str, tmp_path: Path, create_timeout: f
         exalate_approvers=f"{BOB},{ADMINS_GROUP}",
         exalate_local_short_name="acme",
         exalate_create_timeout=create_timeout,
+        jira_retries=0,  # faults injected in these tests should land; retries: test_client
     )
 
 

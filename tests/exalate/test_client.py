@@ -56,11 +56,36 @@ async def _session() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+class Sleeps:
+    """Stands in for asyncio.sleep: records the waits, waits for nothing."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
 def _client_for(
-    session: aiohttp.ClientSession, server: TestServer, token: str = TOKEN, **timeouts: float
+    session: aiohttp.ClientSession,
+    server: TestServer,
+    token: str = TOKEN,
+    *,
+    read_timeout: float = 10.0,
+    create_timeout: float = 15.0,
+    read_retries: int = 0,
+    sleep: Sleeps | None = None,
 ) -> ExalateClient:
     # make_url("/") ends in a slash, as a JIRA_URL often does: the client must cope.
-    return ExalateClient(session, str(server.make_url("/")), token, **timeouts)
+    return ExalateClient(
+        session,
+        str(server.make_url("/")),
+        token,
+        read_timeout=read_timeout,
+        create_timeout=create_timeout,
+        read_retries=read_retries,
+        sleep=sleep or Sleeps(),
+    )
 
 
 @pytest.fixture(name="client")
@@ -496,3 +521,59 @@ class TestSecrecy:
         assert "c0de-xyz" not in repr(created)
         assert "c0de-xyz" not in str(created)
         assert created.invitation_code.get_secret_value() == "c0de-xyz"
+
+
+class TestReadRetries:
+    """Reads ride out a passing trouble; the create call is never repeated."""
+
+    async def test_reads_retry_with_growing_jittered_waits(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """Two 503s, then success: the list arrives after two waits, the second longer."""
+        sleeps = Sleeps()
+        client = _client_for(session, server, read_retries=2, sleep=sleeps)
+        sim.fail("connections", 503, times=2)
+        assert await client.list_connections() == []
+        assert len(sleeps.delays) == 2
+        assert 0.5 <= sleeps.delays[0] <= 0.75
+        assert 1.0 <= sleeps.delays[1] <= 1.5
+
+    async def test_retry_after_is_honoured(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """A 429 waits exactly what Retry-After asks."""
+        sleeps = Sleeps()
+        client = _client_for(session, server, read_retries=2, sleep=sleeps)
+        sim.fail("projects", 429, retry_after=3)
+        assert await client.list_projects()
+        assert sleeps.delays == [3.0]
+
+    async def test_long_retry_after_fails_at_once(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """A 429 asking for more than MAX_RETRY_AFTER is not waited out."""
+        sleeps = Sleeps()
+        client = _client_for(session, server, read_retries=2, sleep=sleeps)
+        sim.fail("projects", 429, retry_after=120)
+        with pytest.raises(ExalateRateLimited):
+            await client.list_projects()
+        assert sleeps.delays == []
+
+    async def test_retries_give_up_after_the_last(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """Three failures with two retries raise the last error."""
+        client = _client_for(session, server, read_retries=2)
+        sim.fail("connections", 500, times=3)
+        with pytest.raises(ExalateServerError):
+            await client.list_connections()
+
+    async def test_create_is_never_repeated(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """A 503 on the create call is raised at once: one POST, no retry."""
+        client = _client_for(session, server, read_retries=2)
+        sim.fail("create", 503)
+        with pytest.raises(ExalateServerError):
+            await client.create_connection(SPEC)
+        assert len(sim.create_calls) == 1
