@@ -452,7 +452,7 @@ class TestTransport:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        client = ExalateClient(session, f"http://127.0.0.1:{port}", TOKEN)
+        client = ExalateClient(session, f"http://127.0.0.1:{port}", TOKEN, read_retries=0)
 
         with pytest.raises(ExalateUnreachable) as caught:
             await client.myself()
@@ -493,7 +493,7 @@ class TestSecrecy:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         with pytest.raises(ExalateUnreachable) as refused:
-            await ExalateClient(session, f"http://127.0.0.1:{port}", TOKEN).myself()
+            await ExalateClient(session, f"http://127.0.0.1:{port}", TOKEN, read_retries=0).myself()
         failures.append(refused.value)
         client = _client_for(session, server)
         for status in (400, 401, 404, 409, 429, 500):
