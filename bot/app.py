@@ -12,7 +12,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -126,6 +126,8 @@ class Runtime:
             connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
             approval_ttl=settings.exalate_approval_ttl,
             remind_after=settings.exalate_invite_remind_after,
+            # An initiation older than a create call can take was interrupted.
+            stuck_after=timedelta(seconds=settings.exalate_create_timeout + 30),
             clock=clock,
         )
         handlers.register(

@@ -1,4 +1,5 @@
-"""The background life cycle: watch invitations, expire and remind, on a timer.
+"""The background life cycle: settle interrupted initiations, watch invitations, expire
+and remind, on a timer.
 
 Every ``interval`` one ``tick`` runs. Expiry and reminders run on every tick; the poll
 of Exalate backs off while Exalate is unreachable (it skips 1, 3, 7, … up to 15 ticks),
@@ -54,6 +55,7 @@ class LifecycleJobs:
 
     async def _poll(self) -> None:
         try:
+            await self._service.reconcile_stuck()
             await self._service.poll_invitations()
         except ExalateError as error:
             if self._failures == 0:

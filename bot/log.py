@@ -23,6 +23,16 @@ _PATTERNS = re.compile(
 _QUIET_BELOW_INFO = ("slack_sdk", "slack_bolt", "aiohttp.client")
 
 
+# Secrets met while running (invitation codes), redacted by every filter from then on.
+_remembered: set[str] = set()
+
+
+def remember_secret(value: str) -> None:
+    """Have every log line redact ``value`` from now on; for codes seen at run time."""
+    if len(value) >= 6:
+        _remembered.add(value)
+
+
 class RedactSecrets(logging.Filter):
     """Replaces known secret values and secret-shaped strings in a record's message."""
 
@@ -31,7 +41,7 @@ class RedactSecrets(logging.Filter):
         self._secrets = tuple(sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True))
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in (*self._secrets, *_remembered):
             text = text.replace(secret, REDACTED)
         return _PATTERNS.sub(REDACTED, text)
 

@@ -35,6 +35,7 @@ from bot.exalate import (
     ExalateError,
     Project,
 )
+from bot.log import remember_secret
 from bot.ports import DeliveryFailed, DirectoryUnavailable, Notice, Notifier
 from bot.vault import Vault
 from storage import NameTaken, RequestRepository
@@ -82,6 +83,7 @@ class ConnectionService:
         connections: TimedCache[list[Connection]],
         approval_ttl: timedelta = timedelta(days=7),
         remind_after: timedelta = timedelta(days=3),
+        stuck_after: timedelta = timedelta(seconds=45),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._repository = repository
@@ -93,6 +95,7 @@ class ConnectionService:
         self._connections = connections
         self._approval_ttl = approval_ttl
         self._remind_after = remind_after
+        self._stuck_after = stuck_after
         self.clock = clock
         self._cards_missing = True  # unknown at start: look once
 
@@ -139,32 +142,46 @@ class ConnectionService:
         for waiting in await self._repository.without_card():
             await self._post_card(waiting)
 
-    async def check_can_decide(self, request_id: int, actor: str) -> ConnectionRequest:
-        """Raise unless ``actor`` may decide on the request now; returns the request."""
+    async def check_can_decide(
+        self, request_id: int, actor: str, *, seen: str | None = None
+    ) -> ConnectionRequest:
+        """Raise unless ``actor`` may decide on the request now; returns the request.
+
+        ``seen`` is the fingerprint on the card that was clicked: a decision applies to
+        the request as it was shown, or not at all.
+        """
         request = await self._load(request_id)
         await self.policy.ensure_can_decide(actor, request)
         _expect(request, Status.PENDING_APPROVAL)
+        _expect_seen(request, seen)
         return request
 
-    async def approve(self, request_id: int, actor: str) -> ConnectionRequest:
+    async def approve(
+        self, request_id: int, actor: str, *, seen: str | None = None
+    ) -> ConnectionRequest:
         """Approve and initiate the connection; exactly one concurrent caller wins."""
-        request = await self.check_can_decide(request_id, actor)
+        request = await self.check_can_decide(request_id, actor, seen=seen)
         won = await self._move(request, Status.INITIATING, actor, decided_by=actor, note="approved")
         log.info("request_approved id=%s by=%s", won.id, actor)
         return await self._initiate(won, after_failure=False)
 
-    async def retry(self, request_id: int, actor: str) -> ConnectionRequest:
+    async def retry(
+        self, request_id: int, actor: str, *, seen: str | None = None
+    ) -> ConnectionRequest:
         """Try again after a failure; approvers only. Never creates a second connection."""
         request = await self._load(request_id)
         await self.policy.ensure_can_decide(actor, request)
         _expect(request, Status.FAILED)
+        _expect_seen(request, seen)
         won = await self._move(request, Status.INITIATING, actor, note="retried")
         log.info("request_retried id=%s by=%s", won.id, actor)
         return await self._initiate(won, after_failure=True)
 
-    async def reject(self, request_id: int, actor: str, reason: str) -> ConnectionRequest:
+    async def reject(
+        self, request_id: int, actor: str, reason: str, *, seen: str | None = None
+    ) -> ConnectionRequest:
         """Reject with a reason the requester will read."""
-        request = await self.check_can_decide(request_id, actor)
+        request = await self.check_can_decide(request_id, actor, seen=seen)
         rejected = await self._move(
             request, Status.REJECTED, actor, decided_by=actor, reason=reason, note="rejected"
         )
@@ -185,7 +202,61 @@ class ConnectionService:
             raise Conflict(request)
         if request.code_dm_ref is not None:
             raise NotAllowed("The code was delivered already; the requester can Show code.")
-        return await self._deliver(request, self._vault.open(sealed))
+        code = self._vault.open(sealed)
+        remember_secret(code)
+        return await self._deliver(request, code)
+
+    async def check_can_paste(self, request_id: int, actor: str) -> ConnectionRequest:
+        """Raise unless ``actor`` may paste the code of a connection whose code was lost."""
+        request = await self._load(request_id)
+        if not await self.policy.is_approver(actor):
+            raise NotAllowed("Only approvers can paste an invitation code.")
+        _expect(request, Status.INVITED)
+        if request.has_invitation_code:
+            raise NotAllowed("The bot has this connection's code already.")
+        return request
+
+    async def paste_code(self, request_id: int, actor: str, code: str) -> ConnectionRequest:
+        """Store a code copied from the Exalate console and deliver it privately."""
+        request = await self.check_can_paste(request_id, actor)
+        remember_secret(code)
+        stored = await self._repository.annotate(
+            request.id, invitation_code=self._vault.seal(code), error=None
+        )
+        assert stored is not None
+        await self._repository.record(stored, actor, self.clock(), "code pasted")
+        log.info("code_pasted id=%s by=%s", request.id, actor)
+        return await self._deliver(stored, code)
+
+    async def reconcile_stuck(self) -> None:
+        """Settle requests left in ``initiating`` by a process that stopped mid-call.
+
+        Only requests untouched for longer than a create call can take are looked at,
+        so an initiation still running in another process is left alone. If Exalate has
+        the connection it is adopted (its code is unknown); if not, the request fails
+        and can be retried. Raises ExalateError when Exalate cannot be asked.
+        """
+        cutoff = self.clock() - self._stuck_after
+        for request in await self._repository.with_status([Status.INITIATING]):
+            if request.updated_at > cutoff:
+                continue
+            existing = await self._exalate.find_connection(request.fields.connection_name)
+            with contextlib.suppress(Conflict):  # another process settled it first
+                if existing is not None:
+                    await self._adopt(request, existing)
+                    continue
+                failed = await self._move(
+                    request,
+                    Status.FAILED,
+                    BOT_ACTOR,
+                    error=(
+                        "The bot stopped while creating this connection, and Exalate has no "
+                        "connection by this name: nothing was created. Retry creates it."
+                    ),
+                    note="interrupted initiation",
+                )
+                log.warning("initiation_interrupted id=%s", failed.id)
+                await self._tell_everyone(failed)
 
     async def cancel(self, request_id: int, actor: str) -> ConnectionRequest:
         """The requester withdraws a request that still awaits approval."""
@@ -217,7 +288,9 @@ class ConnectionService:
             )
         await self._repository.record(request, actor, self.clock(), "code revealed")
         log.info("code_revealed id=%s by=%s", request.id, actor)
-        return request, self._vault.open(sealed)
+        code = self._vault.open(sealed)
+        remember_secret(code)
+        return request, code
 
     async def own_request(self, request_id: int, actor: str) -> ConnectionRequest:
         """A request of ``actor``'s, e.g. to ask for it again after a rejection."""
@@ -377,6 +450,7 @@ class ConnectionService:
             return failed
         self._connections.invalidate()
         code = created.invitation_code.get_secret_value()
+        remember_secret(code)
         try:
             invited = await self._move(
                 request,
@@ -405,10 +479,10 @@ class ConnectionService:
             EXALATE_ACTOR,
             exalate_connection_id=str(existing.id),
             error=(
-                "Exalate already had this connection (an earlier attempt created it but its "
-                "answer was lost), so its invitation code never reached the bot. Copy it from "
+                "Exalate has this connection, but its invitation code never reached the bot "
+                "(the answer to the create call was lost). An approver can copy the code from "
                 f"the Exalate console (Connections → {request.fields.connection_name}) and "
-                "send it to the requester privately."
+                "use Paste invitation code: it then goes to the requester privately."
             ),
             note="existing connection adopted",
         )
@@ -544,6 +618,11 @@ def _spec(fields: RequestFields) -> ConnectionSpec:
         description=fields.description,
         incoming_project_key=fields.project_key,
     )
+
+
+def _expect_seen(request: ConnectionRequest, seen: str | None) -> None:
+    if seen is not None and seen != request.fingerprint:
+        raise Conflict(request)
 
 
 def _expect(request: ConnectionRequest, *statuses: Status) -> None:

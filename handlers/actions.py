@@ -21,7 +21,7 @@ from bot.service import ConnectionService
 from handlers import blocks
 from handlers.ids import Action
 from handlers.inflight import InFlight
-from handlers.payloads import request_id
+from handlers.payloads import RequestRef, request_ref
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ SOMETHING_WENT_WRONG = (
     "Exalate admin if it keeps happening."
 )
 
-Decision = Callable[[int, str], Awaitable[ConnectionRequest]]
+Decision = Callable[[RequestRef, str], Awaitable[ConnectionRequest]]
 Followup = Callable[[dict[str, Any], ConnectionRequest, AsyncRespond], Awaitable[None]]
 
 
@@ -39,7 +39,7 @@ async def _say_privately(respond: AsyncRespond, text: str) -> None:
 
 
 def on_click(decide: Decision, followup: Followup | None = None) -> Callable[..., Awaitable[None]]:
-    """A button listener: ack, run ``decide(request_id, user)``, explain any refusal.
+    """A button listener: ack, run ``decide(ref, user)``, explain any refusal.
 
     Exceptions never escape after the ack (Bolt would turn a fast one into a 404 for
     Slack); they are logged by kind and the clicker is told, privately.
@@ -49,10 +49,10 @@ def on_click(decide: Decision, followup: Followup | None = None) -> Callable[...
         await ack()
         user = body["user"]["id"]
         try:
-            target = request_id(body["actions"][0].get("value", ""))
-            if target is None:
+            ref = request_ref(body["actions"][0].get("value", ""))
+            if ref is None:
                 raise ApprovalError("That button does not belong to any request.")
-            request = await decide(target, user)
+            request = await decide(ref, user)
             if followup is not None:
                 await followup(body, request, respond)
         except ApprovalError as error:
@@ -107,10 +107,10 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
         answer, the code or the reason there is none, comes as a modal."""
         await ack()
         try:
-            target = request_id(body["actions"][0].get("value", ""))
-            if target is None:
+            ref = request_ref(body["actions"][0].get("value", ""))
+            if ref is None:
                 raise ApprovalError("That button does not belong to any request.")
-            request, code = await service.reveal_code(target, body["user"]["id"])
+            request, code = await service.reveal_code(ref.request_id, body["user"]["id"])
             view = blocks.code_modal(request, code)
         except ApprovalError as error:
             view = blocks.notice_modal(blocks.explain(error))
@@ -120,13 +120,27 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
         with contextlib.suppress(ApprovalError):
             await open_modal(body["trigger_id"], view)
 
+    async def open_paste_modal(
+        body: dict[str, Any], request: ConnectionRequest, _respond: AsyncRespond
+    ) -> None:
+        await open_modal(body["trigger_id"], blocks.paste_modal(request))
+
+    def about(method: Callable[[int, str], Awaitable[ConnectionRequest]]) -> Decision:
+        """An action on the request the button names."""
+        return lambda ref, user: method(ref.request_id, user)
+
+    def as_shown(method: Callable[..., Awaitable[ConnectionRequest]]) -> Decision:
+        """A decision on the request exactly as the card showed it (its fingerprint)."""
+        return lambda ref, user: method(ref.request_id, user, seen=ref.seen)
+
     listeners = {
-        Action.APPROVE: on_click(service.approve),
-        Action.RETRY: on_click(service.retry),
-        Action.REJECT: on_click(service.check_can_decide, open_reject_modal),
-        Action.RESEND: on_click(service.resend_code, confirm_resend),
-        Action.CANCEL: on_click(service.cancel),
-        Action.REREQUEST: on_click(service.own_request, open_request_modal),
+        Action.APPROVE: on_click(as_shown(service.approve)),
+        Action.RETRY: on_click(as_shown(service.retry)),
+        Action.REJECT: on_click(as_shown(service.check_can_decide), open_reject_modal),
+        Action.RESEND: on_click(about(service.resend_code), confirm_resend),
+        Action.CANCEL: on_click(about(service.cancel)),
+        Action.REREQUEST: on_click(about(service.own_request), open_request_modal),
+        Action.PASTE_CODE: on_click(about(service.check_can_paste), open_paste_modal),
         Action.SHOW_CODE: show_code,
     }
     for action, listener in listeners.items():

@@ -28,6 +28,7 @@ Json = dict[str, Any]
 MAX_STATIC_OPTIONS = 100
 MAX_MESSAGE_BLOCKS = 50
 REASON_MAX = 1000
+CODE_MAX = 3000  # Slack's limit for a text input; Exalate's codes are far shorter
 
 USAGE = (
     f"*Usage*\n"
@@ -209,7 +210,7 @@ def reject_modal(request: ConnectionRequest) -> Json:
     return {
         "type": "modal",
         "callback_id": View.REJECT.value,
-        "private_metadata": str(request.id),
+        "private_metadata": f"{request.id}:{request.fingerprint}",
         "title": plain("Reject request", 24),
         "submit": plain("Reject", 24),
         "close": plain("Back", 24),
@@ -234,6 +235,37 @@ def reject_modal(request: ConnectionRequest) -> Json:
     }
 
 
+def paste_modal(request: ConnectionRequest) -> Json:
+    """Asks an approver for the code copied from the Exalate console."""
+    name = escape(request.fields.connection_name)
+    return {
+        "type": "modal",
+        "callback_id": View.PASTE.value,
+        "private_metadata": str(request.id),
+        "title": plain("Paste invitation code", 24),
+        "submit": plain("Send to requester", 24),
+        "close": plain("Back", 24),
+        "blocks": [
+            section(
+                f"In the Exalate console, open *Connections → {name}* and copy its invitation "
+                f"code. It goes to {mention(request.requester)} privately, and nowhere else."
+            ),
+            {
+                "type": "input",
+                "block_id": Block.CODE.value,
+                "label": plain("Invitation code"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": INPUT_ACTION,
+                    "multiline": True,
+                    "min_length": 1,
+                    "max_length": CODE_MAX,
+                },
+            },
+        ],
+    }
+
+
 def _fields(request: ConnectionRequest) -> Json:
     f = request.fields
     return {
@@ -250,13 +282,20 @@ def _fields(request: ConnectionRequest) -> Json:
 
 
 def _button(
-    text: str, action: Action, request: ConnectionRequest, style: str | None = None
+    text: str,
+    action: Action,
+    request: ConnectionRequest,
+    style: str | None = None,
+    *,
+    bound: bool = False,
 ) -> Json:
+    """A button about ``request``; a ``bound`` one also names the request's fingerprint."""
+    value = f"{request.id}:{request.fingerprint}" if bound else str(request.id)
     button: Json = {
         "type": "button",
         "text": plain(text, 75),
         "action_id": action.value,
-        "value": str(request.id),
+        "value": value,
     }
     if style:
         button["style"] = style
@@ -329,7 +368,7 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
         blocks.append(section(f"*Description*\n{escape(request.fields.description)}"))
     blocks.append(context(_outcome(request)))
     if request.status is Status.PENDING_APPROVAL:
-        approve = _button("Approve", Action.APPROVE, request, "primary")
+        approve = _button("Approve", Action.APPROVE, request, "primary", bound=True)
         approve["confirm"] = {
             "title": plain("Create this connection?", 100),
             "text": plain(
@@ -344,12 +383,19 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
         blocks.append(
             {
                 "type": "actions",
-                "elements": [approve, _button("Reject", Action.REJECT, request, "danger")],
+                "elements": [
+                    approve,
+                    _button("Reject", Action.REJECT, request, "danger", bound=True),
+                ],
             }
         )
     elif request.status is Status.FAILED:
-        blocks.append({"type": "actions", "elements": [_button("Retry", Action.RETRY, request)]})
-    elif request.status is Status.INVITED and request.error and request.has_invitation_code:
+        retry = _button("Retry", Action.RETRY, request, bound=True)
+        blocks.append({"type": "actions", "elements": [retry]})
+    elif request.status is Status.INVITED and not request.has_invitation_code:
+        paste = _button("Paste invitation code", Action.PASTE_CODE, request)
+        blocks.append({"type": "actions", "elements": [paste]})
+    elif request.status is Status.INVITED and request.error:
         resend = _button("Resend code", Action.RESEND, request)
         blocks.append({"type": "actions", "elements": [resend]})
     return blocks

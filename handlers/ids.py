@@ -22,6 +22,7 @@ class Action(StrEnum):
     CANCEL = "exalate_cancel"
     REREQUEST = "exalate_request_again"
     SHOW_CODE = "exalate_show_code"
+    PASTE_CODE = "exalate_paste_code"
     PROJECT = "exalate_project"
 
 
@@ -31,6 +32,7 @@ class View(StrEnum):
     REQUEST = "exalate_request"
     REJECT = "exalate_reject_reason"
     CODE = "exalate_code"
+    PASTE = "exalate_paste_code"
     HOME = "exalate_home"
 
 
@@ -38,3 +40,4 @@ class Block(StrEnum):
     """``block_id`` of input blocks that are not request fields."""
 
     REASON = "reason"
+    CODE = "invitation_code"

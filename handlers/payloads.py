@@ -80,6 +80,22 @@ def input_value(view: Mapping[str, Any], block_id: str) -> str:
     return _input_value(view["state"]["values"], block_id)
 
 
-def request_id(value: str) -> int | None:
-    """A request id from a button value or ``private_metadata``; ``None`` if forged."""
-    return int(value) if value.isdigit() and len(value) < 18 else None
+@dataclass(frozen=True)
+class RequestRef:
+    """What a button or a modal says it is about: a request, and maybe its fingerprint."""
+
+    request_id: int
+    seen: str | None = None
+
+
+def request_ref(value: str) -> RequestRef | None:
+    """``id`` or ``id:fingerprint`` from a button value or ``private_metadata``.
+
+    ``None`` when the value is not one the bot wrote (forged or mangled).
+    """
+    number, _, seen = value.partition(":")
+    if not number.isdigit() or len(number) > 17:
+        return None
+    if seen and not (len(seen) == 16 and all(c in "0123456789abcdef" for c in seen)):
+        return None
+    return RequestRef(int(number), seen or None)

@@ -14,9 +14,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.approvals.errors import ApprovalError
 from bot.approvals.rules import Field
 from bot.service import ConnectionService
+from handlers import blocks
 from handlers.ids import Block, View
 from handlers.inflight import InFlight
-from handlers.payloads import draft_from_view, input_value, request_id
+from handlers.payloads import draft_from_view, input_value, request_ref
 
 log = logging.getLogger(__name__)
 
@@ -45,27 +46,50 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
 
     async def submit_rejection(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         reason = input_value(view, Block.REASON.value).strip()
-        target = request_id(view.get("private_metadata") or "")
+        ref = request_ref(view.get("private_metadata") or "")
         user = body["user"]["id"]
         problem = "This form does not belong to any request."
         if not reason:
             problem = "Give a reason; the requester will read it."
-        elif target is not None:
+        elif ref is not None:
             try:
-                await service.check_can_decide(target, user)
+                await service.check_can_decide(ref.request_id, user, seen=ref.seen)
                 problem = ""
             except ApprovalError as error:
-                problem = str(error)
-        if problem or target is None:
+                problem = blocks.explain(error)
+        if problem or ref is None:
             await ack(response_action="errors", errors={Block.REASON.value: problem})
             return
         await ack()
         try:
-            await service.reject(target, user, reason)
+            await service.reject(ref.request_id, user, reason, seen=ref.seen)
         except ApprovalError:
             pass  # decided by someone else since the check; the card says who
         except Exception as error:
-            log.error("rejection_failed id=%s kind=%s", target, type(error).__name__)
+            log.error("rejection_failed id=%s kind=%s", ref.request_id, type(error).__name__)
+
+    async def submit_code(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The code an approver copied from the Exalate console: stored, then sent on."""
+        code = "".join(input_value(view, Block.CODE.value).split())  # pasted line breaks
+        ref = request_ref(view.get("private_metadata") or "")
+        user = body["user"]["id"]
+        if not code or ref is None:
+            problem = "Paste the code." if ref is not None else "This form is not for a request."
+            await ack(response_action="errors", errors={Block.CODE.value: problem})
+            return
+        try:
+            await service.check_can_paste(ref.request_id, user)
+        except ApprovalError as error:
+            await ack(response_action="errors", errors={Block.CODE.value: blocks.explain(error)})
+            return
+        await ack()
+        try:
+            await service.paste_code(ref.request_id, user, code)
+        except ApprovalError:
+            pass  # someone pasted it a moment ago; the card says so
+        except Exception as error:
+            log.error("paste_failed id=%s kind=%s", ref.request_id, type(error).__name__)
 
     app.view(View.REQUEST.value)(inflight.track(submit_request))
     app.view(View.REJECT.value)(inflight.track(submit_rejection))
+    app.view(View.PASTE.value)(inflight.track(submit_code))

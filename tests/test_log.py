@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.log import REDACTED, RedactSecrets
+from bot.log import REDACTED, RedactSecrets, remember_secret
 
 
 def _record(message: str, *args: object) -> logging.LogRecord:
@@ -41,3 +41,11 @@ class TestRedactSecrets:
         assert record.exc_info is None
         assert "xoxb-9-leak" not in record.getMessage()
         assert "RuntimeError" in record.getMessage()
+
+    def test_codes_met_at_run_time_are_redacted(self) -> None:
+        """A code remembered while running is redacted by filters made before."""
+        redactor = RedactSecrets()
+        remember_secret("INVITE-CODE-0123456789")
+        record = _record("dump %s", {"invitationCode": "INVITE-CODE-0123456789"})
+        redactor.filter(record)
+        assert "INVITE-CODE" not in record.getMessage()

@@ -6,6 +6,7 @@ the repository's compare-and-set and the tests all read the same table.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -88,6 +89,27 @@ class ConnectionRequest:
     reminders_sent: int = 0
     code_dm_ref: str | None = None
     missed_polls: int = 0
+
+    @property
+    def fingerprint(self) -> str:
+        """Names this request as it is now: its fields and its version.
+
+        Decision buttons carry it, so a click on a card drawn before the request changed
+        (decided, cancelled, retried) is refused instead of acting on something else.
+        """
+        f = self.fields
+        text = "\x1f".join(
+            (
+                str(self.id),
+                str(self.version),
+                f.local_short_name,
+                f.remote_short_name,
+                f.connection_name,
+                f.description,
+                f.project_key,
+            )
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,7 +157,7 @@ class TestSubmission:
         ):
             assert expected in text
         approve = card.args["blocks"][-1]["elements"][0]
-        assert approve["value"] == str(request_id)
+        assert approve["value"].startswith(f"{request_id}:")  # the id and a fingerprint
         assert "confirm" in approve
         await harness.dm(ALICE, "waiting for approval")
 
@@ -295,7 +295,7 @@ class TestRejection:
         request_id = await _approved_request(harness)
         await harness.click(Action.REJECT, request_id, BOB)
         modal = await harness.slack.wait_for("views.open")
-        assert modal.args["view"]["private_metadata"] == str(request_id)
+        assert modal.args["view"]["private_metadata"].startswith(f"{request_id}:")
         empty = await harness.submit_reason(request_id, "   ")
         assert empty.body["response_action"] == "errors"
         done = await harness.submit_reason(request_id, "Use the existing <!channel> link")

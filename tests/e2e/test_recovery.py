@@ -32,7 +32,8 @@ class TestLostAnswer:
         await harness.click(Action.RETRY, request_id, CAROL)
         card = await harness.card("invited")
         assert len(harness.simulator.create_calls) == 1
-        assert "Copy it from the Exalate console" in json.dumps(card.args["blocks"])
+        assert "copy the code from the Exalate console" in json.dumps(card.args["blocks"])
+        assert card.args["blocks"][-1]["elements"][0]["action_id"] == Action.PASTE_CODE.value
         await harness.dm(ALICE, "did not reach me")
         status = await harness.command("status")
         assert "awaiting the partner" in json.dumps(status.body)

@@ -70,10 +70,10 @@ class TestLimits:
         assert element["type"] == ("static_select" if 0 < count <= 100 else "external_select")
 
     def test_reject_modal_is_a_valid_view(self) -> None:
-        """The reason form validates and carries only the request id."""
+        """The reason form validates and carries only the request id and fingerprint."""
         view = blocks.reject_modal(_request())
         View(**view).validate_json()
-        assert view["private_metadata"] == "7"
+        assert view["private_metadata"] == f"7:{_request().fingerprint}"
 
     def test_status_stays_under_fifty_blocks(self) -> None:
         """However many requests, the answer fits one message and says how many it left out."""
@@ -132,7 +132,7 @@ class TestEscaping:
         assert cut.endswith("&amp;…")
 
     def test_buttons_carry_only_the_request_id(self) -> None:
-        """Button values hold the id, nothing else."""
+        """Decision buttons hold the id and the fingerprint, nothing else."""
         card = blocks.approval_card(_request())
         values = [e["value"] for b in card if b["type"] == "actions" for e in b["elements"]]
-        assert values == ["7", "7"]
+        assert values == [f"7:{_request().fingerprint}"] * 2
