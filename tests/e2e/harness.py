@@ -128,6 +128,13 @@ class Harness:
         payload = self._submission(user, View.REJECT.value, str(request_id), state)
         return await self.post_payload(payload)
 
+    async def paste(self, request_id: int, code: str, user: str) -> Reply:
+        """Submit the Paste invitation code form."""
+        state = {Block.CODE.value: {"input": {"type": "plain_text_input", "value": code}}}
+        return await self.post_payload(
+            self._submission(user, View.PASTE.value, str(request_id), state)
+        )
+
     async def click(
         self, action: Action, request_id: int | str, user: str, *, channel: str = APPROVAL_CHANNEL
     ) -> str:

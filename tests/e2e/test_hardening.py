@@ -1,0 +1,163 @@
+"""Faults and stale clicks: nothing lost, nothing duplicated, nothing leaked."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from bot.approvals.model import Status
+from handlers.ids import Action, Block, View
+from storage import RequestRepository, make_sessionmaker
+from tests.e2e.conftest import Clock
+from tests.e2e.harness import ALICE, BOB, CAROL, MALLORY, Harness
+
+
+def _repository(harness: Harness) -> RequestRepository:
+    return RequestRepository(make_sessionmaker(harness.runtime.engine))
+
+
+async def _stuck_in_initiating(harness: Harness, clock: Clock) -> int:
+    """A request whose bot stopped after committing `initiating`, before Exalate answered."""
+    assert (await harness.submit_request()).body == {}
+    request_id = await harness.request_id()
+    repository = _repository(harness)
+    request = await repository.get(request_id)
+    assert request is not None
+    moved = await repository.transition(
+        request, Status.INITIATING, actor=BOB, at=clock.now, decided_by=BOB
+    )
+    assert moved is not None
+    clock.advance(timedelta(minutes=5))
+    return request_id
+
+
+class TestInterruptedInitiation:
+    async def test_created_connection_is_adopted_and_code_can_be_pasted(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """Exalate has it: the card says so and an approver pastes the code for the requester."""
+        request_id = await _stuck_in_initiating(harness, clock)
+        harness.simulator.connections[500] = {
+            "id": 500,
+            "name": "acme_to_partner",
+            "status": "PENDING",
+            "invitationCode": "SECRET-X1",
+        }
+        await harness.runtime.jobs.tick()
+        card = await harness.card("invited")
+        assert card.args["blocks"][-1]["elements"][0]["action_id"] == Action.PASTE_CODE.value
+        await harness.dm(ALICE, "did not reach me")
+
+        refused = await harness.click(Action.PASTE_CODE, request_id, MALLORY)
+        assert "Only approvers" in (await harness.private_reply(refused)).args["text"]
+        await harness.click(Action.PASTE_CODE, request_id, CAROL)
+        modal = await harness.slack.wait_for("views.open")
+        assert modal.args["view"]["private_metadata"] == str(request_id)
+
+        empty = await harness.paste(request_id, "  ", CAROL)
+        assert empty.body["errors"] == {Block.CODE.value: "Paste the code."}
+        assert (await harness.paste(request_id, "SECRET-\nX1", CAROL)).body == {}
+        delivered = await harness.dm(ALICE, "SECRET-X1")
+        assert "Accept invitation" in json.dumps(delivered.args["blocks"])
+        fixed = await harness.slack.wait_for(
+            "chat.update", lambda c: "was sent privately" in json.dumps(c.args["blocks"])
+        )
+        assert all(block["type"] != "actions" for block in fixed.args["blocks"])
+        history = await harness.command("status acme_to_partner")
+        assert "code pasted by <@U0CAROL>" in json.dumps(history.body)
+        assert harness.simulator.create_calls == []
+
+    async def test_missing_connection_fails_with_retry(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """Exalate does not have it: the request fails, and Retry creates it once."""
+        request_id = await _stuck_in_initiating(harness, clock)
+        await harness.runtime.jobs.tick()
+        card = await harness.card("failed")
+        assert "nothing was created" in json.dumps(card.args["blocks"])
+        await harness.click(Action.RETRY, request_id, BOB)
+        await harness.card("invited")
+        assert len(harness.simulator.create_calls) == 1
+
+    async def test_recent_initiation_is_left_alone(self, harness: Harness, clock: Clock) -> None:
+        """An initiation younger than a create call may still be running elsewhere."""
+        request_id = await _stuck_in_initiating(harness, clock)
+        clock.now -= timedelta(minutes=5)
+        await harness.runtime.jobs.tick()
+        request = await _repository(harness).get(request_id)
+        assert request is not None
+        assert request.status is Status.INITIATING
+
+
+class TestStaleCards:
+    async def test_old_retry_button_is_refused(self, harness: Harness) -> None:
+        """A Retry drawn before a later failure names an old version: it changes nothing."""
+        harness.simulator.fail("create", 500, times=2)
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        await harness.click(Action.APPROVE, request_id, BOB)
+        first = await harness.card("failed")
+        stale = first.args["blocks"][-1]["elements"][0]["value"]
+        await harness.click(Action.RETRY, stale, CAROL)
+        await harness.settle()
+        assert len(harness.simulator.create_calls) == 2  # failed again: a newer card
+        name = await harness.click(Action.RETRY, stale, CAROL)
+        assert "Nothing changed" in (await harness.private_reply(name)).args["text"]
+        assert len(harness.simulator.create_calls) == 2
+
+    async def test_forged_values_are_refused(self, harness: Harness) -> None:
+        """Values the bot never wrote are refused, whatever they hold."""
+        assert (await harness.submit_request()).body == {}
+        for value in ("1:not-a-fingerprint", "<!channel>", "1" * 40, ""):
+            name = await harness.click(Action.APPROVE, value, BOB)
+            assert "does not belong" in (await harness.private_reply(name)).args["text"]
+        assert harness.simulator.create_calls == []
+
+
+class TestSlackFaults:
+    async def test_rate_limited_card_post_is_ridden_out(self, harness: Harness) -> None:
+        """A 429 with Retry-After on chat.postMessage is waited out; the card arrives."""
+        harness.slack.rate_limit("chat.postMessage", retry_after=0)
+        assert (await harness.submit_request()).body == {}
+        await harness.settle()
+        posted = harness.slack.calls_to("chat.postMessage")
+        assert len(posted) >= 2  # the refused try and the retry
+        assert await harness.request_id() == 1
+
+    async def test_deactivated_requester_keeps_the_code_retrievable(self, harness: Harness) -> None:
+        """user_disabled on the code's DM: the card says so; Show code works later."""
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        await harness.dm(ALICE, "waiting for approval")
+        harness.slack.fail("chat.postMessage", "user_disabled")
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.slack.wait_for(
+            "chat.update", lambda c: "user_disabled" in json.dumps(c.args["blocks"])
+        )
+        await harness.click(Action.SHOW_CODE, request_id, ALICE)
+        shown = await harness.slack.wait_for(
+            "views.open", lambda c: c.args["view"]["callback_id"] == View.CODE.value
+        )
+        code = next(iter(harness.simulator.connections.values()))["invitationCode"]
+        assert code in json.dumps(shown.args["view"])
+
+
+class TestInput:
+    async def test_hostile_description_stays_text(self, harness: Harness) -> None:
+        """Mentions, broadcasts, links, RTL marks, emoji and NUL never escape or crash."""
+        nasty = "<!channel> <@U0BOB> <https://evil.test|click> \u202e\u200f 🚀 & done"
+        assert (await harness.submit_request(description=nasty)).body == {}
+        card = json.dumps(
+            (await harness.slack.wait_for("chat.postMessage")).args["blocks"], ensure_ascii=False
+        )
+        for raw in ("<!channel>", "<@U0BOB>", "<https://evil.test"):
+            assert raw not in card
+        assert "🚀" in card
+        with_nul = await harness.submit_request(remote_short_name="x", description="a\x00b")
+        assert "NUL" in with_nul.body["errors"]["description"]
+
+    async def test_any_command_text_gets_an_answer(self, harness: Harness) -> None:
+        """Odd command text is answered with usage or an explanation, never an error."""
+        for text in ("\x00", 'connect "', "status \u202e", "cancel", "💥" * 500, "connect a=b=c"):
+            reply = await harness.command(text)
+            assert reply.status == 200, text
