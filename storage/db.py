@@ -41,7 +41,9 @@ def make_engine(url: str) -> AsyncEngine:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     if make_url(url).drivername.startswith("sqlite"):
         options: dict[str, object] = {"connect_args": {"timeout": 30}}
-        if path is None:  # in memory: one shared connection, or each session sees a new DB
+        if path is None:
+            # In memory: one shared connection, or each session would see a new database.
+            # Sessions then share a transaction too, so this is for one session at a time.
             options["poolclass"] = StaticPool
         else:
             # SQLite runs one writer at a time anyway; a fixed pool keeps each aiosqlite
