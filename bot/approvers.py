@@ -47,6 +47,14 @@ class ApproverPolicy:
             raise NotAllowed(
                 "You asked for this connection, so another approver has to decide on it."
             )
+        await self.ensure_approver(
+            user_id,
+            "Only approvers can approve, reject or retry connection requests. "
+            "Ask an Exalate admin if you should be one.",
+        )
+
+    async def ensure_approver(self, user_id: str, refusal: str) -> None:
+        """Raise NotAllowed(``refusal``) unless ``user_id`` is an approver right now."""
         try:
             allowed = await self.is_approver(user_id)
         except DirectoryUnavailable:
@@ -54,10 +62,7 @@ class ApproverPolicy:
                 "Slack could not say who is in the approver groups just now; try again in a minute."
             ) from None
         if not allowed:
-            raise NotAllowed(
-                "Only approvers can approve, reject or retry connection requests. "
-                "Ask an Exalate admin if you should be one."
-            )
+            raise NotAllowed(refusal)
 
     async def _group(self, group_id: str) -> frozenset[str]:
         cached = self._members.get(group_id)

@@ -195,12 +195,14 @@ class ConnectionService:
         The requester or an approver may ask; the code still goes only to the requester.
         """
         request = await self._load(request_id)
-        if actor != request.requester and not await self.policy.is_approver(actor):
-            raise NotAllowed("Only the requester or an approver can resend the code.")
+        if actor != request.requester:
+            await self.policy.ensure_approver(
+                actor, "Only the requester or an approver can resend the code."
+            )
         sealed = await self._repository.invitation_code(request.id)
         if request.status is not Status.INVITED or sealed is None:
             raise Conflict(request)
-        if request.code_dm_ref is not None:
+        if request.code_dm_ref is not None or request.error is None:
             raise NotAllowed("The code was delivered already; the requester can Show code.")
         code = self._vault.open(sealed)
         remember_secret(code)
@@ -209,21 +211,22 @@ class ConnectionService:
     async def check_can_paste(self, request_id: int, actor: str) -> ConnectionRequest:
         """Raise unless ``actor`` may paste the code of a connection whose code was lost."""
         request = await self._load(request_id)
-        if not await self.policy.is_approver(actor):
-            raise NotAllowed("Only approvers can paste an invitation code.")
+        await self.policy.ensure_approver(actor, "Only approvers can paste an invitation code.")
         _expect(request, Status.INVITED)
         if request.has_invitation_code:
             raise NotAllowed("The bot has this connection's code already.")
         return request
 
     async def paste_code(self, request_id: int, actor: str, code: str) -> ConnectionRequest:
-        """Store a code copied from the Exalate console and deliver it privately."""
+        """Store a code copied from the Exalate console and deliver it privately.
+
+        The store is a compare-and-set on "invited, no code yet": of two approvers
+        pasting at once, one delivers and the other is told.
+        """
         request = await self.check_can_paste(request_id, actor)
-        remember_secret(code)
-        stored = await self._repository.annotate(
-            request.id, invitation_code=self._vault.seal(code), error=None
-        )
-        assert stored is not None
+        stored = await self._repository.store_code(request.id, self._vault.seal(code))
+        if stored is None:
+            raise Conflict(await self._load(request.id))
         await self._repository.record(stored, actor, self.clock(), "code pasted")
         log.info("code_pasted id=%s by=%s", request.id, actor)
         return await self._deliver(stored, code)
@@ -495,7 +498,7 @@ class ConnectionService:
         try:
             dm_ref = await self._notifier.deliver_invitation(request, code)
         except Exception as error:
-            reason = str(error) if isinstance(error, DeliveryFailed) else type(error).__name__
+            reason = _why(error)
             log.warning("delivery_failed id=%s reason=%s", request.id, reason)
             problem = (
                 f"The invitation code could not be sent to the requester by DM ({reason}). "
@@ -604,8 +607,9 @@ class ConnectionService:
         try:
             return await call
         except Exception as error:
-            reason = str(error) if isinstance(error, DeliveryFailed) else type(error).__name__
-            log.warning("notification_failed id=%s what=%s reason=%s", request.id, what, reason)
+            log.warning(
+                "notification_failed id=%s what=%s reason=%s", request.id, what, _why(error)
+            )
             return None
 
 
@@ -618,6 +622,11 @@ def _spec(fields: RequestFields) -> ConnectionSpec:
         description=fields.description,
         incoming_project_key=fields.project_key,
     )
+
+
+def _why(error: Exception) -> str:
+    """What to log of a failed notification: Slack's reason code, or just the kind."""
+    return str(error) if isinstance(error, DeliveryFailed) else type(error).__name__
 
 
 def _expect_seen(request: ConnectionRequest, seen: str | None) -> None:

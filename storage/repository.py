@@ -229,6 +229,17 @@ class RequestRepository:
         async with self._writing() as session:
             return await _update(session, _checked(changes), RequestRow.id == request_id)
 
+    async def store_code(self, request_id: int, sealed: bytes) -> ConnectionRequest | None:
+        """Keep a pasted code, only if the request is invited and still has none."""
+        async with self._writing() as session:
+            return await _update(
+                session,
+                {"invitation_code": sealed, "error": None},
+                RequestRow.id == request_id,
+                RequestRow.status == Status.INVITED.value,
+                RequestRow.invitation_code.is_(None),
+            )
+
     async def note_status(
         self, request: ConnectionRequest, observed: str | None
     ) -> ConnectionRequest | None:
