@@ -126,8 +126,12 @@ class Runtime:
             connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
             approval_ttl=settings.exalate_approval_ttl,
             remind_after=settings.exalate_invite_remind_after,
-            # An initiation older than a create call can take was interrupted.
-            stuck_after=timedelta(seconds=settings.exalate_create_timeout + 30),
+            # Longer than any initiation can take: every read retried, then the create.
+            stuck_after=timedelta(
+                seconds=settings.jira_timeout * (settings.jira_retries + 1) * 2
+                + settings.exalate_create_timeout
+                + 120
+            ),
             clock=clock,
         )
         handlers.register(

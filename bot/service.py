@@ -33,6 +33,7 @@ from bot.exalate import (
     ConnectionSpec,
     ExalateClient,
     ExalateError,
+    ExalateNameConflict,
     Project,
 )
 from bot.log import remember_secret
@@ -98,6 +99,7 @@ class ConnectionService:
         self._stuck_after = stuck_after
         self.clock = clock
         self._cards_missing = True  # unknown at start: look once
+        self._initiating: set[int] = set()  # request ids this process is creating now
 
     def warm_up(self) -> None:
         """Start loading Jira's lists in the background, ahead of the next submission."""
@@ -234,16 +236,26 @@ class ConnectionService:
     async def reconcile_stuck(self) -> None:
         """Settle requests left in ``initiating`` by a process that stopped mid-call.
 
-        Only requests untouched for longer than a create call can take are looked at,
-        so an initiation still running in another process is left alone. If Exalate has
-        the connection it is adopted (its code is unknown); if not, the request fails
-        and can be retried. Raises ExalateError when Exalate cannot be asked.
+        Requests this process is initiating are skipped, and others only once untouched
+        for longer than any initiation can take, so one still running elsewhere is left
+        alone. If Exalate has the connection it is adopted (its code is unknown); if it
+        certainly has not, the request fails and can be retried. Raises ExalateError
+        when Exalate cannot be asked.
         """
         cutoff = self.clock() - self._stuck_after
-        for request in await self._repository.with_status([Status.INITIATING]):
-            if request.updated_at > cutoff:
-                continue
-            existing = await self._exalate.find_connection(request.fields.connection_name)
+        stuck = [
+            request
+            for request in await self._repository.with_status([Status.INITIATING])
+            if request.updated_at <= cutoff and request.id not in self._initiating
+        ]
+        if not stuck:
+            return
+        listing = await self._exalate.connection_list()
+        by_name = {connection.name.lower(): connection for connection in listing.results}
+        for request in stuck:
+            existing = by_name.get(request.fields.connection_name.lower())
+            if existing is None and not listing.complete:
+                continue  # one page of a longer list: absence proves nothing
             with contextlib.suppress(Conflict):  # another process settled it first
                 if existing is not None:
                     await self._adopt(request, existing)
@@ -440,12 +452,27 @@ class ConnectionService:
         answer was lost (a timeout), so a retry looks the name up first and adopts what
         it finds instead of creating a second connection.
         """
+        self._initiating.add(request.id)
+        try:
+            return await self._create(request, after_failure=after_failure)
+        finally:
+            self._initiating.discard(request.id)
+
+    async def _create(
+        self, request: ConnectionRequest, *, after_failure: bool
+    ) -> ConnectionRequest:
         await self._quietly("update_card", self._notifier.update_card(request), request)
         name = request.fields.connection_name
         try:
             if after_failure and (existing := await self._exalate.find_connection(name)):
                 return await self._adopt(request, existing)
-            created = await self._exalate.create_connection(_spec(request.fields))
+            try:
+                created = await self._exalate.create_connection(_spec(request.fields))
+            except ExalateNameConflict:
+                # After a lost answer the name may be ours: reconcile, never create twice.
+                if after_failure and (existing := await self._exalate.find_connection(name)):
+                    return await self._adopt(request, existing)
+                raise
         except ExalateError as error:
             failed = await self._move(request, Status.FAILED, EXALATE_ACTOR, error=str(error))
             log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
@@ -454,16 +481,24 @@ class ConnectionService:
         self._connections.invalidate()
         code = created.invitation_code.get_secret_value()
         remember_secret(code)
+        sealed = self._vault.seal(code)
         try:
             invited = await self._move(
                 request,
                 Status.INVITED,
                 EXALATE_ACTOR,
                 exalate_connection_id=str(created.id),
-                invitation_code=self._vault.seal(code),
+                invitation_code=sealed,
                 exalate_status=created.status,
                 note="connection created",
             )
+        except Conflict:
+            # Settled meanwhile (adopted without its code): the code we hold completes it.
+            stored = await self._repository.store_code(request.id, sealed)
+            if stored is None:
+                raise
+            log.warning("code_stored_late id=%s", request.id)
+            invited = stored
         except Exception:
             # The connection exists and only this process knows its code: hand it over.
             log.error("code_not_stored id=%s; delivering it directly", request.id)

@@ -94,7 +94,7 @@ def request_ref(value: str) -> RequestRef | None:
     ``None`` when the value is not one the bot wrote (forged or mangled).
     """
     number, _, seen = value.partition(":")
-    if not number.isdigit() or len(number) > 17:
+    if not (number.isascii() and number.isdigit()) or len(number) > 17:
         return None
     if seen and not (len(seen) == 16 and all(c in "0123456789abcdef" for c in seen)):
         return None
