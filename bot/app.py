@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 # Jira's lists change rarely; a minute keeps the form current without hammering Jira.
 LIST_CACHE_SECONDS = 60.0
 SLACK_EVENTS_PATH = "/slack/events"
+# A card post (with Slack's rate-limit retries) takes seconds; a claim older than this
+# was left by a process that stopped mid-post.
+CARD_CLAIM_LIFETIME = timedelta(minutes=10)
 # Enough for an Exalate create call to answer (EXALATE_CREATE_TIMEOUT defaults to 15 s).
 SHUTDOWN_GRACE_SECONDS = 20.0
 
@@ -138,7 +141,7 @@ class Runtime:
             app, service, inflight, local_short_name=settings.exalate_local_short_name
         )
         service.warm_up()
-        await repository.release_card_claims()
+        await repository.release_stale_card_claims(clock() - CARD_CLAIM_LIFETIME)
         await service.post_missing_cards()
         jobs = LifecycleJobs(service, interval=settings.exalate_poll_interval)
         return cls(settings, engine, http, service, app, inflight, jobs)

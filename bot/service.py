@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -548,15 +548,22 @@ class ConnectionService:
 
     async def _post_card(self, request: ConnectionRequest) -> ConnectionRequest:
         """Post the card once: whoever claims it posts it, and gives the claim back on failure."""
-        if not await self._repository.claim_card(request.id):
+        if not await self._repository.claim_card(request.id, self.clock()):
             return request
-        card_ref = await self._quietly("post_card", self._notifier.post_card(request), request)
-        if card_ref is None:
-            await self._repository.release_card(request.id)
-            self._cards_missing = True
-            return request
-        await self._repository.set_card(request.id, card_ref)
-        return replace(request, card_ref=card_ref)
+        card_ref = None
+        try:
+            card_ref = await self._quietly("post_card", self._notifier.post_card(request), request)
+            if card_ref is None:
+                return request
+            await self._repository.set_card(request.id, card_ref)
+        finally:
+            if card_ref is None:  # the post failed, or something stopped us: let go
+                await self._repository.release_card(request.id)
+                self._cards_missing = True
+        posted = await self._load(request.id)
+        if posted.status is not request.status:  # decided while the card was on its way
+            await self._quietly("update_card", self._notifier.update_card(posted), posted)
+        return posted
 
     async def _live_errors(self, fields: RequestFields) -> dict[Field, str]:
         """The checks that need Jira and the database, run side by side."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,8 +36,14 @@ class NameTaken(Exception):
     """Another open request already claims this connection name."""
 
 
-# card_ref while one process posts the card; never leaves this module.
-POSTING = "posting"
+# card_ref while one process posts the card ("posting:<when>"); never leaves this module.
+POSTING = "posting:"
+
+
+def _claim(at: datetime) -> str:
+    """A claim that sorts by time: ISO 8601 in UTC, to the second."""
+    return POSTING + at.astimezone(UTC).isoformat(timespec="seconds")
+
 
 # Columns callers may write besides the state itself.
 ANNOTATIONS = frozenset(
@@ -123,7 +129,7 @@ def _to_domain(row: RequestRow) -> ConnectionRequest:
         reason=row.reason,
         error=row.error,
         exalate_connection_id=row.exalate_connection_id,
-        card_ref=row.card_ref if row.card_ref != POSTING else None,
+        card_ref=None if (row.card_ref or POSTING).startswith(POSTING) else row.card_ref,
         has_invitation_code=row.invitation_code is not None,
         exalate_status=row.exalate_status,
         reminders_sent=row.reminders_sent or 0,
@@ -276,24 +282,28 @@ class RequestRepository:
         async with self._writing() as session:
             session.add(_audit(request.id, at, actor, request.status, request.status, note))
 
-    async def claim_card(self, request_id: int) -> bool:
+    async def claim_card(self, request_id: int, at: datetime) -> bool:
         """Take the job of posting a request's card; False if it has one or is being posted.
 
-        The claim makes posting exactly-once however many coroutines or processes try.
+        The claim makes posting exactly-once however many coroutines or processes try;
+        it records when it was taken, so a claim left by a stopped process can expire.
         """
-        return await self._set_card(request_id, POSTING, RequestRow.card_ref.is_(None))
+        return await self._set_card(request_id, _claim(at), RequestRow.card_ref.is_(None))
 
     async def set_card(self, request_id: int, card_ref: str) -> None:
         """Remember where the approval card is, so it can be updated in place later."""
-        await self._set_card(request_id, card_ref, RequestRow.card_ref == POSTING)
+        await self._set_card(request_id, card_ref, RequestRow.card_ref.startswith(POSTING))
 
     async def release_card(self, request_id: int) -> None:
         """Give a claim back after a failed post, so a later attempt may try."""
-        await self._set_card(request_id, None, RequestRow.card_ref == POSTING)
+        await self._set_card(request_id, None, RequestRow.card_ref.startswith(POSTING))
 
-    async def release_card_claims(self) -> None:
-        """At start-up: claims left by a process that stopped mid-post are void."""
-        await self._set_card(None, None, RequestRow.card_ref == POSTING)
+    async def release_stale_card_claims(self, taken_before: datetime) -> None:
+        """Void claims older than any post takes: their process stopped mid-post."""
+        stale = RequestRow.card_ref.startswith(POSTING) & (
+            RequestRow.card_ref < _claim(taken_before)
+        )
+        await self._set_card(None, None, stale)
 
     async def _set_card(
         self, request_id: int | None, card_ref: str | None, condition: sa.ColumnElement[bool]
