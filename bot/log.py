@@ -23,14 +23,19 @@ _PATTERNS = re.compile(
 _QUIET_BELOW_INFO = ("slack_sdk", "slack_bolt", "aiohttp.client")
 
 
-# Secrets met while running (invitation codes), redacted by every filter from then on.
-_remembered: set[str] = set()
+# Secrets met while running (invitation codes), redacted by every filter from then on;
+# the newest REMEMBERED_MAX are kept, so memory and per-line cost stay bounded.
+REMEMBERED_MAX = 1000
+_remembered: dict[str, None] = {}
 
 
 def remember_secret(value: str) -> None:
     """Have every log line redact ``value`` from now on; for codes seen at run time."""
     if len(value) >= 6:
-        _remembered.add(value)
+        _remembered.pop(value, None)
+        _remembered[value] = None
+        while len(_remembered) > REMEMBERED_MAX:
+            del _remembered[next(iter(_remembered))]
 
 
 class RedactSecrets(logging.Filter):

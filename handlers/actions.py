@@ -131,7 +131,13 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
 
     def as_shown(method: Callable[..., Awaitable[ConnectionRequest]]) -> Decision:
         """A decision on the request exactly as the card showed it (its fingerprint)."""
-        return lambda ref, user: method(ref.request_id, user, seen=ref.seen)
+
+        async def decide(ref: RequestRef, user: str) -> ConnectionRequest:
+            if ref.seen is None:  # every card the bot draws names the fingerprint
+                raise ApprovalError("That button does not belong to any request.")
+            return await method(ref.request_id, user, seen=ref.seen)
+
+        return decide
 
     listeners = {
         Action.APPROVE: on_click(as_shown(service.approve)),

@@ -28,7 +28,7 @@ Json = dict[str, Any]
 MAX_STATIC_OPTIONS = 100
 MAX_MESSAGE_BLOCKS = 50
 REASON_MAX = 1000
-CODE_MAX = 3000  # Slack's limit for a text input; Exalate's codes are far shorter
+CODE_MAX = 2900  # fits a section with its code fence; Exalate's codes are far shorter
 
 USAGE = (
     f"*Usage*\n"

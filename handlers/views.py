@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.approvals.errors import ApprovalError
 from bot.approvals.rules import Field
+from bot.log import remember_secret
 from bot.service import ConnectionService
 from handlers import blocks
 from handlers.ids import Block, View
@@ -51,6 +52,8 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
         problem = "This form does not belong to any request."
         if not reason:
             problem = "Give a reason; the requester will read it."
+        elif len(reason) > blocks.REASON_MAX:
+            problem = f"Keep the reason under {blocks.REASON_MAX} characters."
         elif ref is not None:
             try:
                 await service.check_can_decide(ref.request_id, user, seen=ref.seen)
@@ -71,10 +74,17 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
     async def submit_code(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """The code an approver copied from the Exalate console: stored, then sent on."""
         code = "".join(input_value(view, Block.CODE.value).split())  # pasted line breaks
+        remember_secret(code)  # before anything could log it
         ref = request_ref(view.get("private_metadata") or "")
         user = body["user"]["id"]
-        if not code or ref is None:
-            problem = "Paste the code." if ref is not None else "This form is not for a request."
+        problem = ""
+        if ref is None:
+            problem = "This form is not for a request."
+        elif not code:
+            problem = "Paste the code."
+        elif len(code) > blocks.CODE_MAX or not code.isprintable():
+            problem = "That is not an invitation code: too long, or it holds control characters."
+        if problem or ref is None:
             await ack(response_action="errors", errors={Block.CODE.value: problem})
             return
         try:

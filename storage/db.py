@@ -99,8 +99,11 @@ async def create_schema(engine: AsyncEngine) -> None:
 
 
 def _add_missing_columns(connection: Connection) -> None:
+    """Columns and indexes that newer versions brought, added to an older database."""
     inspector = sa.inspect(connection)
     for table in Base.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(connection, checkfirst=True)
         present = {column["name"] for column in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name not in present:

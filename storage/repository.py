@@ -85,6 +85,18 @@ def _audit(
     )
 
 
+def _newest_first(
+    query: sa.Select[Any],
+    limit: int | None,
+    order: sa.ColumnElement[Any] | InstrumentedAttribute[Any] | None = None,
+) -> sa.Select[Any]:
+    """``order`` first if given, then newest request first; at most ``limit`` rows."""
+    ordering = (order,) if order is not None else ()
+    return query.order_by(*ordering, RequestRow.created_at.desc(), RequestRow.id.desc()).limit(
+        limit
+    )
+
+
 async def _update(
     session: AsyncSession, values: dict[str, object], *conditions: sa.ColumnElement[bool]
 ) -> ConnectionRequest | None:
@@ -363,10 +375,9 @@ class RequestRepository:
         if changed_since is not None:
             conditions.append(RequestRow.updated_at >= changed_since)
         order = RequestRow.updated_at.desc() if changed_since is not None else None
-        items = await self._select(
-            sa.select(RequestRow).where(*conditions), limit=limit, order=order
-        )
+        query = _newest_first(sa.select(RequestRow).where(*conditions), limit, order)
         async with self._sessions() as session:
+            items = [_to_domain(row) for row in await session.scalars(query)]
             total = await session.scalar(
                 sa.select(sa.func.count()).select_from(RequestRow).where(*conditions)
             )
@@ -389,10 +400,8 @@ class RequestRepository:
         limit: int | None = None,
         order: sa.ColumnElement[Any] | InstrumentedAttribute[Any] | None = None,
     ) -> list[ConnectionRequest]:
-        ordering = (order,) if order is not None else ()
-        query = query.order_by(*ordering, RequestRow.created_at.desc(), RequestRow.id.desc())
         async with self._sessions() as session:
-            rows = await session.scalars(query.limit(limit))
+            rows = await session.scalars(_newest_first(query, limit, order))
             return [_to_domain(row) for row in rows]
 
     async def name_is_open(self, connection_name: str) -> bool:

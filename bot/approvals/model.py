@@ -97,19 +97,21 @@ class ConnectionRequest:
         Decision buttons carry it, so a click on a card drawn before the request changed
         (decided, cancelled, retried) is refused instead of acting on something else.
         """
-        f = self.fields
-        text = "\x1f".join(
-            (
-                str(self.id),
-                str(self.version),
-                f.local_short_name,
-                f.remote_short_name,
-                f.connection_name,
-                f.description,
-                f.project_key,
-            )
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return fingerprint(self.id, self.version, self.fields)
+
+
+def fingerprint(request_id: int, version: int, fields: RequestFields) -> str:
+    """16 hex digits of SHA-256 over the id, the version and every field."""
+    parts = (
+        str(request_id),
+        str(version),
+        fields.local_short_name,
+        fields.remote_short_name,
+        fields.connection_name,
+        fields.description,
+        fields.project_key,
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

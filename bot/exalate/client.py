@@ -4,8 +4,9 @@ Every remote call goes through ``ExalateClient._request``, which turns each way 
 fail into one exception of ``bot.exalate.errors`` with a sentence a Jira admin can act on.
 Callers therefore handle typed errors and typed models, never aiohttp or raw JSON.
 
-The client does not retry (a wrapper decides that, using ``ExalateUnavailable`` and
-``ExalateRateLimited.retry_after``) and logs nothing, so no body can leak into logs.
+Read calls are retried after a passing trouble (timeouts, refusals, 5xx, 429 within
+``MAX_RETRY_AFTER``); the create call never is. The client logs nothing, so no body can
+leak into logs.
 It does not own the ``aiohttp.ClientSession``: whoever built the session closes it.
 """
 
@@ -43,8 +44,8 @@ MYSELF_PATH = "/rest/api/2/myself"
 SERVER_INFO_PATH = "/rest/api/2/serverInfo"
 
 DETAIL_LIMIT = 300
-MAX_RETRY_AFTER = 10.0  # seconds: a 429 asking for longer fails at once, to be retried later
 """The longest server message an error carries: enough to explain, short enough for Slack."""
+MAX_RETRY_AFTER = 10.0  # seconds: a 429 asking for longer fails at once, to be retried later
 
 _T = TypeVar("_T")
 _PROJECTS: TypeAdapter[list[Project]] = TypeAdapter(list[Project])

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +25,7 @@ from tests.bench.common import (
     bot_command,
     bot_environment,
     burst,
+    card_values,
     command_body,
     percentiles,
     serve,
@@ -39,10 +41,8 @@ def rounds(size: int) -> int:
     return max(1, SAMPLES // size)
 
 
-async def measure(
-    url: str, slack: str, ids: itertools.count[int] | None
-) -> dict[str, dict[int, list[float]]]:
-    """Ack times per kind and burst size; ``ids`` names fresh pending requests to approve."""
+async def measure(url: str, slack: str, values: Iterator[str]) -> dict[str, dict[int, list[float]]]:
+    """Ack times per kind and burst size; ``values`` are Approve buttons of fresh requests."""
     results: dict[str, dict[int, list[float]]] = {"command": {}, "approve": {}}
     await burst(url, [command_body("connect")] * 20)  # warm up
     for size in SIZES:
@@ -52,10 +52,8 @@ async def measure(
         results["command"][size] = samples
         samples = []
         for _ in range(rounds(size)):
-            targets = [next(ids) if ids else 1 for _ in range(size)]
-            samples += await burst(
-                url, [approve_body(t, slack + "/response/bench") for t in targets]
-            )
+            clicks = [approve_body(next(values), slack + "/response/bench") for _ in range(size)]
+            samples += await burst(url, clicks)
         results["approve"][size] = samples
     return results
 
@@ -72,12 +70,14 @@ async def main() -> None:
         async with aiohttp.ClientSession() as session:
             latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
             await session.post(jira + "/_simulator/latency", json={"create": latency})
-        environment = bot_environment(slack, jira, Path(folder) / "bench.db")
+        database = Path(folder) / "bench.db"
+        environment = bot_environment(slack, jira, database)
         with serve(bot_command(), environment) as (url, _process):
             await prepare(url, needed)
-            bot = await measure(url, slack, itertools.count(1))
+            values = card_values(database)
+            bot = await measure(url, slack, (values[n] for n in sorted(values)))
         with serve(bare_bolt_command(), environment) as (url, _process):
-            bare = await measure(url, slack, None)
+            bare = await measure(url, slack, itertools.repeat("1:0000000000000000"))
     print(
         f"{'kind':8} {'N':>4} {'samples':>7} | {'bot p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
         f" | {'bare p50':>8} {'p95':>7} {'p99':>7} | {'p99 ratio':>9}"

@@ -23,6 +23,7 @@ from tests.bench.common import (
     bot_command,
     bot_environment,
     burst,
+    card_values,
     rss_mb,
     serve,
     servers,
@@ -54,10 +55,12 @@ async def main() -> None:
             for first in range(1, REQUESTS + 1, CONCURRENCY):
                 ids = range(first, min(REQUESTS + 1, first + CONCURRENCY))
                 await burst(url, [submission_body(f"p{n}") for n in ids])
-                clicks = [approve_body(n, slack + "/response/bench") for n in ids]
+                values = card_values(database)
+                clicks = [approve_body(values[n], slack + "/response/bench") for n in ids]
                 await burst(url, clicks + clicks)  # each approval double-clicked
             # The bot's database belongs to another process: nothing to await but a poll.
-            while delivered(database) < REQUESTS:  # noqa: ASYNC110
+            deadline = time.monotonic() + 300  # "lost" must be able to show up
+            while delivered(database) < REQUESTS and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - started
             finished_rss = rss_mb(bot.pid)

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.approvals.model import RequestFields, fingerprint
 from tests.e2e.harness import signed_headers
 
 SECRET = "bench-signing-secret"
@@ -204,7 +206,20 @@ def submission_body(remote: str, user: str = REQUESTER) -> tuple[bytes, str]:
     )
 
 
-def approve_body(request_id: int, response_url: str, user: str = APPROVER) -> tuple[bytes, str]:
+def card_values(database: Path) -> dict[int, str]:
+    """What each request's Approve button carries (``id:fingerprint``), read from the
+    bot's database as its cards show it."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        rows = connection.execute(
+            "SELECT id, version, local_short_name, remote_short_name, connection_name, "
+            "description, project_key FROM connection_request"
+        ).fetchall()
+    return {
+        row[0]: f"{row[0]}:{fingerprint(row[0], row[1], RequestFields(*row[2:]))}" for row in rows
+    }
+
+
+def approve_body(value: str, response_url: str, user: str = APPROVER) -> tuple[bytes, str]:
     return payload_body(
         {
             "type": "block_actions",
@@ -222,7 +237,7 @@ def approve_body(request_id: int, response_url: str, user: str = APPROVER) -> tu
                     "type": "button",
                     "action_id": "exalate_approve",
                     "block_id": "b",
-                    "value": str(request_id),
+                    "value": value,
                     "action_ts": "1",
                 }
             ],

@@ -17,8 +17,10 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import Runtime
+from bot.approvals.model import ConnectionRequest
 from bot.exalate.simulator import Simulator
 from handlers.ids import Action, Block, View
+from storage import RequestRepository, make_sessionmaker
 from tests.fakes.slack import Call, FakeSlack
 
 SIGNING_SECRET = "e2e-signing-secret"
@@ -128,6 +130,20 @@ class Harness:
         payload = self._submission(user, View.REJECT.value, str(request_id), state)
         return await self.post_payload(payload)
 
+    def button_value(self, action: Action, request_id: int) -> str:
+        """The value of the newest ``action`` button about ``request_id``, or the bare id."""
+        for call in reversed(self.slack.calls):
+            for block in call.args.get("blocks") or call.args.get("view", {}).get("blocks") or []:
+                for element in block.get("elements", []) if isinstance(block, dict) else []:
+                    if not isinstance(element, dict):
+                        continue
+                    value = str(element.get("value", ""))
+                    if element.get("action_id") == action.value and (
+                        value == str(request_id) or value.startswith(f"{request_id}:")
+                    ):
+                        return value
+        return str(request_id)
+
     async def paste(self, request_id: int, code: str, user: str) -> Reply:
         """Submit the Paste invitation code form."""
         state = {Block.CODE.value: {"input": {"type": "plain_text_input", "value": code}}}
@@ -138,7 +154,13 @@ class Harness:
     async def click(
         self, action: Action, request_id: int | str, user: str, *, channel: str = APPROVAL_CHANNEL
     ) -> str:
-        """Click a card button; returns the name of the click's response_url."""
+        """Click a button; returns the name of the click's response_url.
+
+        Given a request id, the button's value is taken from the newest card or message
+        that shows that button for that request, as a person's click would carry it.
+        """
+        if isinstance(request_id, int):
+            request_id = self.button_value(action, request_id)
         self._clicks += 1
         name = f"click-{self._clicks}"
         payload = {
@@ -222,6 +244,12 @@ class Harness:
             },
             "response_urls": [],
         }
+
+    async def repository_request(self, request_id: int) -> ConnectionRequest:
+        """The request as stored now."""
+        request = await RequestRepository(make_sessionmaker(self.runtime.engine)).get(request_id)
+        assert request is not None
+        return request
 
     async def settle(self) -> None:
         """Wait until every listener has finished its work after the ack."""

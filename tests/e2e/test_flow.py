@@ -240,7 +240,7 @@ class TestApproval:
 
     async def test_forged_request_id_is_explained(self, harness: Harness) -> None:
         """A button value naming no request tells the clicker so."""
-        name = await harness.click(Action.APPROVE, 4242, BOB)
+        name = await harness.click(Action.APPROVE, "4242:0123456789abcdef", BOB)
         assert "does not exist" in (await harness.private_reply(name)).args["text"]
 
 

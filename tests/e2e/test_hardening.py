@@ -9,7 +9,7 @@ from bot.approvals.model import Status
 from handlers.ids import Action, Block, View
 from storage import RequestRepository, make_sessionmaker
 from tests.e2e.conftest import Clock
-from tests.e2e.harness import ALICE, BOB, CAROL, MALLORY, Harness
+from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
 
 
 def _repository(harness: Harness) -> RequestRepository:
@@ -106,9 +106,9 @@ class TestStaleCards:
         assert len(harness.simulator.create_calls) == 2
 
     async def test_forged_values_are_refused(self, harness: Harness) -> None:
-        """Values the bot never wrote are refused, whatever they hold."""
+        """Values the bot never wrote are refused: no fingerprint, a bad one, or junk."""
         assert (await harness.submit_request()).body == {}
-        for value in ("1:not-a-fingerprint", "<!channel>", "1" * 40, ""):
+        for value in ("1", "1:not-a-fingerprint", "<!channel>", "1" * 40, "", "²:0"):
             name = await harness.click(Action.APPROVE, value, BOB)
             assert "does not belong" in (await harness.private_reply(name)).args["text"]
         assert harness.simulator.create_calls == []
@@ -120,9 +120,14 @@ class TestSlackFaults:
         harness.slack.rate_limit("chat.postMessage", retry_after=0)
         assert (await harness.submit_request()).body == {}
         await harness.settle()
-        posted = harness.slack.calls_to("chat.postMessage")
-        assert len(posted) >= 2  # the refused try and the retry
-        assert await harness.request_id() == 1
+        cards = [
+            c
+            for c in harness.slack.calls_to("chat.postMessage")
+            if c.args.get("channel") == APPROVAL_CHANNEL
+        ]
+        assert len(cards) == 2  # the 429, then the retry that landed
+        card = await harness.repository_request(1)
+        assert card.card_ref is not None
 
     async def test_deactivated_requester_keeps_the_code_retrievable(self, harness: Harness) -> None:
         """user_disabled on the code's DM: the card says so; Show code works later."""
