@@ -1,0 +1,69 @@
+"""Block Kit builders: pure functions from domain values to Slack JSON, no I/O.
+
+One module per surface: ``text`` (pieces and escaping), ``cards`` (the approval card),
+``messages`` (the requester's DMs), ``forms`` (modals) and ``lists`` (status, history,
+App Home). Listeners use them through this package, as ``blocks.<name>``.
+"""
+
+from handlers.blocks.cards import (
+    approval_card,
+    card_text,
+    explain,
+    resend_outcome,
+    thread_note,
+)
+from handlers.blocks.forms import (
+    CODE_MAX,
+    REASON_MAX,
+    code_modal,
+    notice_modal,
+    paste_modal,
+    project_options,
+    reject_modal,
+    request_modal,
+)
+from handlers.blocks.lists import (
+    HOME_LIST_MAX,
+    LIST_MAX,
+    history_message,
+    home_view,
+    status_message,
+)
+from handlers.blocks.messages import (
+    USAGE,
+    invitation_dm,
+    invite_reminder,
+    requester_message,
+    spent_invitation,
+)
+from handlers.blocks.text import MAX_MESSAGE_BLOCKS, Json, escape, section
+
+__all__ = [
+    "CODE_MAX",
+    "HOME_LIST_MAX",
+    "LIST_MAX",
+    "MAX_MESSAGE_BLOCKS",
+    "REASON_MAX",
+    "USAGE",
+    "Json",
+    "approval_card",
+    "card_text",
+    "code_modal",
+    "escape",
+    "explain",
+    "history_message",
+    "home_view",
+    "invitation_dm",
+    "invite_reminder",
+    "notice_modal",
+    "paste_modal",
+    "project_options",
+    "reject_modal",
+    "request_modal",
+    "requester_message",
+    "resend_outcome",
+    "section",
+    "spent_invitation",
+    "status_message",
+    "thread_note",
+]

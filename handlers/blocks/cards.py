@@ -1,0 +1,186 @@
+"""The approval card in the approvers' channel, the notes in its thread, and the
+explanations a click gets when it changes nothing."""
+
+from __future__ import annotations
+
+from bot.approvals.errors import ApprovalError, Conflict
+from bot.approvals.model import ConnectionRequest, Status
+from bot.ports import Notice
+from handlers.blocks.text import (
+    Json,
+    context,
+    escape,
+    mention,
+    mrkdwn,
+    plain,
+    section,
+)
+from handlers.ids import Action
+
+
+def _fields(request: ConnectionRequest) -> Json:
+    f = request.fields
+    return {
+        "type": "section",
+        "fields": [
+            mrkdwn(f"*Requested by*\n{mention(request.requester)}"),
+            mrkdwn(f"*Connection name*\n{escape(f.connection_name)}"),
+            mrkdwn(f"*Local instance*\n{escape(f.local_short_name)}"),
+            mrkdwn(f"*Remote instance*\n{escape(f.remote_short_name)}"),
+            mrkdwn(f"*Incoming project*\n{escape(f.project_key)}"),
+            mrkdwn("*Type*\nPrivate, Script mode"),
+        ],
+    }
+
+
+def button(
+    text: str,
+    action: Action,
+    request: ConnectionRequest,
+    style: str | None = None,
+    *,
+    bound: bool = False,
+) -> Json:
+    """A button about ``request``; a ``bound`` one also names the request's fingerprint."""
+    value = f"{request.id}:{request.fingerprint}" if bound else str(request.id)
+    button: Json = {
+        "type": "button",
+        "text": plain(text, 75),
+        "action_id": action.value,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def outcome(request: ConnectionRequest) -> str:
+    """One line saying where the request stands, for the card and for status."""
+    by = mention(request.decided_by) if request.decided_by else "an approver"
+    match request.status:
+        case Status.PENDING_APPROVAL:
+            return ":hourglass_flowing_sand: Waiting for approval."
+        case Status.INITIATING:
+            return f":gear: Approved by {by}. Creating the connection in Exalate…"
+        case Status.INVITED if request.error:
+            return f":warning: Approved by {by}. Connection created. {escape(request.error)}"
+        case Status.INVITED if unusual_status(request):
+            return (
+                f":grey_question: Approved by {by}. Connection created; Exalate now reports its "
+                f"status as {escape(unusual_status(request) or '')}."
+            )
+        case Status.INVITED:
+            return (
+                f":white_check_mark: Approved by {by}. Connection created; the invitation code "
+                f"was sent privately to {mention(request.requester)}. Waiting for the partner "
+                "to accept."
+            )
+        case Status.FAILED:
+            return (
+                f":x: Approved by {by}, but creating the connection failed: "
+                f"{escape(request.error or 'unknown error')}"
+            )
+        case Status.REJECTED:
+            return f":no_entry: Rejected by {by}: {escape(request.reason or '')}"
+        case Status.ACTIVE:
+            return f":link: Approved by {by}. The partner accepted; the connection is active."
+        case Status.DEACTIVATED:
+            return f":double_vertical_bar: Approved by {by}. Exalate reports it deactivated."
+        case Status.GONE:
+            return f":ghost: Approved by {by}. The connection no longer exists in Exalate."
+        case Status.EXPIRED:
+            return ":hourglass: Expired: nobody decided on it in time."
+        case Status.CANCELLED:
+            return f":wastebasket: Cancelled by {mention(request.requester)}."
+        case _:
+            return f"State: {request.status.value}."
+
+
+def unusual_status(request: ConnectionRequest) -> str | None:
+    """What Exalate reports, verbatim, when it is not the expected PENDING."""
+    status = request.exalate_status
+    return status if status is not None and status.upper() != "PENDING" else None
+
+
+def card_text(request: ConnectionRequest) -> str:
+    """The notification text of the card (what a phone shows)."""
+    return (
+        f"Exalate connection request #{request.id} ({escape(request.fields.connection_name)}) "
+        f"from {mention(request.requester)}: {request.status.value.replace('_', ' ')}"
+    )
+
+
+def approval_card(request: ConnectionRequest) -> list[Json]:
+    """The team-visible card: every field, the state, and the buttons the state allows."""
+    blocks: list[Json] = [
+        {"type": "header", "text": plain(f"Exalate connection request #{request.id}", 150)},
+        _fields(request),
+    ]
+    if request.fields.description:
+        blocks.append(section(f"*Description*\n{escape(request.fields.description)}"))
+    blocks.append(context(outcome(request)))
+    if request.status is Status.PENDING_APPROVAL:
+        approve = button("Approve", Action.APPROVE, request, "primary", bound=True)
+        approve["confirm"] = {
+            "title": plain("Create this connection?", 100),
+            "text": plain(
+                f"Exalate will create the private Script connection "
+                f"{request.fields.connection_name}, and the requester will receive the "
+                "invitation code privately.",
+                300,
+            ),
+            "confirm": plain("Approve", 30),
+            "deny": plain("Back", 30),
+        }
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    approve,
+                    button("Reject", Action.REJECT, request, "danger", bound=True),
+                ],
+            }
+        )
+    elif request.status is Status.FAILED:
+        retry = button("Retry", Action.RETRY, request, bound=True)
+        blocks.append({"type": "actions", "elements": [retry]})
+    elif request.status is Status.INVITED and not request.has_invitation_code:
+        paste = button("Paste invitation code", Action.PASTE_CODE, request)
+        blocks.append({"type": "actions", "elements": [paste]})
+    elif request.status is Status.INVITED and request.error:
+        resend = button("Resend code", Action.RESEND, request)
+        blocks.append({"type": "actions", "elements": [resend]})
+    return blocks
+
+
+def thread_note(request: ConnectionRequest, notice: Notice) -> str:
+    """A reply under the card."""
+    name = escape(request.fields.connection_name)
+    match notice:
+        case Notice.INVITE_REMINDER:
+            return (
+                f":bell: The partner has not accepted the invitation for *{name}* yet. "
+                f"{mention(request.requester)} may want to check with them."
+            )
+        case Notice.EXALATE_STATUS:
+            return (
+                f"Exalate reports the status of *{name}* as {escape(request.exalate_status or '')}."
+            )
+        case _:
+            return outcome(request)
+
+
+def resend_outcome(request: ConnectionRequest) -> str:
+    """What the person who pressed Resend code learns."""
+    if request.error:
+        return f"Still not delivered: {escape(request.error)}"
+    return f"Sent the invitation code to {mention(request.requester)} by DM."
+
+
+def explain(error: ApprovalError) -> str:
+    """Why an action changed nothing, in words for the person who tried it."""
+    if isinstance(error, Conflict):
+        request = error.request
+        name = escape(request.fields.connection_name)
+        return f"Nothing changed; request #{request.id} ({name}) has moved on. {outcome(request)}"
+    return escape(str(error))

@@ -1,0 +1,233 @@
+"""The modals: the request form, the rejection reason, pasting a code, showing one."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+
+from bot.approvals.model import ConnectionRequest
+from bot.approvals.rules import CONNECTION_NAME_MAX, DESCRIPTION_MAX, SHORT_NAME_MAX, Field
+from bot.exalate import Project
+from handlers.blocks.messages import invitation_dm
+from handlers.blocks.text import (
+    Json,
+    escape,
+    mention,
+    plain,
+    section,
+)
+from handlers.ids import INPUT_ACTION, Action, Block, View
+
+MAX_STATIC_OPTIONS = 100
+
+
+REASON_MAX = 1000
+
+
+CODE_MAX = 2900  # fits a section with its code fence; Exalate's codes are far shorter
+
+
+def project_option(project: Project) -> Json:
+    """One select option: ``KEY — Name`` (Slack cuts option text at 75 characters)."""
+    return {"text": plain(f"{project.key} — {project.name}", 75), "value": project.key[:150]}
+
+
+def project_options(projects: Iterable[Project], query: str = "") -> list[Json]:
+    """Options matching ``query`` in key or name, at most Slack's 100."""
+    needle = query.strip().lower()
+    matches = (p for p in projects if needle in p.key.lower() or needle in p.name.lower())
+    return [project_option(project) for project in itertools.islice(matches, MAX_STATIC_OPTIONS)]
+
+
+def _text_input(
+    field: Field,
+    label: str,
+    *,
+    initial: str,
+    max_length: int,
+    hint: str | None = None,
+    optional: bool = False,
+    multiline: bool = False,
+) -> Json:
+    element: Json = {
+        "type": "plain_text_input",
+        "action_id": INPUT_ACTION,
+        "max_length": max_length,
+        "multiline": multiline,
+    }
+    if initial:
+        element["initial_value"] = initial[:max_length]
+    block: Json = {
+        "type": "input",
+        "block_id": field.value,
+        "label": plain(label, 2000),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def request_modal(
+    *,
+    local: str = "",
+    remote: str = "",
+    name: str = "",
+    description: str = "",
+    project: str = "",
+    projects: Sequence[Project] | None = None,
+) -> Json:
+    """The form that mirrors Exalate's "Initiate connection" wizard.
+
+    ``projects`` is the cached project list: up to 100 go into a static select; with
+    more, or none cached yet, the select loads options as the person types.
+    """
+    project_element: Json = {
+        "action_id": Action.PROJECT.value,
+        "placeholder": plain("Choose a project"),
+    }
+    chosen = next((p for p in projects or () if p.key == project), None)
+    if projects is not None and 0 < len(projects) <= MAX_STATIC_OPTIONS:
+        project_element |= {"type": "static_select", "options": project_options(projects)}
+        if chosen is not None:
+            project_element["initial_option"] = project_option(chosen)
+    else:
+        project_element |= {"type": "external_select", "min_query_length": 0}
+        if project:
+            initial = chosen or Project(id="", key=project, name=project)
+            project_element["initial_option"] = project_option(initial)
+    rule = "A letter first, then letters, digits, _ or -."
+    return {
+        "type": "modal",
+        "callback_id": View.REQUEST.value,
+        "title": plain("Exalate connection", 24),
+        "submit": plain("Request", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            section(
+                "Ask for a *private* connection in *Script* mode. Once an approver agrees, "
+                "you receive the invitation code privately, to send to your partner."
+            ),
+            _text_input(
+                Field.LOCAL,
+                "Local instance short name",
+                initial=local,
+                max_length=SHORT_NAME_MAX,
+                hint=f"Your side. {rule}",
+            ),
+            _text_input(
+                Field.REMOTE,
+                "Remote (destination) instance short name",
+                initial=remote,
+                max_length=SHORT_NAME_MAX,
+                hint=f"The partner's side, in their private network. {rule}",
+            ),
+            _text_input(
+                Field.NAME,
+                "Connection name",
+                initial=name,
+                max_length=CONNECTION_NAME_MAX,
+                optional=True,
+                hint="Leave empty for {local}_to_{remote}.",
+            ),
+            _text_input(
+                Field.DESCRIPTION,
+                "Description",
+                initial=description,
+                max_length=DESCRIPTION_MAX,
+                optional=True,
+                multiline=True,
+            ),
+            {
+                "type": "input",
+                "block_id": Field.PROJECT.value,
+                "label": plain("Jira project for incoming sync"),
+                "element": project_element,
+            },
+        ],
+    }
+
+
+def reject_modal(request: ConnectionRequest) -> Json:
+    """Asks the approver why; the reason goes to the requester."""
+    return {
+        "type": "modal",
+        "callback_id": View.REJECT.value,
+        "private_metadata": f"{request.id}:{request.fingerprint}",
+        "title": plain("Reject request", 24),
+        "submit": plain("Reject", 24),
+        "close": plain("Back", 24),
+        "blocks": [
+            section(
+                f"Reject *{escape(request.fields.connection_name)}* for "
+                f"{mention(request.requester)}?"
+            ),
+            {
+                "type": "input",
+                "block_id": Block.REASON.value,
+                "label": plain("Reason (sent to the requester)"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": INPUT_ACTION,
+                    "multiline": True,
+                    "min_length": 1,
+                    "max_length": REASON_MAX,
+                },
+            },
+        ],
+    }
+
+
+def paste_modal(request: ConnectionRequest) -> Json:
+    """Asks an approver for the code copied from the Exalate console."""
+    name = escape(request.fields.connection_name)
+    return {
+        "type": "modal",
+        "callback_id": View.PASTE.value,
+        "private_metadata": str(request.id),
+        "title": plain("Paste invitation code", 24),
+        "submit": plain("Send to requester", 24),
+        "close": plain("Back", 24),
+        "blocks": [
+            section(
+                f"In the Exalate console, open *Connections → {name}* and copy its invitation "
+                f"code. It goes to {mention(request.requester)} privately, and nowhere else."
+            ),
+            {
+                "type": "input",
+                "block_id": Block.CODE.value,
+                "label": plain("Invitation code"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": INPUT_ACTION,
+                    "multiline": True,
+                    "min_length": 1,
+                    "max_length": CODE_MAX,
+                },
+            },
+        ],
+    }
+
+
+def code_modal(request: ConnectionRequest, code: str) -> Json:
+    """The code again, in a modal: it is not kept in message history."""
+    _, body = invitation_dm(request, code)
+    return {
+        "type": "modal",
+        "callback_id": View.CODE.value,
+        "title": plain("Invitation code", 24),
+        "close": plain("Close", 24),
+        "blocks": body[1:],
+    }
+
+
+def notice_modal(text: str) -> Json:
+    """A modal that only explains, when a button cannot do what it offers."""
+    return {
+        "type": "modal",
+        "callback_id": View.CODE.value,
+        "title": plain("Exalate", 24),
+        "close": plain("Close", 24),
+        "blocks": [section(text)],
+    }

@@ -1,0 +1,137 @@
+"""Lists of requests: ``/exalate status``, a request's history, and the App Home.
+
+Every list says how many it left out instead of outgrowing Slack's block limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from bot.approvals.model import AuditEvent, ConnectionRequest, Page, Status
+from handlers.blocks.cards import button, unusual_status
+from handlers.blocks.text import (
+    MAX_MESSAGE_BLOCKS,
+    Json,
+    age,
+    context,
+    escape,
+    mention,
+    plain,
+    section,
+)
+from handlers.ids import COMMAND, Action, View
+
+STATE_WORDS: Mapping[Status, str] = {
+    Status.PENDING_APPROVAL: "awaiting approval",
+    Status.INITIATING: "being created",
+    Status.FAILED: "failed, can be retried",
+    Status.INVITED: "awaiting the partner",
+    Status.ACTIVE: "active",
+    Status.REJECTED: "rejected",
+    Status.CANCELLED: "cancelled",
+    Status.EXPIRED: "expired",
+    Status.DEACTIVATED: "deactivated",
+    Status.GONE: "gone from Exalate",
+}
+
+
+LIST_MAX = MAX_MESSAGE_BLOCKS - 3  # rows, leaving room for a title and a "more" line
+
+
+HOME_LIST_MAX = 15  # four lists of 15 rows stay within a Home tab's 100 blocks
+
+
+def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json:
+    """One request in a list; its requester gets a Show code button while it is pending."""
+    state = STATE_WORDS[request.status]
+    if request.status is Status.INVITED and (unusual := unusual_status(request)):
+        state = f"Exalate says {escape(unusual)}"
+    since = (
+        f"invited {age(request.updated_at, now)} ago"
+        if request.status is Status.INVITED
+        else f"{age(request.created_at, now)} ago"
+    )
+    line = section(
+        f"*{escape(request.fields.connection_name)}* · {state} · requested by "
+        f"{mention(request.requester)} · {since} · #{request.id}"
+    )
+    if (
+        viewer == request.requester
+        and request.status is Status.INVITED
+        and request.has_invitation_code
+    ):
+        line["accessory"] = button("Show code", Action.SHOW_CODE, request)
+    return line
+
+
+def request_list(title: str, page: Page, now: datetime, viewer: str, *, empty: str) -> list[Json]:
+    """A titled list that says how many it left out instead of outgrowing Slack's limits."""
+    blocks: list[Json] = [section(f"*{title}* ({page.total})" if page.total else f"*{title}*")]
+    if not page.items:
+        return [*blocks, context(empty)]
+    blocks += [request_line(request, now, viewer) for request in page.items]
+    if page.total > len(page.items):
+        blocks.append(context(f"…and {page.total - len(page.items)} more."))
+    return blocks
+
+
+def status_message(
+    page: Page, now: datetime, viewer: str, *, mine: bool = False
+) -> tuple[str, list[Json]]:
+    """``/exalate status`` and ``status mine``, within one message however many there are."""
+    if mine:
+        title, empty = "Your Exalate connection requests", "You have not asked for any yet."
+    else:
+        title = "Pending Exalate connections"
+        empty = "Nothing is pending: no request awaits approval and no invitation awaits a partner."
+    if not page.total:
+        return empty, [section(empty)]
+    return f"{title}: {page.total}", request_list(title, page, now, viewer, empty=empty)
+
+
+def _who(actor: str) -> str:
+    return {"exalate": "Exalate", "bot": "the bot"}.get(actor) or mention(actor)
+
+
+def history_message(
+    request: ConnectionRequest, events: Sequence[AuditEvent]
+) -> tuple[str, list[Json]]:
+    """``/exalate status <name>``: what happened to the request, when, and by whom."""
+    name = escape(request.fields.connection_name)
+    lines = [
+        f"• {event.at:%Y-%m-%d %H:%M} UTC: {escape(event.note or event.to_status.value)} "
+        f"by {_who(event.actor)}"
+        for event in events
+    ]
+    if len(lines) > LIST_MAX:  # keep the beginning and the latest; say what is left out
+        head, tail = lines[:5], lines[-(LIST_MAX - 6) :]
+        lines = [*head, f"…{len(lines) - len(head) - len(tail)} events left out…", *tail]
+    blocks = [
+        section(f"*History of {name}* (request #{request.id}, now {STATE_WORDS[request.status]})"),
+        *(section(line) for line in lines),
+    ]
+    return f"History of {name}", blocks
+
+
+def home_view(
+    *,
+    viewer: str,
+    now: datetime,
+    mine: Page,
+    awaiting_me: Page | None,
+    invitations: Page,
+    accepted: Page,
+) -> Json:
+    """The App Home dashboard; ``awaiting_me`` is None for people who are not approvers."""
+    blocks: list[Json] = [{"type": "header", "text": plain("Exalate connections", 150)}]
+    sections: list[tuple[str, Page | None, str]] = [
+        ("Your requests", mine, f"Nothing yet. Ask with `{COMMAND} connect`."),
+        ("Waiting for your approval", awaiting_me, "Nothing waits for you."),
+        ("Pending invitations", invitations, "No invitation awaits a partner."),
+        ("Recently accepted", accepted, "No partner accepted in the last two weeks."),
+    ]
+    for title, page, empty in sections:
+        if page is not None:
+            blocks += [{"type": "divider"}, *request_list(title, page, now, viewer, empty=empty)]
+    return {"type": "home", "callback_id": View.HOME.value, "blocks": blocks}

@@ -1,0 +1,148 @@
+"""What the requester reads in their DM with the bot.
+
+The invitation code appears in exactly one builder, ``invitation_dm``; its DM and the
+Show code modal are the only places it is ever sent.
+"""
+
+from __future__ import annotations
+
+from bot.approvals.model import ConnectionRequest, Status
+from handlers.blocks.cards import button, outcome
+from handlers.blocks.text import (
+    Json,
+    escape,
+    mention,
+    plain,
+    section,
+)
+from handlers.ids import COMMAND, Action
+
+USAGE = (
+    f"*Usage*\n"
+    f"• `{COMMAND} connect [remote=NAME] [project=KEY] [name=NAME] [local=NAME]` — ask for a "
+    "private Script connection; opens a form.\n"
+    f"• `{COMMAND} status` — requests awaiting approval and invitations awaiting the partner.\n"
+    f"• `{COMMAND} status mine` — your requests, whatever became of them.\n"
+    f"• `{COMMAND} status <connection name>` — the history of one request.\n"
+    f"• `{COMMAND} cancel <connection name>` — withdraw your request while it awaits approval.\n"
+    f"• `{COMMAND} help` — this text."
+)
+
+
+def requester_note(request: ConnectionRequest, approval_channel: str) -> str:
+    """The DM that keeps the requester informed; never carries the code."""
+    name = f"*{escape(request.fields.connection_name)}*"
+    match request.status:
+        case Status.PENDING_APPROVAL if request.card_ref is None:
+            return (
+                f"Your request #{request.id} for the connection {name} is saved, but I could "
+                f"not post it to <#{approval_channel}> for approval; most likely I am not a "
+                "member of that channel. Ask an Exalate admin to invite me there: the card "
+                "follows as soon as I can post there."
+            )
+        case Status.PENDING_APPROVAL:
+            return (
+                f"Your request #{request.id} for the connection {name} is waiting for "
+                f"approval in <#{approval_channel}>. I will message you here when it is decided."
+            )
+        case Status.INVITED:
+            return (
+                f"The connection {name} (request #{request.id}) was created, but its "
+                "invitation code did not reach me. An approver will copy it from the Exalate "
+                "console and send it to you privately."
+            )
+        case Status.REJECTED:
+            by = mention(request.decided_by) if request.decided_by else "An approver"
+            return (
+                f"Your request #{request.id} for {name} was rejected by {by}.\n"
+                f"*Reason:* {escape(request.reason or '')}"
+            )
+        case Status.FAILED:
+            return (
+                f"Your request #{request.id} for {name} was approved, but creating the "
+                f"connection failed: {escape(request.error or 'unknown error')}\n"
+                "Nothing is lost: the approvers can retry it from the card in "
+                f"<#{approval_channel}>."
+            )
+        case Status.EXPIRED:
+            return (
+                f"Your request #{request.id} for {name} expired: nobody decided on it in time. "
+                "You can ask again."
+            )
+        case Status.CANCELLED:
+            return f"You cancelled your request #{request.id} for {name}."
+        case Status.ACTIVE:
+            return f":tada: Your partner accepted the invitation: the connection {name} is active."
+        case Status.DEACTIVATED:
+            return f"Exalate reports the connection {name} (request #{request.id}) deactivated."
+        case Status.GONE:
+            return (
+                f"The connection {name} (request #{request.id}) no longer exists in Exalate, "
+                "so its invitation cannot be accepted any more."
+            )
+        case _:
+            return f"Your request #{request.id} for {name} is now {request.status.value}."
+
+
+def requester_message(request: ConnectionRequest, approval_channel: str) -> tuple[str, list[Json]]:
+    """The requester's DM: the note, and the button its state allows."""
+    text = requester_note(request, approval_channel)
+    body = [section(text)]
+    if request.status is Status.PENDING_APPROVAL:
+        cancel = button("Cancel request", Action.CANCEL, request)
+        cancel["confirm"] = {
+            "title": plain("Cancel this request?", 100),
+            "text": plain("Approvers will no longer be able to approve it.", 300),
+            "confirm": plain("Cancel request", 30),
+            "deny": plain("Keep it", 30),
+        }
+        body.append({"type": "actions", "elements": [cancel]})
+    elif request.status in (Status.REJECTED, Status.EXPIRED):
+        again = button("Request again", Action.REREQUEST, request, "primary")
+        body.append({"type": "actions", "elements": [again]})
+    return text, body
+
+
+def spent_invitation(request: ConnectionRequest) -> str:
+    """What the code's DM says once the code is spent (the code itself is gone)."""
+    name = escape(request.fields.connection_name)
+    if request.status is Status.ACTIVE:
+        return (
+            f":white_check_mark: The invitation code for *{name}* was delivered here and the "
+            "partner accepted it: the connection is active. The code is no longer stored."
+        )
+    return (
+        f"The invitation code for *{name}* is no longer valid: {outcome(request)} "
+        "The code is no longer stored."
+    )
+
+
+def invite_reminder(request: ConnectionRequest) -> tuple[str, list[Json]]:
+    """The requester's nudge, with the code one click away."""
+    text = (
+        f":bell: Your partner has not accepted the invitation for "
+        f"*{escape(request.fields.connection_name)}* yet. If they lost the code, show it "
+        "again and send it to them privately."
+    )
+    body = [section(text)]
+    if request.has_invitation_code:
+        body.append(
+            {"type": "actions", "elements": [button("Show code", Action.SHOW_CODE, request)]}
+        )
+    return text, body
+
+
+def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json]]:
+    """The only message that carries the invitation code. It goes to a DM, never a channel."""
+    name = escape(request.fields.connection_name)
+    intro = (
+        f":key: The connection *{name}* was created in Exalate. Here is its invitation code, "
+        "for your partner only:"
+    )
+    steps = (
+        "*Next step for the partner:* in their Exalate console, *Connections → Accept "
+        "invitation*, paste the code, choose the project for incoming sync and confirm. "
+        "Send the code privately (not in a shared channel); I will tell you when they accept."
+    )
+    blocks = [section(intro), section(f"```{code}```"), section(steps)]
+    return f"Invitation code for the connection {name}", blocks

@@ -1,0 +1,64 @@
+"""The small pieces every message is made of, and the escaping of user text.
+
+Everything a person typed goes through ``escape`` before it enters mrkdwn, so a
+description cannot ping ``@channel``, mention people or forge links.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+Json = dict[str, Any]
+
+
+MAX_MESSAGE_BLOCKS = 50
+
+
+def escape(text: str, limit: int = 2000) -> str:
+    """Make user text inert in mrkdwn (no mentions, links or broadcasts), at most ``limit``.
+
+    Escaping can grow text fivefold (``&`` → ``&amp;``), so an over-long text is cut on
+    the raw side, where the cut cannot split an entity, and ends with an ellipsis.
+    """
+    escaped = _escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    kept = size = 0  # the whole text is too long, so this stops before its end
+    while size + len(_escape(text[kept])) < limit:
+        size += len(_escape(text[kept]))
+        kept += 1
+    return _escape(text[:kept]) + "…"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str, limit: int = 3000) -> Json:
+    """A plain_text object, cut to Slack's limit for where it goes."""
+    return {"type": "plain_text", "text": text[:limit], "emoji": True}
+
+
+def mrkdwn(text: str) -> Json:
+    return {"type": "mrkdwn", "text": text[:3000]}
+
+
+def section(text: str) -> Json:
+    return {"type": "section", "text": mrkdwn(text)}
+
+
+def context(text: str) -> Json:
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def age(created: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - created).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
