@@ -39,16 +39,9 @@ class SlackNotifier:
 
     async def update_card(self, request: ConnectionRequest) -> None:
         """Redraw the card in place, so the channel shows one message per request."""
-        if request.card_ref is None:
-            return
-        channel, ts = request.card_ref.split(":", 1)
-        await self._call(
-            "chat_update",
-            channel=channel,
-            ts=ts,
-            text=blocks.card_text(request),
-            blocks=blocks.approval_card(request),
-        )
+        if request.card_ref is not None:
+            text, body = blocks.card_text(request), blocks.approval_card(request)
+            await self._edit(request.card_ref, text, body)
 
     async def tell_requester(self, request: ConnectionRequest) -> None:
         """A DM fitting the request's state, with the button that state allows."""
@@ -63,11 +56,8 @@ class SlackNotifier:
     async def close_invitation(self, request: ConnectionRequest) -> None:
         """Replace the code in its DM by what became of the invitation."""
         assert request.code_dm_ref is not None
-        channel, ts = request.code_dm_ref.split(":", 1)
         text = blocks.spent_invitation(request)
-        await self._call(
-            "chat_update", channel=channel, ts=ts, text=text, blocks=[blocks.section(text)]
-        )
+        await self._edit(request.code_dm_ref, text, [blocks.section(text)])
 
     async def note_in_thread(self, request: ConnectionRequest, notice: Notice) -> None:
         """A reply under the card: the channel sees what happened without scrolling."""
@@ -85,6 +75,11 @@ class SlackNotifier:
         """A DM: the partner has not accepted yet."""
         text, body = blocks.invite_reminder(request)
         await self._dm(request.requester, text=text, blocks=body)
+
+    async def _edit(self, ref: str, text: str, body: list[blocks.Json]) -> None:
+        """Replace the message ``ref`` (``channel:ts``) in place."""
+        channel, ts = ref.split(":", 1)
+        await self._call("chat_update", channel=channel, ts=ts, text=text, blocks=body)
 
     async def _dm(self, user_id: str, **message: object) -> str:
         channel = self._dm_channels.get(user_id)
