@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -175,6 +176,23 @@ class Runtime:
         return web.json_response({"ok": True, "database": "reachable"})
 
 
+async def until_stopped() -> None:
+    """Return on SIGTERM or SIGINT, so ``running`` can finish in-flight work and close.
+
+    Without this, SIGTERM (systemd, docker stop) would kill the process mid-approval.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        log.info("stopping: finishing work in flight")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
 @contextlib.asynccontextmanager
 async def running(settings: Settings, *, http_mode: bool) -> AsyncIterator[Runtime]:
     """A started runtime, closed on exit however the block ends."""
@@ -201,7 +219,7 @@ async def serve_http(settings: Settings, host: str, port: int) -> None:
         await web.TCPSite(runner, host, port, backlog=1024).start()
         log.info("serving_http host=%s port=%s path=%s", host, port, SLACK_EVENTS_PATH)
         try:
-            await asyncio.Event().wait()
+            await until_stopped()
         finally:
             await runner.cleanup()
 
@@ -220,6 +238,6 @@ async def serve_socket_mode(settings: Settings) -> None:
         handler = await connect_socket_mode(runtime)
         log.info("socket_mode_connected")
         try:
-            await asyncio.Event().wait()
+            await until_stopped()
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]

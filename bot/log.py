@@ -72,4 +72,11 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> RedactSecrets:
     root.setLevel(level)
     for name in _QUIET_BELOW_INFO:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    logging.getLogger("slack_bolt.AsyncApp").addFilter(_not_the_token_notice)
     return redactor
+
+
+def _not_the_token_notice(record: logging.LogRecord) -> bool:
+    """Bolt warns at every start that SLACK_BOT_TOKEN is unused when a client is given,
+    which is exactly how the bot passes its token; the notice would only alarm operators."""
+    return "`token` will be unused" not in record.getMessage()
