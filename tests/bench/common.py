@@ -20,7 +20,6 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,22 +64,12 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-@dataclass
-class Stack:
-    """Ports and processes of one benchmark run."""
-
-    slack_url: str
-    jira_url: str
-    bot_url: str
-    bot: subprocess.Popen[bytes] | None
-    database: Path
-
-
-def bot_environment(stack_slack: str, jira: str, database: Path) -> dict[str, str]:
+def bot_environment(slack: str, jira: str, database: Path) -> dict[str, str]:
+    """The bot's settings for a benchmark: every URL on loopback, logs at WARNING."""
     return os.environ | {
         "SLACK_BOT_TOKEN": "xoxb-bench",
         "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": stack_slack + "/api/",
+        "SLACK_API_URL": slack + "/api/",
         "JIRA_URL": jira,
         "JIRA_TOKEN": "bench-token",
         "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
@@ -143,8 +132,6 @@ def serve(
 def bot_command() -> list[str]:
     """The bot; with BENCH_PROFILE=FILE it runs under py-spy, which writes FILE."""
     command = [sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1"]
-    if probe := os.environ.get("BENCH_GC_PROBE"):
-        return [sys.executable, probe]
     if profile := os.environ.get("BENCH_PROFILE"):
         return ["py-spy", "record", "--format", "raw", "-o", profile, "--", *command]
     return command
