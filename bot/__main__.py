@@ -3,6 +3,7 @@
 ```
 exalate-bot [run]                          Socket Mode (needs SLACK_APP_TOKEN)
 exalate-bot run --http [--host H] [--port N]   HTTP mode: POST /slack/events, GET /healthz
+exalate-bot run [--http …] --simulated-jira      either, against the built-in simulator
 exalate-bot audit export [--format csv|json] [--since DATE]   print the audit trail
 exalate-bot simulator [--host H] [--port N] [--token T]   an Exalate-on-Jira simulator
 ```
@@ -17,7 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.app import serve_http, serve_socket_mode
+from bot.app import SIMULATED_JIRA, run_bot
 from bot.audit import export, parse_since
 from bot.config import SettingsError, load_database_settings, load_settings
 from bot.exalate.simulator import Simulator, serve
@@ -36,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve Slack's HTTP endpoint instead")
     run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to bind")  # noqa: S104
     run.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    run.add_argument(
+        "--simulated-jira",
+        action="store_true",
+        help="use the built-in Exalate-on-Jira simulator instead of JIRA_URL: a safe sandbox",
+    )
     audit = commands.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     export = audit_commands.add_parser("export", help="print every transition, oldest first")
@@ -74,14 +80,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_simulator(arguments.host, arguments.port, arguments.token))
         return 0
+    running_command = arguments.command == "run"
+    simulated = running_command and arguments.simulated_jira
     try:
-        settings = load_settings()
+        # The simulator's address is known only once it listens: placeholders until then.
+        settings = load_settings(**SIMULATED_JIRA) if simulated else load_settings()
         configure_logging(settings.log_level, settings.secrets())
-        http = arguments.command == "run" and arguments.http
-        serve_bot = (
-            serve_http(settings, arguments.host, arguments.port)
-            if http
-            else (serve_socket_mode(settings))
+        serve_bot = run_bot(
+            settings,
+            http=running_command and arguments.http,
+            host=getattr(arguments, "host", ""),
+            port=getattr(arguments, "port", 0),
+            use_simulator=simulated,
         )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_bot)

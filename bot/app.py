@@ -31,6 +31,7 @@ from bot.approvers import ApproverPolicy
 from bot.cache import TimedCache
 from bot.config import Settings, SettingsError
 from bot.exalate import ExalateClient
+from bot.exalate.simulator import Simulator, serve
 from bot.jobs import LifecycleJobs
 from bot.service import ConnectionService, utc_now
 from bot.vault import Vault, key_file_for, load_or_create_key
@@ -207,6 +208,36 @@ async def running(settings: Settings, *, http_mode: bool) -> AsyncIterator[Runti
         yield runtime
     finally:
         await runtime.close()
+
+
+# What --simulated-jira puts in place of JIRA_URL and JIRA_TOKEN until the simulator listens.
+SIMULATED_JIRA = {"jira_url": "http://127.0.0.1:1", "jira_token": "simulator-accepts-any-token"}
+
+
+@contextlib.asynccontextmanager
+async def simulated_jira(settings: Settings) -> AsyncIterator[Settings]:
+    """The built-in Exalate-on-Jira simulator on a free loopback port, and settings that
+    point at it: the Slack side can be tried for real with nothing at stake."""
+    runner = await serve(Simulator(), "127.0.0.1", 0, access_log=False)
+    port = runner.addresses[0][1]
+    log.info("jira_simulator_started url=http://127.0.0.1:%s", port)
+    try:
+        yield settings.model_copy(update={"jira_url": f"http://127.0.0.1:{port}"})
+    finally:
+        await runner.cleanup()
+
+
+async def run_bot(
+    settings: Settings, *, http: bool, host: str, port: int, use_simulator: bool = False
+) -> None:
+    """Serve the bot until stopped, in HTTP or Socket Mode, against Jira or the simulator."""
+    async with contextlib.AsyncExitStack() as stack:
+        if use_simulator:
+            settings = await stack.enter_async_context(simulated_jira(settings))
+        if http:
+            await serve_http(settings, host, port)
+        else:
+            await serve_socket_mode(settings)
 
 
 async def serve_http(settings: Settings, host: str, port: int) -> None:

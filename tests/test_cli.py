@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 
 from bot.__main__ import main
+from bot.app import SIMULATED_JIRA, Runtime, simulated_jira
+from bot.config import load_settings
 
 
 class TestMain:
@@ -29,3 +32,28 @@ class TestMain:
             monkeypatch.setenv(name, value)
         assert main(["run", "--http", "--port", "0"]) == 2
         assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
+
+
+class TestSimulatedJira:
+    async def test_runtime_talks_to_the_built_in_simulator(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--simulated-jira needs no JIRA_URL or JIRA_TOKEN and reads Jira from the simulator."""
+        for name, value in {
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": "s",
+            "EXALATE_APPROVAL_CHANNEL": "C0APPROVE",
+            "EXALATE_APPROVERS": "U0ADMIN",
+            "DATABASE_URL": "sqlite+aiosqlite://",
+            "EXALATE_SECRET_KEY": Fernet.generate_key().decode(),
+        }.items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings(**SIMULATED_JIRA)
+        async with simulated_jira(settings) as simulated:
+            assert simulated.jira_url.startswith("http://127.0.0.1:")
+            runtime = await Runtime.start(simulated, http_mode=True)
+            try:
+                projects = await runtime.service.projects.get(wait=5)
+            finally:
+                await runtime.close()
+        assert "SUP" in {project.key for project in projects}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from bot.log import REDACTED, RedactSecrets, remember_secret
+from bot.log import REDACTED, JsonLines, RedactSecrets, remember_secret
 
 
 def _record(message: str, *args: object) -> logging.LogRecord:
@@ -49,3 +50,17 @@ class TestRedactSecrets:
         record = _record("dump %s", {"invitationCode": "INVITE-CODE-0123456789"})
         redactor.filter(record)
         assert "INVITE-CODE" not in record.getMessage()
+
+
+class TestJsonLines:
+    def test_event_and_pairs_become_fields(self) -> None:
+        """`event k=v` lines turn into searchable JSON fields."""
+        line = json.loads(JsonLines().format(_record("request_approved id=%s by=%s", 7, "U1")))
+        assert line["event"] == "request_approved"
+        assert (line["id"], line["by"], line["level"]) == ("7", "U1", "info")
+
+    def test_free_text_is_kept_as_a_message(self) -> None:
+        """Lines from libraries that are not events keep their text."""
+        line = json.loads(JsonLines().format(_record("Something Else happened")))
+        assert line["message"] == "Something Else happened"
+        assert "event" not in line

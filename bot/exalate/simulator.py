@@ -398,12 +398,18 @@ class Simulator:
         return web.json_response({"create": self.create_calls})
 
 
-async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
+async def serve(
+    simulator: Simulator, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = True
+) -> web.AppRunner:
     """Serve ``simulator`` on ``host:port`` until the caller awaits ``runner.cleanup()``.
 
-    ``port=0`` picks a free port; read it back from ``runner.addresses[0][1]``.
+    ``port=0`` picks a free port; read it back from ``runner.addresses[0][1]``. Inside
+    the bot (``--simulated-jira``) the access log is off: every poll would print a line.
     """
-    runner = web.AppRunner(simulator.app)
+    if access_log:
+        runner = web.AppRunner(simulator.app)
+    else:
+        runner = web.AppRunner(simulator.app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
