@@ -1,7 +1,7 @@
 """The ``exalate-bot`` command.
 
 ```
-exalate-bot [run]                          Socket Mode (needs SLACK_APP_TOKEN)
+exalate-bot [run] [--health-port N]        Socket Mode (needs SLACK_APP_TOKEN)
 exalate-bot run --http [--host H] [--port N]   HTTP mode: POST /slack/events, GET /healthz
 exalate-bot run [--http …] --simulated-jira      either, against the built-in simulator
 exalate-bot audit export [--format csv|json] [--since DATE]   print the audit trail
@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve Slack's HTTP endpoint instead")
     run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to bind")  # noqa: S104
     run.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    run.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        help="Socket Mode: serve /healthz and /metrics on this port (HTTP mode has them)",
+    )
     run.add_argument(
         "--simulated-jira",
         action="store_true",
@@ -91,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             http=running_command and arguments.http,
             host=getattr(arguments, "host", ""),
             port=getattr(arguments, "port", 0),
+            health_port=getattr(arguments, "health_port", None),
             use_simulator=simulated,
         )
         with contextlib.suppress(KeyboardInterrupt):

@@ -33,6 +33,7 @@ from bot.config import Settings, SettingsError
 from bot.exalate import ExalateClient
 from bot.exalate.simulator import Simulator, serve
 from bot.jobs import LifecycleJobs
+from bot.metrics import Metrics
 from bot.service import ConnectionService, utc_now
 from bot.vault import Vault, key_file_for, load_or_create_key
 from handlers.inflight import InFlight
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 # Jira's lists change rarely; a minute keeps the form current without hammering Jira.
 LIST_CACHE_SECONDS = 60.0
 SLACK_EVENTS_PATH = "/slack/events"
+HEALTH_TIMEOUT = 2.0  # seconds a health probe may wait on the database
 # A card post (with Slack's rate-limit retries) takes seconds; a claim older than this
 # was left by a process that stopped mid-post.
 CARD_CLAIM_LIFETIME = timedelta(minutes=10)
@@ -93,6 +95,8 @@ class Runtime:
     app: AsyncApp
     inflight: InFlight
     jobs: LifecycleJobs
+    repository: RequestRepository
+    socket_mode: AsyncSocketModeHandler | None = None
     _jobs_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -105,6 +109,7 @@ class Runtime:
         engine = make_engine(settings.database_url)
         await create_schema(engine)
         http = aiohttp.ClientSession()
+        metrics = Metrics()
         exalate = ExalateClient(
             http,
             settings.jira_url,
@@ -112,6 +117,7 @@ class Runtime:
             read_timeout=settings.jira_timeout,
             create_timeout=settings.exalate_create_timeout,
             read_retries=settings.jira_retries,
+            observe=metrics.observe_call,
         )
         client = make_slack_client(settings, http)
         inflight = InFlight()
@@ -138,6 +144,7 @@ class Runtime:
                 + 120
             ),
             clock=clock,
+            metrics=metrics,
         )
         handlers.register(
             app, service, inflight, local_short_name=settings.exalate_local_short_name
@@ -146,7 +153,7 @@ class Runtime:
         await repository.release_stale_card_claims(clock() - CARD_CLAIM_LIFETIME)
         await service.post_missing_cards()
         jobs = LifecycleJobs(service, interval=settings.exalate_poll_interval)
-        return cls(settings, engine, http, service, app, inflight, jobs)
+        return cls(settings, engine, http, service, app, inflight, jobs, repository)
 
     def start_jobs(self) -> None:
         """Run the life-cycle jobs in the background until ``close``."""
@@ -165,16 +172,45 @@ class Runtime:
         await self.engine.dispose()
 
     def web_app(self) -> web.Application:
-        """Bolt's endpoint at ``POST /slack/events`` plus ``GET /healthz``."""
+        """Bolt's endpoint at ``POST /slack/events`` plus ``/healthz`` and ``/metrics``."""
         application = self.app.web_app(path=SLACK_EVENTS_PATH)
         application.middlewares.append(self.inflight.answer_first())  # type: ignore[arg-type]
-        application.router.add_get("/healthz", self._healthz)
+        self.add_probes(application)
         return application
 
+    def add_probes(self, application: web.Application) -> None:
+        """``GET /healthz`` and ``GET /metrics`` on ``application``."""
+        application.router.add_get("/healthz", self._healthz)
+        application.router.add_get("/metrics", self._metrics)
+
+    async def health(self) -> dict[str, object]:
+        """The truth about this process: database, Slack connection, last poll of Exalate."""
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                async with self.engine.connect() as connection:
+                    await connection.exec_driver_sql("SELECT 1")
+            database = True
+        except Exception:
+            database = False
+        socket: bool | None = None
+        if self.socket_mode is not None:
+            socket = bool(await self.socket_mode.client.is_connected())
+        last = self.jobs.last_successful_poll
+        return {
+            "ok": database and socket is not False,
+            "database_reachable": database,
+            "socket_mode_connected": socket,
+            "last_successful_poll": last.isoformat() if last else None,
+        }
+
     async def _healthz(self, _request: web.Request) -> web.Response:
-        async with self.engine.connect() as connection:
-            await connection.exec_driver_sql("SELECT 1")
-        return web.json_response({"ok": True, "database": "reachable"})
+        health = await self.health()
+        return web.json_response(health, status=200 if health["ok"] else 503)
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        states = await self.repository.count_by_status()
+        text = self.service.metrics.render(states)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
 async def until_stopped() -> None:
@@ -228,7 +264,13 @@ async def simulated_jira(settings: Settings) -> AsyncIterator[Settings]:
 
 
 async def run_bot(
-    settings: Settings, *, http: bool, host: str, port: int, use_simulator: bool = False
+    settings: Settings,
+    *,
+    http: bool,
+    host: str,
+    port: int,
+    health_port: int | None = None,
+    use_simulator: bool = False,
 ) -> None:
     """Serve the bot until stopped, in HTTP or Socket Mode, against Jira or the simulator."""
     async with contextlib.AsyncExitStack() as stack:
@@ -237,7 +279,7 @@ async def run_bot(
         if http:
             await serve_http(settings, host, port)
         else:
-            await serve_socket_mode(settings)
+            await serve_socket_mode(settings, host, health_port)
 
 
 async def serve_http(settings: Settings, host: str, port: int) -> None:
@@ -260,15 +302,29 @@ async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler:
     app_token = runtime.settings.require_socket_mode()
     handler = AsyncSocketModeHandler(runtime.app, app_token.get_secret_value())
     await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+    runtime.socket_mode = handler
     return handler
 
 
-async def serve_socket_mode(settings: Settings) -> None:
-    """Socket Mode: one outbound WebSocket to Slack, no inbound URL needed."""
+async def serve_socket_mode(settings: Settings, host: str, health_port: int | None) -> None:
+    """Socket Mode: one outbound WebSocket to Slack, no inbound URL needed.
+
+    ``health_port``, if given, serves ``/healthz`` and ``/metrics`` for a supervisor.
+    """
     async with running(settings, http_mode=False) as runtime:
         handler = await connect_socket_mode(runtime)
         log.info("socket_mode_connected")
+        probes: web.AppRunner | None = None
+        if health_port is not None:
+            application = web.Application()
+            runtime.add_probes(application)
+            probes = web.AppRunner(application, access_log=None)
+            await probes.setup()
+            await web.TCPSite(probes, host, health_port).start()
+            log.info("serving_probes host=%s port=%s", host, health_port)
         try:
             await until_stopped()
         finally:
+            if probes is not None:
+                await probes.cleanup()
             await handler.close_async()  # type: ignore[no-untyped-call]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from bot.exalate import ExalateError
 from bot.service import ConnectionService
@@ -36,6 +37,7 @@ class LifecycleJobs:
         self._sleep = sleep
         self._failures = 0
         self._ticks_to_skip = 0
+        self.last_successful_poll: datetime | None = None
 
     async def tick(self) -> bool:
         """One round; returns whether Exalate was polled this time.
@@ -58,6 +60,7 @@ class LifecycleJobs:
             await self._service.reconcile_stuck()
             await self._service.poll_invitations()
         except ExalateError as error:
+            self._service.metrics.count_error(f"poll_{type(error).__name__}")
             if self._failures == 0:
                 log.warning("exalate_poll_failing kind=%s; backing off", type(error).__name__)
             self._failures += 1
@@ -68,6 +71,7 @@ class LifecycleJobs:
             if self._failures:
                 log.info("exalate_poll_recovered after_failures=%s", self._failures)
             self._failures = 0
+            self.last_successful_poll = self._service.clock()
 
     async def run(self) -> None:
         """Tick forever; nothing a tick meets stops the loop."""

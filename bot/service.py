@@ -37,6 +37,7 @@ from bot.exalate import (
     Project,
 )
 from bot.log import remember_secret
+from bot.metrics import Metrics
 from bot.ports import DeliveryFailed, DirectoryUnavailable, Notice, Notifier
 from bot.vault import Vault
 from storage import NameTaken, RequestRepository
@@ -86,6 +87,7 @@ class ConnectionService:
         remind_after: timedelta = timedelta(days=3),
         stuck_after: timedelta = timedelta(seconds=45),
         clock: Callable[[], datetime] = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self._repository = repository
         self._exalate = exalate
@@ -97,6 +99,7 @@ class ConnectionService:
         self._approval_ttl = approval_ttl
         self._remind_after = remind_after
         self._stuck_after = stuck_after
+        self.metrics = metrics or Metrics()
         self.clock = clock
         self._cards_missing = True  # unknown at start: look once
         self._initiating: set[int] = set()  # request ids this process is creating now
@@ -165,6 +168,7 @@ class ConnectionService:
         request = await self.check_can_decide(request_id, actor, seen=seen)
         won = await self._move(request, Status.INITIATING, actor, decided_by=actor, note="approved")
         log.info("request_approved id=%s by=%s", won.id, actor)
+        self.metrics.count_approval()
         return await self._initiate(won, after_failure=False)
 
     async def retry(
@@ -476,6 +480,7 @@ class ConnectionService:
         except ExalateError as error:
             failed = await self._move(request, Status.FAILED, EXALATE_ACTOR, error=str(error))
             log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
+            self.metrics.count_error(type(error).__name__)
             await self._tell_everyone(failed)
             return failed
         self._connections.invalidate()
@@ -535,6 +540,7 @@ class ConnectionService:
         except Exception as error:
             reason = _why(error)
             log.warning("delivery_failed id=%s reason=%s", request.id, reason)
+            self.metrics.count_error(f"delivery_{reason}")
             problem = (
                 f"The invitation code could not be sent to the requester by DM ({reason}). "
                 "It is stored encrypted; use Resend code once they can receive DMs."
@@ -643,8 +649,7 @@ class ConnectionService:
         await self._quietly("update_card", self._notifier.update_card(request), request)
         await self._quietly("tell_requester", self._notifier.tell_requester(request), request)
 
-    @staticmethod
-    async def _quietly(what: str, call: Awaitable[T], request: ConnectionRequest) -> T | None:
+    async def _quietly(self, what: str, call: Awaitable[T], request: ConnectionRequest) -> T | None:
         """Run a notification; a failure is logged (by kind only) and never propagates."""
         try:
             return await call
@@ -652,6 +657,7 @@ class ConnectionService:
             log.warning(
                 "notification_failed id=%s what=%s reason=%s", request.id, what, _why(error)
             )
+            self.metrics.count_error(f"slack_{_why(error)}")
             return None
 
 

@@ -404,6 +404,14 @@ class RequestRepository:
             rows = await session.scalars(_newest_first(query, limit, order))
             return [_to_domain(row) for row in rows]
 
+    async def count_by_status(self) -> dict[str, int]:
+        """How many requests are in each state (for metrics)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                sa.select(RequestRow.status, sa.func.count()).group_by(RequestRow.status)
+            )
+            return {str(status): int(count) for status, count in rows}
+
     async def name_is_open(self, connection_name: str) -> bool:
         """Whether an open request already claims ``connection_name`` (case-insensitive)."""
         async with self._sessions() as session:

@@ -75,6 +75,7 @@ class ExalateClient:
         read_retries: int = 2,
         backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observe: Callable[[str, float], None] | None = None,
     ):
         if not token:
             raise ValueError("token must not be empty")
@@ -86,6 +87,7 @@ class ExalateClient:
         self._read_retries = read_retries
         self._backoff = backoff
         self._sleep = sleep
+        self._observe = observe
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
@@ -158,6 +160,7 @@ class ExalateClient:
         """
         attempts = self._read_retries + 1 if method == "GET" else 1
         for attempt in range(attempts):
+            started = time.monotonic()
             try:
                 return await self._send(method, path, json=json, timeout=timeout)
             except errors.ExalateUnavailable as error:
@@ -167,6 +170,9 @@ class ExalateClient:
                 if attempt + 1 == attempts or delay > MAX_RETRY_AFTER:
                     raise
                 await self._sleep(delay)
+            finally:
+                if self._observe is not None:
+                    self._observe(f"{method} {path}", time.monotonic() - started)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _send(

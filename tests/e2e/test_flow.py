@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.exalate.simulator import Simulator
 from handlers.ids import Action
@@ -370,7 +372,44 @@ class TestHttpEndpoint:
         assert reply.status == 401
 
     async def test_healthz(self, harness: Harness) -> None:
-        """GET /healthz answers with the database reachable."""
-        async with harness.http.get(harness.url.replace("/slack/events", "/healthz")) as resp:
-            assert resp.status == 200
-            assert (await resp.json())["database"] == "reachable"
+        """GET /healthz: database reachable, no Socket Mode in HTTP mode, the last poll."""
+        url = harness.url.replace("/slack/events", "/healthz")
+        async with harness.http.get(url) as response:
+            assert response.status == 200
+            health = await response.json()
+        assert health == {
+            "ok": True,
+            "database_reachable": True,
+            "socket_mode_connected": None,
+            "last_successful_poll": None,
+        }
+        await harness.runtime.jobs.tick()
+        async with harness.http.get(url) as response:
+            assert (await response.json())["last_successful_poll"] is not None
+
+    async def test_unreachable_database_is_unhealthy(
+        self, harness: Harness, tmp_path: Path
+    ) -> None:
+        """A database that cannot be opened turns /healthz into a 503."""
+        await harness.runtime.engine.dispose()
+        # A directory is no SQLite file: every connection attempt fails.
+        harness.runtime.engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}")
+        async with harness.http.get(harness.url.replace("/slack/events", "/healthz")) as r:
+            assert r.status == 503
+            assert (await r.json())["database_reachable"] is False
+
+    async def test_metrics(self, harness: Harness) -> None:
+        """GET /metrics: requests by state, approvals, Exalate latency, errors by kind."""
+        harness.simulator.fail("create", 500)
+        request_id = await _approved_request(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("failed")
+        async with harness.http.get(harness.url.replace("/slack/events", "/metrics")) as r:
+            assert r.status == 200
+            text = await r.text()
+        assert 'exalate_bot_requests{state="failed"} 1' in text
+        assert "exalate_bot_approvals_total 1" in text
+        assert 'exalate_bot_errors_total{kind="ExalateServerError"} 1' in text
+        create = 'call="POST /rest/issuehub/4.0/connections"'
+        assert f"exalate_bot_exalate_call_seconds_count{{{create}}} 1" in text
+        assert f'exalate_bot_exalate_call_seconds_bucket{{{create},le="+Inf"}} 1' in text

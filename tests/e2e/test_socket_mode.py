@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bot.app import Runtime, connect_socket_mode
+import asyncio
+import os
+import signal
+import socket
+
+import aiohttp
+
+from bot.app import Runtime, connect_socket_mode, serve_socket_mode
 from bot.config import Settings
 from tests.e2e.harness import ALICE
 from tests.fakes.slack import FakeSlack
@@ -26,10 +33,42 @@ async def test_slash_command_round_trip(settings: Settings, slack: FakeSlack) ->
                 "response_url": slack.response_url("socket"),
             },
         )
+        health = await runtime.health()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
         await runtime.close()
+    assert health["socket_mode_connected"] is True
     assert "Nothing is pending" in ack["payload"]["text"]
     opened = slack.calls_to("apps.connections.open")
     assert opened
     assert opened[0].token == "xapp-e2e-app-token"
+
+
+async def test_serve_socket_mode_with_probes_and_sigterm(
+    settings: Settings, slack: FakeSlack
+) -> None:
+    """The production path: connect, answer /healthz on --health-port, stop on SIGTERM."""
+    port = _free_port()
+    serving = asyncio.create_task(serve_socket_mode(settings, "127.0.0.1", port))
+    await slack.wait_connected()
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):  # the probe port opens right after the socket connects
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    health = await response.json()
+                    break
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.02)
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            metrics = await response.text()
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(serving, timeout=10)
+    assert health["socket_mode_connected"] is True
+    assert health["ok"] is True
+    assert "exalate_bot_approvals_total 0" in metrics
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
