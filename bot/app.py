@@ -145,6 +145,7 @@ class Runtime:
             ),
             clock=clock,
             metrics=metrics,
+            assisted=settings.exalate_initiation == "assisted",
         )
         handlers.register(
             app, service, inflight, local_short_name=settings.exalate_local_short_name
@@ -162,9 +163,11 @@ class Runtime:
     async def close(self) -> None:
         """Stop the jobs, let running listeners finish (bounded), then release connections."""
         if self._jobs_task is not None:
-            self._jobs_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._jobs_task
+            self.jobs.stop()
+            try:
+                await asyncio.wait_for(self._jobs_task, SHUTDOWN_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning("shutdown_cut_a_tick_short")
         unfinished = await self.inflight.drain(timeout=SHUTDOWN_GRACE_SECONDS)
         if unfinished:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -68,6 +68,7 @@ class Settings(DatabaseSettings):
     exalate_local_short_name: str = ""
     exalate_secret_key: SecretStr | None = None
     exalate_create_timeout: float = Field(default=15.0, gt=0)
+    exalate_initiation: Literal["api", "assisted"] = "api"
     exalate_poll_interval: float = Field(default=60.0, gt=0)
     exalate_approval_ttl: timedelta = timedelta(days=7)
     exalate_invite_remind_after: timedelta = timedelta(days=3)

@@ -10,8 +10,8 @@ controlled clock; ``run`` is the loop around it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.exalate import ExalateError
@@ -30,14 +30,13 @@ class LifecycleJobs:
         service: ConnectionService,
         *,
         interval: float,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._service = service
         self.interval = interval
-        self._sleep = sleep
         self._failures = 0
         self._ticks_to_skip = 0
         self.last_successful_poll: datetime | None = None
+        self._stopping = asyncio.Event()
 
     async def tick(self) -> bool:
         """One round; returns whether Exalate was polled this time.
@@ -74,7 +73,16 @@ class LifecycleJobs:
             self.last_successful_poll = self._service.clock()
 
     async def run(self) -> None:
-        """Tick forever; nothing a tick meets stops the loop."""
-        while True:
+        """Tick until ``stop``; nothing a tick meets stops the loop.
+
+        Stopping waits for the tick in progress instead of cancelling it, so no database
+        transaction or Exalate call is cut off halfway.
+        """
+        while not self._stopping.is_set():
             await self.tick()
-            await self._sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the tick in progress."""
+        self._stopping.set()

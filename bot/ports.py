@@ -53,6 +53,9 @@ class Notifier(Protocol):
     async def remind_requester(self, request: ConnectionRequest) -> None:
         """Tell the requester the partner has not accepted the invitation yet."""
 
+    async def guide_approver(self, request: ConnectionRequest) -> None:
+        """Give the approver the exact values for the Exalate console's wizard."""
+
 
 class DirectoryUnavailable(Exception):
     """Slack could not say who is in a user group just now."""

@@ -32,6 +32,7 @@ from bot.exalate import (
     Connection,
     ConnectionSpec,
     ExalateClient,
+    ExalateEndpointMissing,
     ExalateError,
     ExalateNameConflict,
     Project,
@@ -88,6 +89,7 @@ class ConnectionService:
         stuck_after: timedelta = timedelta(seconds=45),
         clock: Callable[[], datetime] = utc_now,
         metrics: Metrics | None = None,
+        assisted: bool = False,
     ) -> None:
         self._repository = repository
         self._exalate = exalate
@@ -100,6 +102,7 @@ class ConnectionService:
         self._remind_after = remind_after
         self._stuck_after = stuck_after
         self.metrics = metrics or Metrics()
+        self._assisted = assisted  # EXALATE_INITIATION=assisted: never call the create API
         self.clock = clock
         self._cards_missing = True  # unknown at start: look once
         self._initiating: set[int] = set()  # request ids this process is creating now
@@ -218,7 +221,7 @@ class ConnectionService:
         """Raise unless ``actor`` may paste the code of a connection whose code was lost."""
         request = await self._load(request_id)
         await self.policy.ensure_approver(actor, "Only approvers can paste an invitation code.")
-        _expect(request, Status.INVITED)
+        _expect(request, Status.INVITED, Status.ASSISTED)
         if request.has_invitation_code:
             raise NotAllowed("The bot has this connection's code already.")
         return request
@@ -230,7 +233,22 @@ class ConnectionService:
         pasting at once, one delivers and the other is told.
         """
         request = await self.check_can_paste(request_id, actor)
-        stored = await self._repository.store_code(request.id, self._vault.seal(code))
+        sealed = self._vault.seal(code)
+        if request.status is Status.ASSISTED:
+            # Created in the console just now: look for it, so the poller can follow it.
+            existing = await self._find_quietly(request.fields.connection_name)
+            stored: ConnectionRequest | None = await self._repository.transition(
+                request,
+                Status.INVITED,
+                actor=actor,
+                at=self.clock(),
+                note="created in the console",
+                invitation_code=sealed,
+                exalate_connection_id=str(existing.id) if existing else None,
+                exalate_status=existing.status if existing else None,
+            )
+        else:
+            stored = await self._repository.store_code(request.id, sealed)
         if stored is None:
             raise Conflict(await self._load(request.id))
         await self._repository.record(stored, actor, self.clock(), "code pasted")
@@ -467,11 +485,15 @@ class ConnectionService:
     ) -> ConnectionRequest:
         await self._quietly("update_card", self._notifier.update_card(request), request)
         name = request.fields.connection_name
+        if self._assisted:
+            return await self._assist(request)
         try:
             if after_failure and (existing := await self._exalate.find_connection(name)):
                 return await self._adopt(request, existing)
             try:
                 created = await self._exalate.create_connection(_spec(request.fields))
+            except ExalateEndpointMissing:
+                return await self._assist(request)  # this Exalate has no creation API
             except ExalateNameConflict:
                 # After a lost answer the name may be ours: reconcile, never create twice.
                 if after_failure and (existing := await self._exalate.find_connection(name)):
@@ -513,6 +535,15 @@ class ConnectionService:
             raise
         log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
         return await self._deliver(invited, code)
+
+    async def _assist(self, request: ConnectionRequest) -> ConnectionRequest:
+        """Hand the creation to the approver: the exact values for the console's wizard,
+        and the Paste invitation code button that brings the code back to the requester."""
+        assisted = await self._move(request, Status.ASSISTED, BOT_ACTOR, note="assisted initiation")
+        log.info("initiation_assisted id=%s", assisted.id)
+        await self._quietly("update_card", self._notifier.update_card(assisted), assisted)
+        await self._quietly("guide_approver", self._notifier.guide_approver(assisted), assisted)
+        return assisted
 
     async def _adopt(self, request: ConnectionRequest, existing: Connection) -> ConnectionRequest:
         """Take over a connection an earlier attempt created; its code is unknown."""
@@ -612,6 +643,13 @@ class ConnectionService:
             return await cache.current(wait=LOOKUP_BUDGET_SECONDS)
         except CacheUnavailable as error:
             log.warning("lookup_unavailable reason=%s", error)
+            return None
+
+    async def _find_quietly(self, connection_name: str) -> Connection | None:
+        """The connection by name, or None, also when Exalate cannot say right now."""
+        try:
+            return await self._exalate.find_connection(connection_name)
+        except ExalateError:
             return None
 
     async def _named(self, connection_name: str) -> ConnectionRequest:

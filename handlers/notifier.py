@@ -76,6 +76,12 @@ class SlackNotifier:
         text, body = blocks.invite_reminder(request)
         await self._dm(request.requester, text=text, blocks=body)
 
+    async def guide_approver(self, request: ConnectionRequest) -> None:
+        """DM the approver who approved the wizard's values and the Paste button."""
+        if request.decided_by is not None:
+            text, body = blocks.console_guide(request)
+            await self._dm(request.decided_by, text=text, blocks=body)
+
     async def _edit(self, ref: str, text: str, body: list[blocks.Json]) -> None:
         """Replace the message ``ref`` (``channel:ts``) in place."""
         channel, ts = ref.split(":", 1)

@@ -17,6 +17,7 @@ class Status(StrEnum):
 
     PENDING_APPROVAL = "pending_approval"
     INITIATING = "initiating"
+    ASSISTED = "assisted"  # an admin creates it in the Exalate console, then pastes the code
     INVITED = "invited"
     ACTIVE = "active"
     FAILED = "failed"
@@ -31,7 +32,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PENDING_APPROVAL: frozenset(
         {Status.INITIATING, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}
     ),
-    Status.INITIATING: frozenset({Status.INVITED, Status.FAILED}),
+    Status.INITIATING: frozenset({Status.INVITED, Status.FAILED, Status.ASSISTED}),
+    Status.ASSISTED: frozenset({Status.INVITED}),
     Status.FAILED: frozenset({Status.INITIATING}),
     Status.INVITED: frozenset({Status.ACTIVE, Status.DEACTIVATED, Status.EXPIRED, Status.GONE}),
     Status.ACTIVE: frozenset(),
@@ -44,7 +46,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 # A request is "open" while its connection name is claimed: no second request may use it.
 OPEN_STATUSES: frozenset[Status] = frozenset(
-    {Status.PENDING_APPROVAL, Status.INITIATING, Status.FAILED, Status.INVITED}
+    {Status.PENDING_APPROVAL, Status.INITIATING, Status.ASSISTED, Status.FAILED, Status.INVITED}
 )
 
 

@@ -31,6 +31,7 @@ from handlers.blocks.lists import (
 )
 from handlers.blocks.messages import (
     USAGE,
+    console_guide,
     invitation_dm,
     invite_reminder,
     requester_message,
@@ -49,6 +50,7 @@ __all__ = [
     "approval_card",
     "card_text",
     "code_modal",
+    "console_guide",
     "escape",
     "explain",
     "history_message",

@@ -60,6 +60,12 @@ def outcome(request: ConnectionRequest) -> str:
     match request.status:
         case Status.PENDING_APPROVAL:
             return ":hourglass_flowing_sand: Waiting for approval."
+        case Status.ASSISTED:
+            return (
+                f":wrench: Approved by {by}. The connection is being created by hand in the "
+                f"Exalate console; {by} has the values. Paste its invitation code here once it "
+                "exists: it goes to the requester privately."
+            )
         case Status.INITIATING:
             return f":gear: Approved by {by}. Creating the connection in Exalate…"
         case Status.INVITED if request.error:
@@ -144,7 +150,9 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
     elif request.status is Status.FAILED:
         retry = button("Retry", Action.RETRY, request, bound=True)
         blocks.append({"type": "actions", "elements": [retry]})
-    elif request.status is Status.INVITED and not request.has_invitation_code:
+    elif request.status is Status.ASSISTED or (
+        request.status is Status.INVITED and not request.has_invitation_code
+    ):
         paste = button("Paste invitation code", Action.PASTE_CODE, request)
         blocks.append({"type": "actions", "elements": [paste]})
     elif request.status is Status.INVITED and request.error:

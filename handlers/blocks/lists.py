@@ -25,6 +25,7 @@ from handlers.ids import COMMAND, Action, View
 STATE_WORDS: Mapping[Status, str] = {
     Status.PENDING_APPROVAL: "awaiting approval",
     Status.INITIATING: "being created",
+    Status.ASSISTED: "being created in the Exalate console",
     Status.FAILED: "failed, can be retried",
     Status.INVITED: "awaiting the partner",
     Status.ACTIVE: "active",

@@ -146,3 +146,27 @@ def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json
     )
     blocks = [section(intro), section(f"```{code}```"), section(steps)]
     return f"Invitation code for the connection {name}", blocks
+
+
+def console_guide(request: ConnectionRequest) -> tuple[str, list[Json]]:
+    """The approver's DM in assisted mode: the wizard's steps with this request's values."""
+    f = request.fields
+    steps = "\n".join(
+        (
+            "1. Jira administration → Apps → Exalate → *Connections* → *Initiate connection*.",
+            "2. Choose *I don't have a URL*, then the *Script* mode, then *Next*.",
+            f"3. Local instance short name: `{escape(f.local_short_name)}`",
+            f"4. Destination instance short name: `{escape(f.remote_short_name)}`",
+            f"5. Connection name: `{escape(f.connection_name)}`",
+            f"6. Description: {escape(f.description) or '(empty)'}",
+            f"7. Project for the incoming sync: `{escape(f.project_key)}`, then *Next*.",
+            "8. *Copy Invitation Code*, then press *Paste invitation code* below.",
+        )
+    )
+    text = (
+        f"Please create the connection *{escape(f.connection_name)}* (request #{request.id}) "
+        "in the Exalate console: this Exalate cannot be asked to by its API."
+    )
+    paste = button("Paste invitation code", Action.PASTE_CODE, request, "primary")
+    body = [section(text), section(steps), {"type": "actions", "elements": [paste]}]
+    return text, body

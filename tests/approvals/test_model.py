@@ -15,6 +15,8 @@ ALLOWED = {
     (Status.PENDING_APPROVAL, Status.EXPIRED),
     (Status.INITIATING, Status.INVITED),
     (Status.INITIATING, Status.FAILED),
+    (Status.INITIATING, Status.ASSISTED),
+    (Status.ASSISTED, Status.INVITED),
     (Status.FAILED, Status.INITIATING),
     (Status.INVITED, Status.ACTIVE),
     (Status.INVITED, Status.DEACTIVATED),
@@ -43,6 +45,10 @@ class TestTransitions:
 
     def test_open_statuses_are_those_that_can_still_reach_a_connection(self) -> None:
         """A request claims its name exactly while it can still become or is a pending invite."""
-        assert {Status.PENDING_APPROVAL, Status.INITIATING, Status.FAILED, Status.INVITED} == (
-            OPEN_STATUSES
-        )
+        assert {
+            Status.PENDING_APPROVAL,
+            Status.INITIATING,
+            Status.ASSISTED,
+            Status.FAILED,
+            Status.INVITED,
+        } == OPEN_STATUSES

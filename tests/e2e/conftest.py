@@ -49,8 +49,16 @@ def _create_timeout() -> float:
     return 2.0
 
 
+@pytest.fixture(name="initiation")
+def _initiation() -> str:
+    """EXALATE_INITIATION; a test parametrises it to try assisted mode."""
+    return "api"
+
+
 @pytest.fixture(name="settings")
-def _settings(slack: FakeSlack, jira_url: str, tmp_path: Path, create_timeout: float) -> Settings:
+def _settings(
+    slack: FakeSlack, jira_url: str, tmp_path: Path, create_timeout: float, initiation: str
+) -> Settings:
     return load_settings(
         slack_bot_token=BOT_TOKEN,
         slack_app_token="xapp-e2e-app-token",
@@ -64,6 +72,7 @@ def _settings(slack: FakeSlack, jira_url: str, tmp_path: Path, create_timeout: f
         exalate_local_short_name="acme",
         exalate_create_timeout=create_timeout,
         jira_retries=0,  # faults injected in these tests should land; retries: test_client
+        exalate_initiation=initiation,
     )
 
 

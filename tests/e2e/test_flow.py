@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from pathlib import Path
@@ -262,13 +263,31 @@ class TestFailure:
         await harness.dm(ALICE, code)
         assert len(harness.simulator.create_calls) == 2
 
-    async def test_missing_endpoint_is_said_plainly(self, harness: Harness) -> None:
-        """A 404 on the create call says this Exalate version has no such endpoint."""
+    async def test_missing_endpoint_falls_back_to_the_console(self, harness: Harness) -> None:
+        """A 404 on create: the approver gets the wizard's values and a Paste button; the
+        pasted code reaches the requester, and the poller follows the connection."""
         harness.simulator.fail("create", 404)
         request_id = await _approved_request(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
-        card = await harness.card("failed")
-        assert "connection-creation endpoint" in json.dumps(card.args["blocks"])
+        card = await harness.card("assisted")
+        assert card.args["blocks"][-1]["elements"][0]["action_id"] == Action.PASTE_CODE.value
+        guide = await harness.dm(BOB, "Initiate connection")
+        guide_text = json.dumps(guide.args["blocks"])
+        for value in ("acme", "partner", "acme_to_partner", "Support tickets", "SUP"):
+            assert value in guide_text
+        # The approver creates it in the console, copies the code, and pastes it.
+        harness.simulator.connections[700] = {
+            "id": 700,
+            "name": "acme_to_partner",
+            "status": "PENDING",
+            "invitationCode": "CODE-7",
+        }
+        assert (await harness.paste(request_id, "CODE-7", BOB)).body == {}
+        await harness.dm(ALICE, "CODE-7")
+        await harness.card("invited")
+        harness.simulator.accept("acme_to_partner")
+        await harness.runtime.jobs.tick()
+        await harness.card("active")
 
     @pytest.mark.parametrize("create_timeout", [0.1])
     async def test_timeout_is_a_failure_with_retry(self, harness: Harness) -> None:
@@ -387,6 +406,9 @@ class TestHttpEndpoint:
         async with harness.http.get(url) as response:
             assert (await response.json())["last_successful_poll"] is not None
 
+    # aiosqlite leaves a connection whose open failed unclosed; it is collected here, in
+    # the test that provokes it, instead of warning in whichever test runs next.
+    @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
     async def test_unreachable_database_is_unhealthy(
         self, harness: Harness, tmp_path: Path
     ) -> None:
@@ -397,6 +419,7 @@ class TestHttpEndpoint:
         async with harness.http.get(harness.url.replace("/slack/events", "/healthz")) as r:
             assert r.status == 503
             assert (await r.json())["database_reachable"] is False
+        gc.collect()
 
     async def test_metrics(self, harness: Harness) -> None:
         """GET /metrics: requests by state, approvals, Exalate latency, errors by kind."""

@@ -95,3 +95,18 @@ class TestExpiredTrigger:
         await harness.command("connect")
         reply = await harness.slack.wait_for(f"response_url:command-{ALICE}")
         assert "run the command again" in reply.args["text"]
+
+
+class TestAssistedMode:
+    @pytest.mark.parametrize("initiation", ["assisted"])
+    async def test_assisted_mode_never_calls_the_create_api(self, harness: Harness) -> None:
+        """EXALATE_INITIATION=assisted: no POST to Exalate; the approver is guided instead."""
+        await harness.submit_request()
+        request_id = await _card_id(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("assisted")
+        await harness.dm(BOB, "Copy Invitation Code")
+        assert harness.simulator.create_calls == []
+        refused = await harness.paste(request_id, "CODE", CAROL)
+        assert refused.body == {}  # Carol is an approver too: any approver may paste
+        await harness.dm(ALICE, "CODE")

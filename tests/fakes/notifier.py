@@ -39,3 +39,6 @@ class RecordingNotifier:
 
     async def remind_requester(self, request: ConnectionRequest) -> None:
         self.events.append(("remind_requester", request.id, request.status.value))
+
+    async def guide_approver(self, request: ConnectionRequest) -> None:
+        self.events.append(("guide_approver", request.id, request.status.value))
