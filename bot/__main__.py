@@ -4,6 +4,7 @@
 exalate-bot [run] [--health-port N]        Socket Mode (needs SLACK_APP_TOKEN)
 exalate-bot run --http [--host H] [--port N]   HTTP mode: POST /slack/events, GET /healthz
 exalate-bot run [--http …] --simulated-jira      either, against the built-in simulator
+exalate-bot doctor [--http]                    one line per check, non-zero on any failure
 exalate-bot audit export [--format csv|json] [--since DATE]   print the audit trail
 exalate-bot simulator [--host H] [--port N] [--token T]   an Exalate-on-Jira simulator
 ```
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from bot.app import SIMULATED_JIRA, run_bot
 from bot.audit import export, parse_since
 from bot.config import SettingsError, load_database_settings, load_settings
+from bot.doctor import run_checks
 from bot.exalate.simulator import Simulator, serve
 from bot.log import configure_logging
 
@@ -48,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the built-in Exalate-on-Jira simulator instead of JIRA_URL: a safe sandbox",
     )
+    doctor = commands.add_parser("doctor", help="check settings, Slack, Jira, Exalate, database")
+    doctor.add_argument("--http", action="store_true", help="check for HTTP mode")
     audit = commands.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     export = audit_commands.add_parser("export", help="print every transition, oldest first")
@@ -69,6 +73,21 @@ async def _serve_simulator(host: str, port: int, token: str | None) -> None:
         await runner.cleanup()
 
 
+async def _doctor(http_mode: bool) -> int:
+    """Print one line per check; 1 if any failed."""
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"✗ Settings: {error}")  # noqa: T201
+        return 1
+    print("✓ Settings: valid")  # noqa: T201
+    failed = False
+    async for check in run_checks(settings, http_mode=http_mode):
+        print(check.line())  # noqa: T201
+        failed |= check.ok is False
+    return 1 if failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     arguments = _parser().parse_args(argv)
@@ -81,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         sys.stdout.write(output)
         return 0
+    if arguments.command == "doctor":
+        return asyncio.run(_doctor(arguments.http))
     if arguments.command == "simulator":
         configure_logging("INFO")
         with contextlib.suppress(KeyboardInterrupt):

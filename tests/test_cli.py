@@ -57,3 +57,12 @@ class TestSimulatedJira:
             finally:
                 await runtime.close()
         assert "SUP" in {project.key for project in projects}
+
+
+class TestDoctorCommand:
+    def test_invalid_settings_fail_the_first_check(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """With nothing configured, doctor prints ✗ for the settings and exits 1."""
+        assert main(["doctor"]) == 1
+        assert capsys.readouterr().out.startswith("✗ Settings:")

@@ -102,6 +102,8 @@ class FakeSlack:
         self.bot_user_id = bot_user_id
         self.team_id = team_id
         self.calls: list[Call] = []
+        self.member_of: set[str] = set()
+        """Channels conversations.info reports the bot a member of."""
         self.acks: list[dict[str, Any]] = []
         """Every Socket Mode message with an ``envelope_id`` the client sent, in order."""
         self.connection_count = 0
@@ -120,6 +122,7 @@ class FakeSlack:
         self._base_url: str | None = None
         self._methods: dict[str, Callable[[Call], dict[str, Any]]] = {
             "auth.test": self._auth_test,
+            "conversations.info": self._conversations_info,
             "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -431,6 +434,10 @@ class FakeSlack:
             "bot_id": "B1",
             "is_enterprise_install": False,
         }
+
+    def _conversations_info(self, call: Call) -> dict[str, Any]:
+        channel = str(call.args.get("channel", ""))
+        return {"ok": True, "channel": {"id": channel, "is_member": channel in self.member_of}}
 
     def _apps_connections_open(self, call: Call) -> dict[str, Any]:
         if not (call.token or "").startswith("xapp-"):

@@ -1,0 +1,216 @@
+"""``exalate-bot doctor``: is everything the bot needs in place? One line per check.
+
+Each check says ✓, ✗ (with how to fix it) or ! (could not be checked, with why). The
+exit code is non-zero when any check failed, so scripts and CI can gate on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import sqlalchemy as sa
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import make_slack_client
+from bot.config import Settings
+from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
+from storage import create_schema, make_engine
+from storage.tables import Base
+
+REQUIRED_SCOPES = ("commands", "chat:write", "im:write")
+MINIMUM_JIRA = (8, 14)  # personal access tokens
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verdict: ``ok`` is True, False, or None when it could not be checked."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+    def line(self) -> str:
+        mark = {True: "✓", False: "✗", None: "!"}[self.ok]
+        return f"{mark} {self.name}: {self.detail}"
+
+
+async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Check]:
+    """Every check, in the order a person would fix them."""
+    async with aiohttp.ClientSession() as session:
+        slack = make_slack_client(settings, session)
+        for slack_check in (
+            _slack_token(slack, settings),
+            _transport(settings, http_mode),
+            _approval_channel(slack, settings),
+            _approver_groups(slack, settings),
+        ):
+            yield await slack_check
+        exalate = ExalateClient(
+            session,
+            settings.jira_url,
+            settings.jira_token.get_secret_value(),
+            read_timeout=settings.jira_timeout,
+            read_retries=0,
+        )
+        for name, jira_check in (
+            ("Jira token", _jira_token),
+            ("Jira version", _jira_version),
+            ("Exalate REST API", _exalate_api),
+        ):
+            try:
+                yield await jira_check(exalate)
+            except ExalateError as error:  # unreachable, timed out, refused: said plainly
+                yield Check(name, False, str(error))
+    yield await _database(settings)
+
+
+async def _slack_token(slack: AsyncWebClient, settings: Settings) -> Check:
+    try:
+        response = await slack.auth_test()
+    except SlackApiError as error:
+        return Check(
+            "Slack bot token",
+            False,
+            f"auth.test says {error.response.get('error')}; "
+            "copy the Bot User OAuth Token into SLACK_BOT_TOKEN.",
+        )
+    granted = set((response.headers.get("x-oauth-scopes") or "").split(","))
+    needed = set(REQUIRED_SCOPES)
+    if any(a.startswith("S") for a in settings.exalate_approvers):
+        needed.add("usergroups:read")
+    if missing := sorted(needed - granted):
+        return Check(
+            "Slack bot token",
+            False,
+            f"missing scopes {', '.join(missing)}: add them "
+            "(manifest.yml lists them) and reinstall the app.",
+        )
+    return Check("Slack bot token", True, f"valid for {response.get('team')}, scopes present")
+
+
+async def _transport(settings: Settings, http_mode: bool) -> Check:
+    if http_mode:
+        ok = settings.slack_signing_secret is not None
+        return Check(
+            "HTTP mode",
+            ok,
+            "signing secret set"
+            if ok
+            else "SLACK_SIGNING_SECRET is missing (Basic Information → Signing Secret).",
+        )
+    ok = settings.slack_app_token is not None
+    return Check(
+        "Socket Mode",
+        ok,
+        "app-level token set"
+        if ok
+        else "SLACK_APP_TOKEN is missing: create an app-level token with connections:write.",
+    )
+
+
+async def _approval_channel(slack: AsyncWebClient, settings: Settings) -> Check:
+    name = "Approval channel"
+    try:
+        response = await slack.conversations_info(channel=settings.exalate_approval_channel)
+    except SlackApiError as error:
+        code = error.response.get("error")
+        if code == "missing_scope":
+            return Check(
+                name,
+                None,
+                "cannot look without channels:read (groups:read for a "
+                "private channel); make sure the bot is invited there.",
+            )
+        return Check(
+            name,
+            False,
+            f"{settings.exalate_approval_channel}: {code}; check "
+            "EXALATE_APPROVAL_CHANNEL (a channel id such as C0123456789).",
+        )
+    if not (response.get("channel") or {}).get("is_member"):
+        return Check(name, False, "the bot is not a member: /invite @exalate in that channel.")
+    return Check(name, True, f"{settings.exalate_approval_channel}, the bot is a member")
+
+
+async def _approver_groups(slack: AsyncWebClient, settings: Settings) -> Check:
+    groups = [a for a in settings.exalate_approvers if a.startswith("S")]
+    users = len(settings.exalate_approvers) - len(groups)
+    for group in groups:
+        try:
+            await slack.usergroups_users_list(usergroup=group)
+        except SlackApiError as error:
+            return Check(
+                "Approvers",
+                False,
+                f"user group {group}: {error.response.get('error')}; check EXALATE_APPROVERS.",
+            )
+    return Check("Approvers", True, f"{users} user(s), {len(groups)} group(s) resolvable")
+
+
+async def _jira_token(exalate: ExalateClient) -> Check:
+    try:
+        user = await exalate.myself()
+    except ExalateAuthError:
+        return Check(
+            "Jira token",
+            False,
+            "Jira refuses JIRA_TOKEN: create a personal access "
+            "token (Profile → Personal Access Tokens) for an Exalate admin.",
+        )
+    return Check("Jira token", True, f"valid, acting as {user.name}")
+
+
+async def _jira_version(exalate: ExalateClient) -> Check:
+    info = await exalate.server_info()
+    ok = tuple(info.version_numbers[:2]) >= MINIMUM_JIRA
+    return Check(
+        "Jira version",
+        ok,
+        f"{info.version}" + ("" if ok else ": personal access tokens need Jira 8.14 or later."),
+    )
+
+
+async def _exalate_api(exalate: ExalateClient) -> Check:
+    try:
+        connections = await exalate.list_connections()
+    except ExalateEndpointMissing:
+        return Check(
+            "Exalate REST API",
+            False,
+            "no /rest/issuehub/4.0/connections: is the "
+            "Exalate app installed and enabled on this Jira?",
+        )
+    return Check("Exalate REST API", True, f"reachable, {len(connections)} connection(s)")
+
+
+async def _database(settings: Settings) -> Check:
+    engine = make_engine(settings.database_url)
+    try:
+        await create_schema(engine)
+        async with engine.begin() as connection:
+            missing = await connection.run_sync(_missing_columns)
+            await connection.execute(sa.text("CREATE TEMPORARY TABLE doctor_probe (x INTEGER)"))
+    except Exception as error:  # whatever the driver says, said plainly
+        return Check(
+            "Database",
+            False,
+            f"{type(error).__name__}: check DATABASE_URL and that the bot may write there.",
+        )
+    finally:
+        await engine.dispose()
+    if missing:
+        return Check("Database", False, f"missing columns {', '.join(missing)}.")
+    return Check("Database", True, "writable and up to date")
+
+
+def _missing_columns(connection: sa.Connection) -> list[str]:
+    inspector = sa.inspect(connection)
+    return [
+        f"{table.name}.{column.name}"
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if column.name not in {c["name"] for c in inspector.get_columns(table.name)}
+    ]
