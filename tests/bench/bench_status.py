@@ -28,12 +28,12 @@ from aiohttp.test_utils import TestServer
 from bot.app import Runtime
 from bot.config import load_settings
 from bot.exalate.simulator import Simulator
+from bot.slack_emulator import FakeSlack
 from handlers.commands import status_reply
 from handlers.home import dashboard
 from storage import create_schema, make_engine
 from storage.tables import RequestRow
 from tests.bench.common import APPROVAL_CHANNEL, APPROVER, REQUESTER
-from tests.fakes.slack import FakeSlack
 
 TOTAL = 10_000
 MIX = [

@@ -15,7 +15,7 @@ import sys
 from aiohttp import web
 
 from bot.exalate.simulator import Simulator, serve
-from tests.fakes.slack import FakeSlack
+from bot.slack_emulator import FakeSlack
 
 
 async def main(slack_port: int, simulator_port: int) -> None:

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from bot.app import Runtime
 from bot.config import Settings, load_settings
 from bot.exalate.simulator import Simulator
+from bot.slack_emulator import FakeSlack
 from tests.e2e.harness import (
     ADMINS_GROUP,
     APPROVAL_CHANNEL,
@@ -23,7 +24,6 @@ from tests.e2e.harness import (
     SIGNING_SECRET,
     Harness,
 )
-from tests.fakes.slack import FakeSlack
 
 
 @pytest.fixture(name="slack")

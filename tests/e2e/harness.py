@@ -19,9 +19,9 @@ from slack_sdk.signature import SignatureVerifier
 from bot.app import Runtime
 from bot.approvals.model import ConnectionRequest
 from bot.exalate.simulator import Simulator
+from bot.slack_emulator import Call, FakeSlack
 from handlers.ids import Action, Block, View
 from storage import RequestRepository, make_sessionmaker
-from tests.fakes.slack import Call, FakeSlack
 
 SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-e2e-bot-token"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.doctor import Check, run_checks
 from bot.exalate.simulator import Simulator
+from bot.slack_emulator import FakeSlack
 from tests.e2e.harness import APPROVAL_CHANNEL
-from tests.fakes.slack import FakeSlack
 
 
 async def _checks(settings: Settings, *, http_mode: bool = True) -> dict[str, Check]:

@@ -11,8 +11,8 @@ import aiohttp
 
 from bot.app import Runtime, connect_socket_mode, serve_socket_mode
 from bot.config import Settings
+from bot.slack_emulator import FakeSlack
 from tests.e2e.harness import ALICE
-from tests.fakes.slack import FakeSlack
 
 
 async def test_slash_command_round_trip(settings: Settings, slack: FakeSlack) -> None:

@@ -1,4 +1,4 @@
-"""A fake Slack Web API and Socket Mode server for end-to-end tests.
+"""A Slack emulator: the Web API and Socket Mode on loopback, for tests and the demo.
 
 End-to-end tests run a real Bolt ``AsyncApp`` whose ``AsyncWebClient`` and
 ``AsyncSocketModeHandler`` talk to this server over real HTTP and WebSocket on
