@@ -4,6 +4,7 @@
 exalate-bot [run] [--health-port N]        Socket Mode (needs SLACK_APP_TOKEN)
 exalate-bot run --http [--host H] [--port N]   HTTP mode: POST /slack/events, GET /healthz
 exalate-bot run [--http …] --simulated-jira      either, against the built-in simulator
+exalate-bot demo                               the whole flow here, no Slack or Jira needed
 exalate-bot doctor [--http]                    one line per check, non-zero on any failure
 exalate-bot audit export [--format csv|json] [--since DATE]   print the audit trail
 exalate-bot simulator [--host H] [--port N] [--token T]   an Exalate-on-Jira simulator
@@ -19,6 +20,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot import demo
 from bot.app import SIMULATED_JIRA, run_bot
 from bot.audit import export, parse_since
 from bot.config import SettingsError, load_database_settings, load_settings
@@ -50,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the built-in Exalate-on-Jira simulator instead of JIRA_URL: a safe sandbox",
     )
+    commands.add_parser("demo", help="the whole flow on this machine, no Slack or Jira needed")
     doctor = commands.add_parser("doctor", help="check settings, Slack, Jira, Exalate, database")
     doctor.add_argument("--http", action="store_true", help="check for HTTP mode")
     audit = commands.add_parser("audit", help="the audit trail")
@@ -100,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         sys.stdout.write(output)
         return 0
+    if arguments.command == "demo":
+        return asyncio.run(demo.run())
     if arguments.command == "doctor":
         return asyncio.run(_doctor(arguments.http))
     if arguments.command == "simulator":
