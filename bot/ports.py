@@ -18,6 +18,7 @@ class Notice(StrEnum):
     STATE_CHANGED = "state_changed"  # accepted, deactivated, gone: the card's news, kept
     EXALATE_STATUS = "exalate_status"  # Exalate reports a status the bot does not know
     INVITE_REMINDER = "invite_reminder"  # the partner has not accepted for a long time
+    CONNECTION_APPEARED = "connection_appeared"  # an assisted connection now exists
 
 
 class DeliveryFailed(Exception):

@@ -377,13 +377,18 @@ class ConnectionService:
         Raises ExalateError when Exalate cannot be read; the caller backs off. A failure
         on one request is logged and never keeps the others from being looked at.
         """
-        invited = await self._repository.with_status([Status.INVITED])
-        if not invited:
+        watched = await self._repository.with_status([Status.INVITED, Status.ASSISTED])
+        if not watched:
             return
         listing = await self._exalate.connection_list()
         by_id = {str(connection.id): connection for connection in listing.results}
         by_name = {connection.name.lower(): connection for connection in listing.results}
-        for request in invited:
+        for request in watched:
+            if request.status is Status.ASSISTED:
+                appeared = by_name.get(request.fields.connection_name.lower())
+                if appeared is not None and request.exalate_connection_id is None:
+                    await self._confirm_created(request, appeared)
+                continue
             if request.exalate_connection_id is not None:
                 found = by_id.get(request.exalate_connection_id)
             else:
@@ -453,6 +458,14 @@ class ConnectionService:
         await self._quietly("note_in_thread", thread_note, moved)
         if moved.code_dm_ref is not None:
             await self._quietly("close_invitation", self._notifier.close_invitation(moved), moved)
+
+    async def _confirm_created(self, request: ConnectionRequest, found: Connection) -> None:
+        """An assisted connection appeared in Exalate: say so, once, and remember its id."""
+        noted = await self._repository.annotate(request.id, exalate_connection_id=str(found.id))
+        if noted is not None:
+            log.info("assisted_connection_appeared id=%s exalate_id=%s", request.id, found.id)
+            note = self._notifier.note_in_thread(noted, Notice.CONNECTION_APPEARED)
+            await self._quietly("note_in_thread", note, noted)
 
     async def _note_status(self, request: ConnectionRequest, observed: str | None) -> None:
         """A status the life cycle has no state for: show it, once, and keep watching."""

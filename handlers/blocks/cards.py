@@ -170,6 +170,11 @@ def thread_note(request: ConnectionRequest, notice: Notice) -> str:
                 f":bell: The partner has not accepted the invitation for *{name}* yet. "
                 f"{mention(request.requester)} may want to check with them."
             )
+        case Notice.CONNECTION_APPEARED:
+            return (
+                f":white_check_mark: *{name}* now exists in Exalate. Paste its invitation code "
+                "with the button on the card, and it goes to the requester privately."
+            )
         case Notice.EXALATE_STATUS:
             return (
                 f"Exalate reports the status of *{name}* as {escape(request.exalate_status or '')}."

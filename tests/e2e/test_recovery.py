@@ -107,6 +107,20 @@ class TestAssistedMode:
         await harness.card("assisted")
         await harness.dm(BOB, "Copy Invitation Code")
         assert harness.simulator.create_calls == []
-        refused = await harness.paste(request_id, "CODE", CAROL)
-        assert refused.body == {}  # Carol is an approver too: any approver may paste
+        harness.simulator.connections[800] = {  # Bob creates it in the console
+            "id": 800,
+            "name": "acme_to_partner",
+            "status": "PENDING",
+            "invitationCode": "CODE",
+        }
+        await harness.runtime.jobs.tick()
+        await harness.runtime.jobs.tick()
+        notes = [
+            c.args["text"]
+            for c in harness.slack.calls_to("chat.postMessage")
+            if "thread_ts" in c.args
+        ]
+        assert sum("now exists in Exalate" in note for note in notes) == 1
+        pasted = await harness.paste(request_id, "CODE", CAROL)
+        assert pasted.body == {}  # Carol is an approver too: any approver may paste
         await harness.dm(ALICE, "CODE")
