@@ -162,13 +162,15 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop the jobs, let running listeners finish (bounded), then release connections."""
+        deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_SECONDS
         if self._jobs_task is not None:
             self.jobs.stop()
             try:
                 await asyncio.wait_for(self._jobs_task, SHUTDOWN_GRACE_SECONDS)
             except TimeoutError:
                 log.warning("shutdown_cut_a_tick_short")
-        unfinished = await self.inflight.drain(timeout=SHUTDOWN_GRACE_SECONDS)
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        unfinished = await self.inflight.drain(timeout=remaining)
         if unfinished:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
         await self.http.close()
@@ -250,7 +252,13 @@ async def running(settings: Settings, *, http_mode: bool) -> AsyncIterator[Runti
 
 
 # What --simulated-jira puts in place of JIRA_URL and JIRA_TOKEN until the simulator listens.
-SIMULATED_JIRA = {"jira_url": "http://127.0.0.1:1", "jira_token": "simulator-accepts-any-token"}
+# The sandbox also gets its own database: the real one's invitations would otherwise be
+# compared with the simulator's empty list and declared gone.
+SIMULATED_JIRA = {
+    "jira_url": "http://127.0.0.1:1",
+    "jira_token": "simulator-accepts-any-token",
+    "database_url": "sqlite+aiosqlite:///exalate-bot-sandbox.db",
+}
 
 
 @contextlib.asynccontextmanager

@@ -220,6 +220,8 @@ async def _bot(folder: str) -> AsyncIterator[tuple[Runtime, str, FakeSlack, Simu
             exalate_approval_channel=APPROVALS,
             exalate_approvers=BOB,
             exalate_local_short_name="acme",
+            exalate_initiation="api",  # whatever this machine's environment says
+            jira_retries=0,
         )
         runtime = await Runtime.start(settings, http_mode=True)
         runner = web.AppRunner(runtime.web_app(), access_log=None)

@@ -6,6 +6,7 @@ exit code is non-zero when any check failed, so scripts and CI can gate on it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -13,11 +14,13 @@ import aiohttp
 import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import make_slack_client
 from bot.config import Settings
 from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
-from storage import create_schema, make_engine
+from storage import make_engine
+from storage.db import sqlite_file
 from storage.tables import Base
 
 REQUIRED_SCOPES = ("commands", "chat:write", "im:write")
@@ -41,13 +44,21 @@ async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Ch
     """Every check, in the order a person would fix them."""
     async with aiohttp.ClientSession() as session:
         slack = make_slack_client(settings, session)
-        for slack_check in (
-            _slack_token(slack, settings),
-            _transport(settings, http_mode),
-            _approval_channel(slack, settings),
-            _approver_groups(slack, settings),
+        yield await _transport(settings, http_mode)
+        for name, slack_check in (
+            ("Slack bot token", _slack_token),
+            ("Approval channel", _approval_channel),
+            ("Approvers", _approver_groups),
         ):
-            yield await slack_check
+            try:
+                yield await slack_check(slack, settings)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                yield Check(
+                    name,
+                    False,
+                    f"cannot reach Slack at {settings.slack_api_url} "
+                    f"({type(error).__name__}); check SLACK_API_URL and the network.",
+                )
         exalate = ExalateClient(
             session,
             settings.jira_url,
@@ -147,7 +158,12 @@ async def _approver_groups(slack: AsyncWebClient, settings: Settings) -> Check:
                 False,
                 f"user group {group}: {error.response.get('error')}; check EXALATE_APPROVERS.",
             )
-    return Check("Approvers", True, f"{users} user(s), {len(groups)} group(s) resolvable")
+    return Check(
+        "Approvers",
+        True,
+        f"{len(groups)} group(s) resolvable; {users} user id(s) taken as given "
+        "(looking them up would need users:read)",
+    )
 
 
 async def _jira_token(exalate: ExalateClient) -> Check:
@@ -187,30 +203,47 @@ async def _exalate_api(exalate: ExalateClient) -> Check:
 
 
 async def _database(settings: Settings) -> Check:
-    engine = make_engine(settings.database_url)
+    """Writable and up to date, looked at without changing anything."""
+    path = sqlite_file(settings.database_url)
+    if path is not None:
+        folder = path.parent.resolve()
+        if not path.exists():
+            ok = os.access(folder, os.W_OK)
+            return Check(
+                "Database",
+                None if ok else False,
+                f"{path} does not exist yet; the "
+                "bot creates it at first start"
+                + ("" if ok else f", but {folder} is not writable."),
+            )
+        if not os.access(path, os.W_OK) or not os.access(folder, os.W_OK):
+            return Check("Database", False, f"{path} (or its folder) is not writable.")
+    engine = (
+        make_engine(settings.database_url)
+        if path is None
+        else create_async_engine(settings.database_url)
+    )
     try:
-        await create_schema(engine)
-        async with engine.begin() as connection:
+        async with engine.connect() as connection:
             missing = await connection.run_sync(_missing_columns)
-            await connection.execute(sa.text("CREATE TEMPORARY TABLE doctor_probe (x INTEGER)"))
     except Exception as error:  # whatever the driver says, said plainly
-        return Check(
-            "Database",
-            False,
-            f"{type(error).__name__}: check DATABASE_URL and that the bot may write there.",
-        )
+        return Check("Database", False, f"{type(error).__name__}: check DATABASE_URL.")
     finally:
         await engine.dispose()
     if missing:
-        return Check("Database", False, f"missing columns {', '.join(missing)}.")
+        return Check(
+            "Database", False, f"lacks {', '.join(missing)}: start the bot once and it adds them."
+        )
     return Check("Database", True, "writable and up to date")
 
 
 def _missing_columns(connection: sa.Connection) -> list[str]:
     inspector = sa.inspect(connection)
-    return [
-        f"{table.name}.{column.name}"
-        for table in Base.metadata.sorted_tables
-        for column in table.columns
-        if column.name not in {c["name"] for c in inspector.get_columns(table.name)}
-    ]
+    missing = []
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            missing.append(table.name)
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in present]
+    return missing

@@ -57,7 +57,7 @@ class LifecycleJobs:
     async def _poll(self) -> None:
         try:
             await self._service.reconcile_stuck()
-            await self._service.poll_invitations()
+            asked = await self._service.poll_invitations()
         except ExalateError as error:
             self._service.metrics.count_error(f"poll_{type(error).__name__}")
             if self._failures == 0:
@@ -70,7 +70,8 @@ class LifecycleJobs:
             if self._failures:
                 log.info("exalate_poll_recovered after_failures=%s", self._failures)
             self._failures = 0
-            self.last_successful_poll = self._service.clock()
+            if asked:  # only an answer from Exalate proves it is reachable
+                self.last_successful_poll = self._service.clock()
 
     async def run(self) -> None:
         """Tick until ``stop``; nothing a tick meets stops the loop.

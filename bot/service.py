@@ -244,7 +244,9 @@ class ConnectionService:
                 at=self.clock(),
                 note="created in the console",
                 invitation_code=sealed,
-                exalate_connection_id=str(existing.id) if existing else None,
+                exalate_connection_id=str(existing.id)
+                if existing
+                else request.exalate_connection_id,
                 exalate_status=existing.status if existing else None,
             )
         else:
@@ -371,24 +373,29 @@ class ConnectionService:
         request = await self._named(connection_name)
         return request, await self._repository.history(request.id)
 
-    async def poll_invitations(self) -> None:
+    async def poll_invitations(self) -> bool:
         """Compare invited requests with Exalate's connection list and move them on.
 
         Raises ExalateError when Exalate cannot be read; the caller backs off. A failure
-        on one request is logged and never keeps the others from being looked at.
+        on one request is logged and never keeps the others from being looked at. Returns
+        whether Exalate was asked at all (nothing to watch, nothing asked).
         """
         watched = await self._repository.with_status([Status.INVITED, Status.ASSISTED])
         if not watched:
-            return
+            return False
         listing = await self._exalate.connection_list()
         by_id = {str(connection.id): connection for connection in listing.results}
         by_name = {connection.name.lower(): connection for connection in listing.results}
         for request in watched:
             if request.status is Status.ASSISTED:
                 appeared = by_name.get(request.fields.connection_name.lower())
-                if appeared is not None and request.exalate_connection_id is None:
-                    await self._confirm_created(request, appeared)
-                continue
+                if appeared is None:
+                    continue  # not created in the console yet; never "gone"
+                if _SETTLED.get((appeared.status or "").upper()) is None:
+                    if request.exalate_connection_id is None:
+                        await self._confirm_created(request, appeared)
+                    continue
+                # Accepted (or deactivated) before anyone pasted the code: settle it too.
             if request.exalate_connection_id is not None:
                 found = by_id.get(request.exalate_connection_id)
             else:
@@ -399,12 +406,16 @@ class ConnectionService:
                 await self._observe(request, found)
             except Exception as error:
                 log.error("observe_failed id=%s kind=%s", request.id, type(error).__name__)
+        return True
 
     async def expire_and_remind(self) -> None:
         """Expire requests nobody decided on in time; nudge about unaccepted invitations."""
         now = self.clock()
-        for request in await self._repository.with_status([Status.PENDING_APPROVAL]):
-            if now - request.created_at >= self._approval_ttl:
+        for request in await self._repository.with_status(
+            [Status.PENDING_APPROVAL, Status.ASSISTED]
+        ):
+            # Nobody decided, or nobody created it in the console, in time: free the name.
+            if now - request.updated_at >= self._approval_ttl:
                 with contextlib.suppress(Conflict):  # decided meanwhile: nothing to expire
                     expired = await self._move(request, Status.EXPIRED, BOT_ACTOR, note="expired")
                     log.info("request_expired id=%s", expired.id)
@@ -461,7 +472,7 @@ class ConnectionService:
 
     async def _confirm_created(self, request: ConnectionRequest, found: Connection) -> None:
         """An assisted connection appeared in Exalate: say so, once, and remember its id."""
-        noted = await self._repository.annotate(request.id, exalate_connection_id=str(found.id))
+        noted = await self._repository.note_connection(request.id, str(found.id))
         if noted is not None:
             log.info("assisted_connection_appeared id=%s exalate_id=%s", request.id, found.id)
             note = self._notifier.note_in_thread(noted, Notice.CONNECTION_APPEARED)

@@ -258,6 +258,19 @@ class RequestRepository:
                 RequestRow.invitation_code.is_(None),
             )
 
+    async def note_connection(
+        self, request_id: int, connection_id: str
+    ) -> ConnectionRequest | None:
+        """Record the id of an assisted connection that appeared, only the first time."""
+        async with self._writing() as session:
+            return await _update(
+                session,
+                {"exalate_connection_id": connection_id},
+                RequestRow.id == request_id,
+                RequestRow.status == Status.ASSISTED.value,
+                RequestRow.exalate_connection_id.is_(None),
+            )
+
     async def note_status(
         self, request: ConnectionRequest, observed: str | None
     ) -> ConnectionRequest | None:

@@ -33,7 +33,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
         {Status.INITIATING, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}
     ),
     Status.INITIATING: frozenset({Status.INVITED, Status.FAILED, Status.ASSISTED}),
-    Status.ASSISTED: frozenset({Status.INVITED}),
+    Status.ASSISTED: frozenset({Status.INVITED, Status.ACTIVE, Status.DEACTIVATED, Status.EXPIRED}),
     Status.FAILED: frozenset({Status.INITIATING}),
     Status.INVITED: frozenset({Status.ACTIVE, Status.DEACTIVATED, Status.EXPIRED, Status.GONE}),
     Status.ACTIVE: frozenset(),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.config import Settings
 from bot.doctor import Check, run_checks
 from bot.exalate.simulator import Simulator
 from bot.slack_emulator import FakeSlack
+from storage import create_schema, make_engine
 from tests.e2e.harness import APPROVAL_CHANNEL
 
 
@@ -13,9 +18,16 @@ async def _checks(settings: Settings, *, http_mode: bool = True) -> dict[str, Ch
     return {check.name: check async for check in run_checks(settings, http_mode=http_mode)}
 
 
+async def _database_with_schema(settings: Settings) -> AsyncEngine:
+    engine = make_engine(settings.database_url)
+    await create_schema(engine)
+    return engine
+
+
 class TestDoctor:
     async def test_everything_in_place(self, settings: Settings, slack: FakeSlack) -> None:
         """All checks pass when Slack, Jira, Exalate and the database are as they should be."""
+        await (await _database_with_schema(settings)).dispose()
         slack.member_of.add(APPROVAL_CHANNEL)
         checks = await _checks(settings)
         assert {name: check.ok for name, check in checks.items()} == {
@@ -56,3 +68,32 @@ class TestDoctor:
         assert checks["Approval channel"].ok is None
         assert checks["Approval channel"].line().startswith("!")
         assert checks["Socket Mode"].ok is True
+
+
+class TestDoctorDatabase:
+    async def test_missing_database_is_only_a_note(self, settings: Settings) -> None:
+        """No database yet is fine: the bot creates it at first start. Doctor creates none."""
+        checks = await _checks(settings)
+        assert checks["Database"].ok is None
+        assert "creates it at first start" in checks["Database"].detail
+        assert not os.path.exists(settings.database_url.split("///", 1)[1])  # noqa: ASYNC240
+
+    async def test_old_schema_is_reported_not_migrated(self, settings: Settings) -> None:
+        """A database lacking a column is a ✗ naming it, and doctor leaves it as it was."""
+        engine = await _database_with_schema(settings)
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(
+                "ALTER TABLE connection_request DROP COLUMN missed_polls"
+            )
+        await engine.dispose()
+        checks = await _checks(settings)
+        assert checks["Database"].ok is False
+        assert "connection_request.missed_polls" in checks["Database"].detail
+        assert "connection_request.missed_polls" in (await _checks(settings))["Database"].detail
+
+    async def test_unreachable_slack_is_a_failure_not_a_crash(self, settings: Settings) -> None:
+        """With nothing listening at SLACK_API_URL, the Slack checks fail with a hint."""
+        dead = settings.model_copy(update={"slack_api_url": "http://127.0.0.1:9/api/"})
+        checks = await _checks(dead)
+        assert checks["Slack bot token"].ok is False
+        assert "cannot reach Slack" in checks["Slack bot token"].detail

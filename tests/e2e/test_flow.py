@@ -402,6 +402,11 @@ class TestHttpEndpoint:
             "socket_mode_connected": None,
             "last_successful_poll": None,
         }
+        await harness.runtime.jobs.tick()  # nothing to watch: Exalate is not asked
+        async with harness.http.get(url) as response:
+            assert (await response.json())["last_successful_poll"] is None
+        await harness.click(Action.APPROVE, await _approved_request(harness), BOB)
+        await harness.card("invited")
         await harness.runtime.jobs.tick()
         async with harness.http.get(url) as response:
             assert (await response.json())["last_successful_poll"] is not None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from handlers.ids import Action
+from tests.e2e.conftest import Clock
 from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
 
 
@@ -124,3 +126,34 @@ class TestAssistedMode:
         pasted = await harness.paste(request_id, "CODE", CAROL)
         assert pasted.body == {}  # Carol is an approver too: any approver may paste
         await harness.dm(ALICE, "CODE")
+
+    @pytest.mark.parametrize("initiation", ["assisted"])
+    async def test_accepted_before_paste_settles_as_active(self, harness: Harness) -> None:
+        """The partner accepted a code passed on by hand: the request still ends active."""
+        await harness.submit_request()
+        request_id = await _card_id(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("assisted")
+        harness.simulator.connections[801] = {
+            "id": 801,
+            "name": "acme_to_partner",
+            "status": "ACTIVE",
+            "invitationCode": "C",
+        }
+        await harness.runtime.jobs.tick()
+        await harness.card("active")
+
+    @pytest.mark.parametrize("initiation", ["assisted"])
+    async def test_assisted_request_nobody_creates_expires(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """If nobody creates it in the console within the approval TTL, it expires and
+        frees its name."""
+        await harness.submit_request()
+        request_id = await _card_id(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("assisted")
+        clock.advance(timedelta(days=8))
+        await harness.runtime.jobs.tick()
+        await harness.card("expired")
+        assert (await harness.submit_request()).body == {}  # the name is free again
