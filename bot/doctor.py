@@ -16,7 +16,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import make_slack_client
 from bot.config import Settings
 from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
 from storage import make_engine
@@ -43,7 +42,13 @@ class Check:
 async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Check]:
     """Every check, in the order a person would fix them."""
     async with aiohttp.ClientSession() as session:
-        slack = make_slack_client(settings, session)
+        # No retry handlers: a doctor answers at once, and says what it saw.
+        slack = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            session=session,
+            retry_handlers=[],
+        )
         yield await _transport(settings, http_mode)
         for name, slack_check in (
             ("Slack bot token", _slack_token),
