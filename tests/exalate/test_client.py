@@ -38,16 +38,9 @@ SPEC = ConnectionSpec(
 )
 
 
-@pytest.fixture(name="sim")
-def _sim() -> Simulator:
-    return Simulator(token=TOKEN)
-
-
-@pytest.fixture(name="server")
-async def _server(sim: Simulator) -> AsyncIterator[TestServer]:
-    server = TestServer(sim.app, host="127.0.0.1")
-    async with server:
-        yield server
+@pytest.fixture(name="token")
+def _token() -> str:
+    return TOKEN
 
 
 @pytest.fixture(name="session")

@@ -57,16 +57,9 @@ class Http:
         return status, body
 
 
-@pytest.fixture(name="sim")
-def _sim() -> Simulator:
-    return Simulator(token=TOKEN)
-
-
-@pytest.fixture(name="server")
-async def _server(sim: Simulator) -> AsyncIterator[TestServer]:
-    server = TestServer(sim.app, host="127.0.0.1")
-    async with server:
-        yield server
+@pytest.fixture(name="token")
+def _token() -> str:
+    return TOKEN
 
 
 @pytest.fixture(name="http")
