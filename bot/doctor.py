@@ -6,19 +6,21 @@ exit code is non-zero when any check failed, so scripts and CI can gate on it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bot.config import Settings
 from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
-from storage import make_engine
 from storage.db import sqlite_file
 from storage.tables import Base
 
@@ -223,23 +225,32 @@ async def _database(settings: Settings) -> Check:
             )
         if not os.access(path, os.W_OK) or not os.access(folder, os.W_OK):
             return Check("Database", False, f"{path} (or its folder) is not writable.")
-    engine = (
-        make_engine(settings.database_url)
-        if path is None
-        else create_async_engine(settings.database_url)
-    )
     try:
-        async with engine.connect() as connection:
-            missing = await connection.run_sync(_missing_columns)
+        if path is not None:  # one look with the standard library's driver, in a thread
+            missing = await asyncio.to_thread(_missing_in_sqlite, path)
+        else:
+            engine = create_async_engine(settings.database_url, poolclass=NullPool)
+            try:
+                async with engine.connect() as connection:
+                    missing = await connection.run_sync(_missing_columns)
+            finally:
+                await engine.dispose()
     except Exception as error:  # whatever the driver says, said plainly
         return Check("Database", False, f"{type(error).__name__}: check DATABASE_URL.")
-    finally:
-        await engine.dispose()
     if missing:
         return Check(
             "Database", False, f"lacks {', '.join(missing)}: start the bot once and it adds them."
         )
     return Check("Database", True, "writable and up to date")
+
+
+def _missing_in_sqlite(path: Path) -> list[str]:
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return _missing_columns(connection)
+    finally:
+        engine.dispose()
 
 
 def _missing_columns(connection: sa.Connection) -> list[str]:

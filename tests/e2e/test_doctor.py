@@ -2,46 +2,37 @@
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator
 
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+import sqlalchemy as sa
 
 from bot.config import Settings
 from bot.doctor import Check, run_checks
 from bot.exalate.simulator import Simulator
 from bot.slack_emulator import FakeSlack
-from storage import create_schema, make_engine
+from storage.tables import Base
 from tests.e2e.harness import APPROVAL_CHANNEL
-
-# Now and then an aiosqlite connection of these short-lived engines is only collected
-# later, unclosed; collect it here, in the module that makes them, so its warning cannot
-# land on an unrelated test.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
-
-@pytest.fixture(autouse=True)
-def _collect_here() -> Iterator[None]:
-    yield
-    gc.collect()
 
 
 async def _checks(settings: Settings, *, http_mode: bool = True) -> dict[str, Check]:
     return {check.name: check async for check in run_checks(settings, http_mode=http_mode)}
 
 
-async def _database_with_schema(settings: Settings) -> AsyncEngine:
-    engine = make_engine(settings.database_url)
-    await create_schema(engine)
-    return engine
+def _database_with_schema(settings: Settings, *alterations: str) -> None:
+    """The bot's tables, made with the standard library's sqlite3 driver: the test needs
+    a database in place, not a second async engine left for the collector."""
+    engine = sa.create_engine(settings.database_url.replace("+aiosqlite", ""))
+    Base.metadata.create_all(engine)
+    with engine.begin() as connection:
+        for statement in alterations:
+            connection.exec_driver_sql(statement)
+    engine.dispose()
 
 
 class TestDoctor:
     async def test_everything_in_place(self, settings: Settings, slack: FakeSlack) -> None:
         """All checks pass when Slack, Jira, Exalate and the database are as they should be."""
-        await (await _database_with_schema(settings)).dispose()
+        _database_with_schema(settings)
         slack.member_of.add(APPROVAL_CHANNEL)
         checks = await _checks(settings)
         assert {name: check.ok for name, check in checks.items()} == {
@@ -94,12 +85,7 @@ class TestDoctorDatabase:
 
     async def test_old_schema_is_reported_not_migrated(self, settings: Settings) -> None:
         """A database lacking a column is a ✗ naming it, and doctor leaves it as it was."""
-        engine = await _database_with_schema(settings)
-        async with engine.begin() as connection:
-            await connection.exec_driver_sql(
-                "ALTER TABLE connection_request DROP COLUMN missed_polls"
-            )
-        await engine.dispose()
+        _database_with_schema(settings, "ALTER TABLE connection_request DROP COLUMN missed_polls")
         checks = await _checks(settings)
         assert checks["Database"].ok is False
         assert "connection_request.missed_polls" in checks["Database"].detail
