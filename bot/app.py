@@ -131,7 +131,11 @@ class Runtime:
             repository=repository,
             exalate=exalate,
             vault=vault,
-            policy=ApproverPolicy(settings.exalate_approvers, SlackGroupDirectory(client)),
+            policy=ApproverPolicy(
+                settings.exalate_approvers,
+                SlackGroupDirectory(client),
+                clock=lambda: clock().timestamp(),  # the runtime's clock: tests move it
+            ),
             notifier=SlackNotifier(client, settings.exalate_approval_channel),
             projects=TimedCache(exalate.list_projects, ttl=LIST_CACHE_SECONDS),
             connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
@@ -241,6 +245,8 @@ async def running(settings: Settings, *, http_mode: bool) -> AsyncIterator[Runti
     runtime = await Runtime.start(settings, http_mode=http_mode)
     # Modules, settings and clients live as long as the process: leave them out of the
     # garbage collector's full passes, which otherwise stall the loop for tens of ms.
+    # Both are undone on exit, so a process that goes on (a test) is left as it was.
+    thresholds = gc.get_threshold()
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
@@ -249,6 +255,8 @@ async def running(settings: Settings, *, http_mode: bool) -> AsyncIterator[Runti
         yield runtime
     finally:
         await runtime.close()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 # What --simulated-jira puts in place of JIRA_URL and JIRA_TOKEN until the simulator listens.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 
@@ -12,12 +13,17 @@ from bot.ports import DirectoryUnavailable, GroupDirectory
 
 GROUP_CACHE_SECONDS = 60.0
 
+log = logging.getLogger(__name__)
+
 
 class ApproverPolicy:
     """Checks a person against ``EXALATE_APPROVERS`` on every click.
 
     User-group membership is looked up, not copied at start-up, so removing someone
-    from the group takes their right away within ``GROUP_CACHE_SECONDS``.
+    from the group takes their right away within ``GROUP_CACHE_SECONDS``. A lookup
+    runs once for all who wait on it, and runs to its end even when they stop waiting
+    (a form must be answered within 3 s, a rate-limited Slack may take longer): the
+    person who is asked to submit again then finds the answer ready.
     """
 
     def __init__(
@@ -33,6 +39,7 @@ class ApproverPolicy:
         self._groups = groups
         self._clock = clock
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lookups: dict[str, asyncio.Task[frozenset[str]]] = {}
 
     async def is_approver(self, user_id: str) -> bool:
         """Whether ``user_id`` is named directly or belongs to an approver group."""
@@ -68,6 +75,19 @@ class ApproverPolicy:
         cached = self._members.get(group_id)
         if cached is not None and self._clock() - cached[0] < GROUP_CACHE_SECONDS:
             return cached[1]
+        lookup = self._lookups.get(group_id)
+        if lookup is None or lookup.done():
+            lookup = self._lookups[group_id] = asyncio.create_task(self._look_up(group_id))
+            lookup.add_done_callback(_retrieve_failure)
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, group_id: str) -> frozenset[str]:
         members = await self._groups.members(group_id)
         self._members[group_id] = (self._clock(), members)
         return members
+
+
+def _retrieve_failure(task: asyncio.Task[frozenset[str]]) -> None:
+    """A lookup nobody waits for any more may fail; asyncio must not report it as lost."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("usergroup_lookup_unwaited_failure")

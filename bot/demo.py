@@ -77,6 +77,12 @@ class People:
         self._http = http
         self.say = say
         self._seen = 0
+        self._payloads = 0
+
+    def _next_payload(self) -> int:
+        """Each command and click carries a response_url of its own, as in Slack."""
+        self._payloads += 1
+        return self._payloads
 
     async def command(self, user: str, text: str) -> Any:
         """``/exalate <text>``; returns the bot's immediate answer."""
@@ -88,9 +94,9 @@ class People:
                 "user_id": user,
                 "team_id": "T1",
                 "channel_id": "C0GENERAL",
-                "trigger_id": "demo",
+                "trigger_id": self._slack.trigger_id(),
                 "api_app_id": "A1",
-                "response_url": self._slack.response_url("command"),
+                "response_url": self._slack.response_url(f"command-{self._next_payload()}"),
             }
         )
 
@@ -110,7 +116,7 @@ class People:
                 "team": {"id": "T1"},
                 "api_app_id": "A1",
                 "user": {"id": user, "team_id": "T1"},
-                "trigger_id": "demo",
+                "trigger_id": self._slack.trigger_id(),
                 "view": {
                     "id": "V1",
                     "type": "modal",
@@ -130,11 +136,11 @@ class People:
                 "team": {"id": "T1"},
                 "api_app_id": "A1",
                 "user": {"id": user, "team_id": "T1"},
-                "trigger_id": "demo",
+                "trigger_id": self._slack.trigger_id(),
                 "channel": {"id": APPROVALS},
                 "message": {"ts": "1"},
                 "container": {"type": "message", "channel_id": APPROVALS},
-                "response_url": self._slack.response_url("click"),
+                "response_url": self._slack.response_url(f"click-{self._next_payload()}"),
                 "actions": [
                     {
                         "type": "button",
@@ -209,7 +215,7 @@ async def _bot(folder: str) -> AsyncIterator[tuple[Runtime, str, FakeSlack, Simu
     secret = secrets.token_hex(16)
     simulator = Simulator()
     jira = await serve(simulator, "127.0.0.1", 0, access_log=False)
-    async with FakeSlack() as slack:
+    async with FakeSlack(users=NAMES, channels={APPROVALS}) as slack:
         settings = load_settings(
             slack_bot_token="xoxb-demo",  # noqa: S106 - the emulator's, not a secret
             slack_signing_secret=secret,

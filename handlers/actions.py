@@ -7,6 +7,7 @@ person who made it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,10 @@ SOMETHING_WENT_WRONG = (
     "Exalate admin if it keeps happening."
 )
 
+TOO_SLOW = "Slack or Jira is slow to answer just now, so nothing changed. Click again in a moment."
+BEFORE_MODAL_SECONDS = 2.0
+"""What a click that opens a form may spend first: its trigger_id expires after 3 s."""
+
 Decision = Callable[[RequestRef, str], Awaitable[ConnectionRequest]]
 Followup = Callable[[dict[str, Any], ConnectionRequest, AsyncRespond], Awaitable[None]]
 
@@ -38,12 +43,16 @@ async def _say_privately(respond: AsyncRespond, text: str) -> None:
     await respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-def on_click(decide: Decision, followup: Followup | None = None) -> Callable[..., Awaitable[None]]:
+def on_click(
+    decide: Decision, followup: Followup | None = None, *, opens_modal: bool = False
+) -> Callable[..., Awaitable[None]]:
     """A button listener: ack, run ``decide(ref, user)``, explain any refusal.
 
     Exceptions never escape after the ack (Bolt would turn a fast one into a 404 for
-    Slack); they are logged by kind and the clicker is told, privately.
+    Slack); they are logged by kind and the clicker is told, privately. When the
+    followup ``opens_modal``, ``decide`` is bounded so the trigger_id is still valid.
     """
+    budget = BEFORE_MODAL_SECONDS if opens_modal else None
 
     async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
@@ -52,11 +61,15 @@ def on_click(decide: Decision, followup: Followup | None = None) -> Callable[...
             ref = request_ref(body["actions"][0].get("value", ""))
             if ref is None:
                 raise ApprovalError("That button does not belong to any request.")
-            request = await decide(ref, user)
+            async with asyncio.timeout(budget):
+                request = await decide(ref, user)
             if followup is not None:
                 await followup(body, request, respond)
         except ApprovalError as error:
             await _say_privately(respond, blocks.explain(error))
+        except TimeoutError:
+            log.warning("click_too_slow action=%s", body["actions"][0].get("action_id"))
+            await _say_privately(respond, TOO_SLOW)
         except Exception as error:
             log.error(
                 "click_failed action=%s kind=%s",
@@ -142,11 +155,17 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
     listeners = {
         Action.APPROVE: on_click(as_shown(service.approve)),
         Action.RETRY: on_click(as_shown(service.retry)),
-        Action.REJECT: on_click(as_shown(service.check_can_decide), open_reject_modal),
+        Action.REJECT: on_click(
+            as_shown(service.check_can_decide), open_reject_modal, opens_modal=True
+        ),
         Action.RESEND: on_click(about(service.resend_code), confirm_resend),
         Action.CANCEL: on_click(about(service.cancel)),
-        Action.REREQUEST: on_click(about(service.own_request), open_request_modal),
-        Action.PASTE_CODE: on_click(about(service.check_can_paste), open_paste_modal),
+        Action.REREQUEST: on_click(
+            about(service.own_request), open_request_modal, opens_modal=True
+        ),
+        Action.PASTE_CODE: on_click(
+            about(service.check_can_paste), open_paste_modal, opens_modal=True
+        ),
         Action.SHOW_CODE: show_code,
     }
     for action, listener in listeners.items():

@@ -1,13 +1,18 @@
-"""Modal submissions: the request form and the rejection reason.
+"""Modal submissions: the request form, the rejection reason and the pasted code.
 
 Problems are answered with ``response_action: errors`` while the modal is still open,
-so nothing the person typed is lost.
+so nothing the person typed is lost. What runs before the ack (checks against Jira,
+the database and Slack's user groups) is bounded by ``BEFORE_ACK_SECONDS``: past it,
+the person is asked to submit again and nothing changes, because an ack later than
+3 s shows them an error while the bot would go on to act.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
@@ -23,6 +28,20 @@ from handlers.payloads import draft_from_view, input_value, request_ref
 log = logging.getLogger(__name__)
 
 TRY_AGAIN = "Something went wrong on my side; your answers are kept. Submit again."
+TOO_SLOW = (
+    "Slack or Jira is slow to answer just now, so nothing was changed; "
+    "your answers are kept. Submit again in a moment."
+)
+BEFORE_ACK_SECONDS = 2.0
+"""What a submission may spend before its ack, well inside Slack's 3 s."""
+
+T = TypeVar("T")
+
+
+async def before_ack(check: Awaitable[T]) -> T:
+    """``check``, or TimeoutError once it has taken ``BEFORE_ACK_SECONDS``."""
+    async with asyncio.timeout(BEFORE_ACK_SECONDS):
+        return await check
 
 
 def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
@@ -30,7 +49,11 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
 
     async def submit_request(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
-            submission = await service.submit(draft_from_view(view), body["user"]["id"])
+            submission = await before_ack(service.submit(draft_from_view(view), body["user"]["id"]))
+        except TimeoutError:
+            log.warning("submission_too_slow")
+            await ack(response_action="errors", errors={Field.NAME.value: TOO_SLOW})
+            return
         except Exception as error:
             log.error("submission_failed kind=%s", type(error).__name__)
             await ack(response_action="errors", errors={Field.NAME.value: TRY_AGAIN})
@@ -56,10 +79,13 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             problem = f"Keep the reason under {blocks.REASON_MAX} characters."
         elif ref is not None:
             try:
-                await service.check_can_decide(ref.request_id, user, seen=ref.seen)
+                await before_ack(service.check_can_decide(ref.request_id, user, seen=ref.seen))
                 problem = ""
             except ApprovalError as error:
                 problem = blocks.explain(error)
+            except TimeoutError:
+                log.warning("rejection_check_too_slow id=%s", ref.request_id)
+                problem = TOO_SLOW
         if problem or ref is None:
             await ack(response_action="errors", errors={Block.REASON.value: problem})
             return
@@ -88,9 +114,13 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             await ack(response_action="errors", errors={Block.CODE.value: problem})
             return
         try:
-            await service.check_can_paste(ref.request_id, user)
+            await before_ack(service.check_can_paste(ref.request_id, user))
         except ApprovalError as error:
             await ack(response_action="errors", errors={Block.CODE.value: blocks.explain(error)})
+            return
+        except TimeoutError:
+            log.warning("paste_check_too_slow id=%s", ref.request_id)
+            await ack(response_action="errors", errors={Block.CODE.value: TOO_SLOW})
             return
         await ack()
         try:

@@ -1,10 +1,14 @@
-"""Shared fixtures: a clean environment, so no test reads the developer's settings."""
+"""Shared fixtures: a clean environment and clean logging, so no test leaks into another."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from bot.log import RedactSecrets
 
 # Settings names the bot reads, plus proxies: slack_sdk ignores NO_PROXY, so a proxy
 # variable would send loopback calls to the proxy.
@@ -21,3 +25,34 @@ def _clean_environment(
             monkeypatch.delenv(name)
     # A .env in the working directory would be read by Settings; run from an empty one.
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging() -> Iterator[None]:
+    """Undo what a test's ``configure_logging`` (often through ``main()``) did to logging.
+
+    Its handler writes to the ``sys.stderr`` of the moment, which is pytest's capture
+    file for that one test: left on the root logger, it writes to a closed file in every
+    later test. The levels it sets (DEBUG, in the secrets tests) would likewise make
+    later tests log, and print on failure, every SQL statement and Bolt internal.
+    """
+    manager = logging.Logger.manager
+    before = {
+        name: (logger.level, logger.filters[:])
+        for name, logger in manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    root = logging.getLogger()
+    root_level = root.level
+    yield
+    for handler in root.handlers[:]:
+        if any(isinstance(f, RedactSecrets) for f in handler.filters):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(root_level)
+    for name, logger in manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            level, filters = before.get(name, (logging.NOTSET, []))
+            if logger.level != level:
+                logger.setLevel(level)  # setLevel, not assignment: it clears cached levels
+            logger.filters[:] = filters

@@ -94,7 +94,11 @@ async def main() -> None:
         url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
         await seed(url)
         simulator = Simulator()
-        async with FakeSlack() as slack, TestServer(simulator.app, host="127.0.0.1") as jira:
+        people = {REQUESTER, APPROVER} | {f"U{n:06d}" for n in range(200)}
+        async with (
+            FakeSlack(users=people, channels={APPROVAL_CHANNEL}) as slack,
+            TestServer(simulator.app, host="127.0.0.1") as jira,
+        ):
             settings = load_settings(
                 slack_bot_token="xoxb-bench",
                 slack_signing_secret="s",

@@ -16,11 +16,12 @@ from aiohttp import web
 
 from bot.exalate.simulator import Simulator, serve
 from bot.slack_emulator import FakeSlack
+from tests.bench.common import APPROVAL_CHANNEL, APPROVER, REQUESTER
 
 
 async def main(slack_port: int, simulator_port: int) -> None:
     """Serve both until the process is killed."""
-    fake = FakeSlack()
+    fake = FakeSlack(users={REQUESTER, APPROVER}, channels={APPROVAL_CHANNEL})
     await fake.start(slack_port)
     runner: web.AppRunner = await serve(Simulator(), "127.0.0.1", simulator_port)
     print("ready", flush=True)

@@ -21,6 +21,7 @@ from tests.e2e.harness import (
     BOT_TOKEN,
     CAROL,
     JIRA_TOKEN,
+    PEOPLE,
     SIGNING_SECRET,
     Harness,
 )
@@ -28,7 +29,9 @@ from tests.e2e.harness import (
 
 @pytest.fixture(name="slack")
 async def _slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack(usergroups={ADMINS_GROUP: [CAROL]}) as fake:
+    async with FakeSlack(
+        usergroups={ADMINS_GROUP: [CAROL]}, users=PEOPLE, channels={APPROVAL_CHANNEL}
+    ) as fake:
         yield fake
 
 

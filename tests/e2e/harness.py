@@ -3,10 +3,14 @@
 The bot runs with its real composition root, pointed at a fake Slack Web API and the
 Exalate simulator, both on loopback. Tests speak as people (``command``, ``submit``,
 ``click``) and read what the people would see from the fake's recorded calls.
+
+Every answer is held to Slack's rules: it must arrive within the ack deadline and carry
+nothing Slack would refuse, or the test fails, as the person would see an error.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.parse
@@ -28,6 +32,7 @@ BOT_TOKEN = "xoxb-e2e-bot-token"
 JIRA_TOKEN = "e2e-jira-personal-access-token"
 APPROVAL_CHANNEL = "C0APPROVALS"
 ALICE, BOB, CAROL, MALLORY = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
+PEOPLE = (ALICE, BOB, CAROL, MALLORY)
 ADMINS_GROUP = "S0ADMINS"
 
 
@@ -47,10 +52,12 @@ def signed_headers(
 
 @dataclass
 class Reply:
-    """The bot's HTTP answer to one request."""
+    """The bot's HTTP answer to one request, and the response_url the request carried."""
 
     status: int
     body: dict[str, Any] = field(default_factory=dict)
+    response_url: str = ""
+    """The name of the request's response_url: ``private_reply`` waits for its posts."""
 
 
 @dataclass
@@ -62,17 +69,23 @@ class Harness:
     simulator: Simulator
     url: str
     http: aiohttp.ClientSession
-    _clicks: int = 0
+    _payloads: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def post(self, body: bytes, content_type: str, **signing: Any) -> Reply:
+        """POST as Slack does; the answer must come within the ack deadline."""
         headers = signed_headers(body, content_type=content_type, **signing)
+        sent = time.monotonic()
         async with self.http.post(self.url, data=body, headers=headers) as response:
             text = await response.text()
+        elapsed = time.monotonic() - sent
         if not text.strip():
+            self.slack.check_ack(elapsed, {})
             return Reply(response.status)
         # Bolt answers a text-only ack as plain text, which Slack shows as the reply.
         is_json = response.content_type == "application/json"
-        return Reply(response.status, json.loads(text) if is_json else {"text": text})
+        reply = Reply(response.status, json.loads(text) if is_json else {"text": text})
+        self.slack.check_ack(elapsed, reply.body)
+        return reply
 
     async def post_form(self, fields: dict[str, str], **signing: Any) -> Reply:
         body = urllib.parse.urlencode(fields).encode()
@@ -83,9 +96,13 @@ class Harness:
 
     async def command(self, text: str, user: str = ALICE) -> Reply:
         """``/exalate <text>`` typed by ``user`` in a channel."""
-        return await self.post_form(self.command_fields(text, user))
+        fields = self.command_fields(text, user)
+        reply = await self.post_form(fields)
+        reply.response_url = fields["response_url"].rsplit("/", 1)[1]
+        return reply
 
     def command_fields(self, text: str, user: str = ALICE) -> dict[str, str]:
+        """What Slack posts for a slash command, with a fresh trigger_id and response_url."""
         return {
             "token": "legacy",
             "team_id": "T1",
@@ -97,8 +114,8 @@ class Harness:
             "command": "/exalate",
             "text": text,
             "api_app_id": "A1",
-            "response_url": self.slack.response_url(f"command-{user}"),
-            "trigger_id": f"trigger-{user}",
+            "response_url": self.slack.response_url(f"command-{next(self._payloads)}"),
+            "trigger_id": self.slack.trigger_id(),
         }
 
     async def submit(self, user: str = ALICE, **values: str) -> Reply:
@@ -161,8 +178,7 @@ class Harness:
         """
         if isinstance(request_id, int):
             request_id = self.button_value(action, request_id)
-        self._clicks += 1
-        name = f"click-{self._clicks}"
+        name = f"click-{next(self._payloads)}"
         payload = {
             "type": "block_actions",
             "api_app_id": "A1",
@@ -172,7 +188,7 @@ class Harness:
             "container": {"type": "message", "message_ts": "1", "channel_id": channel},
             "channel": {"id": channel, "name": "approvals"},
             "message": {"type": "message", "ts": "1"},
-            "trigger_id": f"trigger-{name}",
+            "trigger_id": self.slack.trigger_id(),
             "response_url": self.slack.response_url(name),
             "actions": [
                 {
@@ -233,7 +249,7 @@ class Harness:
             "token": "legacy",
             "team": {"id": "T1", "domain": "acme"},
             "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-            "trigger_id": "trigger-view",
+            "trigger_id": self.slack.trigger_id(),
             "view": {
                 "id": "V1",
                 "type": "modal",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import time
 from pathlib import Path
@@ -41,10 +40,11 @@ async def _approved_request(harness: Harness) -> int:
 class TestConnectCommand:
     async def test_opens_a_prefilled_modal(self, harness: Harness) -> None:
         """`connect remote=… project=…` acks empty and opens the form with those values."""
-        reply = await harness.command("connect remote=partner project=SUP")
+        fields = harness.command_fields("connect remote=partner project=SUP")
+        reply = await harness.post_form(fields)
         assert reply.status == 200
         opened = await harness.slack.wait_for("views.open")
-        assert opened.args["trigger_id"] == f"trigger-{ALICE}"
+        assert opened.args["trigger_id"] == fields["trigger_id"]
         blocks = {block.get("block_id"): block for block in opened.args["view"]["blocks"]}
         assert blocks["local_short_name"]["element"]["initial_value"] == "acme"
         assert blocks["remote_short_name"]["element"]["initial_value"] == "partner"
@@ -411,20 +411,17 @@ class TestHttpEndpoint:
         async with harness.http.get(url) as response:
             assert (await response.json())["last_successful_poll"] is not None
 
-    # aiosqlite leaves a connection whose open failed unclosed; it is collected here, in
-    # the test that provokes it, instead of warning in whichever test runs next.
-    @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
     async def test_unreachable_database_is_unhealthy(
         self, harness: Harness, tmp_path: Path
     ) -> None:
         """A database that cannot be opened turns /healthz into a 503."""
+        await harness.settle()  # no listener may hold a connection of the engine disposed
         await harness.runtime.engine.dispose()
         # A directory is no SQLite file: every connection attempt fails.
         harness.runtime.engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}")
         async with harness.http.get(harness.url.replace("/slack/events", "/healthz")) as r:
             assert r.status == 503
             assert (await r.json())["database_reachable"] is False
-        gc.collect()
 
     async def test_metrics(self, harness: Harness) -> None:
         """GET /metrics: requests by state, approvals, Exalate latency, errors by kind."""

@@ -166,9 +166,9 @@ class TestCancel:
         """`/exalate cancel <name>` works for the requester only, and only before a decision."""
 
         async def cancel(name: str, user: str = ALICE) -> str:
-            assert (await harness.command(f"cancel {name}", user=user)).body == {}
-            await harness.settle()
-            return str(harness.slack.calls_to(f"response_url:command-{user}")[-1].args["text"])
+            reply = await harness.command(f"cancel {name}", user=user)
+            assert reply.body == {}
+            return str((await harness.private_reply(reply.response_url)).args["text"])
 
         assert (await harness.submit_request()).body == {}
         assert "Only the requester" in await cancel("acme_to_partner", MALLORY)
@@ -183,7 +183,8 @@ class TestStatus:
         """`status mine` shows the asker's requests, decided or not, and nobody else's."""
         await harness.invited()
         assert (await harness.submit_request(remote_short_name="gone")).body == {}
-        await harness.command("cancel acme_to_gone")
+        cancelled = await harness.command("cancel acme_to_gone")
+        assert "Cancelled" in (await harness.private_reply(cancelled.response_url)).args["text"]
         assert (await harness.submit_request(remote_short_name="x", user=CAROL)).body == {}
         reply = await harness.command("status mine")
         text = json.dumps(reply.body)

@@ -94,8 +94,8 @@ class TestExpiredTrigger:
     async def test_modal_that_cannot_open_is_explained(self, harness: Harness) -> None:
         """expired_trigger_id tells the person to run the command again."""
         harness.slack.fail("views.open", "expired_trigger_id")
-        await harness.command("connect")
-        reply = await harness.slack.wait_for(f"response_url:command-{ALICE}")
+        command = await harness.command("connect")
+        reply = await harness.private_reply(command.response_url)
         assert "run the command again" in reply.args["text"]
 
 

@@ -1,4 +1,4 @@
-"""A Slack emulator: the Web API and Socket Mode on loopback, for tests and the demo.
+"""The emulator's server: the Web API, response URLs and Socket Mode on loopback.
 
 End-to-end tests run a real Bolt ``AsyncApp`` whose ``AsyncWebClient`` and
 ``AsyncSocketModeHandler`` talk to this server over real HTTP and WebSocket on
@@ -8,11 +8,17 @@ handshake and acks.
 
 Every Web API request is recorded as a `Call`. Tests assert on the calls, and
 `FakeSlack.wait_for` waits for one without sleeping, because Bolt keeps running a
-listener after it has acked.
+listener after it has acked. What each method answers, refusals included, is the
+`Workspace`'s business; this module carries it over HTTP and WebSocket.
+
+Like Slack, the emulator hands out what payloads carry: `FakeSlack.trigger_id` and
+`FakeSlack.response_url` issue them, and only issued ones are honoured, within
+Slack's limits. Acks must arrive within `ACK_DEADLINE` (`push_envelope` and
+`FakeSlack.check_ack` enforce it), or Slack would show the person an error.
 
 Usage::
 
-    async with FakeSlack(usergroups={"S1": ["U1"]}) as fake:
+    async with FakeSlack(usergroups={"S1": ["U1"]}, channels={"C1"}) as fake:
         client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
         await client.chat_postMessage(channel="C1", text="hi")
         assert fake.calls_to("chat.postMessage")[0].args["text"] == "hi"
@@ -35,27 +41,28 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-__all__ = ["Call", "FakeSlack"]
+from bot.slack_emulator.block_kit import block_problems, view_problems
+from bot.slack_emulator.workspace import Refusal, Workspace
+
+__all__ = ["ACK_DEADLINE", "Call", "FakeSlack", "ack_problems"]
+
+ACK_DEADLINE = 3.0
+"""Seconds Slack waits for an HTTP answer or a Socket Mode ack before showing an error."""
 
 # Arguments that slack_sdk (or a hand-written form post) may send as JSON text.
 # They are decoded so that tests compare Python objects, not serialised strings.
 JSON_STRING_ARGS = frozenset(
     {"attachments", "blocks", "metadata", "user_auth_blocks", "view", "unfurls", "outputs"}
 )
-
-# Sent on auth.test like Slack does; Bolt copies it into ``context.authorize_result``.
-BOT_SCOPES = "commands,chat:write,im:write,usergroups:read"
-
-# The first message timestamp, in microseconds past this second.
-_TS_SECOND = 1_700_000_000
 
 
 @dataclass(frozen=True)
@@ -93,17 +100,26 @@ class FakeSlack:
         self,
         *,
         usergroups: Mapping[str, Sequence[str]] | None = None,
-        bot_user_id: str = "UBOT",
-        team_id: str = "T1",
+        users: Iterable[str] = (),
+        channels: Iterable[str] = (),
+        extra_scopes: Iterable[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+        ack_deadline: float = ACK_DEADLINE,
     ) -> None:
-        self.usergroups: dict[str, list[str]] = {
-            group: list(users) for group, users in (usergroups or {}).items()
-        }
-        self.bot_user_id = bot_user_id
-        self.team_id = team_id
+        """``users`` exist besides the groups' members; the bot is in ``channels``; its
+        token has the manifest's scopes plus ``extra_scopes``; ``clock`` times trigger
+        ids and response URLs (a test may move it); an ack later than ``ack_deadline``
+        seconds fails the test."""
+        self.ack_deadline = ack_deadline
+        self.workspace = Workspace(
+            base_url=lambda: self.base_url,
+            usergroups={group: list(members) for group, members in (usergroups or {}).items()},
+            users=set(users),
+            member_of=set(channels),
+            clock=clock,
+        )
+        self.workspace.scopes |= set(extra_scopes)
         self.calls: list[Call] = []
-        self.member_of: set[str] = set()
-        """Channels conversations.info reports the bot a member of."""
         self.acks: list[dict[str, Any]] = []
         """Every Socket Mode message with an ``envelope_id`` the client sent, in order."""
         self.connection_count = 0
@@ -115,25 +131,9 @@ class FakeSlack:
         self._scripted: dict[str, deque[_Reply]] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._timestamps = itertools.count(100, 100)
-        self._view_ids = itertools.count(1)
         self._envelope_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
-        self._methods: dict[str, Callable[[Call], dict[str, Any]]] = {
-            "auth.test": self._auth_test,
-            "conversations.info": self._conversations_info,
-            "apps.connections.open": self._apps_connections_open,
-            "chat.postMessage": self._chat_post_message,
-            "chat.postEphemeral": self._chat_post_ephemeral,
-            "chat.update": self._chat_update,
-            "conversations.open": self._conversations_open,
-            "usergroups.users.list": self._usergroups_users_list,
-            "views.open": self._view,
-            "views.update": self._view,
-            "views.push": self._view,
-            "views.publish": self._view,
-        }
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -194,8 +194,31 @@ class FakeSlack:
         return f"{self.base_url}/api/"
 
     def response_url(self, name: str = "r") -> str:
-        """A ``response_url`` for payloads; POSTs to it are recorded as ``response_url:<name>``."""
+        """Issue the ``response_url`` called ``name`` (the same URL for the same name).
+
+        POSTs to it are recorded as ``response_url:<name>``; like Slack, it takes
+        five of them within thirty minutes of being issued.
+        """
+        self.workspace.issue_response_url(name)
         return f"{self.base_url}/response/{name}"
+
+    def trigger_id(self) -> str:
+        """Issue a trigger_id, as Slack puts one in each command, click and submission."""
+        return self.workspace.issue_trigger()
+
+    def deactivate(self, user_id: str) -> None:
+        """Deactivate a person: opening a DM with them is refused with ``user_disabled``."""
+        self.workspace.deactivate(user_id)
+
+    @property
+    def member_of(self) -> set[str]:
+        """Channels the bot is a member of (it may post only there and in DMs)."""
+        return self.workspace.member_of
+
+    @property
+    def messages(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Each message in Slack now, by (channel, ts), with its latest update applied."""
+        return self.workspace.messages
 
     # ------------------------------------------------------------------ inspection
 
@@ -284,9 +307,10 @@ class FakeSlack:
 
         ``envelope_type`` is ``"slash_commands"``, ``"interactive"`` or
         ``"events_api"``. The ack is ``{"envelope_id": ..., "payload": ...}`` with
-        ``payload`` only when the listener acked with content. Bolt sends no ack at
-        all when no listener acks within 3 s, so that shows up here as a timeout
-        (an ``AssertionError``), as does having no client connected.
+        ``payload`` only when the listener acked with content. An ack later than
+        `ACK_DEADLINE` after the envelope was sent, or whose payload Slack would
+        refuse, fails with an ``AssertionError``, as does no ack within ``timeout``
+        (Bolt sends none when no listener acks) or having no client connected.
         """
         envelope_id = f"env-{next(self._envelope_ids)}"
         envelope: dict[str, Any] = {
@@ -304,7 +328,8 @@ class FakeSlack:
             async with asyncio.timeout(timeout):
                 ws = await self._newest_socket()
                 await ws.send_json(envelope)
-                return await ack
+                sent = time.monotonic()
+                message = await ack
         except TimeoutError:
             raise AssertionError(
                 f"no ack for {envelope_type} envelope {envelope_id} within {timeout}s; "
@@ -312,6 +337,17 @@ class FakeSlack:
             ) from None
         finally:
             self._pending_acks.pop(envelope_id, None)
+        self.check_ack(time.monotonic() - sent, message.get("payload") or {})
+        return message
+
+    def check_ack(self, elapsed: float, answer: Mapping[str, Any]) -> None:
+        """Fail where Slack would show the person an error: an ack later than the
+        deadline, or one whose blocks or view Slack refuses."""
+        assert elapsed <= self.ack_deadline, (
+            f"acked after {elapsed:.2f}s; Slack shows an error after {self.ack_deadline:g}s"
+        )
+        problems = ack_problems(answer)
+        assert not problems, f"Slack would refuse this ack: {problems}"
 
     async def request_reconnect(
         self, reason: str = "refresh_requested", *, timeout: float = 5.0
@@ -357,25 +393,44 @@ class FakeSlack:
         call = Call(method=method, args=args, token=token)
         await self._record(call)
 
+        headers = {
+            "x-oauth-scopes": self.workspace.granted(),
+            "x-accepted-oauth-scopes": self.workspace.accepted(method),
+        }
+        scripted = self._next_scripted(method)
+        if scripted is not None:
+            return web.json_response(
+                scripted.body, status=scripted.status, headers={**headers, **scripted.headers}
+            )
+        try:
+            body = self.workspace.answer(method, args, token)
+        except Refusal as refusal:  # Slack's refusals are 200s too, unknown methods included
+            return web.json_response(refusal.body(), headers=headers)
+        return web.json_response(body, headers=headers)
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        method = f"response_url:{name}"
+        args = await _read_args(request)
+        await self._record(Call(method=method, args=args, token=None))
         scripted = self._next_scripted(method)
         if scripted is not None:
             return web.json_response(
                 scripted.body, status=scripted.status, headers=scripted.headers
             )
-        if not token:
-            return web.json_response({"ok": False, "error": "not_authed"})
-        handler = self._methods.get(method)
-        body = handler(call) if handler is not None else {"ok": True}
-        headers = {"x-oauth-scopes": BOT_SCOPES} if method == "auth.test" else None
-        return web.json_response(body, headers=headers)
-
-    async def _response_url(self, request: web.Request) -> web.Response:
-        method = f"response_url:{request.match_info['name']}"
-        await self._record(Call(method=method, args=await _read_args(request), token=None))
-        scripted = self._next_scripted(method)
-        if scripted is not None:
+        try:
+            self.workspace.use_response_url(name)
+        except Refusal as refusal:
+            return web.json_response(refusal.body(), status=404)
+        problems = ack_problems(args)
+        if problems:
             return web.json_response(
-                scripted.body, status=scripted.status, headers=scripted.headers
+                {
+                    "ok": False,
+                    "error": "invalid_blocks",
+                    "response_metadata": {"messages": problems},
+                },
+                status=400,
             )
         return web.json_response({"ok": True})
 
@@ -417,85 +472,6 @@ class FakeSlack:
         if future is not None and not future.done():
             future.set_result(message)
 
-    # ------------------------------------------------------------------ Web API methods
-
-    def _next_ts(self) -> str:
-        n = next(self._timestamps)
-        return f"{_TS_SECOND + n // 1_000_000}.{n % 1_000_000:06d}"
-
-    def _auth_test(self, call: Call) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "url": "https://exalate-test.slack.com/",
-            "team": "Exalate Test",
-            "user": "exalate",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": "B1",
-            "is_enterprise_install": False,
-        }
-
-    def _conversations_info(self, call: Call) -> dict[str, Any]:
-        channel = str(call.args.get("channel", ""))
-        return {"ok": True, "channel": {"id": channel, "is_member": channel in self.member_of}}
-
-    def _apps_connections_open(self, call: Call) -> dict[str, Any]:
-        if not (call.token or "").startswith("xapp-"):
-            # What Slack really answers for a bot or user token.
-            return {"ok": False, "error": "not_allowed_token_type"}
-        ws_url = self.base_url.replace("http://", "ws://", 1)
-        return {"ok": True, "url": f"{ws_url}/link"}
-
-    def _chat_post_message(self, call: Call) -> dict[str, Any]:
-        ts = self._next_ts()
-        message = {"type": "message", "user": self.bot_user_id, "bot_id": "B1", **call.args}
-        message.pop("channel", None)
-        message["ts"] = ts
-        return {"ok": True, "channel": call.args.get("channel"), "ts": ts, "message": message}
-
-    def _chat_post_ephemeral(self, call: Call) -> dict[str, Any]:
-        return {"ok": True, "message_ts": self._next_ts()}
-
-    def _chat_update(self, call: Call) -> dict[str, Any]:
-        message = {k: v for k, v in call.args.items() if k not in {"channel", "ts"}}
-        return {
-            "ok": True,
-            "channel": call.args.get("channel"),
-            "ts": call.args.get("ts"),
-            "text": call.args.get("text", ""),
-            "message": message,
-        }
-
-    def _conversations_open(self, call: Call) -> dict[str, Any]:
-        if "channel" in call.args:
-            return {"ok": True, "channel": {"id": call.args["channel"]}}
-        users = [u for u in str(call.args.get("users", "")).split(",") if u]
-        if not users:
-            return {"ok": False, "error": "users_list_not_supplied"}
-        # One user is a DM ("D..."); several make a group DM ("G...").
-        channel_id = f"D{users[0]}" if len(users) == 1 else "G" + "".join(users)
-        return {"ok": True, "channel": {"id": channel_id}}
-
-    def _usergroups_users_list(self, call: Call) -> dict[str, Any]:
-        users = self.usergroups.get(str(call.args.get("usergroup")))
-        if users is None:
-            return {"ok": False, "error": "no_such_subteam"}
-        return {"ok": True, "users": list(users)}
-
-    def _view(self, call: Call) -> dict[str, Any]:
-        n = next(self._view_ids)
-        view = call.args.get("view")
-        view_id = call.args.get("view_id") or f"V{n}"
-        return {
-            "ok": True,
-            "view": {
-                **(view if isinstance(view, dict) else {}),
-                "id": view_id,
-                "hash": f"h{n}",
-                "team_id": self.team_id,
-            },
-        }
-
 
 def _bearer_token(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -524,3 +500,11 @@ def _decode_json_text(key: str, value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def ack_problems(answer: Mapping[str, Any]) -> list[str]:
+    """What Slack would refuse in an ack's body or a response_url post: its blocks or view."""
+    problems = block_problems(answer["blocks"]) if "blocks" in answer else []
+    if "view" in answer:
+        problems += view_problems(answer["view"])
+    return problems

@@ -1,0 +1,314 @@
+"""The workspace behind the emulator: who exists, where the bot may post, what it may do.
+
+Each Web API method here answers as Slack does, refusals included: a method the bot's
+scopes do not cover, a channel it is not in, a user who does not exist or was
+deactivated, a message that is not there, a ``trigger_id`` that is unknown, stale or
+spent, and blocks or views that break Block Kit's rules. A fake that accepted these
+would let a test pass where production breaks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.slack_emulator.block_kit import block_problems, view_problems
+
+# The bot scopes of manifest.yml (a test keeps the two equal): the emulator grants
+# exactly these unless a test grants more.
+MANIFEST_SCOPES = ("commands", "chat:write", "im:write", "usergroups:read")
+
+# The bot scope each method needs, as Slack names it in a missing_scope answer's
+# ``needed``; None: any bot token may call it.
+METHOD_SCOPES: Mapping[str, str | None] = {
+    "auth.test": None,
+    "chat.postMessage": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "chat.update": "chat:write",
+    "conversations.open": "im:write",
+    "conversations.info": "channels:read",
+    "usergroups.users.list": "usergroups:read",
+    "views.open": None,
+    "views.update": None,
+    "views.push": None,
+    "views.publish": None,
+}
+
+TRIGGER_LIFETIME = 3.0
+"""Seconds a trigger_id may be exchanged for a modal, once."""
+
+RESPONSE_URL_USES = 5
+RESPONSE_URL_LIFETIME = 30 * 60.0
+"""A response_url takes five posts within thirty minutes."""
+
+# The first message timestamp, in microseconds past this second.
+_TS_SECOND = 1_700_000_000
+
+
+class Refusal(Exception):
+    """Slack's ``ok: false`` answer: ``error`` and any fields that go with it."""
+
+    def __init__(self, error: str, **details: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.error, **self.details}
+
+
+@dataclass
+class _ResponseUrl:
+    issued_at: float
+    uses: int = 0
+
+
+@dataclass
+class Workspace:
+    """One Slack workspace with the bot installed, and the Web API methods it answers."""
+
+    base_url: Callable[[], str]
+    """The emulator's own address, once it listens (for the Socket Mode URL)."""
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+    users: set[str] = field(default_factory=set)
+    """People who exist; group members and the bot are added to them."""
+    deactivated: set[str] = field(default_factory=set)
+    member_of: set[str] = field(default_factory=set)
+    """Channels the bot was invited to; it may post only there and in DMs it opened."""
+    scopes: set[str] = field(default_factory=lambda: set(MANIFEST_SCOPES))
+    bot_user_id: str = "UBOT"
+    team_id: str = "T1"
+    clock: Callable[[], float] = time.monotonic
+
+    messages: dict[tuple[str, str], dict[str, Any]] = field(init=False, default_factory=dict)
+    """What is in each channel, by (channel, ts), as last posted or updated."""
+    _dms: dict[str, str] = field(init=False, default_factory=dict)
+    _triggers: dict[str, float] = field(init=False, default_factory=dict)
+    _spent_triggers: set[str] = field(init=False, default_factory=set)
+    _response_urls: dict[str, _ResponseUrl] = field(init=False, default_factory=dict)
+    _counter: Iterator[int] = field(init=False, default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.users |= {user for members in self.usergroups.values() for user in members}
+        self.users.add(self.bot_user_id)
+
+    # ------------------------------------------------------------ what Slack hands out
+
+    def issue_trigger(self) -> str:
+        """A new trigger_id, as a command, a click or a submission carries one."""
+        trigger = f"{self._next()}.{self._next()}.trigger"
+        self._triggers[trigger] = self.clock()
+        return trigger
+
+    def issue_response_url(self, name: str) -> None:
+        """Start the life of the response_url called ``name`` (once per name)."""
+        self._response_urls.setdefault(name, _ResponseUrl(self.clock()))
+
+    def use_response_url(self, name: str) -> None:
+        """Count one post to a response_url; Refusal when Slack would refuse it."""
+        url = self._response_urls.get(name)
+        if url is None:
+            raise Refusal("no_active_hooks")
+        if self.clock() - url.issued_at > RESPONSE_URL_LIFETIME:
+            raise Refusal("Expired url")  # sic: Slack's own words, space and all
+        if url.uses >= RESPONSE_URL_USES:
+            raise Refusal("used_url")  # the answer to a sixth use is not documented
+        url.uses += 1
+
+    def deactivate(self, user_id: str) -> None:
+        """The person leaves the workspace: DMs to them are refused from now on."""
+        self.deactivated.add(user_id)
+
+    # ------------------------------------------------------------ the Web API
+
+    def answer(self, method: str, args: Mapping[str, Any], token: str | None) -> dict[str, Any]:
+        """Slack's answer to ``method``: its result, or the refusal Slack would give."""
+        handler = self._handlers().get(method)
+        if handler is None:
+            raise Refusal("unknown_method", req_method=method)
+        if not token:
+            raise Refusal("not_authed")
+        if method != "apps.connections.open":
+            if not token.startswith("xoxb-"):
+                raise Refusal("not_allowed_token_type")
+            needed = METHOD_SCOPES[method]
+            if needed is not None and needed not in self.scopes:
+                raise Refusal("missing_scope", needed=needed, provided=self.granted())
+        return handler(args, token)
+
+    def granted(self) -> str:
+        """The ``x-oauth-scopes`` header: the bot token's scopes, comma-separated."""
+        return ",".join(sorted(self.scopes))
+
+    def accepted(self, method: str) -> str:
+        """The ``x-accepted-oauth-scopes`` header: the scope ``method`` needs, if any."""
+        return METHOD_SCOPES.get(method) or ""
+
+    def _handlers(self) -> dict[str, Callable[[Mapping[str, Any], str], dict[str, Any]]]:
+        return {
+            "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
+            "chat.postMessage": self._chat_post_message,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.update": self._chat_update,
+            "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
+            "usergroups.users.list": self._usergroups_users_list,
+            "views.open": self._views_open,
+            "views.push": self._views_open,
+            "views.update": self._views_update,
+            "views.publish": self._views_publish,
+        }
+
+    def _auth_test(self, _args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://exalate-test.slack.com/",
+            "team": "Exalate Test",
+            "user": "exalate",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": "B1",
+            "is_enterprise_install": False,
+        }
+
+    def _apps_connections_open(self, _args: Mapping[str, Any], token: str) -> dict[str, Any]:
+        if not token.startswith("xapp-"):
+            raise Refusal("not_allowed_token_type")  # what Slack answers a bot token
+        ws_url = self.base_url().replace("http://", "ws://", 1)
+        return {"ok": True, "url": f"{ws_url}/link"}
+
+    def _chat_post_message(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        channel = self._postable(args)
+        _check_message(args)
+        ts = self._next_ts()
+        message = {"type": "message", "user": self.bot_user_id, "bot_id": "B1", **args, "ts": ts}
+        message.pop("channel", None)
+        self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _chat_post_ephemeral(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        self._postable(args)
+        _check_message(args)
+        if str(args.get("user", "")) not in self.users:
+            raise Refusal("user_not_found")
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _chat_update(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        if (channel, ts) not in self.messages:
+            raise Refusal("message_not_found")
+        _check_message(args)
+        update = {k: v for k, v in args.items() if k not in {"channel", "ts"}}
+        self.messages[(channel, ts)] |= update
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": args.get("text", ""),
+            "message": update,
+        }
+
+    def _conversations_open(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        if "channel" in args:
+            return {"ok": True, "channel": {"id": args["channel"]}}
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            raise Refusal("users_list_not_supplied")
+        for user in users:
+            if user not in self.users:
+                raise Refusal("user_not_found")
+            if user in self.deactivated:
+                raise Refusal("user_disabled")
+        # One user is a DM ("D..."); several make a group DM ("G...").
+        channel = f"D{users[0]}" if len(users) == 1 else "G" + "".join(users)
+        self._dms[channel] = users[0]
+        return {"ok": True, "channel": {"id": channel}}
+
+    def _conversations_info(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        return {"ok": True, "channel": {"id": channel, "is_member": channel in self.member_of}}
+
+    def _usergroups_users_list(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        users = self.usergroups.get(str(args.get("usergroup")))
+        if users is None:
+            raise Refusal("no_such_subteam")
+        return {"ok": True, "users": list(users)}
+
+    def _views_open(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        self._exchange_trigger(str(args.get("trigger_id", "")))
+        return self._shown_view(args)
+
+    def _views_update(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        if not (args.get("view_id") or args.get("external_id")):
+            raise Refusal("invalid_arguments", response_metadata={"messages": _MISSING_VIEW_ID})
+        return self._shown_view(args)
+
+    def _views_publish(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+        if not args.get("user_id"):
+            raise Refusal("invalid_arguments", response_metadata={"messages": _MISSING_USER_ID})
+        if str(args["user_id"]) not in self.users:
+            raise Refusal("user_not_found")
+        return self._shown_view(args)
+
+    # ------------------------------------------------------------ rules
+
+    def _postable(self, args: Mapping[str, Any]) -> str:
+        """The channel named in ``args``, if the bot may post there."""
+        channel = str(args.get("channel", ""))
+        if channel in self._dms:
+            if self._dms[channel] in self.deactivated:
+                raise Refusal("user_disabled")
+            return channel
+        if channel in self.member_of:
+            return channel
+        # A public channel's existence is no secret; a private one's or a DM's is.
+        raise Refusal("not_in_channel" if channel.startswith("C") else "channel_not_found")
+
+    def _exchange_trigger(self, trigger: str) -> None:
+        issued = self._triggers.get(trigger)
+        if issued is None:
+            raise Refusal("invalid_trigger_id")
+        if trigger in self._spent_triggers:
+            raise Refusal("exchanged_trigger_id")
+        if self.clock() - issued > TRIGGER_LIFETIME:
+            raise Refusal("expired_trigger_id")
+        self._spent_triggers.add(trigger)
+
+    def _shown_view(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        problems = view_problems(view)
+        if problems:
+            raise Refusal("invalid_arguments", response_metadata={"messages": problems})
+        assert isinstance(view, dict)
+        n = self._next()
+        view_id = args.get("view_id") or f"V{n}"
+        return {
+            "ok": True,
+            "view": {**view, "id": view_id, "hash": f"h{n}", "team_id": self.team_id},
+        }
+
+    def _next(self) -> int:
+        return next(self._counter)
+
+    def _next_ts(self) -> str:
+        n = self._next() * 100
+        return f"{_TS_SECOND + n // 1_000_000}.{n % 1_000_000:06d}"
+
+
+_MISSING_VIEW_ID = ["[ERROR] missing required field: view_id or external_id"]
+_MISSING_USER_ID = ["[ERROR] missing required field: user_id"]
+
+
+def _check_message(args: Mapping[str, Any]) -> None:
+    """A message needs text or blocks, and its blocks must pass Block Kit's rules."""
+    blocks: Sequence[Any] | None = args.get("blocks")
+    if not args.get("text") and not blocks and not args.get("attachments"):
+        raise Refusal("no_text")
+    if blocks is not None:
+        problems = block_problems(blocks)
+        if problems:
+            raise Refusal("invalid_blocks", response_metadata={"messages": problems})
