@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 from bot.approvals.model import Status
+from bot.approvers import GROUP_CACHE_SECONDS
 from handlers.ids import Action, Block, View
 from storage import RequestRepository, make_sessionmaker
 from tests.e2e.conftest import Clock
@@ -145,6 +146,71 @@ class TestSlackFaults:
         )
         code = next(iter(harness.simulator.connections.values()))["invitationCode"]
         assert code in json.dumps(shown.args["view"])
+
+
+class TestSlowSlackBeforeTheAck:
+    """Approver checks that wait on Slack's user groups are bounded by Slack's 3 s."""
+
+    async def test_reject_reason_is_answered_in_time_and_changes_nothing(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """Group cache expired, usergroups.users.list answering 429 Retry-After: 4: the
+        reason form is answered within 3 s (the harness fails a later answer) with a
+        field error asking to submit again, and the request still awaits approval."""
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        await harness.click(Action.REJECT, request_id, CAROL)  # an approver by group
+        await harness.slack.wait_for("views.open")
+        clock.advance(timedelta(seconds=GROUP_CACHE_SECONDS + 1))
+        harness.slack.rate_limit("usergroups.users.list", retry_after=4)
+
+        reply = await harness.submit_reason(request_id, "Not this partner", user=CAROL)
+
+        assert reply.body["response_action"] == "errors"
+        assert "Submit again" in reply.body["errors"][Block.REASON.value]
+        await harness.settle()
+        assert (await harness.repository_request(request_id)).status is Status.PENDING_APPROVAL
+        assert not [
+            c for c in harness.slack.calls_to("chat.update") if "rejected" in c.args["text"]
+        ]
+
+    async def test_paste_code_is_answered_in_time_and_changes_nothing(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """The same fault on the Paste invitation code form: the code is not taken."""
+        request_id = await _stuck_in_initiating(harness, clock)
+        harness.simulator.connections[500] = {
+            "id": 500,
+            "name": "acme_to_partner",
+            "status": "PENDING",
+            "invitationCode": "console-code-123",
+        }
+        await harness.runtime.jobs.tick()
+        before = await harness.repository_request(request_id)
+        clock.advance(timedelta(seconds=GROUP_CACHE_SECONDS + 1))
+        harness.slack.rate_limit("usergroups.users.list", retry_after=4)
+
+        reply = await harness.paste(request_id, "console-code-123", CAROL)
+
+        assert reply.body["response_action"] == "errors"
+        assert "Submit again" in reply.body["errors"][Block.CODE.value]
+        await harness.settle()
+        assert (await harness.repository_request(request_id)).version == before.version
+        assert not [c for c in harness.slack.calls if "console-code-123" in json.dumps(c.args)]
+
+    async def test_reject_click_explains_instead_of_opening_a_dead_modal(
+        self, harness: Harness
+    ) -> None:
+        """The Reject button needs the same check before its modal, whose trigger_id lives
+        3 s: past the budget the approver is told to click again, and no modal is tried."""
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        harness.slack.rate_limit("usergroups.users.list", retry_after=4)
+
+        name = await harness.click(Action.REJECT, request_id, CAROL)
+
+        assert "Click again" in (await harness.private_reply(name)).args["text"]
+        assert not harness.slack.calls_to("views.open")
 
 
 class TestInput:
