@@ -438,7 +438,8 @@ class ConnectionService:
 
         A connection must be missing from ``MISSES_BEFORE_GONE`` polls in a row before
         the invitation counts as gone: one short answer during a Jira restart must not
-        delete a code the partner still needs.
+        delete a code the partner still needs. Any poll that sees it ends the run, so
+        blips days apart never add up.
         """
         target: Status | None
         if found is None:
@@ -447,6 +448,8 @@ class ConnectionService:
                 return
             target, observed = Status.GONE, None
         else:
+            if request.missed_polls:
+                await self._repository.annotate(request.id, missed_polls=0)
             observed = (found.status or "")[:64] or None  # verbatim, as Exalate says it
             target = _SETTLED.get((observed or "").upper())
             if target is None:

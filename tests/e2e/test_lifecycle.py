@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.approvals.model import Status
 from handlers.ids import Action, View
 from storage import RequestRepository, make_sessionmaker
 from tests.e2e.conftest import Clock
@@ -70,6 +71,24 @@ class TestPartnerAcceptance:
         await harness.card("gone")
         assert len(_thread_replies(harness)) == 1
         await harness.dm(ALICE, "no longer exists in Exalate")
+
+    async def test_blips_between_good_polls_never_add_up(self, harness: Harness) -> None:
+        """Three blips of two empty answers each (a Jira restart, say), each followed by
+        a poll that sees the connection: the invitation and its code stay."""
+        request_id = await harness.invited()
+        exalate_id, connection = next(iter(harness.simulator.connections.items()))
+        for _ in range(3):
+            del harness.simulator.connections[exalate_id]
+            for _ in range(2):
+                await harness.runtime.jobs.tick()
+            harness.simulator.connections[exalate_id] = connection
+            await harness.runtime.jobs.tick()
+        request = await harness.repository_request(request_id)
+        assert (request.status, request.missed_polls) == (Status.INVITED, 0)
+        assert _thread_replies(harness) == []
+        await harness.click(Action.SHOW_CODE, request_id, ALICE)
+        shown = await harness.slack.wait_for("views.open")
+        assert str(connection["invitationCode"]) in json.dumps(shown.args["view"])
 
     async def test_unknown_status_is_shown_verbatim_once(self, harness: Harness) -> None:
         """An unknown status is shown as Exalate spells it, once, and the poll goes on."""
