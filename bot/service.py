@@ -21,6 +21,7 @@ from bot.approvals.model import (
     OPEN_STATUSES,
     AuditEvent,
     ConnectionRequest,
+    CreateOutcome,
     Page,
     RequestFields,
     Status,
@@ -35,6 +36,8 @@ from bot.exalate import (
     ExalateEndpointMissing,
     ExalateError,
     ExalateNameConflict,
+    ExalateNotSent,
+    ExalateUnavailable,
     Project,
 )
 from bot.log import remember_secret
@@ -153,14 +156,28 @@ class ConnectionService:
     async def check_can_decide(
         self, request_id: int, actor: str, *, seen: str | None = None
     ) -> ConnectionRequest:
-        """Raise unless ``actor`` may decide on the request now; returns the request.
+        """Raise unless ``actor`` may approve the request now; returns the request.
 
         ``seen`` is the fingerprint on the card that was clicked: a decision applies to
         the request as it was shown, or not at all.
         """
+        return await self._decidable(request_id, actor, seen, Status.PENDING_APPROVAL)
+
+    async def check_can_reject(
+        self, request_id: int, actor: str, *, seen: str | None = None
+    ) -> ConnectionRequest:
+        """Like ``check_can_decide``; a failed request may be rejected too (its name may
+        belong to someone else's connection), which frees the name."""
+        return await self._decidable(
+            request_id, actor, seen, Status.PENDING_APPROVAL, Status.FAILED
+        )
+
+    async def _decidable(
+        self, request_id: int, actor: str, seen: str | None, *statuses: Status
+    ) -> ConnectionRequest:
         request = await self._load(request_id)
         await self.policy.ensure_can_decide(actor, request)
-        _expect(request, Status.PENDING_APPROVAL)
+        _expect(request, *statuses)
         _expect_seen(request, seen)
         return request
 
@@ -172,7 +189,7 @@ class ConnectionService:
         won = await self._move(request, Status.INITIATING, actor, decided_by=actor, note="approved")
         log.info("request_approved id=%s by=%s", won.id, actor)
         self.metrics.count_approval()
-        return await self._initiate(won, after_failure=False)
+        return await self._initiate(won)
 
     async def retry(
         self, request_id: int, actor: str, *, seen: str | None = None
@@ -182,15 +199,17 @@ class ConnectionService:
         await self.policy.ensure_can_decide(actor, request)
         _expect(request, Status.FAILED)
         _expect_seen(request, seen)
+        if not request.may_adopt and await self._taken_quietly(request.fields.connection_name):
+            raise NotAllowed(_taken_message(request.fields.connection_name))  # nothing changes
         won = await self._move(request, Status.INITIATING, actor, note="retried")
         log.info("request_retried id=%s by=%s", won.id, actor)
-        return await self._initiate(won, after_failure=True)
+        return await self._initiate(won)
 
     async def reject(
         self, request_id: int, actor: str, reason: str, *, seen: str | None = None
     ) -> ConnectionRequest:
         """Reject with a reason the requester will read."""
-        request = await self.check_can_decide(request_id, actor, seen=seen)
+        request = await self.check_can_reject(request_id, actor, seen=seen)
         rejected = await self._move(
             request, Status.REJECTED, actor, decided_by=actor, reason=reason, note="rejected"
         )
@@ -262,7 +281,8 @@ class ConnectionService:
 
         Requests this process is initiating are skipped, and others only once untouched
         for longer than any initiation can take, so one still running elsewhere is left
-        alone. If Exalate has the connection it is adopted (its code is unknown); if it
+        alone. If Exalate has the connection it is adopted (its code is unknown), but
+        only when the name was seen free just before the interrupted attempt; if it
         certainly has not, the request fails and can be retried. Raises ExalateError
         when Exalate cannot be asked.
         """
@@ -282,7 +302,10 @@ class ConnectionService:
                 continue  # one page of a longer list: absence proves nothing
             with contextlib.suppress(Conflict):  # another process settled it first
                 if existing is not None:
-                    await self._adopt(request, existing)
+                    if request.may_adopt:
+                        await self._adopt(request, existing)
+                    else:  # there before this request's attempt began: someone else's
+                        await self._fail_taken(request)
                     continue
                 failed = await self._move(
                     request,
@@ -336,7 +359,8 @@ class ConnectionService:
         request = await self._load(request_id)
         if actor != request.requester:
             raise NotAllowed("Only the requester can ask for this request again.")
-        _expect(request, Status.REJECTED, Status.EXPIRED, Status.CANCELLED)
+        if not request.name_taken:
+            _expect(request, Status.REJECTED, Status.EXPIRED, Status.CANCELLED)
         return request
 
     async def pending(self, limit: int) -> Page:
@@ -492,46 +516,47 @@ class ConnectionService:
             note = self._notifier.note_in_thread(changed, Notice.EXALATE_STATUS)
             await self._quietly("note_in_thread", note, changed)
 
-    async def _initiate(
-        self, request: ConnectionRequest, *, after_failure: bool
-    ) -> ConnectionRequest:
-        """Create the private Script connection and deliver the code, or record why not.
-
-        After a failure the earlier attempt may have created the connection although its
-        answer was lost (a timeout), so a retry looks the name up first and adopts what
-        it finds instead of creating a second connection.
-        """
+    async def _initiate(self, request: ConnectionRequest) -> ConnectionRequest:
+        """Create the private Script connection and deliver the code, or record why not."""
         self._initiating.add(request.id)
         try:
-            return await self._create(request, after_failure=after_failure)
+            return await self._create(request)
         finally:
             self._initiating.discard(request.id)
 
-    async def _create(
-        self, request: ConnectionRequest, *, after_failure: bool
-    ) -> ConnectionRequest:
+    async def _create(self, request: ConnectionRequest) -> ConnectionRequest:
+        """One create attempt, checked against a complete connection list first.
+
+        A name already in Exalate is adopted only if an earlier attempt of this request,
+        begun with the name free, may have created it (its answer was lost); otherwise
+        it is someone else's and create is not called. The attempt's outcome is recorded,
+        so a later retry or a restart knows which case it is in.
+        """
         await self._quietly("update_card", self._notifier.update_card(request), request)
-        name = request.fields.connection_name
         if self._assisted:
             return await self._assist(request)
         try:
-            if after_failure and (existing := await self._exalate.find_connection(name)):
-                return await self._adopt(request, existing)
-            try:
-                created = await self._exalate.create_connection(_spec(request.fields))
-            except ExalateEndpointMissing:
-                return await self._assist(request)  # this Exalate has no creation API
-            except ExalateNameConflict:
-                # After a lost answer the name may be ours: reconcile, never create twice.
-                if after_failure and (existing := await self._exalate.find_connection(name)):
-                    return await self._adopt(request, existing)
-                raise
+            existing = await self._connection_named(request.fields.connection_name)
         except ExalateError as error:
-            failed = await self._move(request, Status.FAILED, EXALATE_ACTOR, error=str(error))
-            log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
-            self.metrics.count_error(type(error).__name__)
-            await self._tell_everyone(failed)
-            return failed
+            return await self._fail(request, error)
+        if existing is not None:
+            if request.may_adopt:
+                return await self._adopt(request, existing)
+            return await self._fail_taken(request)
+        request = (
+            await self._repository.annotate(
+                request.id, name_absent_at=self.clock(), last_attempt=None
+            )
+            or request
+        )
+        try:
+            created = await self._exalate.create_connection(_spec(request.fields))
+        except ExalateEndpointMissing:
+            return await self._assist(request)  # this Exalate has no creation API
+        except ExalateNameConflict:
+            return await self._fail_taken(request)  # created by someone else since the check
+        except ExalateError as error:
+            return await self._fail(request, error, _outcome_of(error))
         self._connections.invalidate()
         code = created.invitation_code.get_secret_value()
         remember_secret(code)
@@ -562,6 +587,59 @@ class ConnectionService:
             raise
         log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
         return await self._deliver(invited, code)
+
+    async def _fail(
+        self,
+        request: ConnectionRequest,
+        error: ExalateError,
+        outcome: CreateOutcome | None = None,
+    ) -> ConnectionRequest:
+        """Fail the attempt with Exalate's reason; ``outcome`` when create was called."""
+        recorded = {"last_attempt": outcome.value} if outcome is not None else {}
+        failed = await self._move(
+            request, Status.FAILED, EXALATE_ACTOR, error=str(error), **recorded
+        )
+        log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
+        self.metrics.count_error(type(error).__name__)
+        await self._tell_everyone(failed)
+        return failed
+
+    async def _fail_taken(self, request: ConnectionRequest) -> ConnectionRequest:
+        """The name belongs to a connection this request did not create: never take it."""
+        failed = await self._move(
+            request,
+            Status.FAILED,
+            EXALATE_ACTOR,
+            error=_taken_message(request.fields.connection_name),
+            last_attempt=CreateOutcome.NAME_TAKEN.value,
+            note="name taken in exalate",
+        )
+        log.warning("initiation_name_taken id=%s", request.id)
+        self.metrics.count_error("ExalateNameTaken")
+        await self._tell_everyone(failed)
+        return failed
+
+    async def _connection_named(self, name: str) -> Connection | None:
+        """The connection called ``name`` in a complete list; ExalateUnavailable when the
+        list is not complete, because then absence proves nothing."""
+        listing = await self._exalate.connection_list()
+        wanted = name.casefold()
+        for connection in listing.results:
+            if connection.name.casefold() == wanted:
+                return connection
+        if not listing.complete:
+            raise ExalateUnavailable(
+                "Exalate's connection list came back incomplete, so the bot could not make "
+                "sure the name is free; nothing was created. Retry."
+            )
+        return None
+
+    async def _taken_quietly(self, name: str) -> bool:
+        """Whether Exalate has a connection called ``name``; False when it cannot say."""
+        try:
+            return await self._connection_named(name) is not None
+        except ExalateError:
+            return False
 
     async def _assist(self, request: ConnectionRequest) -> ConnectionRequest:
         """Hand the creation to the approver: the exact values for the console's wizard,
@@ -750,6 +828,23 @@ def _expect_seen(request: ConnectionRequest, seen: str | None) -> None:
 def _expect(request: ConnectionRequest, *statuses: Status) -> None:
     if request.status not in statuses:
         raise Conflict(request)
+
+
+def _outcome_of(error: ExalateError) -> CreateOutcome:
+    """A 4xx (or a call that never left) proves nothing was created; anything else may
+    have created it."""
+    if isinstance(error, ExalateNotSent) or (
+        error.status is not None and 400 <= error.status < 500
+    ):
+        return CreateOutcome.REFUSED
+    return CreateOutcome.UNCERTAIN
+
+
+def _taken_message(name: str) -> str:
+    return (
+        f"Exalate already has a connection named {name} that this request did not create; "
+        "reject this request and ask again under another name."
+    )
 
 
 def _name_in_open_request(name: str) -> str:

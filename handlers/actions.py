@@ -156,7 +156,7 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
         Action.APPROVE: on_click(as_shown(service.approve)),
         Action.RETRY: on_click(as_shown(service.retry)),
         Action.REJECT: on_click(
-            as_shown(service.check_can_decide), open_reject_modal, opens_modal=True
+            as_shown(service.check_can_reject), open_reject_modal, opens_modal=True
         ),
         Action.RESEND: on_click(about(service.resend_code), confirm_resend),
         Action.CANCEL: on_click(about(service.cancel)),

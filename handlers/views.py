@@ -79,7 +79,7 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             problem = f"Keep the reason under {blocks.REASON_MAX} characters."
         elif ref is not None:
             try:
-                await before_ack(service.check_can_decide(ref.request_id, user, seen=ref.seen))
+                await before_ack(service.check_can_reject(ref.request_id, user, seen=ref.seen))
                 problem = ""
             except ApprovalError as error:
                 problem = blocks.explain(error)

@@ -24,6 +24,7 @@ from bot.approvals.model import (
     OPEN_STATUSES,
     AuditEvent,
     ConnectionRequest,
+    CreateOutcome,
     Page,
     RequestFields,
     Status,
@@ -57,6 +58,8 @@ ANNOTATIONS = frozenset(
         "reminders_sent",
         "code_dm_ref",
         "missed_polls",
+        "name_absent_at",
+        "last_attempt",
     }
 )
 
@@ -147,6 +150,8 @@ def _to_domain(row: RequestRow) -> ConnectionRequest:
         reminders_sent=row.reminders_sent or 0,
         code_dm_ref=row.code_dm_ref,
         missed_polls=row.missed_polls or 0,
+        name_absent_at=row.name_absent_at,
+        last_attempt=CreateOutcome(row.last_attempt) if row.last_attempt else None,
     )
 
 

@@ -73,6 +73,8 @@ class RequestRow(Base):
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
     code_dm_ref: Mapped[str | None] = mapped_column(sa.String(128))
     missed_polls: Mapped[int] = mapped_column(default=0, server_default="0")
+    name_absent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class AuditRow(Base):

@@ -34,7 +34,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     ),
     Status.INITIATING: frozenset({Status.INVITED, Status.FAILED, Status.ASSISTED}),
     Status.ASSISTED: frozenset({Status.INVITED, Status.ACTIVE, Status.DEACTIVATED, Status.EXPIRED}),
-    Status.FAILED: frozenset({Status.INITIATING}),
+    Status.FAILED: frozenset({Status.INITIATING, Status.REJECTED}),
     Status.INVITED: frozenset({Status.ACTIVE, Status.DEACTIVATED, Status.EXPIRED, Status.GONE}),
     Status.ACTIVE: frozenset(),
     Status.REJECTED: frozenset(),
@@ -66,6 +66,23 @@ class RequestFields:
     project_key: str
 
 
+class CreateOutcome(StrEnum):
+    """How the last attempt to create the connection in Exalate ended, as the bot knows it.
+
+    Only an uncertain outcome, after the name was seen absent just before the attempt,
+    lets the bot take a connection of that name as its own: a refusal proves the bot
+    did not create it, and a name that was there before the attempt is someone else's.
+    """
+
+    NAME_TAKEN = "name_taken"
+    """Exalate had a connection of this name that this request did not create (seen
+    before calling create, or answered 409): not ours, never adopted."""
+    REFUSED = "refused"
+    """Exalate answered 4xx (or the call never left): nothing was created."""
+    UNCERTAIN = "uncertain"
+    """A timeout, a connection dropped after sending, a 5xx: it may have been created."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionRequest:
     """A stored request, as read from the database at one moment.
@@ -91,6 +108,24 @@ class ConnectionRequest:
     reminders_sent: int = 0
     code_dm_ref: str | None = None
     missed_polls: int = 0
+    name_absent_at: datetime | None = None
+    """When a complete list last showed the name free, just before a create attempt."""
+    last_attempt: CreateOutcome | None = None
+    """How that attempt ended; None while it runs, or if the process stopped during it."""
+
+    @property
+    def may_adopt(self) -> bool:
+        """Whether a connection of this name in Exalate can be this request's own: only
+        when the name was free right before an attempt whose outcome is not known."""
+        return self.name_absent_at is not None and self.last_attempt in (
+            None,
+            CreateOutcome.UNCERTAIN,
+        )
+
+    @property
+    def name_taken(self) -> bool:
+        """Whether the last attempt met a connection of this name that is not ours."""
+        return self.last_attempt is CreateOutcome.NAME_TAKEN
 
     @property
     def fingerprint(self) -> str:

@@ -126,8 +126,8 @@ class ExalateClient:
     async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
         """Initiate a private, script-mode connection and return its invitation code.
 
-        Not idempotent: after an ``ExalateTimeout`` or ``ExalateUnreachable`` the connection
-        may exist, so look it up with ``find_connection`` before trying again.
+        Not idempotent: after an ``ExalateTimeout``, an ``ExalateUnreachable`` other than
+        ``ExalateNotSent`` or a 5xx the connection may exist; look before trying again.
         """
         data = await self._request(
             "POST", CONNECTIONS_PATH, json=spec.wire(), timeout=self._create_timeout
@@ -207,9 +207,13 @@ class ExalateClient:
             raise self._timeout(method, path, timeout) from None
         except aiohttp.ClientError as exc:
             reason = self._scrub(str(exc)) or type(exc).__name__
-            raise errors.ExalateUnreachable(
-                f"Could not reach Jira at {self._base_url} ({reason})."
-            ) from None
+            # Opening the connection failed: nothing was sent. Later, it may have been.
+            unreachable = (
+                errors.ExalateNotSent
+                if isinstance(exc, aiohttp.ClientConnectorError)
+                else errors.ExalateUnreachable
+            )
+            raise unreachable(f"Could not reach Jira at {self._base_url} ({reason}).") from None
         if 200 <= status < 300:
             try:
                 return _loads(body)

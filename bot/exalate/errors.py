@@ -7,6 +7,7 @@ The tree answers the two questions every caller asks: *may a retry help?* (catch
     ├── ExalateUnavailable            transient, a retry may help
     │   ├── ExalateTimeout            no answer within the timeout
     │   ├── ExalateUnreachable        connection refused / DNS / reset
+    │   │   └── ExalateNotSent        no connection opened: the call never left
     │   ├── ExalateRateLimited        429; .retry_after: float | None
     │   └── ExalateServerError        5xx, or a 2xx answer of an unexpected shape
     └── ExalateRejected               the request was refused; retrying the same will not help
@@ -29,6 +30,7 @@ __all__ = [
     "ExalateEndpointMissing",
     "ExalateError",
     "ExalateNameConflict",
+    "ExalateNotSent",
     "ExalateRateLimited",
     "ExalateRejected",
     "ExalateServerError",
@@ -64,6 +66,11 @@ class ExalateTimeout(ExalateUnavailable):
 
 class ExalateUnreachable(ExalateUnavailable):
     """No HTTP exchange was possible: connection refused, DNS failure or connection reset."""
+
+
+class ExalateNotSent(ExalateUnreachable):
+    """No connection to Jira could be opened (refused, DNS): the call never left, so a
+    create certainly did not happen."""
 
 
 class ExalateRateLimited(ExalateUnavailable):

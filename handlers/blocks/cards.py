@@ -149,7 +149,8 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
         )
     elif request.status is Status.FAILED:
         retry = button("Retry", Action.RETRY, request, bound=True)
-        blocks.append({"type": "actions", "elements": [retry]})
+        reject = button("Reject", Action.REJECT, request, "danger", bound=True)
+        blocks.append({"type": "actions", "elements": [retry, reject]})
     elif request.status is Status.ASSISTED or (
         request.status is Status.INVITED and not request.has_invitation_code
     ):

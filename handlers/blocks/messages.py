@@ -57,6 +57,13 @@ def requester_note(request: ConnectionRequest, approval_channel: str) -> str:
                 f"Your request #{request.id} for {name} was rejected by {by}.\n"
                 f"*Reason:* {escape(request.reason or '')}"
             )
+        case Status.FAILED if request.name_taken:
+            return (
+                f"Your request #{request.id} for {name} was approved, but Exalate already "
+                "has a connection of that name that this request did not create, so it "
+                "cannot be yours. Ask again under another name: *Request again* opens the "
+                "form with your answers."
+            )
         case Status.FAILED:
             return (
                 f"Your request #{request.id} for {name} was approved, but creating the "
@@ -97,7 +104,7 @@ def requester_message(request: ConnectionRequest, approval_channel: str) -> tupl
             "deny": plain("Keep it", 30),
         }
         body.append({"type": "actions", "elements": [cancel]})
-    elif request.status in (Status.REJECTED, Status.EXPIRED):
+    elif request.status in (Status.REJECTED, Status.EXPIRED) or request.name_taken:
         again = button("Request again", Action.REREQUEST, request, "primary")
         body.append({"type": "actions", "elements": [again]})
     return text, body

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.approvals.model import Status
 from bot.exalate.simulator import Simulator
 from handlers.ids import Action
 from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
@@ -106,20 +107,62 @@ class TestSubmission:
             "choose another name."
         }
 
-    async def test_name_taken_after_the_check_fails_plainly(self, harness: Harness) -> None:
-        """A clash newer than the cached list meets Exalate's 409: failed, said plainly."""
+    async def test_a_name_taken_after_the_form_is_never_claimed(self, harness: Harness) -> None:
+        """Alice's request passed the form's check; then a connection of that name was
+        made in the console. Bob approves: create is not called, the request fails saying
+        the connection is not this request's, Alice can ask again under another name.
+        Carol's Retry re-checks, explains and changes nothing; the other team's
+        connection being accepted tells Alice nothing."""
         assert (await harness.submit_request()).body == {}
         request_id = await harness.request_id()
         harness.simulator.connections[999] = {
             "id": 999,
             "name": "acme_to_partner",
-            "status": "ACTIVE",
-            "invitationCode": "c",
+            "status": "PENDING",
+            "invitationCode": "someone-elses-code",
         }
         await harness.click(Action.APPROVE, request_id, BOB)
         card = await harness.card("failed")
-        assert "409" in json.dumps(card.args["blocks"])
-        assert len(harness.simulator.create_calls) == 1
+        taken = "Exalate already has a connection named acme_to_partner that this request"
+        assert taken in json.dumps(card.args["blocks"])
+        assert harness.simulator.create_calls == []
+        dm = await harness.dm(ALICE, "Ask again under another name")
+        assert Action.REREQUEST.value in json.dumps(dm.args["blocks"])
+        failed = await harness.repository_request(request_id)
+
+        retried = await harness.click(Action.RETRY, request_id, CAROL)
+        assert taken in (await harness.private_reply(retried)).args["text"]
+        harness.simulator.accept("acme_to_partner")
+        await harness.runtime.jobs.tick()
+        await harness.settle()
+        request = await harness.repository_request(request_id)
+        assert (request.status, request.version) == (Status.FAILED, failed.version)
+        assert request.exalate_connection_id is None
+        assert not [c for c in harness.slack.calls if "accepted" in json.dumps(c.args)]
+
+        await harness.click(Action.REJECT, request_id, BOB)  # frees the name
+        await harness.slack.wait_for("views.open")
+        assert (await harness.submit_reason(request_id, "Use another name")).body == {}
+        await harness.card("rejected")
+
+    async def test_a_409_is_a_refusal_never_adopted(self, harness: Harness) -> None:
+        """Exalate answers 409: nothing of ours exists. When the name then shows up in the
+        list, a Retry explains instead of adopting it."""
+        harness.simulator.fail("create", 409)
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("failed")
+        harness.simulator.connections[999] = {
+            "id": 999,
+            "name": "acme_to_partner",
+            "status": "PENDING",
+            "invitationCode": "someone-elses-code",
+        }
+        retried = await harness.click(Action.RETRY, request_id, CAROL)
+        assert "did not create" in (await harness.private_reply(retried)).args["text"]
+        request = await harness.repository_request(request_id)
+        assert (request.status, request.exalate_connection_id) == (Status.FAILED, None)
 
     async def test_concurrent_submissions_get_one_card_each(self, harness: Harness) -> None:
         """Twenty requests submitted at once: twenty cards, none posted twice."""

@@ -17,8 +17,9 @@ def _repository(harness: Harness) -> RequestRepository:
     return RequestRepository(make_sessionmaker(harness.runtime.engine))
 
 
-async def _stuck_in_initiating(harness: Harness, clock: Clock) -> int:
-    """A request whose bot stopped after committing `initiating`, before Exalate answered."""
+async def _stuck_in_initiating(harness: Harness, clock: Clock, *, checked_name: bool = True) -> int:
+    """A request whose bot stopped after committing `initiating`, before Exalate answered:
+    by default after it saw the name free and called create, else before it looked."""
     assert (await harness.submit_request()).body == {}
     request_id = await harness.request_id()
     repository = _repository(harness)
@@ -28,6 +29,8 @@ async def _stuck_in_initiating(harness: Harness, clock: Clock) -> int:
         request, Status.INITIATING, actor=BOB, at=clock.now, decided_by=BOB
     )
     assert moved is not None
+    if checked_name:
+        await repository.annotate(request_id, name_absent_at=clock.now)
     clock.advance(timedelta(minutes=5))
     return request_id
 
@@ -67,6 +70,24 @@ class TestInterruptedInitiation:
         history = await harness.command("status acme_to_partner")
         assert "code pasted by <@U0CAROL>" in json.dumps(history.body)
         assert harness.simulator.create_calls == []
+
+    async def test_a_name_not_seen_free_before_the_crash_is_not_adopted(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """Stopped before it looked at Exalate's list: a connection of that name now is
+        someone else's. The request fails saying so, and nothing is adopted."""
+        request_id = await _stuck_in_initiating(harness, clock, checked_name=False)
+        harness.simulator.connections[500] = {
+            "id": 500,
+            "name": "acme_to_partner",
+            "status": "PENDING",
+            "invitationCode": "SECRET-X1",
+        }
+        await harness.runtime.jobs.tick()
+        card = await harness.card("failed")
+        assert "that this request did not create" in json.dumps(card.args["blocks"])
+        request = await harness.repository_request(request_id)
+        assert (request.status, request.exalate_connection_id) == (Status.FAILED, None)
 
     async def test_missing_connection_fails_with_retry(
         self, harness: Harness, clock: Clock

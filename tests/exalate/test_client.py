@@ -19,6 +19,7 @@ from bot.exalate import (
     ExalateEndpointMissing,
     ExalateError,
     ExalateNameConflict,
+    ExalateNotSent,
     ExalateRateLimited,
     ExalateRejected,
     ExalateServerError,
@@ -441,15 +442,17 @@ class TestTransport:
             await client.list_connections()
 
     async def test_refused_connection_is_unreachable(self, session: aiohttp.ClientSession) -> None:
-        """Nothing listening on the port raises ExalateUnreachable."""
+        """Nothing listening on the port raises ExalateNotSent, a kind of ExalateUnreachable
+        that tells a create certainly did not happen."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         client = ExalateClient(session, f"http://127.0.0.1:{port}", TOKEN, read_retries=0)
 
-        with pytest.raises(ExalateUnreachable) as caught:
-            await client.myself()
+        with pytest.raises(ExalateNotSent) as caught:
+            await client.create_connection(SPEC)
 
+        assert isinstance(caught.value, ExalateUnreachable)
         assert f"127.0.0.1:{port}" in str(caught.value)
         assert caught.value.status is None
 
