@@ -10,6 +10,7 @@ refresh falls back to the last good value if there is one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -40,11 +41,17 @@ class TimedCache(Generic[T]):
         self._clock = clock
         self._value: T | None = None
         self._loaded_at = float("-inf")
+        self._value_asked_at = float("-inf")  # when the load that gave the value began
         self._refresh: asyncio.Task[T] | None = None
+        self._refresh_asked_at = float("-inf")
+        self._queued: asyncio.Task[T] | None = None  # begins when ``_refresh`` ends
 
-    def _fresh(self, max_age: float | None = None) -> bool:
-        limit = self._ttl if max_age is None else max_age
-        return self._value is not None and self._clock() - self._loaded_at < limit
+    def now(self) -> float:
+        """A reading of the cache's clock, for ``get_since``."""
+        return self._clock()
+
+    def _fresh(self) -> bool:
+        return self._value is not None and self._clock() - self._loaded_at < self._ttl
 
     def peek(self) -> T | None:
         """The last value loaded, however old, without waiting; starts a refresh if stale."""
@@ -66,13 +73,13 @@ class TimedCache(Generic[T]):
         """Mark the value stale, e.g. after creating a connection the list lacks."""
         self._loaded_at = float("-inf")
 
-    async def get(self, *, wait: float, max_age: float | None = None) -> T:
-        """The value, refreshed if older than ``max_age`` (default: the ttl).
+    async def get(self, *, wait: float) -> T:
+        """The value, refreshed if older than the ttl.
 
         Waits at most ``wait`` seconds for a refresh; past that, or if it fails, the
         last good value is served, and without one CacheUnavailable is raised.
         """
-        if self._fresh(max_age):
+        if self._fresh():
             assert self._value is not None
             return self._value
         task = self._start_refresh()
@@ -83,16 +90,56 @@ class TimedCache(Generic[T]):
                 return self._value
             raise CacheUnavailable(str(error) or type(error).__name__) from error
 
+    async def get_since(self, moment: float, *, wait: float) -> T:
+        """A value loaded by a call that began at or after ``moment`` (a ``now()``
+        reading), so it holds everything that existed at ``moment``.
+
+        Callers asking at about the same time share one load. Unlike ``get``, an older
+        value is never served: past ``wait`` seconds, or on failure, CacheUnavailable.
+        """
+        if self._value is not None and self._value_asked_at >= moment:
+            return self._value
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._load_since(moment)), timeout=wait)
+        except Exception as error:
+            raise CacheUnavailable(str(error) or type(error).__name__) from error
+
+    def _load_since(self, moment: float) -> asyncio.Task[T]:
+        """A load that begins at or after ``moment``: the running one if it did; else the
+        one queued to begin when it ends, shared by everyone who asks meanwhile."""
+        running = self._refresh
+        if running is None or running.done():
+            return self._launch_refresh()
+        if self._refresh_asked_at >= moment:
+            return running
+        if self._queued is None:
+            self._queued = asyncio.create_task(self._after(running))
+            self._queued.add_done_callback(_note_failure)
+        return self._queued
+
+    async def _after(self, running: asyncio.Task[T]) -> T:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(running)
+        self._queued = None
+        return await self._launch_refresh()
+
     def _start_refresh(self) -> asyncio.Task[T]:
         if self._refresh is None or self._refresh.done():
-            self._refresh = asyncio.create_task(self._reload())
-            self._refresh.add_done_callback(_note_failure)
+            return self._launch_refresh()
         return self._refresh
 
-    async def _reload(self) -> T:
+    def _launch_refresh(self) -> asyncio.Task[T]:
+        asked_at = self._clock()
+        self._refresh = asyncio.create_task(self._reload(asked_at))
+        self._refresh.add_done_callback(_note_failure)
+        self._refresh_asked_at = asked_at
+        return self._refresh
+
+    async def _reload(self, asked_at: float) -> T:
         value = await self._load()
-        self._value = value
-        self._loaded_at = self._clock()
+        if asked_at >= self._value_asked_at:  # an older load finishing late loses
+            self._value, self._value_asked_at = value, asked_at
+            self._loaded_at = self._clock()
         return value
 
 

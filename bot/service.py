@@ -52,7 +52,6 @@ T = TypeVar("T")
 # How long a form submission may wait on Jira before telling the person to try again;
 # Slack closes the window at 3 s and the rest of the work needs some of it.
 LOOKUP_BUDGET_SECONDS = 1.5
-NAME_CHECK_MAX_AGE = 10.0
 EXALATE_ACTOR = "exalate"  # transitions Exalate caused: created, failed, accepted
 BOT_ACTOR = "bot"  # transitions time caused: expiry
 RECENT = timedelta(days=14)
@@ -710,9 +709,10 @@ class ConnectionService:
     async def _live_errors(self, fields: RequestFields) -> dict[Field, str]:
         """The checks that need Jira and the database, run side by side."""
         projects_lookup = self._lookup(self.projects)
-        # Connections appear in the Exalate console at any time, so the list may be at
-        # most NAME_CHECK_MAX_AGE old; a clash newer than that meets Exalate's 409.
-        connections_lookup = self._lookup(self._connections, fresh=True)
+        # Connections appear in the Exalate console at any time: the name is checked
+        # against a list asked for after the submission arrived (shared by submissions
+        # arriving together), never an older one.
+        connections_lookup = self._lookup_since(self._connections, self._connections.now())
         projects, connections, name_open = await asyncio.gather(
             projects_lookup,
             connections_lookup,
@@ -740,12 +740,19 @@ class ConnectionService:
         return errors
 
     @staticmethod
-    async def _lookup(cache: TimedCache[T], *, fresh: bool = False) -> T | None:
-        """A list from ``cache``: freshly asked for if ``fresh``, else whatever is cached."""
+    async def _lookup(cache: TimedCache[T]) -> T | None:
+        """Whatever list ``cache`` holds (refreshed behind), or None within the budget."""
         try:
-            if fresh:
-                return await cache.get(wait=LOOKUP_BUDGET_SECONDS, max_age=NAME_CHECK_MAX_AGE)
             return await cache.current(wait=LOOKUP_BUDGET_SECONDS)
+        except CacheUnavailable as error:
+            log.warning("lookup_unavailable reason=%s", error)
+            return None
+
+    @staticmethod
+    async def _lookup_since(cache: TimedCache[T], moment: float) -> T | None:
+        """The list as asked for at or after ``moment``, or None within the budget."""
+        try:
+            return await cache.get_since(moment, wait=LOOKUP_BUDGET_SECONDS)
         except CacheUnavailable as error:
             log.warning("lookup_unavailable reason=%s", error)
             return None

@@ -29,11 +29,12 @@ class Loader:
 
     async def __call__(self) -> list[str]:
         self.calls += 1
+        number = self.calls  # named when asked, as a list is as of when it was asked for
         if self.gate is not None:
             await self.gate.wait()
         if self.fail:
             raise ConnectionError("Jira is down")
-        return [f"load-{self.calls}"]
+        return [f"load-{number}"]
 
 
 @pytest.fixture(name="clock")
@@ -58,12 +59,11 @@ class TestTimedCache:
         assert loader.calls == 1
 
     async def test_stale_value_is_reloaded(self, clock: Clock, loader: Loader) -> None:
-        """Past the ttl, or past an explicit max_age, the value is loaded again."""
+        """Past the ttl the value is loaded again."""
         cache = TimedCache(loader, ttl=60, clock=clock)
         await cache.get(wait=1)
         clock.now = 61
         assert await cache.get(wait=1) == ["load-2"]
-        assert await cache.get(wait=1, max_age=0) == ["load-3"]
 
     async def test_concurrent_callers_share_one_load(self, clock: Clock, loader: Loader) -> None:
         """Ten callers during one refresh cause one call to Jira."""
@@ -121,3 +121,79 @@ class TestTimedCache:
         assert cache.peek() is None
         await cache.get(wait=1)
         assert cache.peek() == ["load-1"]
+
+
+class TestGetSince:
+    """``get_since``: a list asked for after a moment, never an older one."""
+
+    async def test_a_value_asked_for_before_the_moment_is_not_served(
+        self, clock: Clock, loader: Loader
+    ) -> None:
+        """However fresh by the ttl, a list asked for before the moment is loaded again."""
+        cache = TimedCache(loader, ttl=60, clock=clock)
+        assert await cache.get(wait=1) == ["load-1"]
+        clock.now = 1
+        assert await cache.get_since(cache.now(), wait=1) == ["load-2"]
+        assert await cache.get_since(1, wait=1) == ["load-2"]  # asked at 1: good for 1
+        assert loader.calls == 2
+
+    async def test_callers_arriving_together_share_one_load(
+        self, clock: Clock, loader: Loader
+    ) -> None:
+        """Twenty asks at one moment: one load, which all of them wait for."""
+        cache = TimedCache(loader, ttl=60, clock=clock)
+        loader.gate = asyncio.Event()
+        asks = [asyncio.create_task(cache.get_since(0, wait=1)) for _ in range(20)]
+        await asyncio.sleep(0)
+        loader.gate.set()
+        assert await asyncio.gather(*asks) == [["load-1"]] * 20
+        assert loader.calls == 1
+
+    async def test_a_load_begun_before_the_moment_is_not_joined(
+        self, clock: Clock, loader: Loader
+    ) -> None:
+        """A load still running from before the moment may miss what appeared since:
+        a new one is begun, and the older one finishing later does not overwrite it."""
+        cache = TimedCache(loader, ttl=60, clock=clock)
+        loader.gate = asyncio.Event()
+        early = asyncio.create_task(cache.get_since(0, wait=1))
+        await asyncio.sleep(0)
+        clock.now = 5
+        late = asyncio.create_task(cache.get_since(5, wait=1))
+        await asyncio.sleep(0)
+        loader.gate.set()
+        assert await late == ["load-2"]
+        assert await early == ["load-1"]
+        assert await cache.get_since(5, wait=1) == ["load-2"]
+        assert loader.calls == 2
+
+    async def test_no_answer_in_time_is_unavailable_never_stale(
+        self, clock: Clock, loader: Loader
+    ) -> None:
+        """Past ``wait`` the caller gets CacheUnavailable, though an older list is held."""
+        cache = TimedCache(loader, ttl=60, clock=clock)
+        await cache.get(wait=1)
+        clock.now = 1
+        loader.gate = asyncio.Event()
+        with pytest.raises(CacheUnavailable):
+            await cache.get_since(1, wait=0.01)
+        loader.gate.set()
+
+    async def test_asks_during_a_load_share_the_one_after_it(
+        self, clock: Clock, loader: Loader
+    ) -> None:
+        """While a load begun earlier runs, later asks wait for one load that begins
+        when it ends: two loads in all for a running one and ten later asks."""
+        cache = TimedCache(loader, ttl=60, clock=clock)
+        loader.gate = asyncio.Event()
+        first = asyncio.create_task(cache.get_since(0, wait=1))
+        await asyncio.sleep(0)
+        later = []
+        for second in range(1, 11):
+            clock.now = second
+            later.append(asyncio.create_task(cache.get_since(second, wait=1)))
+        await asyncio.sleep(0)
+        loader.gate.set()
+        assert await first == ["load-1"]
+        assert await asyncio.gather(*later) == [["load-2"]] * 10
+        assert loader.calls == 2

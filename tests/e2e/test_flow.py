@@ -107,6 +107,30 @@ class TestSubmission:
             "choose another name."
         }
 
+    async def test_a_connection_made_just_before_the_submission_is_seen(
+        self, harness: Harness
+    ) -> None:
+        """A connection created in the console a moment before the form is submitted is
+        in the list the name is checked against: refused in the form, not at approval."""
+        assert (await harness.submit_request(remote_short_name="first")).body == {}
+        harness.simulator.connections[999] = {
+            "id": 999,
+            "name": "acme_to_partner",
+            "status": "PENDING",
+            "invitationCode": "someone-elses-code",
+        }
+        reply = await harness.submit_request()
+        assert "Exalate already has a connection named acme_to_partner" in json.dumps(reply.body)
+
+    async def test_submissions_arriving_together_share_list_reads(self, harness: Harness) -> None:
+        """Twenty submissions at once read Exalate's list a few times, not twenty."""
+        replies = await asyncio.gather(
+            *(harness.submit_request(remote_short_name=f"p{n}") for n in range(20))
+        )
+        assert all(reply.body == {} for reply in replies)
+        reads = [r for r in harness.simulator.requests if r.path.endswith("/connections")]
+        assert 1 <= len(reads) <= 3  # the start-up warm-up, and one shared by the burst
+
     async def test_a_name_taken_after_the_form_is_never_claimed(self, harness: Harness) -> None:
         """Alice's request passed the form's check; then a connection of that name was
         made in the console. Bob approves: create is not called, the request fails saying
