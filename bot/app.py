@@ -177,6 +177,7 @@ class Runtime:
         unfinished = await self.inflight.drain(timeout=remaining)
         if unfinished:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
+        await self.service.policy.close()
         await self.http.close()
         await self.engine.dispose()
 

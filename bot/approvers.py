@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Iterable
 
@@ -12,8 +11,6 @@ from bot.approvals.model import ConnectionRequest
 from bot.ports import DirectoryUnavailable, GroupDirectory
 
 GROUP_CACHE_SECONDS = 60.0
-
-log = logging.getLogger(__name__)
 
 
 class ApproverPolicy:
@@ -73,21 +70,34 @@ class ApproverPolicy:
 
     async def _group(self, group_id: str) -> frozenset[str]:
         cached = self._members.get(group_id)
-        if cached is not None and self._clock() - cached[0] < GROUP_CACHE_SECONDS:
+        # A clock set back makes the age negative: stale, so a removal is not outlived.
+        if cached is not None and 0 <= self._clock() - cached[0] < GROUP_CACHE_SECONDS:
             return cached[1]
         lookup = self._lookups.get(group_id)
-        if lookup is None or lookup.done():
+        if lookup is None:
             lookup = self._lookups[group_id] = asyncio.create_task(self._look_up(group_id))
-            lookup.add_done_callback(_retrieve_failure)
+            lookup.add_done_callback(lambda done: self._forget(group_id, done))
         return await asyncio.shield(lookup)
+
+    def _forget(self, group_id: str, lookup: asyncio.Task[frozenset[str]]) -> None:
+        """Drop a finished lookup; its failure, logged where it happened, is retrieved
+        so that asyncio does not report it again when nobody waited for it."""
+        self._lookups.pop(group_id, None)
+        if not lookup.cancelled():
+            lookup.exception()
 
     async def _look_up(self, group_id: str) -> frozenset[str]:
         members = await self._groups.members(group_id)
         self._members[group_id] = (self._clock(), members)
         return members
 
+    def pending_lookups(self) -> list[asyncio.Task[frozenset[str]]]:
+        """Lookups still running (a test waits for them; ``close`` stops them)."""
+        return list(self._lookups.values())
 
-def _retrieve_failure(task: asyncio.Task[frozenset[str]]) -> None:
-    """A lookup nobody waits for any more may fail; asyncio must not report it as lost."""
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("usergroup_lookup_unwaited_failure")
+    async def close(self) -> None:
+        """Stop lookups nobody waits for any more (at shutdown)."""
+        lookups = self.pending_lookups()
+        for lookup in lookups:
+            lookup.cancel()
+        await asyncio.gather(*lookups, return_exceptions=True)

@@ -114,16 +114,19 @@ class ConnectionService:
         self.projects.refresh_soon()
         self._connections.refresh_soon()
 
-    async def submit(self, draft: Draft, requester: str) -> Submission:
+    async def submit(self, draft: Draft, requester: str, *, check_within: float) -> Submission:
         """Validate a form against the rules and the live Jira, then store it.
 
-        Runs before the submission is acknowledged, so it is bounded in time; the
+        Runs before the submission is acknowledged: the checks get ``check_within``
+        seconds and raise TimeoutError past that, with nothing stored. Storing itself is
+        never cut short, or a stored request could be left without its card. The
         approval card and the requester's note follow in ``announce``.
         """
         fields, errors = check_draft(draft)
         if fields is None:
             return Submission(None, errors)
-        errors = await self._live_errors(fields)
+        async with asyncio.timeout(check_within):
+            errors = await self._live_errors(fields)
         if errors:
             return Submission(None, errors)
         try:

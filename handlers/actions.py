@@ -20,6 +20,7 @@ from bot.approvals.errors import ApprovalError
 from bot.approvals.model import ConnectionRequest
 from bot.service import ConnectionService
 from handlers import blocks
+from handlers.budget import SLACK_BUDGET_SECONDS
 from handlers.ids import Action
 from handlers.inflight import InFlight
 from handlers.payloads import RequestRef, request_ref
@@ -32,8 +33,6 @@ SOMETHING_WENT_WRONG = (
 )
 
 TOO_SLOW = "Slack or Jira is slow to answer just now, so nothing changed. Click again in a moment."
-BEFORE_MODAL_SECONDS = 2.0
-"""What a click that opens a form may spend first: its trigger_id expires after 3 s."""
 
 Decision = Callable[[RequestRef, str], Awaitable[ConnectionRequest]]
 Followup = Callable[[dict[str, Any], ConnectionRequest, AsyncRespond], Awaitable[None]]
@@ -50,32 +49,33 @@ def on_click(
 
     Exceptions never escape after the ack (Bolt would turn a fast one into a 404 for
     Slack); they are logged by kind and the clicker is told, privately. When the
-    followup ``opens_modal``, ``decide`` is bounded so the trigger_id is still valid.
+    followup ``opens_modal``, ``decide`` must end within ``SLACK_BUDGET_SECONDS`` of the
+    click, while the trigger_id still opens one; past that nothing is done.
     """
-    budget = BEFORE_MODAL_SECONDS if opens_modal else None
 
     async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SLACK_BUDGET_SECONDS if opens_modal else None
         await ack()
         user = body["user"]["id"]
+        action = body["actions"][0].get("action_id")
         try:
             ref = request_ref(body["actions"][0].get("value", ""))
             if ref is None:
                 raise ApprovalError("That button does not belong to any request.")
-            async with asyncio.timeout(budget):
-                request = await decide(ref, user)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    request = await decide(ref, user)
+            except TimeoutError:
+                log.warning("click_too_slow action=%s", action)
+                await _say_privately(respond, TOO_SLOW)
+                return
             if followup is not None:
                 await followup(body, request, respond)
         except ApprovalError as error:
             await _say_privately(respond, blocks.explain(error))
-        except TimeoutError:
-            log.warning("click_too_slow action=%s", body["actions"][0].get("action_id"))
-            await _say_privately(respond, TOO_SLOW)
         except Exception as error:
-            log.error(
-                "click_failed action=%s kind=%s",
-                body["actions"][0].get("action_id"),
-                type(error).__name__,
-            )
+            log.error("click_failed action=%s kind=%s", action, type(error).__name__)
             await _say_privately(respond, SOMETHING_WENT_WRONG)
 
     return listener

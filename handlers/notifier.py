@@ -118,4 +118,7 @@ class SlackGroupDirectory:
         except SlackApiError as error:
             log.warning("usergroup_lookup_failed group=%s error=%s", group_id, _slack_error(error))
             raise DirectoryUnavailable(group_id) from None
+        except Exception as error:  # Slack unreachable, a timeout: Slack cannot say now
+            log.warning("usergroup_lookup_failed group=%s kind=%s", group_id, type(error).__name__)
+            raise DirectoryUnavailable(group_id) from None
         return frozenset(response.get("users") or [])

@@ -1,18 +1,17 @@
 """Modal submissions: the request form, the rejection reason and the pasted code.
 
 Problems are answered with ``response_action: errors`` while the modal is still open,
-so nothing the person typed is lost. What runs before the ack (checks against Jira,
-the database and Slack's user groups) is bounded by ``BEFORE_ACK_SECONDS``: past it,
-the person is asked to submit again and nothing changes, because an ack later than
-3 s shows them an error while the bot would go on to act.
+so nothing the person typed is lost. The checks that run before the ack (against Jira,
+the database and Slack's user groups) get ``SLACK_BUDGET_SECONDS``: past it, the person
+is asked to submit again and nothing changes, because an answer later than 3 s shows
+them an error while the bot would go on to act.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
@@ -21,6 +20,7 @@ from bot.approvals.rules import Field
 from bot.log import remember_secret
 from bot.service import ConnectionService
 from handlers import blocks
+from handlers.budget import SLACK_BUDGET_SECONDS
 from handlers.ids import Block, View
 from handlers.inflight import InFlight
 from handlers.payloads import draft_from_view, input_value, request_ref
@@ -32,16 +32,6 @@ TOO_SLOW = (
     "Slack or Jira is slow to answer just now, so nothing was changed; "
     "your answers are kept. Submit again in a moment."
 )
-BEFORE_ACK_SECONDS = 2.0
-"""What a submission may spend before its ack, well inside Slack's 3 s."""
-
-T = TypeVar("T")
-
-
-async def before_ack(check: Awaitable[T]) -> T:
-    """``check``, or TimeoutError once it has taken ``BEFORE_ACK_SECONDS``."""
-    async with asyncio.timeout(BEFORE_ACK_SECONDS):
-        return await check
 
 
 def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
@@ -49,7 +39,9 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
 
     async def submit_request(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
-            submission = await before_ack(service.submit(draft_from_view(view), body["user"]["id"]))
+            submission = await service.submit(
+                draft_from_view(view), body["user"]["id"], check_within=SLACK_BUDGET_SECONDS
+            )
         except TimeoutError:
             log.warning("submission_too_slow")
             await ack(response_action="errors", errors={Field.NAME.value: TOO_SLOW})
@@ -79,7 +71,8 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             problem = f"Keep the reason under {blocks.REASON_MAX} characters."
         elif ref is not None:
             try:
-                await before_ack(service.check_can_reject(ref.request_id, user, seen=ref.seen))
+                async with asyncio.timeout(SLACK_BUDGET_SECONDS):
+                    await service.check_can_reject(ref.request_id, user, seen=ref.seen)
                 problem = ""
             except ApprovalError as error:
                 problem = blocks.explain(error)
@@ -114,7 +107,8 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             await ack(response_action="errors", errors={Block.CODE.value: problem})
             return
         try:
-            await before_ack(service.check_can_paste(ref.request_id, user))
+            async with asyncio.timeout(SLACK_BUDGET_SECONDS):
+                await service.check_can_paste(ref.request_id, user)
         except ApprovalError as error:
             await ack(response_action="errors", errors={Block.CODE.value: blocks.explain(error)})
             return

@@ -124,7 +124,8 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
             projects=TimedCache(exalate.list_projects, ttl=60),
             connections=TimedCache(exalate.list_connections, ttl=60),
         )
-        submission = await service.submit(Draft("acme", "partner", "", "", "SUP"), "U0ALICE")
+        draft = Draft("acme", "partner", "", "", "SUP")
+        submission = await service.submit(draft, "U0ALICE", check_within=5)
         assert submission.request is not None
         request_id = submission.request.id
 

@@ -6,12 +6,11 @@ does (`block_kit`) and serves it all over real HTTP and WebSocket (`server`).
 """
 
 from bot.slack_emulator.server import ACK_DEADLINE, Call, FakeSlack, ack_problems
-from bot.slack_emulator.workspace import MANIFEST_SCOPES, METHOD_SCOPES
+from bot.slack_emulator.workspace import MANIFEST_SCOPES
 
 __all__ = [
     "ACK_DEADLINE",
     "MANIFEST_SCOPES",
-    "METHOD_SCOPES",
     "Call",
     "FakeSlack",
     "ack_problems",

@@ -50,7 +50,7 @@ from typing import Any, Self
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.slack_emulator.block_kit import block_problems, view_problems
+from bot.slack_emulator.block_kit import block_problems, input_block_ids, view_problems
 from bot.slack_emulator.workspace import Refusal, Workspace
 
 __all__ = ["ACK_DEADLINE", "Call", "FakeSlack", "ack_problems"]
@@ -120,6 +120,8 @@ class FakeSlack:
         )
         self.workspace.scopes |= set(extra_scopes)
         self.calls: list[Call] = []
+        self.faults: list[Exception] = []
+        """Exceptions the emulator itself raised; ``close`` fails with the first."""
         self.acks: list[dict[str, Any]] = []
         """Every Socket Mode message with an ``envelope_id`` the client sent, in order."""
         self.connection_count = 0
@@ -168,6 +170,8 @@ class FakeSlack:
                 future.set_exception(
                     AssertionError("FakeSlack closed before the envelope was acked")
                 )
+        if self.faults:
+            raise AssertionError(f"the Slack emulator failed: {self.faults[0]!r}")
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -340,13 +344,16 @@ class FakeSlack:
         self.check_ack(time.monotonic() - sent, message.get("payload") or {})
         return message
 
-    def check_ack(self, elapsed: float, answer: Mapping[str, Any]) -> None:
+    def check_ack(
+        self, elapsed: float, answer: Mapping[str, Any], view: Mapping[str, Any] | None = None
+    ) -> None:
         """Fail where Slack would show the person an error: an ack later than the
-        deadline, or one whose blocks or view Slack refuses."""
+        deadline, or one Slack refuses (for a submission of ``view``, errors must name
+        its input blocks)."""
         assert elapsed <= self.ack_deadline, (
             f"acked after {elapsed:.2f}s; Slack shows an error after {self.ack_deadline:g}s"
         )
-        problems = ack_problems(answer)
+        problems = ack_problems(answer, view)
         assert not problems, f"Slack would refuse this ack: {problems}"
 
     async def request_reconnect(
@@ -406,6 +413,9 @@ class FakeSlack:
             body = self.workspace.answer(method, args, token)
         except Refusal as refusal:  # Slack's refusals are 200s too, unknown methods included
             return web.json_response(refusal.body(), headers=headers)
+        except Exception as fault:  # the emulator's own bug: fail the test that met it
+            self.faults.append(fault)
+            return web.json_response({"ok": False, "error": "emulator_fault"}, status=500)
         return web.json_response(body, headers=headers)
 
     async def _response_url(self, request: web.Request) -> web.Response:
@@ -502,9 +512,18 @@ def _decode_json_text(key: str, value: Any) -> Any:
     return value
 
 
-def ack_problems(answer: Mapping[str, Any]) -> list[str]:
-    """What Slack would refuse in an ack's body or a response_url post: its blocks or view."""
+def ack_problems(answer: Mapping[str, Any], view: Mapping[str, Any] | None = None) -> list[str]:
+    """What Slack would refuse in an ack's body or a response_url post: its blocks, the
+    view it pushes or updates to, and the fields its errors name (input blocks of the
+    submitted ``view``, when known)."""
     problems = block_problems(answer["blocks"]) if "blocks" in answer else []
     if "view" in answer:
-        problems += view_problems(answer["view"])
+        problems += view_problems(answer["view"], kind="modal")
+    if answer.get("response_action") == "errors" and view is not None:
+        inputs = input_block_ids(dict(view))
+        problems += [
+            f"[ERROR] errors may name only input blocks of the view, not {key!r}"
+            for key, message in answer.get("errors", {}).items()
+            if key not in inputs or not message
+        ]
     return problems

@@ -21,22 +21,6 @@ from bot.slack_emulator.block_kit import block_problems, view_problems
 # exactly these unless a test grants more.
 MANIFEST_SCOPES = ("commands", "chat:write", "im:write", "usergroups:read")
 
-# The bot scope each method needs, as Slack names it in a missing_scope answer's
-# ``needed``; None: any bot token may call it.
-METHOD_SCOPES: Mapping[str, str | None] = {
-    "auth.test": None,
-    "chat.postMessage": "chat:write",
-    "chat.postEphemeral": "chat:write",
-    "chat.update": "chat:write",
-    "conversations.open": "im:write",
-    "conversations.info": "channels:read",
-    "usergroups.users.list": "usergroups:read",
-    "views.open": None,
-    "views.update": None,
-    "views.push": None,
-    "views.publish": None,
-}
-
 TRIGGER_LIFETIME = 3.0
 """Seconds a trigger_id may be exchanged for a modal, once."""
 
@@ -46,6 +30,9 @@ RESPONSE_URL_LIFETIME = 30 * 60.0
 
 # The first message timestamp, in microseconds past this second.
 _TS_SECOND = 1_700_000_000
+
+
+_Method = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
 class Refusal(Exception):
@@ -94,6 +81,22 @@ class Workspace:
     def __post_init__(self) -> None:
         self.users |= {user for members in self.usergroups.values() for user in members}
         self.users.add(self.bot_user_id)
+        # Each method the emulator answers: the bot scope it needs, as Slack names it in
+        # a missing_scope answer's ``needed`` (None: any bot token may call it), and how.
+        self._methods: dict[str, tuple[str | None, _Method]] = {
+            "auth.test": (None, self._auth_test),
+            "apps.connections.open": (None, self._apps_connections_open),  # an app token's
+            "chat.postMessage": ("chat:write", self._chat_post_message),
+            "chat.postEphemeral": ("chat:write", self._chat_post_ephemeral),
+            "chat.update": ("chat:write", self._chat_update),
+            "conversations.open": ("im:write", self._conversations_open),
+            "conversations.info": ("channels:read", self._conversations_info),
+            "usergroups.users.list": ("usergroups:read", self._usergroups_users_list),
+            "views.open": (None, self._views_open),
+            "views.push": (None, self._views_open),
+            "views.update": (None, self._views_update),
+            "views.publish": (None, self._views_publish),
+        }
 
     # ------------------------------------------------------------ what Slack hands out
 
@@ -126,18 +129,16 @@ class Workspace:
 
     def answer(self, method: str, args: Mapping[str, Any], token: str | None) -> dict[str, Any]:
         """Slack's answer to ``method``: its result, or the refusal Slack would give."""
-        handler = self._handlers().get(method)
-        if handler is None:
+        if method not in self._methods:
             raise Refusal("unknown_method", req_method=method)
         if not token:
             raise Refusal("not_authed")
-        if method != "apps.connections.open":
-            if not token.startswith("xoxb-"):
-                raise Refusal("not_allowed_token_type")
-            needed = METHOD_SCOPES[method]
-            if needed is not None and needed not in self.scopes:
-                raise Refusal("missing_scope", needed=needed, provided=self.granted())
-        return handler(args, token)
+        if token.startswith("xapp-") != (method == "apps.connections.open"):
+            raise Refusal("not_allowed_token_type")
+        needed, handler = self._methods[method]
+        if needed is not None and needed not in self.scopes:
+            raise Refusal("missing_scope", needed=needed, provided=self.granted())
+        return handler(args)
 
     def granted(self) -> str:
         """The ``x-oauth-scopes`` header: the bot token's scopes, comma-separated."""
@@ -145,25 +146,9 @@ class Workspace:
 
     def accepted(self, method: str) -> str:
         """The ``x-accepted-oauth-scopes`` header: the scope ``method`` needs, if any."""
-        return METHOD_SCOPES.get(method) or ""
+        return (self._methods.get(method) or (None,))[0] or ""
 
-    def _handlers(self) -> dict[str, Callable[[Mapping[str, Any], str], dict[str, Any]]]:
-        return {
-            "auth.test": self._auth_test,
-            "apps.connections.open": self._apps_connections_open,
-            "chat.postMessage": self._chat_post_message,
-            "chat.postEphemeral": self._chat_post_ephemeral,
-            "chat.update": self._chat_update,
-            "conversations.open": self._conversations_open,
-            "conversations.info": self._conversations_info,
-            "usergroups.users.list": self._usergroups_users_list,
-            "views.open": self._views_open,
-            "views.push": self._views_open,
-            "views.update": self._views_update,
-            "views.publish": self._views_publish,
-        }
-
-    def _auth_test(self, _args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _auth_test(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "ok": True,
             "url": "https://exalate-test.slack.com/",
@@ -175,13 +160,11 @@ class Workspace:
             "is_enterprise_install": False,
         }
 
-    def _apps_connections_open(self, _args: Mapping[str, Any], token: str) -> dict[str, Any]:
-        if not token.startswith("xapp-"):
-            raise Refusal("not_allowed_token_type")  # what Slack answers a bot token
+    def _apps_connections_open(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         ws_url = self.base_url().replace("http://", "ws://", 1)
         return {"ok": True, "url": f"{ws_url}/link"}
 
-    def _chat_post_message(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _chat_post_message(self, args: Mapping[str, Any]) -> dict[str, Any]:
         channel = self._postable(args)
         _check_message(args)
         ts = self._next_ts()
@@ -190,14 +173,14 @@ class Workspace:
         self.messages[(channel, ts)] = message
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
-    def _chat_post_ephemeral(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _chat_post_ephemeral(self, args: Mapping[str, Any]) -> dict[str, Any]:
         self._postable(args)
         _check_message(args)
         if str(args.get("user", "")) not in self.users:
             raise Refusal("user_not_found")
         return {"ok": True, "message_ts": self._next_ts()}
 
-    def _chat_update(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _chat_update(self, args: Mapping[str, Any]) -> dict[str, Any]:
         channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
         if (channel, ts) not in self.messages:
             raise Refusal("message_not_found")
@@ -212,7 +195,7 @@ class Workspace:
             "message": update,
         }
 
-    def _conversations_open(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _conversations_open(self, args: Mapping[str, Any]) -> dict[str, Any]:
         if "channel" in args:
             return {"ok": True, "channel": {"id": args["channel"]}}
         users = [u for u in str(args.get("users", "")).split(",") if u]
@@ -228,31 +211,31 @@ class Workspace:
         self._dms[channel] = users[0]
         return {"ok": True, "channel": {"id": channel}}
 
-    def _conversations_info(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _conversations_info(self, args: Mapping[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
         return {"ok": True, "channel": {"id": channel, "is_member": channel in self.member_of}}
 
-    def _usergroups_users_list(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _usergroups_users_list(self, args: Mapping[str, Any]) -> dict[str, Any]:
         users = self.usergroups.get(str(args.get("usergroup")))
         if users is None:
             raise Refusal("no_such_subteam")
         return {"ok": True, "users": list(users)}
 
-    def _views_open(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _views_open(self, args: Mapping[str, Any]) -> dict[str, Any]:
         self._exchange_trigger(str(args.get("trigger_id", "")))
-        return self._shown_view(args)
+        return self._shown_view(args, "modal")
 
-    def _views_update(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _views_update(self, args: Mapping[str, Any]) -> dict[str, Any]:
         if not (args.get("view_id") or args.get("external_id")):
             raise Refusal("invalid_arguments", response_metadata={"messages": _MISSING_VIEW_ID})
-        return self._shown_view(args)
+        return self._shown_view(args, "modal")
 
-    def _views_publish(self, args: Mapping[str, Any], _token: str) -> dict[str, Any]:
+    def _views_publish(self, args: Mapping[str, Any]) -> dict[str, Any]:
         if not args.get("user_id"):
             raise Refusal("invalid_arguments", response_metadata={"messages": _MISSING_USER_ID})
         if str(args["user_id"]) not in self.users:
             raise Refusal("user_not_found")
-        return self._shown_view(args)
+        return self._shown_view(args, "home")
 
     # ------------------------------------------------------------ rules
 
@@ -261,6 +244,8 @@ class Workspace:
         channel = str(args.get("channel", ""))
         if channel in self._dms:
             if self._dms[channel] in self.deactivated:
+                # Slack documents it for conversations.open; a post to a DM already
+                # open is refused too, with this string as far as is publicly known.
                 raise Refusal("user_disabled")
             return channel
         if channel in self.member_of:
@@ -278,9 +263,9 @@ class Workspace:
             raise Refusal("expired_trigger_id")
         self._spent_triggers.add(trigger)
 
-    def _shown_view(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def _shown_view(self, args: Mapping[str, Any], kind: str) -> dict[str, Any]:
         view = args.get("view")
-        problems = view_problems(view)
+        problems = view_problems(view, kind=kind)
         if problems:
             raise Refusal("invalid_arguments", response_metadata={"messages": problems})
         assert isinstance(view, dict)

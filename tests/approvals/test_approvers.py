@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -30,9 +31,12 @@ class Directory:
         self.groups = {"S0ADMINS": {"U0CAROL"}}
         self.lookups = 0
         self.down = False
+        self.gate: asyncio.Event | None = None  # a slow Slack: answers once it is set
 
     async def members(self, group_id: str) -> frozenset[str]:
         self.lookups += 1
+        if self.gate is not None:
+            await self.gate.wait()
         if self.down:
             raise DirectoryUnavailable(group_id)
         return frozenset(self.groups.get(group_id, set()))
@@ -93,3 +97,66 @@ class TestApproverPolicy:
         with pytest.raises(NotAllowed, match="try again"):
             await policy.ensure_can_decide("U0CAROL", REQUEST)
         await policy.ensure_can_decide("U0BOB", REQUEST)  # named users need no lookup
+
+
+class TestSlowDirectory:
+    """Lookups are shared, and outlive a caller who cannot wait (a 3 s Slack window)."""
+
+    async def test_callers_at_once_share_one_lookup(
+        self, policy: ApproverPolicy, directory: Directory
+    ) -> None:
+        directory.gate = asyncio.Event()
+        asks = [asyncio.create_task(policy.is_approver("U0CAROL")) for _ in range(10)]
+        await asyncio.sleep(0)
+        directory.gate.set()
+        assert await asyncio.gather(*asks) == [True] * 10
+        assert directory.lookups == 1
+
+    async def test_a_caller_who_gives_up_leaves_the_answer_for_the_next(
+        self, policy: ApproverPolicy, directory: Directory
+    ) -> None:
+        """Past its budget the caller stops waiting; the lookup goes on, and the person
+        who submits again finds the answer without asking Slack again."""
+        directory.gate = asyncio.Event()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await policy.is_approver("U0CAROL")
+        directory.gate.set()
+        assert await policy.is_approver("U0CAROL") is True
+        assert directory.lookups == 1
+
+    async def test_a_failure_reaches_every_waiter_and_the_next_call_asks_again(
+        self, policy: ApproverPolicy, directory: Directory
+    ) -> None:
+        directory.down = True
+        directory.gate = asyncio.Event()
+        asks = [asyncio.create_task(policy.is_approver("U0CAROL")) for _ in range(3)]
+        await asyncio.sleep(0)
+        directory.gate.set()
+        results = await asyncio.gather(*asks, return_exceptions=True)
+        assert all(isinstance(result, DirectoryUnavailable) for result in results)
+        directory.down = False
+        assert await policy.is_approver("U0CAROL") is True
+        assert directory.lookups == 2
+
+    async def test_close_stops_lookups_nobody_waits_for(
+        self, policy: ApproverPolicy, directory: Directory
+    ) -> None:
+        directory.gate = asyncio.Event()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await policy.is_approver("U0CAROL")
+        await policy.close()
+        directory.gate.set()
+        directory.gate = None
+        assert await policy.is_approver("U0CAROL") is True
+        assert directory.lookups == 2
+
+    async def test_a_clock_set_back_makes_membership_stale(
+        self, policy: ApproverPolicy, directory: Directory, clock: Clock
+    ) -> None:
+        clock.now = 100
+        await policy.is_approver("U0CAROL")
+        clock.now = 50
+        directory.groups["S0ADMINS"] = set()
+        assert await policy.is_approver("U0CAROL") is False

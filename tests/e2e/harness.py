@@ -24,6 +24,7 @@ from bot.app import Runtime
 from bot.approvals.model import ConnectionRequest
 from bot.exalate.simulator import Simulator
 from bot.slack_emulator import Call, FakeSlack
+from handlers.blocks import request_modal
 from handlers.ids import Action, Block, View
 from storage import RequestRepository, make_sessionmaker
 
@@ -71,8 +72,16 @@ class Harness:
     http: aiohttp.ClientSession
     _payloads: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    async def post(self, body: bytes, content_type: str, **signing: Any) -> Reply:
-        """POST as Slack does; the answer must come within the ack deadline."""
+    async def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        view: dict[str, Any] | None = None,
+        **signing: Any,
+    ) -> Reply:
+        """POST as Slack does; the answer must come within the ack deadline and be one
+        Slack accepts (for a submission of ``view``, errors naming its input blocks)."""
         headers = signed_headers(body, content_type=content_type, **signing)
         sent = time.monotonic()
         async with self.http.post(self.url, data=body, headers=headers) as response:
@@ -84,7 +93,7 @@ class Harness:
         # Bolt answers a text-only ack as plain text, which Slack shows as the reply.
         is_json = response.content_type == "application/json"
         reply = Reply(response.status, json.loads(text) if is_json else {"text": text})
-        self.slack.check_ack(elapsed, reply.body)
+        self.slack.check_ack(elapsed, reply.body, view)
         return reply
 
     async def post_form(self, fields: dict[str, str], **signing: Any) -> Reply:
@@ -93,6 +102,21 @@ class Harness:
 
     async def post_payload(self, payload: dict[str, Any]) -> Reply:
         return await self.post_form({"payload": json.dumps(payload)})
+
+    async def post_submission(self, payload: dict[str, Any], view: dict[str, Any] | None) -> Reply:
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.post(body, "application/x-www-form-urlencoded", view=view)
+
+    def opened_view(self, callback_id: str, request_id: int | None = None) -> dict[str, Any] | None:
+        """The newest modal the bot opened with ``callback_id`` (about ``request_id``)."""
+        for call in reversed(self.slack.calls_to("views.open")):
+            view = call.args.get("view")
+            if not isinstance(view, dict) or view.get("callback_id") != callback_id:
+                continue
+            metadata = str(view.get("private_metadata", ""))
+            if request_id is None or metadata.split(":", 1)[0] == str(request_id):
+                return view
+        return None
 
     async def command(self, text: str, user: str = ALICE) -> Reply:
         """``/exalate <text>`` typed by ``user`` in a channel."""
@@ -129,7 +153,11 @@ class Harness:
                 }
             else:
                 state[block_id] = {"input": {"type": "plain_text_input", "value": value}}
-        return await self.post_payload(self._submission(user, View.REQUEST.value, "", state))
+        # The form as the person saw it: opened by /exalate connect, or as the bot draws it.
+        view = self.opened_view(View.REQUEST.value) or request_modal()
+        return await self.post_submission(
+            self._submission(user, View.REQUEST.value, "", state), view
+        )
 
     async def submit_request(self, user: str = ALICE, **overrides: str) -> Reply:
         """A valid request for acme_to_partner unless ``overrides`` say otherwise."""
@@ -143,9 +171,18 @@ class Harness:
         return await self.submit(user, **(values | overrides))
 
     async def submit_reason(self, request_id: int, reason: str, user: str = BOB) -> Reply:
+        """Submit the Reject modal the bot opened for the request (or, if it opened none,
+        one naming only the request, as a forged submission would)."""
         state = {Block.REASON.value: {"input": {"type": "plain_text_input", "value": reason}}}
-        payload = self._submission(user, View.REJECT.value, str(request_id), state)
-        return await self.post_payload(payload)
+        return await self._submit_modal(View.REJECT, request_id, user, state)
+
+    async def _submit_modal(
+        self, callback: View, request_id: int, user: str, state: dict[str, Any]
+    ) -> Reply:
+        view = self.opened_view(callback.value, request_id)
+        metadata = str(view["private_metadata"]) if view else str(request_id)
+        payload = self._submission(user, callback.value, metadata, state)
+        return await self.post_submission(payload, view)
 
     def button_value(self, action: Action, request_id: int) -> str:
         """The value of the newest ``action`` button about ``request_id``, or the bare id."""
@@ -164,9 +201,7 @@ class Harness:
     async def paste(self, request_id: int, code: str, user: str) -> Reply:
         """Submit the Paste invitation code form."""
         state = {Block.CODE.value: {"input": {"type": "plain_text_input", "value": code}}}
-        return await self.post_payload(
-            self._submission(user, View.PASTE.value, str(request_id), state)
-        )
+        return await self._submit_modal(View.PASTE, request_id, user, state)
 
     async def click(
         self, action: Action, request_id: int | str, user: str, *, channel: str = APPROVAL_CHANNEL

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
+
+import pytest
 
 from bot.approvals.model import Status
 from bot.approvers import GROUP_CACHE_SECONDS
@@ -195,10 +198,36 @@ class TestSlowSlackBeforeTheAck:
             c for c in harness.slack.calls_to("chat.update") if "rejected" in c.args["text"]
         ]
 
+    async def test_submitting_again_finds_the_answer_ready(
+        self, harness: Harness, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The lookup the first submission could not wait for goes on; once Slack has
+        answered it, the reason submitted again is taken at once."""
+        monkeypatch.setattr("handlers.views.SLACK_BUDGET_SECONDS", 0.3)
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        await harness.click(Action.REJECT, request_id, CAROL)
+        await harness.slack.wait_for("views.open")
+        clock.advance(timedelta(seconds=GROUP_CACHE_SECONDS + 1))
+        harness.slack.rate_limit("usergroups.users.list", retry_after=1)
+        first = await harness.submit_reason(request_id, "Not this partner", user=CAROL)
+        assert "Submit again" in first.body["errors"][Block.REASON.value]
+        lookups = len(harness.slack.calls_to("usergroups.users.list"))
+        await harness.slack.wait_for(  # the retry after Retry-After, answered normally
+            "usergroups.users.list",
+            lambda _: len(harness.slack.calls_to("usergroups.users.list")) > lookups,
+        )
+        await asyncio.gather(*harness.runtime.service.policy.pending_lookups())
+
+        assert (await harness.submit_reason(request_id, "Not this partner", user=CAROL)).body == {}
+        await harness.card("rejected")
+        assert len(harness.slack.calls_to("usergroups.users.list")) == lookups + 1
+
     async def test_paste_code_is_answered_in_time_and_changes_nothing(
-        self, harness: Harness, clock: Clock
+        self, harness: Harness, clock: Clock, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The same fault on the Paste invitation code form: the code is not taken."""
+        monkeypatch.setattr("handlers.views.SLACK_BUDGET_SECONDS", 0.3)
         request_id = await _stuck_in_initiating(harness, clock)
         harness.simulator.connections[500] = {
             "id": 500,
@@ -220,10 +249,11 @@ class TestSlowSlackBeforeTheAck:
         assert not [c for c in harness.slack.calls if "console-code-123" in json.dumps(c.args)]
 
     async def test_reject_click_explains_instead_of_opening_a_dead_modal(
-        self, harness: Harness
+        self, harness: Harness, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The Reject button needs the same check before its modal, whose trigger_id lives
         3 s: past the budget the approver is told to click again, and no modal is tried."""
+        monkeypatch.setattr("handlers.actions.SLACK_BUDGET_SECONDS", 0.3)
         assert (await harness.submit_request()).body == {}
         request_id = await harness.request_id()
         harness.slack.rate_limit("usergroups.users.list", retry_after=4)

@@ -7,6 +7,7 @@ tests pass where production breaks.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -115,6 +116,30 @@ class TestBlockKit:
         assert body["error"] == "invalid_blocks"
         assert any(f"[json-pointer:{pointer}]" in m for m in body["response_metadata"]["messages"])
 
+    @pytest.mark.parametrize(
+        ("block", "message"),
+        [
+            ({"type": "section", "text": "hi"}, "must provide an object"),
+            (
+                {"type": "section", "fields": [{"type": "mrkdwn", "text": "x" * 2001}]},
+                "must be less than 2001 characters",
+            ),
+            (
+                {
+                    "type": "actions",
+                    "elements": [{"type": "buton", "text": _text("x"), "action_id": "a"}],
+                },
+                "must provide a valid object",
+            ),
+        ],
+    )
+    async def test_shapes_the_models_coerce_or_skip_are_refused(
+        self, client: AsyncWebClient, block: dict[str, Any], message: str
+    ) -> None:
+        """Strings where objects belong, long fields, misspelt element types."""
+        body = await refusal(client.chat_postMessage(channel="C1", text="t", blocks=[block]))
+        assert any(message in m for m in body["response_metadata"]["messages"])
+
     async def test_chat_update_checks_blocks_too(self, client: AsyncWebClient) -> None:
         posted = await client.chat_postMessage(channel="C1", text="t", blocks=[SECTION])
         block = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
@@ -129,7 +154,9 @@ class TestBlockKit:
             (modal(INPUT, submit=None), "must define `submit` to use an `input` block"),
             (modal(private_metadata="x" * 3001), "must be less than 3001 characters"),
             (modal(*[SECTION] * 101), "no more than 100 items allowed"),
-            (modal(title=_text("A title longer than 24 chars")), "title"),
+            (modal(title=_text("A title longer than 24 chars")), "title must be between 1 and 24"),
+            (modal(title=None), "missing required field: title"),
+            ({"type": "home", "blocks": [SECTION]}, "must be modal"),
             (
                 modal(
                     {
@@ -143,7 +170,7 @@ class TestBlockKit:
                         },
                     }
                 ),
-                "options/0/value",
+                "value attribute cannot exceed 150 characters",
             ),
         ],
     )
@@ -155,6 +182,17 @@ class TestBlockKit:
         body = await refusal(client.views_open(trigger_id=fake.trigger_id(), view=view))
         assert body["error"] == "invalid_arguments"
         assert any(message in m for m in body["response_metadata"]["messages"])
+
+
+class TestHomeTab:
+    async def test_a_modal_cannot_be_published(self, client: AsyncWebClient) -> None:
+        body = await refusal(client.views_publish(user_id="U1", view=modal()))
+        assert body["error"] == "invalid_arguments"
+
+    async def test_publishing_for_someone_who_does_not_exist(self, client: AsyncWebClient) -> None:
+        view = {"type": "home", "blocks": [SECTION]}
+        body = await refusal(client.views_publish(user_id="U404", view=view))
+        assert body["error"] == "user_not_found"
 
 
 class TestTriggers:
@@ -209,6 +247,18 @@ class TestMethods:
         body = await refusal(client.chat_postMessage(channel=opened["channel"]["id"], text="t"))
         assert body["error"] == "user_disabled"
 
+    async def test_conversations_open_needs_users(self, client: AsyncWebClient) -> None:
+        body = await refusal(client.api_call("conversations.open", json={}))
+        assert body["error"] == "users_list_not_supplied"
+
+    async def test_token_types(self, fake: FakeSlack, client: AsyncWebClient) -> None:
+        """An app-level token is for apps.connections.open only, and only it may call it."""
+        assert (await refusal(client.apps_connections_open(app_token="xoxb-test")))["error"] == (
+            "not_allowed_token_type"
+        )
+        app = AsyncWebClient(token="xapp-test", base_url=fake.api_url)
+        assert (await refusal(app.auth_test()))["error"] == "not_allowed_token_type"
+
     async def test_updating_a_message_that_is_not_there(self, client: AsyncWebClient) -> None:
         body = await refusal(client.chat_update(channel="C1", ts="1.000100", text="t"))
         assert body["error"] == "message_not_found"
@@ -247,7 +297,11 @@ class TestScopes:
         for response in (ok, refused.value.response):
             assert response.headers["x-oauth-scopes"] == ",".join(sorted(MANIFEST_SCOPES))
 
-    async def test_a_granted_scope_opens_the_method(self, client: AsyncWebClient) -> None:
+    async def test_the_scope_a_method_accepts_is_named(self, client: AsyncWebClient) -> None:
+        response = await client.chat_postMessage(channel="C1", text="t")
+        assert response.headers["x-accepted-oauth-scopes"] == "chat:write"
+
+    async def test_a_granted_scope_opens_the_method(self) -> None:
         async with FakeSlack(channels={"C1"}, extra_scopes={"channels:read"}) as fake:
             client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
             info = await client.conversations_info(channel="C1")
@@ -263,9 +317,7 @@ class TestResponseUrl:
         url = fake.response_url("command")
         for _ in range(5):
             assert (await self._post(url))[0] == 200
-        status, body = await self._post(url)
-        assert status == 404
-        assert body["ok"] is False
+        assert await self._post(url) == (404, {"ok": False, "error": "used_url"})
 
     async def test_expires_after_thirty_minutes(self, fake: FakeSlack, clock: Clock) -> None:
         url = fake.response_url("command")
@@ -296,20 +348,39 @@ class TestAckDeadline:
         with pytest.raises(AssertionError, match="Slack would refuse this ack"):
             fake.check_ack(0.1, {"blocks": [{"type": "sektion"}]})
 
-    async def test_socket_mode_ack_past_the_deadline_fails(self) -> None:
-        """Over Socket Mode the ack is timed from the envelope's sending."""
-        async with FakeSlack(ack_deadline=0.0) as fake:
+    async def test_socket_mode_acks_are_timed_from_the_envelope(self) -> None:
+        """Over Socket Mode an ack is timed from the envelope's sending: a listener that
+        acks at once passes, one that acks after the deadline fails the test."""
+        async with FakeSlack(ack_deadline=0.3) as fake:
             app = AsyncApp(client=AsyncWebClient(token="xoxb-test", base_url=fake.api_url))
 
             @app.command("/ping")
-            async def ping(ack: AsyncAck) -> None:
+            async def ping(ack: AsyncAck, command: dict[str, Any]) -> None:
+                if command["text"] == "slow":
+                    await asyncio.sleep(0.5)  # slow work before the ack: what is measured
                 await ack("pong")
 
             handler = AsyncSocketModeHandler(app, app_token="xapp-test")
             await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in Bolt
             try:
                 payload = {"command": "/ping", "text": "", "user_id": "U1", "team_id": "T1"}
-                with pytest.raises(AssertionError, match="acked after"):
-                    await fake.push_envelope("slash_commands", payload)
+                assert (await fake.push_envelope("slash_commands", payload))["payload"]
+                with pytest.raises(AssertionError, match=r"acked after \d+\.\d+s"):
+                    await fake.push_envelope("slash_commands", payload | {"text": "slow"})
             finally:
                 await handler.close_async()  # type: ignore[no-untyped-call]  # untyped in Bolt
+
+
+class TestEmulatorFaults:
+    async def test_an_emulator_bug_fails_the_test_at_close(self) -> None:
+        """A fault inside the emulator answers 500 and fails the test when it closes,
+        instead of passing as if Slack had refused."""
+        fake = FakeSlack()
+        await fake.start()
+        fake.workspace.messages = None  # type: ignore[assignment]  # break it on purpose
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        fake.member_of.add("C1")
+        with pytest.raises(SlackApiError):
+            await client.chat_postMessage(channel="C1", text="t")
+        with pytest.raises(AssertionError, match="the Slack emulator failed"):
+            await fake.close()
