@@ -727,7 +727,14 @@ class ConnectionService:
                 "Jira did not answer in time to check the project; submit again."
             )
         elif fields.project_key not in {project.key for project in projects}:
-            errors[Field.PROJECT] = f"Jira has no project with the key {fields.project_key}."
+            # The list may predate the project: Jira is asked for this key before refusing.
+            exists = await self._project_exists(fields.project_key)
+            if exists is None:
+                errors[Field.PROJECT] = (
+                    "Jira did not answer in time to check the project; submit again."
+                )
+            elif not exists:
+                errors[Field.PROJECT] = f"Jira has no project with the key {fields.project_key}."
         name = fields.connection_name.lower()
         if name_open:
             errors[Field.NAME] = _name_in_open_request(fields.connection_name)
@@ -741,6 +748,20 @@ class ConnectionService:
                 "choose another name."
             )
         return errors
+
+    async def _project_exists(self, key: str) -> bool | None:
+        """Whether Jira has the project ``key`` now; None when it does not say in time.
+        A project found this way is newer than the cached list, which is refreshed."""
+        try:
+            async with asyncio.timeout(LOOKUP_BUDGET_SECONDS):
+                found = await self._exalate.get_project(key)
+        except (TimeoutError, ExalateError) as error:
+            log.warning("project_lookup_unavailable kind=%s", type(error).__name__)
+            return None
+        if found is not None:
+            self.projects.invalidate()
+            self.projects.refresh_soon()
+        return found is not None
 
     @staticmethod
     async def _lookup(cache: TimedCache[T]) -> T | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -14,17 +15,28 @@ from handlers.inflight import InFlight
 
 # Options must be answered within 3 s; only a cold cache waits on Jira, for part of that.
 OPTIONS_BUDGET_SECONDS = 2.0
+# A query that matches nothing in a list older than this reads Jira's list again: the
+# project may have been created since.
+UNMATCHED_MAX_AGE = 10.0
 
 
 def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
     """Install the options loader."""
 
     async def project_options(ack: AsyncAck, payload: dict[str, Any]) -> None:
+        query = payload.get("value") or ""
+        cache = service.projects
+        options: list[blocks.Json] = []
         try:
-            projects = await service.projects.current(wait=OPTIONS_BUDGET_SECONDS)
-        except CacheUnavailable:
-            await ack(options=[])
-            return
-        await ack(options=blocks.project_options(projects, payload.get("value") or ""))
+            async with asyncio.timeout(OPTIONS_BUDGET_SECONDS):
+                listed = await cache.current(wait=OPTIONS_BUDGET_SECONDS)
+                options = blocks.project_options(listed, query)
+                if not options:
+                    recent = cache.now() - UNMATCHED_MAX_AGE
+                    listed = await cache.get_since(recent, wait=OPTIONS_BUDGET_SECONDS)
+                    options = blocks.project_options(listed, query)
+        except (CacheUnavailable, TimeoutError):
+            pass  # nothing to offer in time: the person types on, and Slack asks again
+        await ack(options=options)
 
     app.options(Action.PROJECT.value)(inflight.track(project_options))

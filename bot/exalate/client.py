@@ -17,6 +17,7 @@ import json
 import math
 import random
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -49,6 +50,7 @@ MAX_RETRY_AFTER = 10.0  # seconds: a 429 asking for longer fails at once, to be 
 
 _T = TypeVar("_T")
 _PROJECTS: TypeAdapter[list[Project]] = TypeAdapter(list[Project])
+_PROJECT: TypeAdapter[Project] = TypeAdapter(Project)
 _CONNECTIONS: TypeAdapter[ConnectionList] = TypeAdapter(ConnectionList)
 _CREATED: TypeAdapter[CreatedConnection] = TypeAdapter(CreatedConnection)
 _USER: TypeAdapter[JiraUser] = TypeAdapter(JiraUser)
@@ -102,6 +104,16 @@ class ExalateClient:
         """The Jira projects the token's user can browse: candidates for incoming sync."""
         data = await self._request("GET", PROJECTS_PATH, timeout=self._read_timeout)
         return self._parse(_PROJECTS, data, "GET", PROJECTS_PATH)
+
+    async def get_project(self, key: str) -> Project | None:
+        """The project ``key``, or None when Jira has none (404): a project created since
+        the list was read is found here."""
+        path = f"{PROJECTS_PATH}/{urllib.parse.quote(key, safe='')}"
+        try:
+            data = await self._request("GET", path, timeout=self._read_timeout)
+        except errors.ExalateEndpointMissing:
+            return None
+        return self._parse(_PROJECT, data, "GET", path)
 
     async def list_connections(self) -> list[Connection]:
         """Every Exalate connection on this Jira, whatever its status."""

@@ -39,7 +39,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = ["DEFAULT_PROJECTS", "RecordedRequest", "Route", "Simulator", "serve"]
 
-Route = Literal["create", "connections", "projects", "myself", "serverInfo"]
+Route = Literal["create", "connections", "projects", "project", "myself", "serverInfo"]
 """The calls a fault can be aimed at; ``create`` is the POST, ``connections`` the GET."""
 
 ROUTES: frozenset[str] = frozenset(get_args(Route))
@@ -166,6 +166,7 @@ class Simulator:
         app.router.add_get(f"{api}/connections", self._list_connections)
         app.router.add_post(f"{api}/connections", self._create_connection)
         app.router.add_get("/rest/api/2/project", self._list_projects)
+        app.router.add_get("/rest/api/2/project/{key}", self._get_project)
         app.router.add_get("/rest/api/2/myself", self._myself)
         app.router.add_get("/rest/api/2/serverInfo", self._server_info)
         app.router.add_post("/_simulator/faults", self._knob_fault)
@@ -286,6 +287,24 @@ class Simulator:
         if (refused := self._unauthorised(request, "projects")) is not None:
             return refused
         return await self._answer("projects", self._project_list)
+
+    async def _get_project(self, request: web.Request) -> web.Response:
+        if (refused := self._unauthorised(request, "project")) is not None:
+            return refused
+        key = request.match_info["key"]
+        return await self._answer("project", lambda: self._one_project(key))
+
+    def _one_project(self, key: str) -> web.Response:
+        for i, (known, name) in enumerate(self.projects):
+            if known == key:
+                body = {
+                    "id": str(10000 + i),
+                    "key": key,
+                    "name": name,
+                    "projectTypeKey": "software",
+                }
+                return web.json_response(body)
+        return _error("project", 404, f"No project could be found with key '{key}'.")
 
     def _project_list(self) -> web.Response:
         return web.json_response(

@@ -76,6 +76,20 @@ class TestConnectCommand:
             f"P{n:04d}" for n in range(140, 150)
         }
 
+    async def test_unmatched_query_reads_an_older_list_again(
+        self, harness: Harness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A query matching nothing in a list younger than 10 s is answered from it; in
+        an older list, Jira's list is read again and the new project is offered."""
+        harness.simulator.set_project_count(150)
+        harness.runtime.service.projects.invalidate()
+        await harness.runtime.service.projects.get(wait=2)
+        harness.simulator.projects.append(("NEWPRJ", "Created a minute ago"))
+        assert (await harness.suggest("NEWPRJ")).body["options"] == []
+        monkeypatch.setattr("handlers.options.UNMATCHED_MAX_AGE", 0.0)
+        offered = (await harness.suggest("NEWPRJ")).body["options"]
+        assert [option["value"] for option in offered] == ["NEWPRJ"]
+
     async def test_unknown_prefill_key_gets_usage(self, harness: Harness) -> None:
         """A misspelt option is named, with the usage, and no modal opens."""
         reply = await harness.command("connect remot=partner")
@@ -106,6 +120,16 @@ class TestSubmission:
             "connection_name": "Exalate already has a connection named EXISTING; "
             "choose another name."
         }
+
+    async def test_a_project_newer_than_the_cached_list_is_accepted(self, harness: Harness) -> None:
+        """A key the cached list lacks is asked of Jira before it is refused."""
+        await harness.runtime.service.projects.get(wait=2)
+        harness.simulator.projects.append(("NEWPRJ", "Created a minute ago"))
+        assert (await harness.submit_request(project_key="NEWPRJ")).body == {}
+        asked = [r.path for r in harness.simulator.requests]
+        assert "/rest/api/2/project/NEWPRJ" in asked
+        refused = await harness.submit_request(remote_short_name="x", project_key="NOPE")
+        assert refused.body["errors"] == {"project_key": "Jira has no project with the key NOPE."}
 
     async def test_a_connection_made_just_before_the_submission_is_seen(
         self, harness: Harness
@@ -481,11 +505,15 @@ class TestHttpEndpoint:
     async def test_unreachable_database_is_unhealthy(
         self, harness: Harness, tmp_path: Path
     ) -> None:
-        """A database that cannot be opened turns /healthz into a 503."""
+        """A database that cannot be read turns /healthz into a 503."""
         await harness.settle()  # no listener may hold a connection of the engine disposed
         await harness.runtime.engine.dispose()
-        # A directory is no SQLite file: every connection attempt fails.
-        harness.runtime.engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}")
+        # A file that is no SQLite database: it opens, and every query fails. (A path
+        # that cannot be opened would do too, but aiosqlite lets the thread of a failed
+        # open finish on its own, after this test's event loop may be closed.)
+        garbage = tmp_path / "garbage.db"
+        garbage.write_bytes(b"this is not an SQLite database " * 64)
+        harness.runtime.engine = create_async_engine(f"sqlite+aiosqlite:///{garbage}")
         async with harness.http.get(harness.url.replace("/slack/events", "/healthz")) as r:
             assert r.status == 503
             assert (await r.json())["database_reachable"] is False

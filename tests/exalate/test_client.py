@@ -107,6 +107,17 @@ class TestReads:
         assert len(projects) == 150
         assert projects[-1].key == "P0150"
 
+    async def test_one_project_by_key(self, sim: Simulator, client: ExalateClient) -> None:
+        """GET /rest/api/2/project/{key}: the project, or None for a key Jira lacks."""
+        project = await client.get_project("SUP")
+
+        assert project is not None
+        assert (project.key, project.name) == ("SUP", "Support")
+        assert await client.get_project("NOPE") is None
+        sim.fail("project", 500)
+        with pytest.raises(ExalateServerError):
+            await client.get_project("SUP")
+
     async def test_list_connections_empty(self, client: ExalateClient) -> None:
         """A Jira without connections yields an empty list."""
         assert await client.list_connections() == []
