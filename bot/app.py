@@ -189,12 +189,15 @@ class Runtime:
         return application
 
     def add_probes(self, application: web.Application) -> None:
-        """``GET /healthz`` and ``GET /metrics`` on ``application``."""
+        """``GET /healthz``, ``GET /readyz`` and ``GET /metrics`` on ``application``."""
         application.router.add_get("/healthz", self._healthz)
+        application.router.add_get("/readyz", self._readyz)
         application.router.add_get("/metrics", self._metrics)
 
     async def health(self) -> dict[str, object]:
-        """The truth about this process: database, Slack connection, last poll of Exalate."""
+        """The truth about this process. ``ok`` is liveness, the bot itself: its
+        database, its event loop (it answers) and its Slack connection; what it last
+        learnt of Jira is reported beside it (``jira``), for ``readiness``."""
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT):
                 async with self.engine.connect() as connection:
@@ -213,11 +216,22 @@ class Runtime:
             "database_reachable": database,
             "socket_mode_connected": socket,
             "last_successful_poll": last.isoformat() if last else None,
+            "jira": self.jobs.jira.as_json(),
         }
+
+    async def readiness(self) -> dict[str, object]:
+        """``health``, and ``ready``: alive, and Jira (with Exalate) answered when last
+        asked. A supervisor sends no work to a replica that cannot do it."""
+        health = await self.health()
+        return health | {"ready": bool(health["ok"]) and self.jobs.jira.reachable is True}
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         health = await self.health()
         return web.json_response(health, status=200 if health["ok"] else 503)
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        readiness = await self.readiness()
+        return web.json_response(readiness, status=200 if readiness["ready"] else 503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         states = await self.repository.count_by_status()

@@ -3,8 +3,9 @@ and remind, on a timer.
 
 Every ``interval`` one ``tick`` runs. Expiry and reminders run on every tick; the poll
 of Exalate backs off while Exalate is unreachable (it skips 1, 3, 7, … up to 15 ticks),
-so an outage neither floods Jira nor delays expiry. Tests call ``tick`` with a
-controlled clock; ``run`` is the loop around it.
+so an outage neither floods Jira nor delays expiry. With nothing to poll, a tick asks
+Jira who the token is instead, so ``jira`` tells the truth about Jira even when idle.
+Tests call ``tick`` with a controlled clock; ``run`` is the loop around it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.exalate import ExalateError
@@ -20,6 +22,24 @@ from bot.service import ConnectionService
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_FACTOR = 16  # while Exalate is down, poll at most every 16 intervals
+
+
+@dataclass
+class JiraReach:
+    """What the last poll or probe learnt of Jira: for ``/healthz`` and ``/readyz``."""
+
+    reachable: bool | None = None
+    """None until Jira was first asked."""
+    last_answer: datetime | None = None
+    last_error: str | None = None
+    """The kind of the last failure (``ExalateTimeout``, …), while it lasts."""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "reachable": self.reachable,
+            "last_answer": self.last_answer.isoformat() if self.last_answer else None,
+            "last_error": self.last_error,
+        }
 
 
 class LifecycleJobs:
@@ -36,6 +56,7 @@ class LifecycleJobs:
         self._failures = 0
         self._ticks_to_skip = 0
         self.last_successful_poll: datetime | None = None
+        self.jira = JiraReach()
         self._stopping = asyncio.Event()
 
     async def tick(self) -> bool:
@@ -58,20 +79,25 @@ class LifecycleJobs:
         try:
             await self._service.reconcile_stuck()
             asked = await self._service.poll_invitations()
+            if not asked:
+                await self._service.probe_jira()  # idle: a cheap call, for the truth
         except ExalateError as error:
             self._service.metrics.count_error(f"poll_{type(error).__name__}")
             if self._failures == 0:
                 log.warning("exalate_poll_failing kind=%s; backing off", type(error).__name__)
             self._failures += 1
             self._ticks_to_skip = min(2**self._failures, MAX_BACKOFF_FACTOR) - 1
+            self.jira.reachable, self.jira.last_error = False, type(error).__name__
         except Exception as error:
             log.error("poll_failed kind=%s", type(error).__name__)
         else:
             if self._failures:
                 log.info("exalate_poll_recovered after_failures=%s", self._failures)
             self._failures = 0
+            now = self._service.clock()
+            self.jira = JiraReach(reachable=True, last_answer=now)
             if asked:  # only an answer from Exalate proves it is reachable
-                self.last_successful_poll = self._service.clock()
+                self.last_successful_poll = now
 
     async def run(self) -> None:
         """Tick until ``stop``; nothing a tick meets stops the loop.

@@ -434,6 +434,11 @@ class ConnectionService:
                 log.error("observe_failed id=%s kind=%s", request.id, type(error).__name__)
         return True
 
+    async def probe_jira(self) -> None:
+        """Ask Jira the cheapest question there is (who the token is); ExalateError if
+        it cannot answer."""
+        await self._exalate.myself()
+
     async def expire_and_remind(self) -> None:
         """Expire requests nobody decided on in time; nudge about unaccepted invitations."""
         now = self.clock()

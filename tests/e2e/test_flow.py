@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.approvals.model import Status
 from bot.exalate.simulator import Simulator
 from handlers.ids import Action
+from tests.e2e.conftest import Clock
 from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
 
 
@@ -492,6 +494,7 @@ class TestHttpEndpoint:
             "database_reachable": True,
             "socket_mode_connected": None,
             "last_successful_poll": None,
+            "jira": {"reachable": None, "last_answer": None, "last_error": None},
         }
         await harness.runtime.jobs.tick()  # nothing to watch: Exalate is not asked
         async with harness.http.get(url) as response:
@@ -501,6 +504,29 @@ class TestHttpEndpoint:
         await harness.runtime.jobs.tick()
         async with harness.http.get(url) as response:
             assert (await response.json())["last_successful_poll"] is not None
+
+    async def test_readiness_tells_the_truth_about_jira_when_idle(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """Nothing pending, Jira down: /healthz stays 200 (the bot is alive) and says
+        Jira is unreachable; /readyz is 503 until a probe gets an answer again."""
+        base = harness.url.replace("/slack/events", "")
+        async with harness.http.get(f"{base}/readyz") as response:
+            assert response.status == 503  # Jira not asked yet
+        await harness.runtime.jobs.tick()
+        async with harness.http.get(f"{base}/readyz") as response:
+            assert response.status == 200
+            assert (await response.json())["jira"]["last_answer"] == clock.now.isoformat()
+        harness.simulator.fail("myself", 503)
+        clock.advance(timedelta(minutes=1))
+        await harness.runtime.jobs.tick()
+        async with harness.http.get(f"{base}/healthz") as response:
+            assert response.status == 200
+            jira = (await response.json())["jira"]
+        assert (jira["reachable"], jira["last_error"]) == (False, "ExalateServerError")
+        async with harness.http.get(f"{base}/readyz") as response:
+            assert response.status == 503
+            assert (await response.json())["ready"] is False
 
     async def test_unreachable_database_is_unhealthy(
         self, harness: Harness, tmp_path: Path
