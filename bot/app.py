@@ -52,6 +52,7 @@ HEALTH_TIMEOUT = 2.0  # seconds a health probe may wait on the database
 CARD_CLAIM_LIFETIME = timedelta(minutes=10)
 # Enough for an Exalate create call to answer (EXALATE_CREATE_TIMEOUT defaults to 15 s).
 SHUTDOWN_GRACE_SECONDS = 20.0
+SOCKET_CLOSE_SECONDS = 1.0  # Slack answers a close frame at once, or not at all
 
 
 def load_vault(settings: Settings) -> Vault:
@@ -342,6 +343,30 @@ async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler:
     return handler
 
 
+async def close_socket_mode(handler: AsyncSocketModeHandler) -> None:
+    """Close the WebSocket within ``SOCKET_CLOSE_SECONDS``, then let go of it anyway.
+
+    slack_sdk's close sends a close frame and waits for Slack's answer up to aiohttp's
+    10 s; a server that is busy, or a network that is gone, never answers, and a stop
+    would take longer than Docker's 10 s grace. Past the bound the client's tasks are
+    stopped and its HTTP session closed, which closes the socket beneath it.
+    """
+    try:
+        async with asyncio.timeout(SOCKET_CLOSE_SECONDS):
+            await handler.close_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+    except TimeoutError:
+        log.warning("socket_mode_close_unanswered after=%ss", SOCKET_CLOSE_SECONDS)
+        client = handler.client  # finish what the cut-short close would have done
+        for task in (
+            client.message_processor,
+            client.current_session_monitor,
+            client.message_receiver,
+        ):
+            if task is not None:
+                task.cancel()
+        await client.aiohttp_client_session.close()
+
+
 async def serve_socket_mode(settings: Settings, host: str, health_port: int | None) -> None:
     """Socket Mode: one outbound WebSocket to Slack, no inbound URL needed.
 
@@ -363,4 +388,4 @@ async def serve_socket_mode(settings: Settings, host: str, health_port: int | No
         finally:
             if probes is not None:
                 await probes.cleanup()
-            await handler.close_async()  # type: ignore[no-untyped-call]
+            await close_socket_mode(handler)

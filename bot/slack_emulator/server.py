@@ -271,6 +271,10 @@ class FakeSlack:
         """
         self._script(method, _Reply(200, {"ok": False, "error": error}, {}), times)
 
+    def answer(self, method: str, body: dict[str, Any], *, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``body`` (status 200)."""
+        self._script(method, _Reply(200, body, {}), times)
+
     def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` like Slack's rate limiter.
 
