@@ -3,8 +3,8 @@ and remind, on a timer.
 
 Every ``interval`` one ``tick`` runs. Expiry and reminders run on every tick; the poll
 of Exalate backs off while Exalate is unreachable (it skips 1, 3, 7, … up to 15 ticks),
-so an outage neither floods Jira nor delays expiry. With nothing to poll, a tick asks
-Jira who the token is instead, so ``jira`` tells the truth about Jira even when idle.
+so an outage neither floods Jira nor delays expiry. The poll reads Exalate's list even
+with nothing to watch, so ``jira`` tells the truth about Jira and Exalate when idle.
 Tests call ``tick`` with a controlled clock; ``run`` is the loop around it.
 """
 
@@ -78,9 +78,7 @@ class LifecycleJobs:
     async def _poll(self) -> None:
         try:
             await self._service.reconcile_stuck()
-            asked = await self._service.poll_invitations()
-            if not asked:
-                await self._service.probe_jira()  # idle: a cheap call, for the truth
+            await self._service.poll_invitations()
         except ExalateError as error:
             self._service.metrics.count_error(f"poll_{type(error).__name__}")
             if self._failures == 0:
@@ -94,10 +92,8 @@ class LifecycleJobs:
             if self._failures:
                 log.info("exalate_poll_recovered after_failures=%s", self._failures)
             self._failures = 0
-            now = self._service.clock()
-            self.jira = JiraReach(reachable=True, last_answer=now)
-            if asked:  # only an answer from Exalate proves it is reachable
-                self.last_successful_poll = now
+            self.last_successful_poll = self._service.clock()
+            self.jira = JiraReach(reachable=True, last_answer=self.last_successful_poll)
 
     async def run(self) -> None:
         """Tick until ``stop``; nothing a tick meets stops the loop.

@@ -22,6 +22,7 @@ from bot.approvals.model import (
     AuditEvent,
     ConnectionRequest,
     CreateOutcome,
+    ForeignInvitation,
     Page,
     RequestFields,
     Status,
@@ -108,6 +109,10 @@ class ConnectionService:
         self.clock = clock
         self._cards_missing = True  # unknown at start: look once
         self._initiating: set[int] = set()  # request ids this process is creating now
+        self.foreign_pending: tuple[ForeignInvitation, ...] = ()
+        """Pending connections no request created, from the last complete list read."""
+        self.foreign_listed_at: datetime | None = None
+        self._pending_since: dict[str, datetime] = {}
 
     def warm_up(self) -> None:
         """Start loading Jira's lists in the background, ahead of the next submission."""
@@ -399,17 +404,19 @@ class ConnectionService:
         request = await self._named(connection_name)
         return request, await self._repository.history(request.id)
 
-    async def poll_invitations(self) -> bool:
-        """Compare invited requests with Exalate's connection list and move them on.
+    async def poll_invitations(self) -> None:
+        """Compare invited requests with Exalate's connection list and move them on, and
+        note the pending connections no request created.
 
-        Raises ExalateError when Exalate cannot be read; the caller backs off. A failure
-        on one request is logged and never keeps the others from being looked at. Returns
-        whether Exalate was asked at all (nothing to watch, nothing asked).
+        The list is read on every poll, also with nothing to watch: it is what tells
+        whether Jira and Exalate answer, and what is pending in Exalate. Raises
+        ExalateError when Exalate cannot be read; the caller backs off. A failure on one
+        request is logged and never keeps the others from being looked at.
         """
         watched = await self._repository.with_status([Status.INVITED, Status.ASSISTED])
-        if not watched:
-            return False
         listing = await self._exalate.connection_list()
+        if listing.complete:
+            await self._note_foreign(listing.results)
         by_id = {str(connection.id): connection for connection in listing.results}
         by_name = {connection.name.lower(): connection for connection in listing.results}
         for request in watched:
@@ -432,12 +439,25 @@ class ConnectionService:
                 await self._observe(request, found)
             except Exception as error:
                 log.error("observe_failed id=%s kind=%s", request.id, type(error).__name__)
-        return True
 
-    async def probe_jira(self) -> None:
-        """Ask Jira the cheapest question there is (who the token is); ExalateError if
-        it cannot answer."""
-        await self._exalate.myself()
+    async def _note_foreign(self, connections: list[Connection]) -> None:
+        """Keep the pending connections that no request claims, with when each was first
+        seen pending; ``/exalate status`` shows them without asking Jira."""
+        ids, names = await self._repository.claimed_connections()
+        now = self.clock()
+        foreign = [
+            c
+            for c in connections
+            if (c.status or "").upper() == "PENDING"
+            and str(c.id) not in ids
+            and c.name.lower() not in names
+        ]
+        since = {str(c.id): self._pending_since.get(str(c.id), now) for c in foreign}
+        self._pending_since = since
+        self.foreign_pending = tuple(
+            ForeignInvitation(c.name, str(c.id), since[str(c.id)]) for c in foreign
+        )
+        self.foreign_listed_at = now
 
     async def expire_and_remind(self) -> None:
         """Expire requests nobody decided on in time; nudge about unaccepted invitations."""

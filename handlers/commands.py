@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.errors import ApprovalError
-from bot.service import ConnectionService, utc_now
+from bot.service import ConnectionService
 from handlers import blocks
 from handlers.ids import COMMAND
 from handlers.inflight import InFlight
@@ -26,10 +26,16 @@ async def status_reply(
     try:
         if argument.lower() == "mine":
             mine = await service.mine(user, blocks.LIST_MAX)
-            return blocks.status_message(mine, utc_now(), user, mine=True)
+            return blocks.status_message(mine, service.clock(), user, mine=True)
         if argument:
             return blocks.history_message(*await service.history(argument))
-        return blocks.status_message(await service.pending(blocks.LIST_MAX), utc_now(), user)
+        return blocks.status_message(
+            await service.pending(blocks.STATUS_LIST_MAX),
+            service.clock(),
+            user,
+            foreign=service.foreign_pending,
+            listed_at=service.foreign_listed_at,
+        )
     except ApprovalError as error:
         text = blocks.explain(error)
         return text, [blocks.section(text)]

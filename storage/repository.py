@@ -369,6 +369,23 @@ class RequestRepository:
             )
         )
 
+    async def claimed_connections(self) -> tuple[set[str], set[str]]:
+        """What requests claim in Exalate: every connection id any request holds, and
+        the lower-cased names of open requests whose connection id is not known yet."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                sa.select(
+                    RequestRow.exalate_connection_id, RequestRow.connection_name, RequestRow.status
+                )
+            )
+            ids, names = set(), set()
+            for connection_id, name, status in rows:
+                if connection_id is not None:
+                    ids.add(connection_id)
+                elif Status(status) in OPEN_STATUSES:
+                    names.add(name.lower())
+            return ids, names
+
     async def page(
         self,
         statuses: Iterable[Status] | None = None,

@@ -169,3 +169,13 @@ class Page:
 
     items: tuple[ConnectionRequest, ...]
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignInvitation:
+    """A connection Exalate reports pending that no request created: initiated in the
+    Exalate console. ``since`` is when this bot first saw it pending."""
+
+    name: str
+    exalate_id: str
+    since: datetime

@@ -25,6 +25,7 @@ from handlers.blocks.forms import (
 from handlers.blocks.lists import (
     HOME_LIST_MAX,
     LIST_MAX,
+    STATUS_LIST_MAX,
     history_message,
     home_view,
     status_message,
@@ -45,6 +46,7 @@ __all__ = [
     "LIST_MAX",
     "MAX_MESSAGE_BLOCKS",
     "REASON_MAX",
+    "STATUS_LIST_MAX",
     "USAGE",
     "Json",
     "approval_card",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bot.approvals.model import AuditEvent, ConnectionRequest, Page, Status
+from bot.approvals.model import AuditEvent, ConnectionRequest, ForeignInvitation, Page, Status
 from handlers.blocks.cards import button, unusual_status
 from handlers.blocks.text import (
     MAX_MESSAGE_BLOCKS,
@@ -21,6 +21,9 @@ from handlers.blocks.text import (
     section,
 )
 from handlers.ids import COMMAND, Action, View
+
+FOREIGN_MAX = 20  # lines in one section, whose text Slack caps at 3,000 characters:
+FOREIGN_TEXT_MAX = 2900  # fewer when names are long, leaving room for "…and N more."
 
 STATE_WORDS: Mapping[Status, str] = {
     Status.PENDING_APPROVAL: "awaiting approval",
@@ -38,6 +41,8 @@ STATE_WORDS: Mapping[Status, str] = {
 
 
 LIST_MAX = MAX_MESSAGE_BLOCKS - 3  # rows, leaving room for a title and a "more" line
+FOREIGN_BLOCKS = 3  # the title, the lines and the "as of" of the outside list
+STATUS_LIST_MAX = LIST_MAX - FOREIGN_BLOCKS
 
 
 HOME_LIST_MAX = 15  # four lists of 15 rows stay within a Home tab's 100 blocks
@@ -78,17 +83,53 @@ def request_list(title: str, page: Page, now: datetime, viewer: str, *, empty: s
 
 
 def status_message(
-    page: Page, now: datetime, viewer: str, *, mine: bool = False
+    page: Page,
+    now: datetime,
+    viewer: str,
+    *,
+    mine: bool = False,
+    foreign: Sequence[ForeignInvitation] = (),
+    listed_at: datetime | None = None,
 ) -> tuple[str, list[Json]]:
-    """``/exalate status`` and ``status mine``, within one message however many there are."""
+    """``/exalate status`` and ``status mine``, within one message however many there are.
+
+    ``foreign``: connections pending in Exalate that no request created, from the list
+    the poller read at ``listed_at``; shown after the requests, in ``status`` only.
+    """
     if mine:
         title, empty = "Your Exalate connection requests", "You have not asked for any yet."
     else:
         title = "Pending Exalate connections"
         empty = "Nothing is pending: no request awaits approval and no invitation awaits a partner."
+    outside = [] if mine else foreign_list(foreign, now, listed_at)
     if not page.total:
-        return empty, [section(empty)]
-    return f"{title}: {page.total}", request_list(title, page, now, viewer, empty=empty)
+        return empty, [section(empty), *outside]
+    return f"{title}: {page.total}", [
+        *request_list(title, page, now, viewer, empty=empty),
+        *outside,
+    ]
+
+
+def foreign_list(
+    foreign: Sequence[ForeignInvitation], now: datetime, listed_at: datetime | None
+) -> list[Json]:
+    """Pending invitations initiated in the Exalate console, each with how long it has
+    been seen pending; nothing when there are none."""
+    if not foreign or listed_at is None:
+        return []
+    lines: list[str] = []
+    for invitation in foreign[:FOREIGN_MAX]:
+        line = f"• *{escape(invitation.name)}*: pending in Exalate for {age(invitation.since, now)}"
+        if sum(len(kept) + 1 for kept in lines) + len(line) > FOREIGN_TEXT_MAX:
+            break
+        lines.append(line)
+    if len(foreign) > len(lines):
+        lines.append(f"…and {len(foreign) - len(lines)} more.")
+    return [  # FOREIGN_BLOCKS of them
+        section(f"*Pending in Exalate, created outside Slack* ({len(foreign)})"),
+        section("\n".join(lines)),
+        context(f"From Exalate's connection list as of {listed_at:%Y-%m-%d %H:%M} UTC."),
+    ]
 
 
 def _who(actor: str) -> str:

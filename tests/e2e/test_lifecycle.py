@@ -212,6 +212,36 @@ class TestStatus:
         assert "acme_to_x" not in text
         assert Action.SHOW_CODE.value in text  # the requester's own pending invitation
 
+    async def test_status_lists_pending_connections_created_outside_slack(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """A pending connection made in the console, no request's: listed in its own
+        section with its age, from the poller's list (status asks Jira nothing)."""
+        await harness.invited()
+        harness.simulator.connections[900] = {
+            "id": 900,
+            "name": "console_made",
+            "status": "PENDING",
+            "invitationCode": "not-ours",
+        }
+        harness.simulator.connections[901] = {
+            "id": 901,
+            "name": "console_active",
+            "status": "ACTIVE",
+            "invitationCode": "not-ours-either",
+        }
+        await harness.runtime.jobs.tick()
+        clock.advance(timedelta(hours=5))
+        await harness.runtime.jobs.tick()
+        reads = len(harness.simulator.requests)
+        reply = await harness.command("status", user=MALLORY)
+        text = json.dumps(reply.body)
+        assert "Pending in Exalate, created outside Slack" in text
+        assert "console_made*: pending in Exalate for 5h" in text
+        assert "console_active" not in text
+        assert text.count("acme_to_partner") == 1  # the bot's own, in the requests list
+        assert len(harness.simulator.requests) == reads
+
     async def test_status_of_a_name_tells_its_history(self, harness: Harness) -> None:
         """`status <name>` lists requested, approved, created and accepted, with who."""
         await harness.invited()

@@ -10,8 +10,16 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.approvals.model import AuditEvent, ConnectionRequest, Page, RequestFields, Status
+from bot.approvals.model import (
+    AuditEvent,
+    ConnectionRequest,
+    ForeignInvitation,
+    Page,
+    RequestFields,
+    Status,
+)
 from bot.exalate import Project
+from bot.slack_emulator.block_kit import block_problems
 from handlers import blocks
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -82,6 +90,22 @@ class TestLimits:
         _validate(body)
         assert "200" in text
         assert "more" in json.dumps(body[-1])
+
+    def test_status_with_outside_connections_stays_a_valid_message(self) -> None:
+        """The most requests status lists, and the outside-Slack list, in one message
+        Slack accepts: at most 50 blocks, each within its limits."""
+        shown = tuple(_request(id=n) for n in range(blocks.STATUS_LIST_MAX))
+        foreign = [
+            ForeignInvitation(f"console_{n:03d}_" + "x" * 200, str(n), NOW - timedelta(days=n))
+            for n in range(40)
+        ]
+        _, body = blocks.status_message(
+            Page(shown, 200), NOW, "U0ALICE", foreign=foreign, listed_at=NOW
+        )
+        assert block_problems(body) == []
+        listed = body[-2]["text"]["text"]
+        assert listed.endswith("more.")
+        assert len(listed.splitlines()) - 1 + int(listed.split("…and ")[1].split()[0]) == 40
 
     def test_home_with_many_requests_is_a_valid_view(self) -> None:
         """The App Home stays a valid view (at most 100 blocks) with long lists everywhere."""
