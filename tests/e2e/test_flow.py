@@ -178,6 +178,9 @@ class TestSubmission:
         assert harness.simulator.create_calls == []
         dm = await harness.dm(ALICE, "Ask again under another name")
         assert Action.REREQUEST.value in json.dumps(dm.args["blocks"])
+        await harness.click(Action.REREQUEST, request_id, ALICE, channel="D" + ALICE)
+        form = await harness.slack.wait_for("views.open")
+        assert "Support tickets" in json.dumps(form.args["view"])  # pre-filled
         failed = await harness.repository_request(request_id)
 
         retried = await harness.click(Action.RETRY, request_id, CAROL)
