@@ -69,7 +69,7 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             problem = "Give a reason; the requester will read it."
         elif len(reason) > blocks.REASON_MAX:
             problem = f"Keep the reason under {blocks.REASON_MAX} characters."
-        elif ref is not None:
+        elif ref is not None and ref.seen is not None:  # the form names the card it came from
             try:
                 async with asyncio.timeout(SLACK_BUDGET_SECONDS):
                     await service.check_can_reject(ref.request_id, user, seen=ref.seen)
@@ -79,7 +79,7 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             except TimeoutError:
                 log.warning("rejection_check_too_slow id=%s", ref.request_id)
                 problem = TOO_SLOW
-        if problem or ref is None:
+        if problem or ref is None or ref.seen is None:
             await ack(response_action="errors", errors={Block.REASON.value: problem})
             return
         await ack()

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.approvals.model import Status
 from bot.exalate.simulator import Simulator
-from handlers.ids import Action
+from handlers.ids import Action, View
 from tests.e2e.conftest import Clock
 from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
 
@@ -179,7 +179,9 @@ class TestSubmission:
         dm = await harness.dm(ALICE, "Ask again under another name")
         assert Action.REREQUEST.value in json.dumps(dm.args["blocks"])
         await harness.click(Action.REREQUEST, request_id, ALICE, channel="D" + ALICE)
-        form = await harness.slack.wait_for("views.open")
+        form = await harness.slack.wait_for(
+            "views.open", lambda c: c.args["view"]["callback_id"] == View.REQUEST.value
+        )
         assert "Support tickets" in json.dumps(form.args["view"])  # pre-filled
         failed = await harness.repository_request(request_id)
 
@@ -194,7 +196,9 @@ class TestSubmission:
         assert not [c for c in harness.slack.calls if "accepted" in json.dumps(c.args)]
 
         await harness.click(Action.REJECT, request_id, BOB)  # frees the name
-        await harness.slack.wait_for("views.open")
+        await harness.slack.wait_for(
+            "views.open", lambda c: c.args["view"]["callback_id"] == View.REJECT.value
+        )
         assert (await harness.submit_reason(request_id, "Use another name")).body == {}
         await harness.card("rejected")
 
@@ -425,6 +429,16 @@ class TestRejection:
         await harness.dm(ALICE, "was rejected by")
         assert harness.simulator.create_calls == []
 
+    async def test_a_reason_form_without_the_cards_fingerprint_is_refused(
+        self, harness: Harness
+    ) -> None:
+        """A submission naming only the request id (no modal of the bot's carries that)
+        is refused like a forged button value, and changes nothing."""
+        request_id = await _approved_request(harness)
+        reply = await harness.submit_reason(request_id, "forged")  # no modal was opened
+        assert reply.body["errors"] == {"reason": "This form does not belong to any request."}
+        assert (await harness.repository_request(request_id)).status is Status.PENDING_APPROVAL
+
     async def test_outsider_cannot_open_the_reject_modal(self, harness: Harness) -> None:
         """A non-approver's Reject click is explained; no modal opens."""
         request_id = await _approved_request(harness)
@@ -435,6 +449,8 @@ class TestRejection:
     async def test_rejected_request_cannot_be_approved(self, harness: Harness) -> None:
         """After a rejection, a stale Approve click changes nothing."""
         request_id = await _approved_request(harness)
+        await harness.click(Action.REJECT, request_id, BOB)
+        await harness.slack.wait_for("views.open")
         await harness.submit_reason(request_id, "no")
         await harness.card("rejected")
         name = await harness.click(Action.APPROVE, request_id, CAROL)

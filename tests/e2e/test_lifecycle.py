@@ -293,11 +293,15 @@ class TestAgainAndCode:
         """After a rejection, Request again opens the form with the old answers."""
         assert (await harness.submit_request(description="first try")).body == {}
         request_id = await harness.request_id()
+        await harness.click(Action.REJECT, request_id, BOB)
+        await harness.slack.wait_for("views.open")
         await harness.submit_reason(request_id, "wrong project")
         note = await harness.dm(ALICE, "was rejected")
         assert Action.REREQUEST.value in json.dumps(note.args["blocks"])
         await harness.click(Action.REREQUEST, request_id, ALICE, channel="D" + ALICE)
-        opened = await harness.slack.wait_for("views.open")
+        opened = await harness.slack.wait_for(
+            "views.open", lambda c: c.args["view"]["callback_id"] == View.REQUEST.value
+        )
         blocks = {b.get("block_id"): b for b in opened.args["view"]["blocks"]}
         assert blocks["description"]["element"]["initial_value"] == "first try"
         assert blocks["connection_name"]["element"]["initial_value"] == "acme_to_partner"
