@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -27,6 +28,9 @@ from handlers.payloads import draft_from_view, input_value, request_ref
 
 log = logging.getLogger(__name__)
 
+# An Exalate invitation code is base64 text: anything else could break out of the code
+# block it is shown in, so it is refused rather than escaped.
+INVITATION_CODE = re.compile(r"[A-Za-z0-9+/=_-]+")
 TRY_AGAIN = "Something went wrong on my side; your answers are kept. Submit again."
 TOO_SLOW = (
     "Slack or Jira is slow to answer just now, so nothing was changed; "
@@ -101,8 +105,11 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             problem = "This form is not for a request."
         elif not code:
             problem = "Paste the code."
-        elif len(code) > blocks.CODE_MAX or not code.isprintable():
-            problem = "That is not an invitation code: too long, or it holds control characters."
+        elif len(code) > blocks.CODE_MAX or not INVITATION_CODE.fullmatch(code):
+            problem = (
+                "That is not an invitation code: it holds only letters, digits and + / = _ -, "
+                f"at most {blocks.CODE_MAX} of them."
+            )
         if problem or ref is None:
             await ack(response_action="errors", errors={Block.CODE.value: problem})
             return

@@ -1,7 +1,8 @@
 """The small pieces every message is made of, and the escaping of user text.
 
 Everything a person typed goes through ``escape`` before it enters mrkdwn, so a
-description cannot ping ``@channel``, mention people or forge links.
+description cannot ping ``@channel``, mention people or forge links, and every mrkdwn
+object is ``verbatim``, so a bare URL in it stays text.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ def plain(text: str, limit: int = 3000) -> Json:
 
 
 def mrkdwn(text: str) -> Json:
-    return {"type": "mrkdwn", "text": text[:3000]}
+    """A mrkdwn object, verbatim: Slack then turns no bare URL, channel name or @word
+    into a link or a mention. Every one the bot sends may carry user text; its own
+    mentions are written ``<@U…>``, which verbatim leaves working."""
+    return {"type": "mrkdwn", "text": text[:3000], "verbatim": True}
 
 
 def section(text: str) -> Json:

@@ -61,6 +61,14 @@ class TestInterruptedInitiation:
         modal = await harness.slack.wait_for("views.open")
         assert modal.args["view"]["private_metadata"] == str(request_id)
 
+        for hostile in (
+            "```\n<!channel>",
+            "code;with|bars",
+            "\uff46\uff55\uff4c\uff4c",
+            "a" * 3000,
+        ):
+            refused_code = await harness.paste(request_id, hostile, CAROL)
+            assert "not an invitation code" in refused_code.body["errors"][Block.CODE.value]
         empty = await harness.paste(request_id, "  ", CAROL)
         assert empty.body["errors"] == {Block.CODE.value: "Paste the code."}
         assert (await harness.paste(request_id, "SECRET-\nX1", CAROL)).body == {}

@@ -91,6 +91,23 @@ class TestLimits:
         assert "200" in text
         assert "more" in json.dumps(body[-1])
 
+    def test_every_mrkdwn_text_is_verbatim(self) -> None:
+        """A bare URL or #channel in a description stays text: no mrkdwn object the bot
+        draws lets Slack turn plain words into links or mentions."""
+        request = _request(
+            Status.INVITED,
+            fields=RequestFields("acme", "p", "acme_to_p", "see https://x.io", "SUP"),
+        )
+        drawn = [
+            blocks.approval_card(request),
+            blocks.requester_message(request, "C1")[1],
+            blocks.status_message(Page((request,), 1), NOW, "U0BOB")[1],
+            blocks.invitation_dm(request, "CODE")[1],
+        ]
+        texts = [node for node in _nodes(drawn) if node.get("type") == "mrkdwn"]
+        assert texts
+        assert all(text.get("verbatim") is True for text in texts)
+
     def test_status_with_outside_connections_stays_a_valid_message(self) -> None:
         """The most requests status lists, and the outside-Slack list, in one message
         Slack accepts: at most 50 blocks, each within its limits."""
@@ -160,3 +177,12 @@ class TestEscaping:
         card = blocks.approval_card(_request())
         values = [e["value"] for b in card if b["type"] == "actions" for e in b["elements"]]
         assert values == [f"7:{_request().fingerprint}"] * 2
+
+
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    """Every object nested in ``node``."""
+    if isinstance(node, dict):
+        return [node, *(found for value in node.values() for found in _nodes(value))]
+    if isinstance(node, list):
+        return [found for item in node for found in _nodes(item)]
+    return []
