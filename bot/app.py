@@ -106,6 +106,10 @@ class Runtime:
     ) -> Runtime:
         """Build and connect every part; nothing is served and no job runs yet."""
         signing_secret = settings.require_http_mode() if http_mode else None
+        if settings.jira_token_in_clear:
+            log.warning(
+                "jira_url_in_clear: JIRA_TOKEN crosses the network unencrypted; use https://"
+            )
         vault = load_vault(settings)
         engine = make_engine(settings.database_url)
         await create_schema(engine)

@@ -8,6 +8,7 @@ message that names the variable, before anything connects anywhere.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -163,6 +164,14 @@ class Settings(DatabaseSettings):
         found = [value.get_secret_value() for value in values if value is not None]
         password = make_url(self.database_url).password
         return [*found, password] if password else found
+
+    @property
+    def jira_token_in_clear(self) -> bool:
+        """Whether JIRA_URL is plain ``http://`` to another host: the token would cross
+        the network unencrypted. Loopback (the simulator, a local proxy) is exempt."""
+        url = urllib.parse.urlsplit(self.jira_url)
+        loopback = url.hostname in ("localhost", "::1") or (url.hostname or "").startswith("127.")
+        return url.scheme == "http" and not loopback
 
     def require_socket_mode(self) -> SecretStr:
         """The app-level token Socket Mode needs, or a SettingsError naming it."""

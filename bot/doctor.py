@@ -73,6 +73,7 @@ async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Ch
             read_timeout=settings.jira_timeout,
             read_retries=0,
         )
+        yield jira_transport(settings)
         for name, jira_check in (
             ("Jira token", _jira_token),
             ("Jira version", _jira_version),
@@ -171,6 +172,17 @@ async def _approver_groups(slack: AsyncWebClient, settings: Settings) -> Check:
         f"{len(groups)} group(s) resolvable; {users} user id(s) taken as given "
         "(looking them up would need users:read)",
     )
+
+
+def jira_transport(settings: Settings) -> Check:
+    """✗ when the Jira token would cross the network unencrypted."""
+    if settings.jira_token_in_clear:
+        return Check(
+            "Jira URL",
+            False,
+            f"{settings.jira_url} is plain http://: JIRA_TOKEN travels in clear; use https://.",
+        )
+    return Check("Jira URL", True, "HTTPS, or plain HTTP on loopback only")
 
 
 async def _jira_token(exalate: ExalateClient) -> Check:

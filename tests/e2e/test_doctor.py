@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import sqlalchemy as sa
 
 from bot.config import Settings
-from bot.doctor import Check, run_checks
+from bot.doctor import Check, jira_transport, run_checks
 from bot.exalate.simulator import Simulator
 from bot.slack_emulator import FakeSlack
 from storage.tables import Base
@@ -40,6 +41,7 @@ class TestDoctor:
             "HTTP mode": True,
             "Approval channel": True,
             "Approvers": True,
+            "Jira URL": True,
             "Jira token": True,
             "Jira version": True,
             "Exalate REST API": True,
@@ -99,3 +101,22 @@ class TestDoctorDatabase:
         checks = await _checks(dead)
         assert checks["Slack bot token"].ok is False
         assert "cannot reach Slack" in checks["Slack bot token"].detail
+
+
+class TestJiraTransport:
+    @pytest.mark.parametrize(
+        ("url", "ok"),
+        [
+            ("https://jira.example.com", True),
+            ("http://127.0.0.1:8080", True),
+            ("http://localhost:8080", True),
+            ("http://jira.example.com", False),
+            ("http://10.0.0.5:8080/jira", False),
+        ],
+    )
+    def test_a_token_in_clear_is_a_failure(self, settings: Settings, url: str, ok: bool) -> None:
+        """Plain http:// to anything but loopback carries the token in clear: ✗ (no call
+        is made: the check reads the URL only)."""
+        check = jira_transport(settings.model_copy(update={"jira_url": url}))
+        assert check.ok is ok
+        assert ("travels in clear" in check.detail) is not ok
