@@ -399,9 +399,19 @@ class ConnectionService:
         since = self.clock() - RECENT
         return await self._repository.page([Status.ACTIVE], limit=limit, changed_since=since)
 
-    async def history(self, connection_name: str) -> tuple[ConnectionRequest, list[AuditEvent]]:
-        """The newest request for a connection name, with its audit trail."""
+    async def history(
+        self, connection_name: str, viewer: str
+    ) -> tuple[ConnectionRequest, list[AuditEvent] | None]:
+        """The newest request for a connection name, with its audit trail if ``viewer``
+        may read it: the requester and the approvers (who approved, who revealed the
+        code is theirs to know); None for anyone else."""
         request = await self._named(connection_name)
+        if viewer != request.requester:
+            try:
+                if not await self.policy.is_approver(viewer):
+                    return request, None
+            except DirectoryUnavailable:
+                return request, None
         return request, await self._repository.history(request.id)
 
     async def poll_invitations(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.approvals.errors import ApprovalError
 from bot.service import ConnectionService
 from handlers import blocks
+from handlers.budget import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
 from handlers.inflight import InFlight
 from handlers.payloads import UsageError, connect_prefill, parse_command
@@ -28,7 +30,15 @@ async def status_reply(
             mine = await service.mine(user, blocks.LIST_MAX)
             return blocks.status_message(mine, service.clock(), user, mine=True)
         if argument:
-            return blocks.history_message(*await service.history(argument))
+            try:  # answered in the ack, and the approver check may wait on Slack
+                async with asyncio.timeout(SLACK_BUDGET_SECONDS):
+                    request, events = await service.history(argument, user)
+            except TimeoutError:
+                text = "Slack is slow to say who the approvers are just now; ask again soon."
+                return text, [blocks.section(text)]
+            if events is None:
+                return blocks.summary_message(request)
+            return blocks.history_message(request, events)
         return blocks.status_message(
             await service.pending(blocks.STATUS_LIST_MAX),
             service.clock(),

@@ -29,6 +29,7 @@ from handlers.blocks.lists import (
     history_message,
     home_view,
     status_message,
+    summary_message,
 )
 from handlers.blocks.messages import (
     USAGE,
@@ -69,5 +70,6 @@ __all__ = [
     "section",
     "spent_invitation",
     "status_message",
+    "summary_message",
     "thread_note",
 ]

@@ -136,6 +136,15 @@ def _who(actor: str) -> str:
     return {"exalate": "Exalate", "bot": "the bot"}.get(actor) or mention(actor)
 
 
+def summary_message(request: ConnectionRequest) -> tuple[str, list[Json]]:
+    """What anyone may know of a request: its name, number and state, not who did what."""
+    text = (
+        f"*{escape(request.fields.connection_name)}* (request #{request.id}) is "
+        f"{STATE_WORDS[request.status]}. Its history is for its requester and the approvers."
+    )
+    return text, [section(text)]
+
+
 def history_message(
     request: ConnectionRequest, events: Sequence[AuditEvent]
 ) -> tuple[str, list[Json]]:

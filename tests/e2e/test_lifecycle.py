@@ -247,15 +247,27 @@ class TestStatus:
         await harness.invited()
         harness.simulator.accept("acme_to_partner")
         await harness.runtime.jobs.tick()
+        for reader in (ALICE, CAROL):  # the requester, an approver (by group)
+            text = json.dumps((await harness.command("status acme_to_partner", user=reader)).body)
+            for expected in (
+                "requested by <@U0ALICE>",
+                "approved by <@U0BOB>",
+                "connection created by Exalate",
+                "exalate reports ACTIVE",
+            ):
+                assert expected in text
+
+    async def test_anyone_else_gets_one_summary_line(self, harness: Harness) -> None:
+        """Who approved and who revealed the code is not everyone's business."""
+        await harness.invited()
+        await harness.click(Action.SHOW_CODE, 1, ALICE)
         reply = await harness.command("status acme_to_partner", user=MALLORY)
+        assert len(reply.body["blocks"]) == 1
         text = json.dumps(reply.body)
-        for expected in (
-            "requested by <@U0ALICE>",
-            "approved by <@U0BOB>",
-            "connection created by Exalate",
-            "exalate reports ACTIVE",
-        ):
-            assert expected in text
+        assert "acme_to_partner" in text
+        assert "awaiting the partner" in text
+        for private in ("U0ALICE", "U0BOB", "revealed"):
+            assert private not in text
 
     async def test_status_stays_within_one_message(self, harness: Harness) -> None:
         """Sixty pending requests are summarised under Slack's 50-block limit."""
