@@ -2,7 +2,7 @@
 
 ```
 exalate-bot [run] [--health-port N]        Socket Mode (needs SLACK_APP_TOKEN)
-exalate-bot run --http [--host H] [--port N]   HTTP mode: POST /slack/events, GET /healthz
+exalate-bot run --http [--host H] [--port N] [--health-port N]   HTTP mode: POST /slack/events
 exalate-bot run [--http …] --simulated-jira      either, against the built-in simulator
 exalate-bot demo                               the whole flow here, no Slack or Jira needed
 exalate-bot doctor [--http]                    one line per check, non-zero on any failure
@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         "--health-port",
         type=int,
         default=None,
-        help="Socket Mode: serve /healthz and /metrics on this port (HTTP mode has them)",
+        help="serve /healthz, /readyz and /metrics on this port only (recommended)",
     )
     run.add_argument(
         "--simulated-jira",

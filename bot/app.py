@@ -186,11 +186,13 @@ class Runtime:
         await self.http.close()
         await self.engine.dispose()
 
-    def web_app(self) -> web.Application:
-        """Bolt's endpoint at ``POST /slack/events`` plus ``/healthz`` and ``/metrics``."""
+    def web_app(self, *, probes: bool = True) -> web.Application:
+        """Bolt's endpoint at ``POST /slack/events``, and the probes and ``/metrics``
+        unless they are served on a port of their own."""
         application = self.app.web_app(path=SLACK_EVENTS_PATH)
         application.middlewares.append(self.inflight.answer_first())  # type: ignore[arg-type]
-        self.add_probes(application)
+        if probes:
+            self.add_probes(application)
         return application
 
     def add_probes(self, application: web.Application) -> None:
@@ -318,24 +320,44 @@ async def run_bot(
         if use_simulator:
             settings = await stack.enter_async_context(simulated_jira(settings))
         if http:
-            await serve_http(settings, host, port)
+            await serve_http(settings, host, port, health_port)
         else:
             await serve_socket_mode(settings, host, health_port)
 
 
-async def serve_http(settings: Settings, host: str, port: int) -> None:
-    """HTTP mode: serve until cancelled (Ctrl-C or SIGTERM)."""
+async def serve_http(
+    settings: Settings, host: str, port: int, health_port: int | None = None
+) -> None:
+    """HTTP mode: serve until SIGTERM or Ctrl-C. With ``health_port`` the probes and
+    ``/metrics`` are served there only, away from the public endpoint."""
     async with running(settings, http_mode=True) as runtime:
-        runner = web.AppRunner(runtime.web_app())
+        runner = web.AppRunner(runtime.web_app(probes=health_port is None))
         await runner.setup()
         # A deeper accept queue than aiohttp's 128: a burst of clicks must not overflow it,
         # or the kernel drops connections and clients retry a second later.
         await web.TCPSite(runner, host, port, backlog=1024).start()
         log.info("serving_http host=%s port=%s path=%s", host, port, SLACK_EVENTS_PATH)
+        probes = await serve_probes(runtime, host, health_port)
         try:
             await until_stopped()
         finally:
+            if probes is not None:
+                await probes.cleanup()
             await runner.cleanup()
+
+
+async def serve_probes(runtime: Runtime, host: str, port: int | None) -> web.AppRunner | None:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on a port of their own, if one is given:
+    a scraper or a supervisor then never competes with Slack's requests."""
+    if port is None:
+        return None
+    application = web.Application()
+    runtime.add_probes(application)
+    probes = web.AppRunner(application, access_log=None)
+    await probes.setup()
+    await web.TCPSite(probes, host, port).start()
+    log.info("serving_probes host=%s port=%s", host, port)
+    return probes
 
 
 async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler:
@@ -374,19 +396,12 @@ async def close_socket_mode(handler: AsyncSocketModeHandler) -> None:
 async def serve_socket_mode(settings: Settings, host: str, health_port: int | None) -> None:
     """Socket Mode: one outbound WebSocket to Slack, no inbound URL needed.
 
-    ``health_port``, if given, serves ``/healthz`` and ``/metrics`` for a supervisor.
+    ``health_port``, if given, serves the probes and ``/metrics`` for a supervisor.
     """
     async with running(settings, http_mode=False) as runtime:
         handler = await connect_socket_mode(runtime)
         log.info("socket_mode_connected")
-        probes: web.AppRunner | None = None
-        if health_port is not None:
-            application = web.Application()
-            runtime.add_probes(application)
-            probes = web.AppRunner(application, access_log=None)
-            await probes.setup()
-            await web.TCPSite(probes, host, health_port).start()
-            log.info("serving_probes host=%s port=%s", host, health_port)
+        probes = await serve_probes(runtime, host, health_port)
         try:
             await until_stopped()
         finally:
