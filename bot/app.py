@@ -32,6 +32,7 @@ from bot.cache import TimedCache
 from bot.config import Settings, SettingsError
 from bot.exalate import ExalateClient
 from bot.exalate.simulator import Simulator, serve
+from bot.http_gate import slack_gate
 from bot.jobs import LifecycleJobs
 from bot.metrics import Metrics
 from bot.service import ConnectionService, utc_now
@@ -190,7 +191,9 @@ class Runtime:
         """Bolt's endpoint at ``POST /slack/events``, and the probes and ``/metrics``
         unless they are served on a port of their own."""
         application = self.app.web_app(path=SLACK_EVENTS_PATH)
-        application.middlewares.append(self.inflight.answer_first())  # type: ignore[arg-type]
+        secret = self.settings.require_http_mode().get_secret_value()
+        gate = slack_gate(secret, SLACK_EVENTS_PATH)
+        application.middlewares[:0] = [gate, self.inflight.answer_first()]  # type: ignore[list-item]
         if probes:
             self.add_probes(application)
         return application

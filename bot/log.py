@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
 _EVENT = re.compile(r"[a-z][a-z0-9_]*")
@@ -20,10 +21,14 @@ _PATTERNS = re.compile(
     r"xox[abposr]-[A-Za-z0-9-]+"  # Slack bot, user and refresh tokens
     r"|xapp-[A-Za-z0-9-]+"  # Slack app-level tokens
     r"|https://hooks\.slack\.com/\S+"  # response URLs: anyone holding one may post
+    r"|(?i:https%3A%2F%2Fhooks\.slack\.com)\S*"  # … and as a form field carries them
     r"|(?i:bearer)\s+\S+"  # Authorization headers
 )
-# slack_sdk logs whole request bodies at DEBUG, which for a DM would include the code.
-_QUIET_BELOW_INFO = ("slack_sdk", "slack_bolt", "aiohttp.client")
+# Libraries whose DEBUG lines carry request and response bodies (slack_sdk, Bolt: a DM
+# with the code, a response_url) or SQL parameters (aiosqlite, SQLAlchemy). Below INFO
+# they are dropped by the handler itself: Bolt resets its loggers' levels to the root's,
+# so a level set on their loggers would not hold.
+_QUIET_BELOW_INFO = ("slack_sdk", "slack_bolt", "aiohttp.client", "aiosqlite", "sqlalchemy")
 
 
 # Secrets met while running (invitation codes), redacted by every filter from then on;
@@ -41,16 +46,25 @@ def remember_secret(value: str) -> None:
             del _remembered[next(iter(_remembered))]
 
 
+def _spellings(secret: str) -> tuple[str, ...]:
+    """A secret as text, and as a URL-encoded form field carries it."""
+    return tuple(dict.fromkeys((secret, quote(secret, safe=""), quote_plus(secret, safe=""))))
+
+
 class RedactSecrets(logging.Filter):
     """Replaces known secret values and secret-shaped strings in a record's message."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets = tuple(sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True))
+        kept = sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True)
+        self._secrets = tuple(spelling for secret in kept for spelling in _spellings(secret))
 
     def redact(self, text: str) -> str:
-        for secret in (*self._secrets, *_remembered):
+        for secret in self._secrets:
             text = text.replace(secret, REDACTED)
+        for secret in _remembered:
+            for spelling in _spellings(secret):
+                text = text.replace(spelling, REDACTED)
         return _PATTERNS.sub(REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -100,14 +114,18 @@ def configure_logging(
         handler.setFormatter(JsonLines())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(_libraries_at_info)
     handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in _QUIET_BELOW_INFO:
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
     logging.getLogger("slack_bolt.AsyncApp").addFilter(_not_the_token_notice)
     return redactor
+
+
+def _libraries_at_info(record: logging.LogRecord) -> bool:
+    """Drop the quiet libraries' lines below INFO, whatever their loggers' levels."""
+    return record.levelno >= logging.INFO or not record.name.startswith(_QUIET_BELOW_INFO)
 
 
 def _not_the_token_notice(record: logging.LogRecord) -> bool:

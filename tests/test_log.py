@@ -64,3 +64,17 @@ class TestJsonLines:
         line = json.loads(JsonLines().format(_record("Something Else happened")))
         assert line["message"] == "Something Else happened"
         assert "event" not in line
+
+
+class TestUrlEncoded:
+    def test_form_encoded_response_urls_and_secrets_are_redacted(self) -> None:
+        """A body logged as a form carries its response_url and codes URL-encoded."""
+        remember_secret("Q29kZQ+/=abc")
+        record = _record(
+            "body=response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1%2F2%2Fxyz"
+            "&code=Q29kZQ%2B%2F%3Dabc&other=Q29kZQ+%2F%3Dabc&token=jira-pat-123456"
+        )
+        RedactSecrets(["jira-pat-123456"]).filter(record)
+        message = record.getMessage()
+        for leaked in ("hooks.slack.com", "Q29kZQ", "jira-pat"):
+            assert leaked not in message
