@@ -258,6 +258,7 @@ async def until_stopped() -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    log.debug("stop_signals_installed")  # from here a SIGTERM stops, not kills
     try:
         await stop.wait()
         log.info("stopping: finishing work in flight")

@@ -206,7 +206,8 @@ class ConnectionService:
         await self.policy.ensure_can_decide(actor, request)
         _expect(request, Status.FAILED)
         _expect_seen(request, seen)
-        if not request.may_adopt and await self._taken_quietly(request.fields.connection_name):
+        name = request.fields.connection_name
+        if not request.may_adopt and await self._connection_named_quietly(name) is not None:
             raise NotAllowed(_taken_message(request.fields.connection_name))  # nothing changes
         won = await self._move(request, Status.INITIATING, actor, note="retried")
         log.info("request_retried id=%s by=%s", won.id, actor)
@@ -262,7 +263,7 @@ class ConnectionService:
         sealed = self._vault.seal(code)
         if request.status is Status.ASSISTED:
             # Created in the console just now: look for it, so the poller can follow it.
-            existing = await self._find_quietly(request.fields.connection_name)
+            existing = await self._connection_named_quietly(request.fields.connection_name)
             stored: ConnectionRequest | None = await self._repository.transition(
                 request,
                 Status.INVITED,
@@ -425,8 +426,6 @@ class ConnectionService:
         """
         watched = await self._repository.with_status([Status.INVITED, Status.ASSISTED])
         listing = await self._exalate.connection_list()
-        if listing.complete:
-            await self._note_foreign(listing.results)
         by_id = {str(connection.id): connection for connection in listing.results}
         by_name = {connection.name.lower(): connection for connection in listing.results}
         for request in watched:
@@ -449,6 +448,8 @@ class ConnectionService:
                 await self._observe(request, found)
             except Exception as error:
                 log.error("observe_failed id=%s kind=%s", request.id, type(error).__name__)
+        if listing.complete:
+            await self._note_foreign(listing.results)
 
     async def _note_foreign(self, connections: list[Connection]) -> None:
         """Keep the pending connections that no request claims, with when each was first
@@ -566,12 +567,11 @@ class ConnectionService:
 
         A name already in Exalate is adopted only if an earlier attempt of this request,
         begun with the name free, may have created it (its answer was lost); otherwise
-        it is someone else's and create is not called. The attempt's outcome is recorded,
-        so a later retry or a restart knows which case it is in.
+        it is someone else's and create is not called (in assisted mode too, so the
+        connection that appears next is the approver's). The attempt's outcome is
+        recorded, so a later retry or a restart knows which case it is in.
         """
         await self._quietly("update_card", self._notifier.update_card(request), request)
-        if self._assisted:
-            return await self._assist(request)
         try:
             existing = await self._connection_named(request.fields.connection_name)
         except ExalateError as error:
@@ -586,6 +586,8 @@ class ConnectionService:
             )
             or request
         )
+        if self._assisted:  # the name was free: what appears under it now is the console's
+            return await self._assist(request)
         try:
             created = await self._exalate.create_connection(_spec(request.fields))
         except ExalateEndpointMissing:
@@ -671,12 +673,12 @@ class ConnectionService:
             )
         return None
 
-    async def _taken_quietly(self, name: str) -> bool:
-        """Whether Exalate has a connection called ``name``; False when it cannot say."""
+    async def _connection_named_quietly(self, name: str) -> Connection | None:
+        """The connection called ``name``, or None, also when Exalate cannot say now."""
         try:
-            return await self._connection_named(name) is not None
+            return await self._connection_named(name)
         except ExalateError:
-            return False
+            return None
 
     async def _assist(self, request: ConnectionRequest) -> ConnectionRequest:
         """Hand the creation to the approver: the exact values for the console's wizard,
@@ -745,7 +747,9 @@ class ConnectionService:
         return posted
 
     async def _live_errors(self, fields: RequestFields) -> dict[Field, str]:
-        """The checks that need Jira and the database, run side by side."""
+        """The checks that need Jira and the database, run side by side, all of them
+        within ``LOOKUP_BUDGET_SECONDS``."""
+        deadline = asyncio.get_running_loop().time() + LOOKUP_BUDGET_SECONDS
         projects_lookup = self._lookup(self.projects)
         # Connections appear in the Exalate console at any time: the name is checked
         # against a list asked for after the submission arrived (shared by submissions
@@ -763,7 +767,7 @@ class ConnectionService:
             )
         elif fields.project_key not in {project.key for project in projects}:
             # The list may predate the project: Jira is asked for this key before refusing.
-            exists = await self._project_exists(fields.project_key)
+            exists = await self._project_exists(fields.project_key, deadline)
             if exists is None:
                 errors[Field.PROJECT] = (
                     "Jira did not answer in time to check the project; submit again."
@@ -784,11 +788,11 @@ class ConnectionService:
             )
         return errors
 
-    async def _project_exists(self, key: str) -> bool | None:
-        """Whether Jira has the project ``key`` now; None when it does not say in time.
-        A project found this way is newer than the cached list, which is refreshed."""
+    async def _project_exists(self, key: str, deadline: float) -> bool | None:
+        """Whether Jira has the project ``key`` now; None when it does not say before
+        ``deadline``. A project found so is newer than the cached list: it is refreshed."""
         try:
-            async with asyncio.timeout(LOOKUP_BUDGET_SECONDS):
+            async with asyncio.timeout_at(deadline):
                 found = await self._exalate.get_project(key)
         except (TimeoutError, ExalateError) as error:
             log.warning("project_lookup_unavailable kind=%s", type(error).__name__)
@@ -814,13 +818,6 @@ class ConnectionService:
             return await cache.get_since(moment, wait=LOOKUP_BUDGET_SECONDS)
         except CacheUnavailable as error:
             log.warning("lookup_unavailable reason=%s", error)
-            return None
-
-    async def _find_quietly(self, connection_name: str) -> Connection | None:
-        """The connection by name, or None, also when Exalate cannot say right now."""
-        try:
-            return await self._exalate.find_connection(connection_name)
-        except ExalateError:
             return None
 
     async def _named(self, connection_name: str) -> ConnectionRequest:

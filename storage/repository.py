@@ -371,19 +371,23 @@ class RequestRepository:
 
     async def claimed_connections(self) -> tuple[set[str], set[str]]:
         """What requests claim in Exalate: every connection id any request holds, and
-        the lower-cased names of open requests whose connection id is not known yet."""
+        the lower-cased names of open requests whose connection may exist before its id
+        is known (being created, in the console, or after an uncertain attempt)."""
         async with self._sessions() as session:
-            rows = await session.execute(
-                sa.select(
-                    RequestRow.exalate_connection_id, RequestRow.connection_name, RequestRow.status
+            rows = await session.scalars(
+                sa.select(RequestRow).where(
+                    sa.or_(
+                        RequestRow.exalate_connection_id.is_not(None),
+                        RequestRow.name_absent_at.is_not(None),
+                    )
                 )
             )
             ids, names = set(), set()
-            for connection_id, name, status in rows:
-                if connection_id is not None:
-                    ids.add(connection_id)
-                elif Status(status) in OPEN_STATUSES:
-                    names.add(name.lower())
+            for request in map(_to_domain, rows):
+                if request.exalate_connection_id is not None:
+                    ids.add(request.exalate_connection_id)
+                elif request.status in OPEN_STATUSES and request.may_adopt:
+                    names.add(request.fields.connection_name.lower())
             return ids, names
 
     async def page(

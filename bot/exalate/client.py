@@ -124,17 +124,6 @@ class ExalateClient:
         data = await self._request("GET", CONNECTIONS_PATH, timeout=self._read_timeout)
         return self._parse(_CONNECTIONS, data, "GET", CONNECTIONS_PATH)
 
-    async def find_connection(self, name: str) -> Connection | None:
-        """The connection called ``name``, ignoring case as Exalate does for uniqueness.
-
-        Used to reconcile a create whose answer was lost, and to poll a connection's status.
-        """
-        wanted = name.casefold()
-        for connection in await self.list_connections():
-            if connection.name.casefold() == wanted:
-                return connection
-        return None
-
     async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
         """Initiate a private, script-mode connection and return its invitation code.
 

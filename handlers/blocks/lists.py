@@ -113,13 +113,13 @@ def status_message(
 def foreign_list(
     foreign: Sequence[ForeignInvitation], now: datetime, listed_at: datetime | None
 ) -> list[Json]:
-    """Pending invitations initiated in the Exalate console, each with how long it has
-    been seen pending; nothing when there are none."""
+    """Pending invitations initiated in the Exalate console, each with how long this
+    bot has seen it pending (Exalate's list tells no creation time); nothing if none."""
     if not foreign or listed_at is None:
         return []
     lines: list[str] = []
     for invitation in foreign[:FOREIGN_MAX]:
-        line = f"• *{escape(invitation.name)}*: pending in Exalate for {age(invitation.since, now)}"
+        line = f"• *{escape(invitation.name)}*: seen pending for {age(invitation.since, now)}"
         if sum(len(kept) + 1 for kept in lines) + len(line) > FOREIGN_TEXT_MAX:
             break
         lines.append(line)

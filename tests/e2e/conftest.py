@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,3 +113,25 @@ async def _harness(
             yield Harness(runtime, slack, simulator, url, http)
     finally:
         await runtime.close()
+
+
+class _SignalsInstalled(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.event = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "stop_signals_installed":
+            self.event.set()
+
+
+@pytest.fixture(name="signals_installed")
+def _signals_installed() -> Iterator[asyncio.Event]:
+    """Set once a serving bot handles SIGTERM itself: sent earlier, the signal's default
+    action would end the whole test run."""
+    handler = _SignalsInstalled()
+    logger = logging.getLogger("bot.app")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler.event
+    logger.removeHandler(handler)

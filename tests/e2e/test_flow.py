@@ -202,6 +202,55 @@ class TestSubmission:
         assert (await harness.submit_reason(request_id, "Use another name")).body == {}
         await harness.card("rejected")
 
+    @pytest.mark.parametrize("initiation", ["assisted"])
+    async def test_assisted_mode_never_claims_a_name_taken_before_approval(
+        self, harness: Harness
+    ) -> None:
+        """In assisted mode too the name is checked before the approver is sent to the
+        console: another team's connection of that name fails the request, and its
+        acceptance tells Alice nothing."""
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        harness.simulator.connections[999] = {
+            "id": 999,
+            "name": "acme_to_partner",
+            "status": "ACTIVE",
+            "invitationCode": "someone-elses-code",
+        }
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("failed")
+        await harness.runtime.jobs.tick()
+        await harness.settle()
+        request = await harness.repository_request(request_id)
+        assert (request.status, request.exalate_connection_id) == (Status.FAILED, None)
+        assert not [c for c in harness.slack.calls if "accepted" in json.dumps(c.args)]
+
+    @pytest.mark.parametrize(
+        ("status", "adopted"),
+        [(400, False), (403, False), (500, True), (502, True)],
+    )
+    async def test_only_an_uncertain_outcome_lets_a_retry_adopt(
+        self, harness: Harness, status: int, adopted: bool
+    ) -> None:
+        """A 4xx proves nothing was created, so a connection of the name that shows up
+        later is someone else's; after a 5xx it may be the one this attempt made."""
+        harness.simulator.fail("create", status)
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("failed")
+        harness.simulator.connections[999] = {
+            "id": 999,
+            "name": "acme_to_partner",
+            "status": "PENDING",
+            "invitationCode": "c",
+        }
+        await harness.click(Action.RETRY, request_id, CAROL)
+        await harness.settle()
+        request = await harness.repository_request(request_id)
+        assert (request.exalate_connection_id == "999") is adopted
+        assert request.status is (Status.INVITED if adopted else Status.FAILED)
+
     async def test_a_409_is_a_refusal_never_adopted(self, harness: Harness) -> None:
         """Exalate answers 409: nothing of ours exists. When the name then shows up in the
         list, a Retry explains instead of adopting it."""

@@ -237,10 +237,29 @@ class TestStatus:
         reply = await harness.command("status", user=MALLORY)
         text = json.dumps(reply.body)
         assert "Pending in Exalate, created outside Slack" in text
-        assert "console_made*: pending in Exalate for 5h" in text
+        assert "console_made*: seen pending for 5h" in text
         assert "console_active" not in text
         assert text.count("acme_to_partner") == 1  # the bot's own, in the requests list
         assert len(harness.simulator.requests) == reads
+
+    async def test_a_name_clash_leaves_the_other_teams_invitation_listed(
+        self, harness: Harness
+    ) -> None:
+        """A request that failed because the name was taken claims nothing: the other
+        team's pending connection of that name is listed as created outside Slack."""
+        assert (await harness.submit_request()).body == {}
+        request_id = await harness.request_id()
+        harness.simulator.connections[999] = {
+            "id": 999,
+            "name": "acme_to_partner",
+            "status": "PENDING",
+            "invitationCode": "not-ours",
+        }
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("failed")
+        await harness.runtime.jobs.tick()
+        text = json.dumps((await harness.command("status")).body)
+        assert "Pending in Exalate, created outside Slack* (1)" in text
 
     async def test_status_of_a_name_tells_its_history(self, harness: Harness) -> None:
         """`status <name>` lists requested, approved, created and accepted, with who."""

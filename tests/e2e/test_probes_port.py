@@ -3,43 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import socket
-from collections.abc import Iterator
 
 import aiohttp
-import pytest
 
 from bot.app import serve_http
 from bot.config import Settings
-
-
-class Started(logging.Handler):
-    """Sets an event once both servers say they listen: no polling for the ports."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.listening = asyncio.Event()
-        self._seen: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        event = record.getMessage().split(" ", 1)[0]
-        if event in ("serving_http", "serving_probes"):
-            self._seen.add(event)
-        if len(self._seen) == 2:
-            self.listening.set()
-
-
-@pytest.fixture(name="started")
-def _started() -> Iterator[Started]:
-    handler = Started()
-    logger = logging.getLogger("bot.app")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield handler
-    logger.removeHandler(handler)
 
 
 def _free_port() -> int:
@@ -48,12 +19,14 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_probes_leave_the_public_port(settings: Settings, started: Started) -> None:
+async def test_probes_leave_the_public_port(
+    settings: Settings, signals_installed: asyncio.Event
+) -> None:
     """/healthz, /readyz and /metrics answer on the health port; the public port, where
     Slack's requests arrive, has only /slack/events."""
     public, health = _free_port(), _free_port()
     serving = asyncio.create_task(serve_http(settings, "127.0.0.1", public, health))
-    await asyncio.wait_for(started.listening.wait(), 10)
+    await asyncio.wait_for(signals_installed.wait(), 10)  # both ports listen by then
     async with aiohttp.ClientSession() as http:
         for path in ("/healthz", "/readyz", "/metrics"):
             async with http.get(f"http://127.0.0.1:{public}{path}") as response:

@@ -48,20 +48,15 @@ async def test_slash_command_round_trip(settings: Settings, slack: FakeSlack) ->
 
 
 async def test_serve_socket_mode_with_probes_and_sigterm(
-    settings: Settings, slack: FakeSlack
+    settings: Settings, slack: FakeSlack, signals_installed: asyncio.Event
 ) -> None:
     """The production path: connect, answer /healthz on --health-port, stop on SIGTERM."""
     port = _free_port()
     serving = asyncio.create_task(serve_socket_mode(settings, "127.0.0.1", port))
-    await slack.wait_connected()
+    await asyncio.wait_for(signals_installed.wait(), 10)  # connected and probes listening
     async with aiohttp.ClientSession() as http:
-        for _ in range(100):  # the probe port opens right after the socket connects
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    health = await response.json()
-                    break
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.02)
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            health = await response.json()
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
             metrics = await response.text()
     os.kill(os.getpid(), signal.SIGTERM)
@@ -78,7 +73,7 @@ def _free_port() -> int:
 
 
 async def test_sigterm_ends_socket_mode_in_seconds_on_a_plain_websocket_server(
-    settings: Settings, slack: FakeSlack
+    settings: Settings, slack: FakeSlack, signals_installed: asyncio.Event
 ) -> None:
     """Against a plain aiohttp WebSocket server that does not answer the close frame
     (busy, or the network between is gone), not only the emulator: with nothing in
@@ -100,6 +95,7 @@ async def test_sigterm_ends_socket_mode_in_seconds_on_a_plain_websocket_server(
         slack.answer("apps.connections.open", {"ok": True, "url": url})
         serving = asyncio.create_task(serve_socket_mode(settings, "127.0.0.1", None))
         await asyncio.wait_for(connected.wait(), 5)
+        await asyncio.wait_for(signals_installed.wait(), 5)
         started = time.monotonic()
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(serving, 15)

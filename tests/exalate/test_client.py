@@ -135,21 +135,6 @@ class TestReads:
             "DEACTIVATED",
         )
 
-    async def test_find_connection_ignores_case(self, client: ExalateClient) -> None:
-        """find_connection matches names case-insensitively."""
-        await client.create_connection(SPEC)
-
-        found = await client.find_connection("ACME_TO_Partner")
-
-        assert found is not None
-        assert found.name == "acme_to_partner"
-
-    async def test_find_connection_missing(self, client: ExalateClient) -> None:
-        """find_connection returns None when no connection has the name."""
-        await client.create_connection(SPEC)
-
-        assert await client.find_connection("acme_to_other") is None
-
     async def test_myself(self, client: ExalateClient) -> None:
         """myself names the token's user."""
         user = await client.myself()
@@ -431,16 +416,15 @@ class TestTransport:
     async def test_timed_out_create_can_be_found(
         self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
     ) -> None:
-        """A create that timed out may still have happened: find_connection reveals it."""
+        """A create that timed out may still have happened: the list shows it."""
         sim.create_latency = 0.3
         client = _client_for(session, server, create_timeout=0.05)
         with pytest.raises(ExalateTimeout):
             await client.create_connection(SPEC)
 
-        found = await client.find_connection(SPEC.name)
+        [found] = await client.list_connections()
 
-        assert found is not None
-        assert found.status == "PENDING"
+        assert (found.name, found.status) == (SPEC.name, "PENDING")
 
     async def test_slow_read_times_out(
         self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
