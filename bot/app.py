@@ -30,7 +30,7 @@ import handlers
 from bot.approvers import ApproverPolicy
 from bot.cache import TimedCache
 from bot.config import Settings, SettingsError
-from bot.exalate import ExalateClient
+from bot.exalate import ExalateClient, Project
 from bot.exalate.simulator import Simulator, serve
 from bot.http_gate import slack_gate
 from bot.jobs import LifecycleJobs
@@ -126,6 +126,11 @@ class Runtime:
             observe=metrics.observe_call,
         )
         client = make_slack_client(settings, http)
+
+        async def allowed_projects() -> list[Project]:
+            """Jira's projects that EXALATE_PROJECTS lets people choose: all the form offers."""
+            return [p for p in await exalate.list_projects() if settings.project_allowed(p.key)]
+
         inflight = InFlight()
         repository = RequestRepository(make_sessionmaker(engine))
         app = AsyncApp(
@@ -143,7 +148,8 @@ class Runtime:
                 clock=lambda: clock().timestamp(),  # the runtime's clock: tests move it
             ),
             notifier=SlackNotifier(client, settings.exalate_approval_channel),
-            projects=TimedCache(exalate.list_projects, ttl=LIST_CACHE_SECONDS),
+            projects=TimedCache(allowed_projects, ttl=LIST_CACHE_SECONDS),
+            project_allowed=settings.project_allowed,
             connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
             approval_ttl=settings.exalate_approval_ttl,
             remind_after=settings.exalate_invite_remind_after,

@@ -7,6 +7,7 @@ message that names the variable, before anything connects anywhere.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import urllib.parse
 from datetime import timedelta
@@ -20,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///exalate-bot.db"
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 _APPROVER_ID = re.compile(r"[UWS][A-Z0-9]{2,}")
+_PROJECT_PATTERN = re.compile(r"[A-Z*][A-Z0-9_*]*")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 _DURATION = re.compile(r"(?P<amount>\d+(\.\d+)?)\s*(?P<unit>[smhd])?")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -66,6 +68,8 @@ class Settings(DatabaseSettings):
     jira_retries: int = Field(default=2, ge=0, le=10)
     exalate_approval_channel: str
     exalate_approvers: Annotated[tuple[str, ...], NoDecode]
+    exalate_projects: Annotated[tuple[str, ...], NoDecode] = ()
+    """Jira project keys or ``*``-patterns allowed for incoming sync; empty: all."""
     exalate_local_short_name: str = ""
     exalate_secret_key: SecretStr | None = None
     exalate_create_timeout: float = Field(default=15.0, gt=0)
@@ -130,6 +134,21 @@ class Settings(DatabaseSettings):
         if bad := [item for item in ids if not _APPROVER_ID.fullmatch(item)]:
             raise ValueError(f"not a user or user-group id: {', '.join(bad)}")
         return ids
+
+    @field_validator("exalate_projects", mode="before")
+    @classmethod
+    def _projects(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        patterns = tuple(str(item).strip().upper() for item in items if str(item).strip())
+        if bad := [p for p in patterns if not _PROJECT_PATTERN.fullmatch(p)]:
+            raise ValueError(f"not a project key or *-pattern: {', '.join(bad)}")
+        return patterns
+
+    def project_allowed(self, key: str) -> bool:
+        """Whether ``key`` may be chosen for incoming sync (EXALATE_PROJECTS)."""
+        return not self.exalate_projects or any(
+            fnmatch.fnmatchcase(key.upper(), pattern) for pattern in self.exalate_projects
+        )
 
     @field_validator("exalate_approval_ttl", "exalate_invite_remind_after", mode="before")
     @classmethod

@@ -93,6 +93,7 @@ class ConnectionService:
         clock: Callable[[], datetime] = utc_now,
         metrics: Metrics | None = None,
         assisted: bool = False,
+        project_allowed: Callable[[str], bool] = lambda _key: True,
     ) -> None:
         self._repository = repository
         self._exalate = exalate
@@ -106,6 +107,7 @@ class ConnectionService:
         self._stuck_after = stuck_after
         self.metrics = metrics or Metrics()
         self._assisted = assisted  # EXALATE_INITIATION=assisted: never call the create API
+        self._project_allowed = project_allowed  # EXALATE_PROJECTS
         self.clock = clock
         self._cards_missing = True  # unknown at start: look once
         self._initiating: set[int] = set()  # request ids this process is creating now
@@ -761,7 +763,12 @@ class ConnectionService:
             self._repository.name_is_open(fields.connection_name),
         )
         errors: dict[Field, str] = {}
-        if projects is None:
+        if not self._project_allowed(fields.project_key):
+            errors[Field.PROJECT] = (
+                f"{fields.project_key} is not open for incoming sync here; "
+                "choose one of the projects offered, or ask an Exalate admin."
+            )
+        elif projects is None:
             errors[Field.PROJECT] = (
                 "Jira did not answer in time to check the project; submit again."
             )

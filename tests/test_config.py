@@ -38,6 +38,18 @@ class TestSettings:
         assert settings.exalate_approval_ttl == timedelta(days=7)
         assert settings.exalate_invite_remind_after == timedelta(days=3)
 
+    def test_project_patterns(self, environment: pytest.MonkeyPatch) -> None:
+        """EXALATE_PROJECTS: keys and *-patterns, case-insensitive; empty allows all."""
+        assert load_settings().project_allowed("ANYTHING")
+        environment.setenv("EXALATE_PROJECTS", "sup, D*")
+        settings = load_settings()
+        assert [settings.project_allowed(k) for k in ("SUP", "DEV", "OPS", "SUPPORT")] == [
+            True,
+            True,
+            False,
+            False,
+        ]
+
     @pytest.mark.parametrize(
         ("text", "expected"),
         [
@@ -86,6 +98,7 @@ class TestSettings:
             ("EXALATE_APPROVAL_TTL", "a week", "duration such as 7d"),
             ("EXALATE_INVITE_REMIND_AFTER", "0d", "longer than zero"),
             ("EXALATE_POLL_INTERVAL", "0", "greater than 0"),
+            ("EXALATE_PROJECTS", "SUP,no spaces", "not a project key or *-pattern"),
         ],
     )
     def test_malformed_value_is_named(

@@ -60,9 +60,20 @@ def _initiation() -> str:
     return "api"
 
 
+@pytest.fixture(name="allowed_projects")
+def _allowed_projects() -> str:
+    """EXALATE_PROJECTS; a test parametrises it to narrow the choice."""
+    return ""
+
+
 @pytest.fixture(name="settings")
 def _settings(
-    slack: FakeSlack, jira_url: str, tmp_path: Path, create_timeout: float, initiation: str
+    slack: FakeSlack,
+    jira_url: str,
+    tmp_path: Path,
+    create_timeout: float,
+    initiation: str,
+    allowed_projects: str,
 ) -> Settings:
     return load_settings(
         slack_bot_token=BOT_TOKEN,
@@ -78,6 +89,7 @@ def _settings(
         exalate_create_timeout=create_timeout,
         jira_retries=0,  # faults injected in these tests should land; retries: test_client
         exalate_initiation=initiation,
+        exalate_projects=allowed_projects,
     )
 
 

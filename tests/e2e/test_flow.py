@@ -78,6 +78,23 @@ class TestConnectCommand:
             f"P{n:04d}" for n in range(140, 150)
         }
 
+    @pytest.mark.parametrize("allowed_projects", ["SUP,D*"])
+    async def test_only_allowed_projects_are_offered_and_accepted(self, harness: Harness) -> None:
+        """EXALATE_PROJECTS=SUP,D*: the form and the type-ahead offer those only, and a
+        submission naming another project is refused without asking Jira about it."""
+        await harness.runtime.service.projects.get(wait=2)
+        await harness.command("connect")
+        opened = await harness.slack.wait_for("views.open")
+        offered = [o["value"] for o in opened.args["view"]["blocks"][-1]["element"]["options"]]
+        assert offered
+        assert all(key == "SUP" or key.startswith("D") for key in offered)
+        suggested = [o["value"] for o in (await harness.suggest("")).body["options"]]
+        assert sorted(suggested) == sorted(offered)
+        refused = await harness.submit_request(project_key="OPS")
+        assert "OPS is not open for incoming sync" in refused.body["errors"]["project_key"]
+        assert "/rest/api/2/project/OPS" not in [r.path for r in harness.simulator.requests]
+        assert (await harness.submit_request(remote_short_name="x")).body == {}  # SUP
+
     async def test_unmatched_query_reads_an_older_list_again(
         self, harness: Harness, monkeypatch: pytest.MonkeyPatch
     ) -> None:
