@@ -21,6 +21,8 @@ from sqlalchemy.pool import NullPool
 
 from bot.config import Settings
 from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
+from bot.private_files import loose, sqlite_files
+from bot.vault import key_file_for
 from storage.db import sqlite_file
 from storage.tables import Base
 
@@ -84,6 +86,8 @@ async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Ch
             except ExalateError as error:  # unreachable, timed out, refused: said plainly
                 yield Check(name, False, str(error))
     yield await _database(settings)
+    if (mode_check := file_modes(settings)) is not None:
+        yield mode_check
 
 
 async def _slack_token(slack: AsyncWebClient, settings: Settings) -> Check:
@@ -172,6 +176,24 @@ async def _approver_groups(slack: AsyncWebClient, settings: Settings) -> Check:
         f"{len(groups)} group(s) resolvable; {users} user id(s) taken as given "
         "(looking them up would need users:read)",
     )
+
+
+def file_modes(settings: Settings) -> Check | None:
+    """✗ for a database, side or key file other users may read or write; None when
+    the database is not an SQLite file."""
+    database = sqlite_file(settings.database_url)
+    if database is None:
+        return None
+    files = [*sqlite_files(database), key_file_for(database)]
+    exposed = [f"{file} ({mode:04o})" for file in files if (mode := loose(file)) is not None]
+    if exposed:
+        return Check(
+            "File modes",
+            False,
+            f"open to other users: {', '.join(exposed)}; the bot makes them private at "
+            "start, or run: chmod 600 on each",
+        )
+    return Check("File modes", True, "database and key files are private (0600)")
 
 
 def jira_transport(settings: Settings) -> Check:

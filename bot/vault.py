@@ -7,12 +7,12 @@ stolen database file alone does not reveal any code.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from bot.config import SettingsError
+from bot.private_files import tighten, write_new
 
 
 class Vault:
@@ -52,17 +52,14 @@ def key_file_for(database_file: Path) -> Path:
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """Read the key file, creating it with mode 0600 on first start."""
+    """Read the key file (made private if it was not), or create it on first start:
+    mode 0600, written whole before anyone can see it, the first of two starting
+    processes winning."""
+    tighten(path)
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    key = Fernet.generate_key()
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:  # another process created it a moment ago: use theirs
-        return path.read_bytes().strip()
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(key)
-    return key
+    key = Fernet.generate_key()
+    return key if write_new(path, key) else path.read_bytes().strip()

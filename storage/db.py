@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import StaticPool
 
+from bot.private_files import sqlite_files, tighten
 from storage.tables import AuditRow, Base
 
 SQLITE_POOL_SIZE = 8
@@ -32,13 +33,18 @@ def sqlite_file(url: str) -> Path | None:
 def make_engine(url: str) -> AsyncEngine:
     """Build the engine for ``url``.
 
-    An SQLite file is created beforehand with mode 0600: it holds encrypted invitation
-    codes and who approved what, which is nobody else's business on a shared host.
+    An SQLite file is created beforehand with mode 0600, and an existing one (and its
+    write-ahead log and shared memory) is made private if it was not: it holds
+    encrypted invitation codes and who approved what, nobody else's business on a
+    shared host.
     """
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # SQLite gives its side files the database file's mode, so private files stay so.
+        for file in sqlite_files(path):
+            tighten(file)
     if make_url(url).drivername.startswith("sqlite"):
         options: dict[str, object] = {"connect_args": {"timeout": 30}}
         if path is None:
