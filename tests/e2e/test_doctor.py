@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.doctor import Check, jira_transport, run_checks
 from bot.exalate.simulator import Simulator
 from bot.slack_emulator import FakeSlack
+from storage.db import sqlite_file
 from storage.tables import Base
 from tests.e2e.harness import APPROVAL_CHANNEL
 
@@ -28,6 +29,9 @@ def _database_with_schema(settings: Settings, *alterations: str) -> None:
         for statement in alterations:
             connection.exec_driver_sql(statement)
     engine.dispose()
+    database = sqlite_file(settings.database_url)
+    assert database is not None
+    database.chmod(0o600)  # as the bot creates it
 
 
 class TestDoctor:
@@ -46,6 +50,7 @@ class TestDoctor:
             "Jira version": True,
             "Exalate REST API": True,
             "Database": True,
+            "File modes": True,
         }
         assert checks["Jira version"].detail == "9.12.15"
 
