@@ -39,7 +39,13 @@ from bot.service import ConnectionService, utc_now
 from bot.vault import Vault, key_file_for, load_or_create_key
 from handlers.inflight import InFlight
 from handlers.notifier import SlackGroupDirectory, SlackNotifier
-from storage import RequestRepository, create_schema, make_engine, make_sessionmaker
+from storage import (
+    RequestRepository,
+    SubmissionLimits,
+    create_schema,
+    make_engine,
+    make_sessionmaker,
+)
 from storage.db import sqlite_file
 
 log = logging.getLogger(__name__)
@@ -150,6 +156,10 @@ class Runtime:
             notifier=SlackNotifier(client, settings.exalate_approval_channel),
             projects=TimedCache(allowed_projects, ttl=LIST_CACHE_SECONDS),
             project_allowed=settings.project_allowed,
+            limits=SubmissionLimits(
+                max_open=settings.exalate_max_open_per_requester,
+                per_hour=settings.exalate_max_submissions_per_hour,
+            ),
             connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
             approval_ttl=settings.exalate_approval_ttl,
             remind_after=settings.exalate_invite_remind_after,

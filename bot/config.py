@@ -68,6 +68,10 @@ class Settings(DatabaseSettings):
     jira_retries: int = Field(default=2, ge=0, le=10)
     exalate_approval_channel: str
     exalate_approvers: Annotated[tuple[str, ...], NoDecode]
+    exalate_max_open_per_requester: int = Field(default=3, ge=1)
+    """Requests one person may have awaiting approval (or in assisted mode) at once."""
+    exalate_max_submissions_per_hour: int = Field(default=10, ge=1)
+    """Requests one person may submit in any hour."""
     exalate_projects: Annotated[tuple[str, ...], NoDecode] = ()
     """Jira project keys or ``*``-patterns allowed for incoming sync; empty: all."""
     exalate_local_short_name: str = ""

@@ -45,7 +45,7 @@ from bot.log import remember_secret
 from bot.metrics import Metrics
 from bot.ports import DeliveryFailed, DirectoryUnavailable, Notice, Notifier
 from bot.vault import Vault
-from storage import NameTaken, RequestRepository
+from storage import NameTaken, RequestRepository, SubmissionLimits, TooFrequent, TooManyOpen
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,6 +94,7 @@ class ConnectionService:
         metrics: Metrics | None = None,
         assisted: bool = False,
         project_allowed: Callable[[str], bool] = lambda _key: True,
+        limits: SubmissionLimits = SubmissionLimits(max_open=3, per_hour=10),  # noqa: B008
     ) -> None:
         self._repository = repository
         self._exalate = exalate
@@ -108,6 +109,7 @@ class ConnectionService:
         self.metrics = metrics or Metrics()
         self._assisted = assisted  # EXALATE_INITIATION=assisted: never call the create API
         self._project_allowed = project_allowed  # EXALATE_PROJECTS
+        self._limits = limits  # per requester: flooding the approvers, squatting names
         self.clock = clock
         self._cards_missing = True  # unknown at start: look once
         self._initiating: set[int] = set()  # request ids this process is creating now
@@ -137,11 +139,26 @@ class ConnectionService:
         if errors:
             return Submission(None, errors)
         try:
-            request = await self._repository.add(fields, requester, self.clock())
+            request = await self._repository.add(fields, requester, self.clock(), self._limits)
         except NameTaken:
             return Submission(None, {Field.NAME: _name_in_open_request(fields.connection_name)})
+        except TooManyOpen as limit:
+            log.warning("submission_refused by=%s reason=too_many_open", requester)
+            return Submission(None, {Field.NAME: self._too_many_open(limit)})
+        except TooFrequent as limit:
+            log.warning("submission_refused by=%s reason=too_frequent", requester)
+            return Submission(None, {Field.NAME: _too_frequent(limit, self._limits.per_hour)})
         log.info("request_submitted id=%s by=%s", request.id, requester)
         return Submission(request, {})
+
+    def _too_many_open(self, limit: TooManyOpen) -> str:
+        expires = limit.oldest + self._approval_ttl
+        return (
+            f"You have {len(limit.names)} requests waiting for a decision "
+            f"({', '.join(limit.names)}), the most one person may have open. One frees up "
+            "when an approver decides, when you cancel one (`/exalate cancel <name>`), or "
+            f"on {expires:%Y-%m-%d %H:%M} UTC, when the oldest expires undecided."
+        )
 
     async def announce(self, request: ConnectionRequest) -> ConnectionRequest:
         """Post the approval card and tell the requester their request is waiting.
@@ -908,6 +925,13 @@ def _outcome_of(error: ExalateError) -> CreateOutcome:
     ):
         return CreateOutcome.REFUSED
     return CreateOutcome.UNCERTAIN
+
+
+def _too_frequent(limit: TooFrequent, per_hour: int) -> str:
+    return (
+        f"You have submitted {per_hour} requests in the last hour, the most one person "
+        f"may; you can submit again at {limit.free_at:%H:%M} UTC. Your answers are kept."
+    )
 
 
 def _taken_message(name: str) -> str:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,32 @@ from storage.tables import AuditRow, RequestRow
 
 class NameTaken(Exception):
     """Another open request already claims this connection name."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionLimits:
+    """How much one person may ask for: open requests at once, submissions an hour."""
+
+    max_open: int
+    per_hour: int
+
+
+class TooManyOpen(Exception):
+    """The requester has ``max_open`` requests awaiting a decision; ``names`` are theirs,
+    ``oldest`` is when the oldest of them began to wait."""
+
+    def __init__(self, names: list[str], oldest: datetime) -> None:
+        super().__init__(", ".join(names))
+        self.names, self.oldest = names, oldest
+
+
+class TooFrequent(Exception):
+    """The requester submitted ``per_hour`` requests in the last hour; ``free_at`` is
+    when the oldest of them leaves that hour."""
+
+    def __init__(self, free_at: datetime) -> None:
+        super().__init__(free_at.isoformat())
+        self.free_at = free_at
 
 
 # card_ref while one process posts the card ("posting:<when>"); never leaves this module.
@@ -125,6 +152,33 @@ def _event(row: AuditRow) -> AuditEvent:
     )
 
 
+async def _check_limits(
+    session: AsyncSession, requester: str, at: datetime, limits: SubmissionLimits
+) -> None:
+    waiting = (
+        await session.execute(
+            sa.select(RequestRow.connection_name, RequestRow.updated_at)
+            .where(
+                RequestRow.requester == requester,
+                RequestRow.status.in_([Status.PENDING_APPROVAL.value, Status.ASSISTED.value]),
+            )
+            .order_by(RequestRow.updated_at)
+        )
+    ).all()
+    if len(waiting) >= limits.max_open:
+        raise TooManyOpen([name for name, _ in waiting], waiting[0][1])
+    hour_ago = at - timedelta(hours=1)
+    recent = (
+        await session.scalars(
+            sa.select(RequestRow.created_at)
+            .where(RequestRow.requester == requester, RequestRow.created_at > hour_ago)
+            .order_by(RequestRow.created_at)
+        )
+    ).all()
+    if len(recent) >= limits.per_hour:
+        raise TooFrequent(recent[len(recent) - limits.per_hour] + timedelta(hours=1))
+
+
 def _to_domain(row: RequestRow) -> ConnectionRequest:
     return ConnectionRequest(
         id=row.id,
@@ -174,8 +228,15 @@ class RequestRepository:
                 await stack.enter_async_context(self._write_lock)
             yield await stack.enter_async_context(self._sessions.begin())
 
-    async def add(self, fields: RequestFields, requester: str, at: datetime) -> ConnectionRequest:
-        """Store a new request awaiting approval; raises NameTaken if the name is claimed."""
+    async def add(
+        self,
+        fields: RequestFields,
+        requester: str,
+        at: datetime,
+        limits: SubmissionLimits | None = None,
+    ) -> ConnectionRequest:
+        """Store a new request awaiting approval; raises NameTaken if the name is claimed,
+        TooManyOpen or TooFrequent past ``limits``, checked in the same transaction."""
         row = RequestRow(
             status=Status.PENDING_APPROVAL.value,
             version=1,
@@ -191,6 +252,8 @@ class RequestRepository:
         )
         try:
             async with self._writing() as session:
+                if limits is not None:
+                    await _check_limits(session, requester, at, limits)
                 session.add(row)
                 await session.flush()
                 session.add(

@@ -66,6 +66,13 @@ def _allowed_projects() -> str:
     return ""
 
 
+@pytest.fixture(name="limits")
+def _limits() -> tuple[int, int]:
+    """(EXALATE_MAX_OPEN_PER_REQUESTER, EXALATE_MAX_SUBMISSIONS_PER_HOUR): generous here,
+    where tests submit many requests for other reasons; the limits' tests narrow them."""
+    return (1000, 1000)
+
+
 @pytest.fixture(name="settings")
 def _settings(
     slack: FakeSlack,
@@ -74,6 +81,7 @@ def _settings(
     create_timeout: float,
     initiation: str,
     allowed_projects: str,
+    limits: tuple[int, int],
 ) -> Settings:
     return load_settings(
         slack_bot_token=BOT_TOKEN,
@@ -90,6 +98,8 @@ def _settings(
         jira_retries=0,  # faults injected in these tests should land; retries: test_client
         exalate_initiation=initiation,
         exalate_projects=allowed_projects,
+        exalate_max_open_per_requester=limits[0],
+        exalate_max_submissions_per_hour=limits[1],
     )
 
 
