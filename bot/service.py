@@ -244,6 +244,26 @@ class ConnectionService:
         await self._tell_everyone(rejected)
         return rejected
 
+    async def reject_all_from(
+        self, request_id: int, actor: str, reason: str, *, seen: str | None = None
+    ) -> list[ConnectionRequest]:
+        """Reject this request and every other of its requester still awaiting approval,
+        with one reason: one person's flood, or names squatted, cleared in one go."""
+        first = await self.reject(request_id, actor, reason, seen=seen)
+        rejected = [first]
+        for request in await self._repository.with_status([Status.PENDING_APPROVAL]):
+            if request.requester != first.requester:
+                continue
+            with contextlib.suppress(ApprovalError):  # decided or cancelled meanwhile
+                rejected.append(await self.reject(request.id, actor, reason))
+        log.info(
+            "requests_rejected_in_bulk requester=%s by=%s count=%s",
+            first.requester,
+            actor,
+            len(rejected),
+        )
+        return rejected
+
     async def resend_code(self, request_id: int, actor: str) -> ConnectionRequest:
         """Deliver the stored code to the requester again, after a failed delivery.
 

@@ -40,4 +40,5 @@ class Block(StrEnum):
     """``block_id`` of input blocks that are not request fields."""
 
     REASON = "reason"
+    REJECT_ALL = "reject_all"
     CODE = "invitation_code"

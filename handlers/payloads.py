@@ -80,6 +80,12 @@ def input_value(view: Mapping[str, Any], block_id: str) -> str:
     return _input_value(view["state"]["values"], block_id)
 
 
+def checked(view: Mapping[str, Any], block_id: str) -> bool:
+    """Whether a one-option checkboxes input of a submitted view was ticked."""
+    element = view["state"]["values"].get(block_id, {})
+    return any(value.get("selected_options") for value in element.values())
+
+
 @dataclass(frozen=True)
 class RequestRef:
     """What a button or a modal says it is about: a request, and maybe its fingerprint."""

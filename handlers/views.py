@@ -24,7 +24,7 @@ from handlers import blocks
 from handlers.budget import SLACK_BUDGET_SECONDS
 from handlers.ids import Block, View
 from handlers.inflight import InFlight
-from handlers.payloads import draft_from_view, input_value, request_ref
+from handlers.payloads import checked, draft_from_view, input_value, request_ref
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,12 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             await ack(response_action="errors", errors={Block.REASON.value: problem})
             return
         await ack()
+        everything = checked(view, Block.REJECT_ALL.value)
         try:
-            await service.reject(ref.request_id, user, reason, seen=ref.seen)
+            if everything:
+                await service.reject_all_from(ref.request_id, user, reason, seen=ref.seen)
+            else:
+                await service.reject(ref.request_id, user, reason, seen=ref.seen)
         except ApprovalError:
             pass  # decided by someone else since the check; the card says who
         except Exception as error:

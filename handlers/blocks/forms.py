@@ -175,6 +175,22 @@ def reject_modal(request: ConnectionRequest) -> Json:
                     "max_length": REASON_MAX,
                 },
             },
+            {
+                "type": "input",
+                "block_id": Block.REJECT_ALL.value,
+                "optional": True,
+                "label": plain("Flooding or squatting names?"),
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": INPUT_ACTION,
+                    "options": [
+                        {
+                            "text": plain("Reject every open request of this requester", 75),
+                            "value": "all",
+                        }
+                    ],
+                },
+            },
         ],
     }
 

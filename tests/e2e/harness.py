@@ -170,10 +170,21 @@ class Harness:
         }
         return await self.submit(user, **(values | overrides))
 
-    async def submit_reason(self, request_id: int, reason: str, user: str = BOB) -> Reply:
+    async def submit_reason(
+        self, request_id: int, reason: str, user: str = BOB, *, everything: bool = False
+    ) -> Reply:
         """Submit the Reject modal the bot opened for the request (or, if it opened none,
-        one naming only the request, as a forged submission would)."""
-        state = {Block.REASON.value: {"input": {"type": "plain_text_input", "value": reason}}}
+        one naming only the request, as a forged submission would); ``everything`` ticks
+        "reject every open request of this requester"."""
+        state: dict[str, Any] = {
+            Block.REASON.value: {"input": {"type": "plain_text_input", "value": reason}},
+            Block.REJECT_ALL.value: {
+                "input": {
+                    "type": "checkboxes",
+                    "selected_options": [{"value": "all"}] if everything else [],
+                }
+            },
+        }
         return await self._submit_modal(View.REJECT, request_id, user, state)
 
     async def _submit_modal(

@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot.approvals.model import Status
+from handlers.ids import Action
 from tests.e2e.conftest import Clock
-from tests.e2e.harness import APPROVAL_CHANNEL, CAROL, Harness
+from tests.e2e.harness import APPROVAL_CHANNEL, BOB, CAROL, Harness
 
 
 def _cards(harness: Harness) -> int:
@@ -69,3 +71,24 @@ class TestSubmissionRate:
         assert "submit again at 10:00 UTC" in message  # the first one's hour ends then
         clock.advance(timedelta(minutes=51))
         assert (await harness.submit_request(remote_short_name="more")).body == {}
+
+
+class TestRejectEverything:
+    async def test_one_reason_rejects_every_open_request_of_the_requester(
+        self, harness: Harness
+    ) -> None:
+        """From one card, with one reason: all of Alice's waiting requests are rejected
+        and their names freed; Carol's request is left alone."""
+        for n in range(5):
+            assert (await harness.submit_request(remote_short_name=f"p{n}")).body == {}
+        assert (await harness.submit_request(remote_short_name="c", user=CAROL)).body == {}
+        await harness.settle()
+        first = await harness.request_id()
+        await harness.click(Action.REJECT, first, BOB)
+        await harness.slack.wait_for("views.open")
+        reply = await harness.submit_reason(first, "Squatting names", everything=True)
+        assert reply.body == {}
+        await harness.settle()
+        statuses = [(await harness.repository_request(n)).status for n in range(1, 7)]
+        assert statuses == [Status.REJECTED] * 5 + [Status.PENDING_APPROVAL]
+        assert (await harness.submit_request(remote_short_name="p0", user=CAROL)).body == {}
