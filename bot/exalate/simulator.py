@@ -139,6 +139,20 @@ class Simulator:
         fault = _Fault(status, message, retry_after, times)
         self._faults.setdefault(route, deque()).append(fault)
 
+    def create_in_console(
+        self, name: str, *, status: str = "PENDING", code: str = "console-made-code"
+    ) -> int:
+        """A connection made in the Exalate console, by a person, not through the API
+        (no create call is recorded); returns its id."""
+        connection_id, self._next_id = self._next_id, self._next_id + 1
+        self.connections[connection_id] = {
+            "id": connection_id,
+            "name": name,
+            "status": status,
+            "invitationCode": code,
+        }
+        return connection_id
+
     def accept(self, name: str) -> None:
         """The partner accepted the invitation: the connection turns ``ACTIVE``."""
         self.set_status(name, "ACTIVE")

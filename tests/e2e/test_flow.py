@@ -156,12 +156,7 @@ class TestSubmission:
         """A connection created in the console a moment before the form is submitted is
         in the list the name is checked against: refused in the form, not at approval."""
         assert (await harness.submit_request(remote_short_name="first")).body == {}
-        harness.simulator.connections[999] = {
-            "id": 999,
-            "name": "acme_to_partner",
-            "status": "PENDING",
-            "invitationCode": "someone-elses-code",
-        }
+        harness.simulator.create_in_console("acme_to_partner", code="someone-elses-code")
         reply = await harness.submit_request()
         assert "Exalate already has a connection named acme_to_partner" in json.dumps(reply.body)
 
@@ -182,12 +177,7 @@ class TestSubmission:
         connection being accepted tells Alice nothing."""
         assert (await harness.submit_request()).body == {}
         request_id = await harness.request_id()
-        harness.simulator.connections[999] = {
-            "id": 999,
-            "name": "acme_to_partner",
-            "status": "PENDING",
-            "invitationCode": "someone-elses-code",
-        }
+        harness.simulator.create_in_console("acme_to_partner", code="someone-elses-code")
         await harness.click(Action.APPROVE, request_id, BOB)
         card = await harness.card("failed")
         taken = "Exalate already has a connection named acme_to_partner that this request"
@@ -228,12 +218,9 @@ class TestSubmission:
         acceptance tells Alice nothing."""
         assert (await harness.submit_request()).body == {}
         request_id = await harness.request_id()
-        harness.simulator.connections[999] = {
-            "id": 999,
-            "name": "acme_to_partner",
-            "status": "ACTIVE",
-            "invitationCode": "someone-elses-code",
-        }
+        harness.simulator.create_in_console(
+            "acme_to_partner", status="ACTIVE", code="someone-elses-code"
+        )
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("failed")
         await harness.runtime.jobs.tick()
@@ -256,16 +243,11 @@ class TestSubmission:
         request_id = await harness.request_id()
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("failed")
-        harness.simulator.connections[999] = {
-            "id": 999,
-            "name": "acme_to_partner",
-            "status": "PENDING",
-            "invitationCode": "c",
-        }
+        made = harness.simulator.create_in_console("acme_to_partner", code="c")
         await harness.click(Action.RETRY, request_id, CAROL)
         await harness.settle()
         request = await harness.repository_request(request_id)
-        assert (request.exalate_connection_id == "999") is adopted
+        assert (request.exalate_connection_id == str(made)) is adopted
         assert request.status is (Status.INVITED if adopted else Status.FAILED)
 
     async def test_a_409_is_a_refusal_never_adopted(self, harness: Harness) -> None:
@@ -276,12 +258,7 @@ class TestSubmission:
         request_id = await harness.request_id()
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("failed")
-        harness.simulator.connections[999] = {
-            "id": 999,
-            "name": "acme_to_partner",
-            "status": "PENDING",
-            "invitationCode": "someone-elses-code",
-        }
+        harness.simulator.create_in_console("acme_to_partner", code="someone-elses-code")
         retried = await harness.click(Action.RETRY, request_id, CAROL)
         assert "did not create" in (await harness.private_reply(retried)).args["text"]
         request = await harness.repository_request(request_id)
@@ -442,12 +419,7 @@ class TestFailure:
         for value in ("acme", "partner", "acme_to_partner", "Support tickets", "SUP"):
             assert value in guide_text
         # The approver creates it in the console, copies the code, and pastes it.
-        harness.simulator.connections[700] = {
-            "id": 700,
-            "name": "acme_to_partner",
-            "status": "PENDING",
-            "invitationCode": "CODE-7",
-        }
+        harness.simulator.create_in_console("acme_to_partner", code="CODE-7")
         assert (await harness.paste(request_id, "CODE-7", BOB)).body == {}
         await harness.dm(ALICE, "CODE-7")
         await harness.card("invited")

@@ -44,12 +44,7 @@ class TestInterruptedInitiation:
     ) -> None:
         """Exalate has it: the card says so and an approver pastes the code for the requester."""
         request_id = await _stuck_in_initiating(harness, clock)
-        harness.simulator.connections[500] = {
-            "id": 500,
-            "name": "acme_to_partner",
-            "status": "PENDING",
-            "invitationCode": "SECRET-X1",
-        }
+        harness.simulator.create_in_console("acme_to_partner", code="SECRET-X1")
         await harness.runtime.jobs.tick()
         card = await harness.card("invited")
         assert card.args["blocks"][-1]["elements"][0]["action_id"] == Action.PASTE_CODE.value
@@ -88,12 +83,7 @@ class TestInterruptedInitiation:
         """Stopped before it looked at Exalate's list: a connection of that name now is
         someone else's. The request fails saying so, and nothing is adopted."""
         request_id = await _stuck_in_initiating(harness, clock, checked_name=False)
-        harness.simulator.connections[500] = {
-            "id": 500,
-            "name": "acme_to_partner",
-            "status": "PENDING",
-            "invitationCode": "SECRET-X1",
-        }
+        harness.simulator.create_in_console("acme_to_partner", code="SECRET-X1")
         await harness.runtime.jobs.tick()
         card = await harness.card("failed")
         assert "that this request did not create" in json.dumps(card.args["blocks"])
@@ -237,12 +227,7 @@ class TestSlowSlackBeforeTheAck:
         """The same fault on the Paste invitation code form: the code is not taken."""
         monkeypatch.setattr("handlers.views.SLACK_BUDGET_SECONDS", 0.3)
         request_id = await _stuck_in_initiating(harness, clock)
-        harness.simulator.connections[500] = {
-            "id": 500,
-            "name": "acme_to_partner",
-            "status": "PENDING",
-            "invitationCode": "console-code-123",
-        }
+        harness.simulator.create_in_console("acme_to_partner", code="console-code-123")
         await harness.runtime.jobs.tick()
         before = await harness.repository_request(request_id)
         clock.advance(timedelta(seconds=GROUP_CACHE_SECONDS + 1))

@@ -218,18 +218,10 @@ class TestStatus:
         """A pending connection made in the console, no request's: listed in its own
         section with its age, from the poller's list (status asks Jira nothing)."""
         await harness.invited()
-        harness.simulator.connections[900] = {
-            "id": 900,
-            "name": "console_made",
-            "status": "PENDING",
-            "invitationCode": "not-ours",
-        }
-        harness.simulator.connections[901] = {
-            "id": 901,
-            "name": "console_active",
-            "status": "ACTIVE",
-            "invitationCode": "not-ours-either",
-        }
+        harness.simulator.create_in_console("console_made", code="not-ours")
+        harness.simulator.create_in_console(
+            "console_active", status="ACTIVE", code="not-ours-either"
+        )
         await harness.runtime.jobs.tick()
         clock.advance(timedelta(hours=5))
         await harness.runtime.jobs.tick()
@@ -249,12 +241,7 @@ class TestStatus:
         team's pending connection of that name is listed as created outside Slack."""
         assert (await harness.submit_request()).body == {}
         request_id = await harness.request_id()
-        harness.simulator.connections[999] = {
-            "id": 999,
-            "name": "acme_to_partner",
-            "status": "PENDING",
-            "invitationCode": "not-ours",
-        }
+        harness.simulator.create_in_console("acme_to_partner", code="not-ours")
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("failed")
         await harness.runtime.jobs.tick()

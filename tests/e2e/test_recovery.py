@@ -134,12 +134,7 @@ class TestAssistedMode:
         request_id = await _card_id(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("assisted")
-        harness.simulator.connections[801] = {
-            "id": 801,
-            "name": "acme_to_partner",
-            "status": "ACTIVE",
-            "invitationCode": "C",
-        }
+        harness.simulator.create_in_console("acme_to_partner", status="ACTIVE", code="C")
         await harness.runtime.jobs.tick()
         await harness.card("active")
 
