@@ -77,6 +77,9 @@ def bot_environment(slack: str, jira: str, database: Path) -> dict[str, str]:
         "EXALATE_APPROVERS": APPROVER,
         "EXALATE_LOCAL_SHORT_NAME": "acme",
         "EXALATE_CREATE_TIMEOUT": "60",
+        # One simulated requester submits them all: the per-person limits are not measured.
+        "EXALATE_MAX_OPEN_PER_REQUESTER": "100000",
+        "EXALATE_MAX_SUBMISSIONS_PER_HOUR": "100000",
         "LOG_LEVEL": "WARNING",
     }
 
