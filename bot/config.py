@@ -8,6 +8,7 @@ message that names the variable, before anything connects anywhere.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 import urllib.parse
 from datetime import timedelta
@@ -28,6 +29,16 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 S = TypeVar("S", bound="DatabaseSettings")
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost`` or a loopback address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost: it is somewhere on the network
+        return False
 
 
 class SettingsError(Exception):
@@ -193,8 +204,7 @@ class Settings(DatabaseSettings):
         """Whether JIRA_URL is plain ``http://`` to another host: the token would cross
         the network unencrypted. Loopback (the simulator, a local proxy) is exempt."""
         url = urllib.parse.urlsplit(self.jira_url)
-        loopback = url.hostname in ("localhost", "::1") or (url.hostname or "").startswith("127.")
-        return url.scheme == "http" and not loopback
+        return url.scheme == "http" and not _loopback(url.hostname or "")
 
     def require_socket_mode(self) -> SecretStr:
         """The app-level token Socket Mode needs, or a SettingsError naming it."""

@@ -20,8 +20,8 @@ _PAIR = re.compile(r"(\w+)=(\S+)")
 _PATTERNS = re.compile(
     r"xox[abposr]-[A-Za-z0-9-]+"  # Slack bot, user and refresh tokens
     r"|xapp-[A-Za-z0-9-]+"  # Slack app-level tokens
-    r"|https://hooks\.slack\.com/\S+"  # response URLs: anyone holding one may post
-    r"|(?i:https%3A%2F%2Fhooks\.slack\.com)\S*"  # … and as a form field carries them
+    r"|\S*hooks\.slack\.com\S*"  # response URLs, however a body spells them:
+    # anyone holding one may post (https://…, https:\/\/… in JSON, https%3A%2F%2F… in a form)
     r"|(?i:bearer)\s+\S+"  # Authorization headers
 )
 # Libraries whose DEBUG lines carry request and response bodies (slack_sdk, Bolt: a DM
@@ -34,21 +34,28 @@ _QUIET_BELOW_INFO = ("slack_sdk", "slack_bolt", "aiohttp.client", "aiosqlite", "
 # Secrets met while running (invitation codes), redacted by every filter from then on;
 # the newest REMEMBERED_MAX are kept, so memory and per-line cost stay bounded.
 REMEMBERED_MAX = 1000
-_remembered: dict[str, None] = {}
+_remembered: dict[str, tuple[str, ...]] = {}
 
 
 def remember_secret(value: str) -> None:
     """Have every log line redact ``value`` from now on; for codes seen at run time."""
     if len(value) >= 6:
         _remembered.pop(value, None)
-        _remembered[value] = None
+        _remembered[value] = _spellings(value)
         while len(_remembered) > REMEMBERED_MAX:
             del _remembered[next(iter(_remembered))]
 
 
 def _spellings(secret: str) -> tuple[str, ...]:
-    """A secret as text, and as a URL-encoded form field carries it."""
-    return tuple(dict.fromkeys((secret, quote(secret, safe=""), quote_plus(secret, safe=""))))
+    """A secret as text, as JSON writes it (Slack escapes ``/``), and as a URL-encoded
+    form field carries it; computed once, when the secret becomes known."""
+    forms = (
+        secret,
+        secret.replace("/", "\\/"),
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+    )
+    return tuple(dict.fromkeys(forms))
 
 
 class RedactSecrets(logging.Filter):
@@ -62,8 +69,8 @@ class RedactSecrets(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        for secret in _remembered:
-            for spelling in _spellings(secret):
+        for spellings in _remembered.values():
+            for spelling in spellings:
                 text = text.replace(spelling, REDACTED)
         return _PATTERNS.sub(REDACTED, text)
 

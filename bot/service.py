@@ -227,7 +227,7 @@ class ConnectionService:
         _expect_seen(request, seen)
         name = request.fields.connection_name
         if not request.may_adopt and await self._connection_named_quietly(name) is not None:
-            raise NotAllowed(_taken_message(request.fields.connection_name))  # nothing changes
+            raise NotAllowed(_taken_message(name))  # nothing changes
         won = await self._move(request, Status.INITIATING, actor, note="retried")
         log.info("request_retried id=%s by=%s", won.id, actor)
         return await self._initiate(won)

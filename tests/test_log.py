@@ -78,3 +78,14 @@ class TestUrlEncoded:
         message = record.getMessage()
         for leaked in ("hooks.slack.com", "Q29kZQ", "jira-pat"):
             assert leaked not in message
+
+    def test_json_escaped_slashes_are_redacted(self) -> None:
+        """Slack's JSON writes ``/`` as ``\\/``: a body logged as is still leaks nothing."""
+        remember_secret("Q29kZQ+/=json")
+        record = _record(
+            '{"response_url": "https:\\/\\/hooks.slack.com\\/actions\\/T1\\/2", '
+            '"code": "Q29kZQ+\\/=json"}'
+        )
+        RedactSecrets().filter(record)
+        for leaked in ("hooks.slack.com", "Q29kZQ"):
+            assert leaked not in record.getMessage()

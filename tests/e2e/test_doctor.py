@@ -117,6 +117,9 @@ class TestJiraTransport:
             ("http://localhost:8080", True),
             ("http://jira.example.com", False),
             ("http://10.0.0.5:8080/jira", False),
+            ("http://LOCALHOST:8080", True),
+            ("http://[::1]:8080", True),
+            ("http://127.attacker.example", False),
         ],
     )
     def test_a_token_in_clear_is_a_failure(self, settings: Settings, url: str, ok: bool) -> None:

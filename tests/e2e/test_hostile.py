@@ -60,6 +60,44 @@ class TestUnsignedFlood:
         assert (await harness.post(body, "application/x-www-form-urlencoded")).status == 400
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
+    @pytest.mark.parametrize(
+        ("body", "headers"),
+        [
+            (b"\xff\xfe not utf-8", {"X-Slack-Signature": "v0=00"}),
+            (b"payload=%7B%7D", {"X-Slack-Signature": "v0=\u00e9t\u00e9"}),
+            (b"payload=%7B%7D", {"X-Slack-Request-Timestamp": "\u00b2"}),
+        ],
+    )
+    async def test_hostile_headers_and_bodies_are_refused_not_crashed_on(
+        self,
+        harness: Harness,
+        caplog: pytest.LogCaptureFixture,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> None:
+        """Non-UTF-8 bodies, non-ASCII signatures, digits that are not ASCII: 401."""
+        caplog.set_level(logging.INFO)
+        sent = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": str(int(time.time())),
+            "X-Slack-Signature": "v0=" + "0" * 64,
+        } | headers
+        async with harness.http.post(
+            harness.url,
+            data=body,
+            headers={k: v.encode().decode("latin-1") for k, v in sent.items()},
+        ) as response:
+            assert response.status == 401
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+    async def test_slacks_certificate_check_is_answered_unsigned(self, harness: Harness) -> None:
+        async with harness.http.post(
+            harness.url,
+            data=b"ssl_check=1&token=legacy",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ) as response:
+            assert response.status == 200
+
 
 class TestGenuineButRefused:
     async def test_a_skewed_clock_leaks_neither_response_url_nor_code(
