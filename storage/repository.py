@@ -152,14 +152,17 @@ def _event(row: AuditRow) -> AuditEvent:
     )
 
 
-async def _check_limits(
-    session: AsyncSession, requester: str, at: datetime, limits: SubmissionLimits
-) -> None:
+async def _check_limits(session: AsyncSession, added: RequestRow, limits: SubmissionLimits) -> None:
+    """Raise if ``added``, already inserted in this transaction, puts its requester over
+    ``limits``. Counting after the insert, inside the write transaction, keeps the count
+    exact when processes submit at once: a second writer waits for the first to commit
+    and then counts its row too."""
+    others = sa.and_(RequestRow.requester == added.requester, RequestRow.id != added.id)
     waiting = (
         await session.execute(
             sa.select(RequestRow.connection_name, RequestRow.updated_at)
             .where(
-                RequestRow.requester == requester,
+                others,
                 RequestRow.status.in_([Status.PENDING_APPROVAL.value, Status.ASSISTED.value]),
             )
             .order_by(RequestRow.updated_at)
@@ -167,11 +170,10 @@ async def _check_limits(
     ).all()
     if len(waiting) >= limits.max_open:
         raise TooManyOpen([name for name, _ in waiting], waiting[0][1])
-    hour_ago = at - timedelta(hours=1)
     recent = (
         await session.scalars(
             sa.select(RequestRow.created_at)
-            .where(RequestRow.requester == requester, RequestRow.created_at > hour_ago)
+            .where(others, RequestRow.created_at > added.created_at - timedelta(hours=1))
             .order_by(RequestRow.created_at)
         )
     ).all()
@@ -236,7 +238,7 @@ class RequestRepository:
         limits: SubmissionLimits | None = None,
     ) -> ConnectionRequest:
         """Store a new request awaiting approval; raises NameTaken if the name is claimed,
-        TooManyOpen or TooFrequent past ``limits``, checked in the same transaction."""
+        TooManyOpen or TooFrequent past ``limits`` (and stores nothing)."""
         row = RequestRow(
             status=Status.PENDING_APPROVAL.value,
             version=1,
@@ -252,10 +254,10 @@ class RequestRepository:
         )
         try:
             async with self._writing() as session:
-                if limits is not None:
-                    await _check_limits(session, requester, at, limits)
                 session.add(row)
-                await session.flush()
+                await session.flush()  # the insert opens the write transaction
+                if limits is not None:
+                    await _check_limits(session, row, limits)
                 session.add(
                     _audit(row.id, at, requester, None, Status.PENDING_APPROVAL, "requested")
                 )

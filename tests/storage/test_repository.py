@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from bot.approvals.model import RequestFields, Status
-from storage import NameTaken, RequestRepository, create_schema, make_engine, make_sessionmaker
+from storage import (
+    NameTaken,
+    RequestRepository,
+    SubmissionLimits,
+    TooManyOpen,
+    create_schema,
+    make_engine,
+    make_sessionmaker,
+)
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 FIELDS = RequestFields("acme", "partner", "acme_to_partner", "Support sync", "SUP")
@@ -142,3 +150,35 @@ def test_database_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "data" / "bot.db"
     make_engine(f"sqlite+aiosqlite:///{path}")
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+class TestLimitsAcrossProcesses:
+    async def test_engines_submitting_at_once_never_exceed_the_open_limit(
+        self, tmp_path: Path
+    ) -> None:
+        """Four engines on one SQLite file, as four replicas would be, each storing a
+        request of the same person at once, with one open request allowed: one stored."""
+        url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+        engines = [make_engine(url) for _ in range(4)]
+        try:
+            await create_schema(engines[0])
+            repositories = [RequestRepository(make_sessionmaker(e)) for e in engines]
+            limits = SubmissionLimits(max_open=1, per_hour=100)
+            results = await asyncio.gather(
+                *(
+                    repository.add(
+                        RequestFields("acme", f"p{n}", f"acme_to_p{n}", "", "SUP"),
+                        "U0ALICE",
+                        datetime(2026, 11, 30, tzinfo=UTC),
+                        limits,
+                    )
+                    for n, repository in enumerate(repositories)
+                ),
+                return_exceptions=True,
+            )
+            stored = [r for r in results if not isinstance(r, BaseException)]
+            assert len(stored) == 1
+            assert all(isinstance(r, TooManyOpen) for r in results if r not in stored)
+        finally:
+            for engine in engines:
+                await engine.dispose()
