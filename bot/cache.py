@@ -112,7 +112,7 @@ class TimedCache(Generic[T]):
             return self._launch_refresh()
         if self._refresh_asked_at >= moment:
             return running
-        if self._queued is None:
+        if self._queued is None or self._queued.done():  # done: cancelled with its loop
             self._queued = asyncio.create_task(self._after(running))
             self._queued.add_done_callback(_note_failure)
         return self._queued

@@ -197,3 +197,25 @@ class TestGetSince:
         assert await first == ["load-1"]
         assert await asyncio.gather(*later) == [["load-2"]] * 10
         assert loader.calls == 2
+
+    async def test_a_cancelled_queued_load_is_replaced(self, clock: Clock, loader: Loader) -> None:
+        """A queued load cut off with its waiter (as a closing loop does) does not block
+        the asks that come after."""
+        cache = TimedCache(loader, ttl=60, clock=clock)
+        loader.gate = asyncio.Event()
+        first = asyncio.create_task(cache.get_since(0, wait=1))
+        await asyncio.sleep(0)
+        clock.now = 1
+        waiter = asyncio.create_task(cache.get_since(1, wait=1))
+        await asyncio.sleep(0)
+        queued = cache._queued
+        assert queued is not None
+        for task in (waiter, queued):
+            task.cancel()
+        await asyncio.gather(waiter, queued, return_exceptions=True)
+        clock.now = 2
+        later = asyncio.create_task(cache.get_since(2, wait=1))  # the first load still runs
+        await asyncio.sleep(0)
+        loader.gate.set()
+        assert await first == ["load-1"]
+        assert await later == ["load-2"]
