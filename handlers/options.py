@@ -10,11 +10,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.cache import CacheUnavailable
 from bot.service import ConnectionService
 from handlers import blocks
+from handlers.budget import SLACK_BUDGET_SECONDS
 from handlers.ids import Action
 from handlers.inflight import InFlight
 
-# Options must be answered within 3 s; only a cold cache waits on Jira, for part of that.
-OPTIONS_BUDGET_SECONDS = 2.0
 # A query that matches nothing in a list older than this reads Jira's list again: the
 # project may have been created since.
 UNMATCHED_MAX_AGE = 10.0
@@ -28,12 +27,12 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
         cache = service.projects
         options: list[blocks.Json] = []
         try:
-            async with asyncio.timeout(OPTIONS_BUDGET_SECONDS):
-                listed = await cache.current(wait=OPTIONS_BUDGET_SECONDS)
+            async with asyncio.timeout(SLACK_BUDGET_SECONDS):
+                listed = await cache.current(wait=SLACK_BUDGET_SECONDS)
                 options = blocks.project_options(listed, query)
                 if not options:
                     recent = cache.now() - UNMATCHED_MAX_AGE
-                    listed = await cache.get_since(recent, wait=OPTIONS_BUDGET_SECONDS)
+                    listed = await cache.get_since(recent, wait=SLACK_BUDGET_SECONDS)
                     options = blocks.project_options(listed, query)
         except (CacheUnavailable, TimeoutError):
             pass  # nothing to offer in time: the person types on, and Slack asks again
