@@ -42,11 +42,13 @@ from handlers.notifier import SlackGroupDirectory, SlackNotifier
 from storage import (
     RequestRepository,
     SubmissionLimits,
-    create_schema,
+    explained,
     make_engine,
     make_sessionmaker,
+    prepare_schema,
 )
 from storage.db import sqlite_file
+from storage.replicas import Identity, Replicas
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +56,8 @@ log = logging.getLogger(__name__)
 LIST_CACHE_SECONDS = 60.0
 SLACK_EVENTS_PATH = "/slack/events"
 HEALTH_TIMEOUT = 2.0  # seconds a health probe may wait on the database
-# A card post (with Slack's rate-limit retries) takes seconds; a claim older than this
-# was left by a process that stopped mid-post.
-CARD_CLAIM_LIFETIME = timedelta(minutes=10)
+# A replica silent this long is gone: two poll intervals, and at most half a minute.
+MAX_REPLICA_TTL_SECONDS = 30.0
 # Enough for an Exalate create call to answer (EXALATE_CREATE_TIMEOUT defaults to 15 s).
 SHUTDOWN_GRACE_SECONDS = 20.0
 SOCKET_CLOSE_SECONDS = 1.0  # Slack answers a close frame at once, or not at all
@@ -104,14 +105,25 @@ class Runtime:
     inflight: InFlight
     jobs: LifecycleJobs
     repository: RequestRepository
+    replicas: Replicas
     socket_mode: AsyncSocketModeHandler | None = None
     _jobs_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
-        cls, settings: Settings, *, http_mode: bool, clock: Callable[[], datetime] = utc_now
+        cls,
+        settings: Settings,
+        *,
+        http_mode: bool,
+        clock: Callable[[], datetime] = utc_now,
+        migrate: bool = False,
     ) -> Runtime:
-        """Build and connect every part; nothing is served and no job runs yet."""
+        """Build and connect every part; nothing is served and no job runs yet.
+
+        The schema is upgraded first where allowed: always on SQLite (one file, one
+        owner), on PostgreSQL with ``migrate`` or EXALATE_AUTO_MIGRATE. Raises
+        DatabaseProblem or SchemaBehind, each one line for the person starting it.
+        """
         signing_secret = settings.require_http_mode() if http_mode else None
         if settings.jira_token_in_clear:
             log.warning(
@@ -119,7 +131,19 @@ class Runtime:
             )
         vault = load_vault(settings)
         engine = make_engine(settings.database_url)
-        await create_schema(engine)
+        upgrade = migrate or settings.exalate_auto_migrate or engine.dialect.name == "sqlite"
+        try:
+            async with explained(settings.database_url):
+                await prepare_schema(engine, upgrade=upgrade)
+        except BaseException:
+            await engine.dispose()
+            raise
+        sessions = make_sessionmaker(engine)
+        ttl = min(2 * settings.exalate_poll_interval, MAX_REPLICA_TTL_SECONDS)
+        replicas = Replicas(
+            sessions, Identity.of_this_process(), ttl=timedelta(seconds=ttl), clock=clock
+        )
+        await replicas.join()
         http = aiohttp.ClientSession()
         metrics = Metrics()
         exalate = ExalateClient(
@@ -138,7 +162,7 @@ class Runtime:
             return [p for p in await exalate.list_projects() if settings.project_allowed(p.key)]
 
         inflight = InFlight()
-        repository = RequestRepository(make_sessionmaker(engine))
+        repository = RequestRepository(sessions)
         app = AsyncApp(
             client=client,
             signing_secret=signing_secret.get_secret_value() if signing_secret else "",
@@ -172,15 +196,14 @@ class Runtime:
             clock=clock,
             metrics=metrics,
             assisted=settings.exalate_initiation == "assisted",
+            replicas=replicas,
         )
         handlers.register(
             app, service, inflight, local_short_name=settings.exalate_local_short_name
         )
         service.warm_up()
-        await repository.release_stale_card_claims(clock() - CARD_CLAIM_LIFETIME)
-        await service.post_missing_cards()
-        jobs = LifecycleJobs(service, interval=settings.exalate_poll_interval)
-        return cls(settings, engine, http, service, app, inflight, jobs, repository)
+        jobs = LifecycleJobs(service, replicas, interval=settings.exalate_poll_interval)
+        return cls(settings, engine, http, service, app, inflight, jobs, repository, replicas)
 
     def start_jobs(self) -> None:
         """Run the life-cycle jobs in the background until ``close``."""
@@ -201,6 +224,10 @@ class Runtime:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
         await self.service.policy.close()
         await self.http.close()
+        try:
+            await self.replicas.leave()
+        except Exception as error:  # the others find out when its heartbeat stops
+            log.warning("leave_failed kind=%s", type(error).__name__)
         await self.engine.dispose()
 
     def web_app(self, *, probes: bool = True) -> web.Application:

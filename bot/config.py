@@ -51,6 +51,8 @@ class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     database_url: str = DEFAULT_DATABASE_URL
+    exalate_auto_migrate: bool = False
+    """Upgrade a PostgreSQL schema at start (SQLite is always upgraded)."""
 
     @field_validator("database_url")
     @classmethod

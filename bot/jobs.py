@@ -1,7 +1,11 @@
 """The background life cycle: settle interrupted initiations, watch invitations, expire
-and remind, on a timer.
+and remind, on a timer, on one replica at a time.
 
-Every ``interval`` one ``tick`` runs. Expiry and reminders run on every tick; the poll
+Every ``interval`` one ``tick`` runs. The replica that holds the ``lifecycle`` lease does
+the work; the others only read Exalate's list, so their ``/readyz`` and ``/exalate
+status`` stay true, and take the lease over when its holder is gone. A heartbeat, apart
+from the ticks, keeps this replica known to be alive even while a tick waits on a slow
+Jira. Expiry and reminders run on every tick; the poll
 of Exalate backs off while Exalate is unreachable (it skips 1, 3, 7, … up to 15 ticks),
 so an outage neither floods Jira nor delays expiry. The poll reads Exalate's list even
 with nothing to watch, so ``jira`` tells the truth about Jira and Exalate when idle.
@@ -14,14 +18,17 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.exalate import ExalateError
 from bot.service import ConnectionService
+from storage.replicas import Replicas
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_FACTOR = 16  # while Exalate is down, poll at most every 16 intervals
+LIFECYCLE_LEASE = "lifecycle"
+FORGET_REPLICAS_AFTER = 7 * 24 * 3600.0  # seconds: rows of replicas long gone are pruned
 
 
 @dataclass
@@ -48,10 +55,13 @@ class LifecycleJobs:
     def __init__(
         self,
         service: ConnectionService,
+        replicas: Replicas,
         *,
         interval: float,
     ) -> None:
         self._service = service
+        self._replicas = replicas
+        self.holds_lease = False
         self.interval = interval
         self._failures = 0
         self._ticks_to_skip = 0
@@ -64,21 +74,42 @@ class LifecycleJobs:
 
         An outage is logged once when it starts and once when it ends, not every tick.
         """
-        polled = self._ticks_to_skip == 0
-        if polled:
-            await self._poll()
-        else:
-            self._ticks_to_skip -= 1
+        if not await self._hold_lease():
+            return await self._poll_when_due(settle=False)
+        polled = await self._poll_when_due(settle=True)
         try:
             await self._service.expire_and_remind()
         except Exception as error:
             log.error("expiry_failed kind=%s", type(error).__name__)
         return polled
 
-    async def _poll(self) -> None:
+    async def _hold_lease(self) -> bool:
+        """Whether this replica runs the life cycle now; the first time it does, it picks
+        up what a holder that stopped may have left (card posts)."""
         try:
-            await self._service.reconcile_stuck()
-            await self._service.poll_invitations()
+            holds = await self._replicas.hold(LIFECYCLE_LEASE)
+            if holds and not self.holds_lease:
+                await self._service.take_over()
+                await self._replicas.prune(timedelta(seconds=FORGET_REPLICAS_AFTER))
+        except Exception as error:
+            log.error("lease_check_failed kind=%s", type(error).__name__)
+            holds = False
+        self.holds_lease = holds
+        return holds
+
+    async def _poll_when_due(self, *, settle: bool) -> bool:
+        polled = self._ticks_to_skip == 0
+        if polled:
+            await self._poll(settle=settle)
+        else:
+            self._ticks_to_skip -= 1
+        return polled
+
+    async def _poll(self, *, settle: bool) -> None:
+        try:
+            if settle:
+                await self._service.reconcile_stuck()
+            await self._service.poll_invitations(settle=settle)
         except ExalateError as error:
             self._service.metrics.count_error(f"poll_{type(error).__name__}")
             if self._failures == 0:
@@ -96,15 +127,34 @@ class LifecycleJobs:
             self.jira = JiraReach(reachable=True, last_answer=self.last_successful_poll)
 
     async def run(self) -> None:
-        """Tick until ``stop``; nothing a tick meets stops the loop.
+        """Tick, and beat the heartbeat, until ``stop``; nothing a tick meets stops it.
 
         Stopping waits for the tick in progress instead of cancelling it, so no database
         transaction or Exalate call is cut off halfway.
         """
-        while not self._stopping.is_set():
-            await self.tick()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+        heartbeat = asyncio.create_task(self._beat())
+        try:
+            while not self._stopping.is_set():
+                await self.tick()
+                await self._pause(self.interval)
+        finally:
+            self._stopping.set()
+            await heartbeat
+
+    async def _beat(self) -> None:
+        """Tell the other replicas this one lives, ``ttl`` / 3 apart."""
+        every = self._replicas.ttl.total_seconds() / 3
+        while not await self._pause(every):
+            try:
+                await self._replicas.beat()
+            except Exception as error:
+                log.error("heartbeat_failed kind=%s", type(error).__name__)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` or until ``stop``; whether stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
 
     def stop(self) -> None:
         """Ask ``run`` to return after the tick in progress."""

@@ -46,6 +46,7 @@ from bot.metrics import Metrics
 from bot.ports import DeliveryFailed, DirectoryUnavailable, Notice, Notifier
 from bot.vault import Vault
 from storage import NameTaken, RequestRepository, SubmissionLimits, TooFrequent, TooManyOpen
+from storage.replicas import Replicas
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,6 +57,9 @@ LOOKUP_BUDGET_SECONDS = 1.5
 EXALATE_ACTOR = "exalate"  # transitions Exalate caused: created, failed, accepted
 BOT_ACTOR = "bot"  # transitions time caused: expiry
 RECENT = timedelta(days=14)
+# A card post (with Slack's rate-limit retries) takes seconds; a claim older than this
+# was left by a process that stopped mid-post.
+CARD_CLAIM_LIFETIME = timedelta(minutes=10)
 MISSES_BEFORE_GONE = 3
 # Exalate's statuses (an opaque string; documented: Pending, Active, Deactivated).
 _SETTLED = {"ACTIVE": Status.ACTIVE, "DEACTIVATED": Status.DEACTIVATED}
@@ -95,6 +99,7 @@ class ConnectionService:
         assisted: bool = False,
         project_allowed: Callable[[str], bool] = lambda _key: True,
         limits: SubmissionLimits = SubmissionLimits(max_open=3, per_hour=10),  # noqa: B008
+        replicas: Replicas | None = None,
     ) -> None:
         self._repository = repository
         self._exalate = exalate
@@ -110,6 +115,9 @@ class ConnectionService:
         self._assisted = assisted  # EXALATE_INITIATION=assisted: never call the create API
         self._project_allowed = project_allowed  # EXALATE_PROJECTS
         self._limits = limits  # per requester: flooding the approvers, squatting names
+        # Which replica creates what, so another one knows when its creator is gone.
+        self._replicas = replicas
+        self._me = replicas.me.id if replicas is not None else None
         self.clock = clock
         self._cards_missing = True  # unknown at start: look once
         self._initiating: set[int] = set()  # request ids this process is creating now
@@ -173,6 +181,12 @@ class ConnectionService:
             await self.post_missing_cards()
         return request
 
+    async def take_over(self) -> None:
+        """Begin the background work of this replica: void card claims left by a process
+        that stopped mid-post, then post the cards still missing."""
+        await self._repository.release_stale_card_claims(self.clock() - CARD_CLAIM_LIFETIME)
+        await self.post_missing_cards()
+
     async def post_missing_cards(self) -> None:
         """Post the cards that could not be posted before (at start-up, or once it works)."""
         self._cards_missing = False
@@ -212,7 +226,14 @@ class ConnectionService:
     ) -> ConnectionRequest:
         """Approve and initiate the connection; exactly one concurrent caller wins."""
         request = await self.check_can_decide(request_id, actor, seen=seen)
-        won = await self._move(request, Status.INITIATING, actor, decided_by=actor, note="approved")
+        won = await self._move(
+            request,
+            Status.INITIATING,
+            actor,
+            decided_by=actor,
+            initiated_by=self._me,
+            note="approved",
+        )
         log.info("request_approved id=%s by=%s", won.id, actor)
         self.metrics.count_approval()
         return await self._initiate(won)
@@ -228,7 +249,9 @@ class ConnectionService:
         name = request.fields.connection_name
         if not request.may_adopt and await self._connection_named_quietly(name) is not None:
             raise NotAllowed(_taken_message(name))  # nothing changes
-        won = await self._move(request, Status.INITIATING, actor, note="retried")
+        won = await self._move(
+            request, Status.INITIATING, actor, initiated_by=self._me, note="retried"
+        )
         log.info("request_retried id=%s by=%s", won.id, actor)
         return await self._initiate(won)
 
@@ -326,19 +349,24 @@ class ConnectionService:
     async def reconcile_stuck(self) -> None:
         """Settle requests left in ``initiating`` by a process that stopped mid-call.
 
-        Requests this process is initiating are skipped, and others only once untouched
-        for longer than any initiation can take, so one still running elsewhere is left
-        alone. If Exalate has the connection it is adopted (its code is unknown), but
-        only when the name was seen free just before the interrupted attempt; if it
-        certainly has not, the request fails and can be retried. Raises ExalateError
-        when Exalate cannot be asked.
+        Requests this process is initiating are skipped. Another's are settled as soon
+        as the replica that began them is known to be gone; while it may be alive (or
+        is not recorded), only once untouched for longer than any initiation can take.
+        If Exalate has the connection it is adopted (its code is unknown), but only when
+        the name was seen free just before the interrupted attempt; if it certainly has
+        not, the request fails and can be retried. Raises ExalateError when Exalate
+        cannot be asked.
         """
         cutoff = self.clock() - self._stuck_after
-        stuck = [
+        others = [
             request
             for request in await self._repository.with_status([Status.INITIATING])
-            if request.updated_at <= cutoff and request.id not in self._initiating
+            if request.id not in self._initiating
         ]
+        gone: set[str] = set()
+        if self._replicas is not None:
+            gone = await self._replicas.gone({r.initiated_by for r in others if r.initiated_by})
+        stuck = [r for r in others if r.initiated_by in gone or r.updated_at <= cutoff]
         if not stuck:
             return
         listing = await self._exalate.connection_list()
@@ -454,16 +482,19 @@ class ConnectionService:
                 return request, None
         return request, await self._repository.history(request.id)
 
-    async def poll_invitations(self) -> None:
+    async def poll_invitations(self, *, settle: bool = True) -> None:
         """Compare invited requests with Exalate's connection list and move them on, and
         note the pending connections no request created.
 
         The list is read on every poll, also with nothing to watch: it is what tells
-        whether Jira and Exalate answer, and what is pending in Exalate. Raises
-        ExalateError when Exalate cannot be read; the caller backs off. A failure on one
-        request is logged and never keeps the others from being looked at.
+        whether Jira and Exalate answer, and what is pending in Exalate. Without
+        ``settle`` (a replica that does not hold the background lease) only that is
+        done. Raises ExalateError when Exalate cannot be read; the caller backs off. A
+        failure on one request is logged and never keeps the others from being looked at.
         """
-        watched = await self._repository.with_status([Status.INVITED, Status.ASSISTED])
+        watched = (
+            await self._repository.with_status([Status.INVITED, Status.ASSISTED]) if settle else []
+        )
         listing = await self._exalate.connection_list()
         by_id = {str(connection.id): connection for connection in listing.results}
         by_name = {connection.name.lower(): connection for connection in listing.results}

@@ -1,6 +1,6 @@
 """Persistence: SQLAlchemy 2 async tables and the repository of connection requests."""
 
-from storage.db import create_schema, has_schema, make_engine, make_sessionmaker
+from storage.db import DatabaseProblem, explained, has_schema, make_engine, make_sessionmaker
 from storage.repository import (
     NameTaken,
     RequestRepository,
@@ -8,15 +8,21 @@ from storage.repository import (
     TooFrequent,
     TooManyOpen,
 )
+from storage.schema import SchemaBehind, prepare_schema, schema_state, upgrade_schema
 
 __all__ = [
+    "DatabaseProblem",
     "NameTaken",
     "RequestRepository",
+    "SchemaBehind",
     "SubmissionLimits",
     "TooFrequent",
     "TooManyOpen",
-    "create_schema",
+    "explained",
     "has_schema",
     "make_engine",
     "make_sessionmaker",
+    "prepare_schema",
+    "schema_state",
+    "upgrade_schema",
 ]

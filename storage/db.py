@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, event
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,9 +20,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 
 from bot.private_files import sqlite_files, tighten
-from storage.tables import AuditRow, Base
+from storage.tables import AuditRow
 
 SQLITE_POOL_SIZE = 8
+CONNECT_TIMEOUT_SECONDS = 10  # a server that does not answer is reported, not waited on
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -58,7 +62,15 @@ def make_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _per_connection_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    try:
+        return create_async_engine(
+            url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS}
+        )
+    except (ModuleNotFoundError, NoSuchModuleError) as error:
+        raise DatabaseProblem(
+            f"DATABASE_URL needs the driver {make_url(url).drivername!r}, which is not "
+            f"installed here ({error})."
+        ) from None
 
 
 def _per_connection_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -88,37 +100,25 @@ async def has_schema(engine: AsyncEngine) -> bool:
         )
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables, and add columns that newer versions introduced.
-
-    Columns are only ever added, never changed or dropped, and every added column is
-    nullable or has a server default, so an older database simply gains them.
-    """
-    if engine.dialect.name == "sqlite":
-        async with engine.connect() as connection:
-            # WAL lets readers (status) proceed while a transition writes; it is a
-            # property of the file, so setting it once here is enough.
-            await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-        await connection.run_sync(_add_missing_columns)
+class DatabaseProblem(Exception):
+    """DATABASE_URL names a database the bot cannot use; the message is one line that
+    says why (a driver that is not installed, a server that does not answer)."""
 
 
-def _add_missing_columns(connection: Connection) -> None:
-    """Columns and indexes that newer versions brought, added to an older database."""
-    inspector = sa.inspect(connection)
-    for table in Base.metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(connection, checkfirst=True)
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in present:
-                kind = column.type.compile(dialect=connection.dialect)
-                default = column.server_default
-                clause = f" DEFAULT {default.arg}" if isinstance(default, sa.DefaultClause) else ""
-                # IF NOT EXISTS: another replica starting at the same moment may add it first.
-                # SQLite lacks it, but serialises schema changes on the file's write lock.
-                guard = "IF NOT EXISTS " if connection.dialect.name == "postgresql" else ""
-                connection.exec_driver_sql(
-                    f'ALTER TABLE {table.name} ADD COLUMN {guard}"{column.name}" {kind}{clause}'
-                )
+def describe(url: str) -> str:
+    """``url`` without its password, fit for a message or a log line."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextlib.asynccontextmanager
+async def explained(url: str) -> AsyncIterator[None]:
+    """Turn a failure to reach the database into one DatabaseProblem line."""
+    try:
+        yield
+    except (DBAPIError, OSError, TimeoutError) as error:
+        cause = error.orig if isinstance(error, DBAPIError) else error
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        raise DatabaseProblem(
+            f"Cannot use the database {describe(url)}: {type(cause).__name__}"
+            + (f": {reason}" if reason else "")
+        ) from None

@@ -64,6 +64,9 @@ class TooFrequent(Exception):
         self.free_at = free_at
 
 
+# The key space of PostgreSQL advisory locks that queue one person's submissions.
+_PER_REQUESTER_LOCKS = 1
+
 # card_ref while one process posts the card ("posting:<when>"); never leaves this module.
 POSTING = "posting:"
 
@@ -87,6 +90,7 @@ ANNOTATIONS = frozenset(
         "missed_polls",
         "name_absent_at",
         "last_attempt",
+        "initiated_by",
     }
 )
 
@@ -155,8 +159,9 @@ def _event(row: AuditRow) -> AuditEvent:
 async def _check_limits(session: AsyncSession, added: RequestRow, limits: SubmissionLimits) -> None:
     """Raise if ``added``, already inserted in this transaction, puts its requester over
     ``limits``. Counting after the insert, inside the write transaction, keeps the count
-    exact when processes submit at once: a second writer waits for the first to commit
-    and then counts its row too."""
+    exact when processes submit at once: on SQLite a second writer waits for the first
+    to commit and then counts its row too; on PostgreSQL a lock per requester, taken
+    before the insert, does the same."""
     others = sa.and_(RequestRow.requester == added.requester, RequestRow.id != added.id)
     waiting = (
         await session.execute(
@@ -208,6 +213,7 @@ def _to_domain(row: RequestRow) -> ConnectionRequest:
         missed_polls=row.missed_polls or 0,
         name_absent_at=row.name_absent_at,
         last_attempt=CreateOutcome(row.last_attempt) if row.last_attempt else None,
+        initiated_by=row.initiated_by,
     )
 
 
@@ -217,9 +223,10 @@ class RequestRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         bind = sessions.kw.get("bind")
+        self._dialect = bind.dialect.name if bind is not None else ""
         # SQLite has one writer at a time; writers that collide back off by sleeping
         # (1, 2, 5 … 100 ms). Queueing this process's writes here avoids those sleeps.
-        self._one_writer = bind is not None and bind.dialect.name == "sqlite"
+        self._one_writer = self._dialect == "sqlite"
         self._write_lock = asyncio.Lock()
 
     @contextlib.asynccontextmanager
@@ -254,8 +261,18 @@ class RequestRepository:
         )
         try:
             async with self._writing() as session:
+                if limits is not None and self._dialect == "postgresql":
+                    # PostgreSQL lets two writers count at once: queue this person's
+                    # submissions, so each one counts the rows the one before it added.
+                    await session.execute(
+                        sa.select(
+                            sa.func.pg_advisory_xact_lock(
+                                _PER_REQUESTER_LOCKS, sa.func.hashtext(requester)
+                            )
+                        )
+                    )
                 session.add(row)
-                await session.flush()  # the insert opens the write transaction
+                await session.flush()  # on SQLite the insert opens the write transaction
                 if limits is not None:
                     await _check_limits(session, row, limits)
                 session.add(

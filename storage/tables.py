@@ -1,4 +1,9 @@
-"""The two tables: requests (current state) and audit events (append-only history)."""
+"""The tables: requests (current state), audit events (append-only history), and the
+replicas with the lease that picks which of them runs the background work.
+
+These models are what the code reads and writes; the schema itself is built by the
+Alembic revisions in ``storage/migrations``, which must agree with them (a test checks).
+"""
 
 from __future__ import annotations
 
@@ -75,6 +80,8 @@ class RequestRow(Base):
     missed_polls: Mapped[int] = mapped_column(default=0, server_default="0")
     name_absent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_attempt: Mapped[str | None] = mapped_column(sa.String(16))
+    initiated_by: Mapped[str | None] = mapped_column(sa.String(64))
+    """The replica creating the connection while the request is ``initiating``."""
 
 
 class AuditRow(Base):
@@ -89,3 +96,25 @@ class AuditRow(Base):
     from_status: Mapped[str | None] = mapped_column(sa.String(32))
     to_status: Mapped[str] = mapped_column(sa.String(32))
     note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ReplicaRow(Base):
+    """A running bot process, and when it last said it was alive."""
+
+    __tablename__ = "replica"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LeaseRow(Base):
+    """A job only one replica may run at a time, and the replica that runs it now."""
+
+    __tablename__ = "lease"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(sa.String(64))
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -13,7 +13,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.approvals.model import RequestFields, Status
-from storage import RequestRepository, create_schema, make_engine, make_sessionmaker
+from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_schema
 
 DAY1 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 DAY2 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -21,7 +21,7 @@ DAY2 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 async def _story(url: str) -> None:
     engine = make_engine(url)
-    await create_schema(engine)
+    await upgrade_schema(engine)
     repository = RequestRepository(make_sessionmaker(engine))
     request = await repository.add(RequestFields("acme", "p", "acme_to_p", "", "SUP"), "U1", DAY1)
     await repository.transition(request, Status.REJECTED, actor="U2", at=DAY2, note="rejected")

@@ -14,7 +14,7 @@ from bot.config import Settings, SettingsError
 from bot.doctor import file_modes
 from bot.private_files import sqlite_files, tighten
 from bot.vault import key_file_for, load_or_create_key
-from storage import create_schema, make_engine
+from storage import make_engine, upgrade_schema
 
 
 def _mode(path: Path) -> int:
@@ -61,7 +61,7 @@ class TestDatabaseFiles:
         database.chmod(0o666)
         engine = make_engine(f"sqlite+aiosqlite:///{database}")
         try:
-            await create_schema(engine)
+            await upgrade_schema(engine)
         finally:
             await engine.dispose()
         for file in sqlite_files(database):

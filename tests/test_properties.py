@@ -28,7 +28,7 @@ from bot.service import ConnectionService
 from bot.vault import Vault
 from handlers.blocks import escape
 from handlers.payloads import UsageError, parse_command, request_ref
-from storage import RequestRepository, create_schema, make_engine, make_sessionmaker
+from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_schema
 from tests.fakes.notifier import RecordingNotifier
 
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -107,7 +107,7 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
     if failures:
         simulator.fail("create", 500, times=failures)
     engine = make_engine(f"sqlite+aiosqlite:///{database}")  # a file: real, separate connections
-    await create_schema(engine)
+    await upgrade_schema(engine)
     async with (
         TestServer(simulator.app, host="127.0.0.1") as server,
         aiohttp.ClientSession() as http,

@@ -112,6 +112,8 @@ class ConnectionRequest:
     """When a complete list last showed the name free, just before a create attempt."""
     last_attempt: CreateOutcome | None = None
     """How that attempt ended; None while it runs, or if the process stopped during it."""
+    initiated_by: str | None = None
+    """The replica that moved it to ``initiating`` and is creating the connection."""
 
     @property
     def may_adopt(self) -> bool:

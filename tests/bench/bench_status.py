@@ -31,7 +31,7 @@ from bot.exalate.simulator import Simulator
 from bot.slack_emulator import FakeSlack
 from handlers.commands import status_reply
 from handlers.home import dashboard
-from storage import create_schema, make_engine
+from storage import make_engine, upgrade_schema
 from storage.tables import RequestRow
 from tests.bench.common import APPROVAL_CHANNEL, APPROVER, REQUESTER
 
@@ -50,7 +50,7 @@ NOW = datetime.now(UTC)
 async def seed(url: str) -> None:
     """10,000 requests from 200 people, the requester among them."""
     engine = make_engine(url)
-    await create_schema(engine)
+    await upgrade_schema(engine)
     statuses = itertools.chain.from_iterable(itertools.repeat(s, n) for s, n in MIX)
     rows: list[dict[str, Any]] = []
     for n, status in enumerate(statuses):

@@ -16,9 +16,9 @@ from storage import (
     RequestRepository,
     SubmissionLimits,
     TooManyOpen,
-    create_schema,
     make_engine,
     make_sessionmaker,
+    upgrade_schema,
 )
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -28,7 +28,7 @@ FIELDS = RequestFields("acme", "partner", "acme_to_partner", "Support sync", "SU
 @pytest.fixture(name="repository")
 async def _repository(tmp_path: Path) -> AsyncIterator[RequestRepository]:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    await create_schema(engine)
+    await upgrade_schema(engine)
     yield RequestRepository(make_sessionmaker(engine))
     await engine.dispose()
 
@@ -161,7 +161,7 @@ class TestLimitsAcrossProcesses:
         url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
         engines = [make_engine(url) for _ in range(4)]
         try:
-            await create_schema(engines[0])
+            await upgrade_schema(engines[0])
             repositories = [RequestRepository(make_sessionmaker(e)) for e in engines]
             limits = SubmissionLimits(max_open=1, per_hour=100)
             results = await asyncio.gather(

@@ -1,0 +1,181 @@
+"""The schema's version: Alembic revisions run by the bot itself.
+
+``upgrade_schema`` brings a database to the newest revision, once however many
+processes start at the same moment: PostgreSQL serialises them on an advisory lock,
+SQLite on a lock of the database file. A database made by ``create_schema`` before
+migrations existed carries the baseline's tables but no revision: it is brought up to
+the baseline by adding the columns it may lack, stamped, and upgraded like any other,
+without touching a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.db import sqlite_file
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+BASELINE = "0001"
+MIGRATE_COMMAND = "exalate-bot migrate"
+# Any constant: the advisory lock that lets one replica at a time upgrade PostgreSQL.
+_UPGRADE_LOCK_KEY = 0x65786C74
+
+# Columns that create_schema added in place to databases older than the baseline. An
+# adopted database may lack any of them; each is nullable or has a default.
+_LATE_BASELINE_COLUMNS: dict[str, list[sa.Column[object]]] = {
+    "connection_request": [
+        sa.Column("exalate_status", sa.String(64)),
+        sa.Column("reminders_sent", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("code_dm_ref", sa.String(128)),
+        sa.Column("missed_polls", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("name_absent_at", sa.DateTime(timezone=True)),
+        sa.Column("last_attempt", sa.String(16)),
+    ],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """Where a database stands: its revision (None: none recorded) and the newest one."""
+
+    current: str | None
+    head: str
+    before_migrations: bool
+    """Tables made by ``create_schema``, not yet adopted."""
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+    def describe(self) -> str:
+        """One line for a person: where it stands and what to run."""
+        if self.at_head:
+            return f"at the newest revision ({self.head})"
+        if self.before_migrations:
+            return f"made before migrations: run `{MIGRATE_COMMAND}` to adopt it"
+        if self.current is None:
+            return f"empty: run `{MIGRATE_COMMAND}` to create the tables"
+        return (
+            f"at revision {self.current}, this version needs {self.head}: run `{MIGRATE_COMMAND}`"
+        )
+
+
+class SchemaBehind(Exception):
+    """The database is not at the revision this version of the bot needs."""
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this version of the bot knows."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None, "storage/migrations has no revision"
+    return head
+
+
+def _state(connection: Connection) -> SchemaState:
+    inspector = sa.inspect(connection)
+    current = MigrationContext.configure(connection).get_current_revision()
+    legacy = current is None and inspector.has_table("connection_request")
+    return SchemaState(current, head_revision(), legacy)
+
+
+async def schema_state(engine: AsyncEngine) -> SchemaState:
+    """Where ``engine``'s database stands, changing nothing."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_state)
+
+
+async def upgrade_schema(engine: AsyncEngine) -> SchemaState:
+    """Bring the database to the newest revision; returns where it stood before."""
+    if sqlite_file(str(engine.url)) is not None:
+        async with engine.connect() as connection:
+            # WAL lets readers (status) proceed while a transition writes; it is a
+            # property of the file, and cannot change inside a transaction.
+            await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    async with _one_upgrader(engine), engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_UPGRADE_LOCK_KEY)))
+        before = await connection.run_sync(_upgrade)
+    if not before.at_head:
+        log.info("schema_upgraded from=%s to=%s", before.current or "none", before.head)
+    return before
+
+
+def _upgrade(connection: Connection) -> SchemaState:
+    before = _state(connection)
+    config = _config(connection)
+    if before.before_migrations:
+        _add_late_baseline_columns(connection)
+        command.stamp(config, BASELINE)
+    command.upgrade(config, "head")
+    return before
+
+
+def _add_late_baseline_columns(connection: Connection) -> None:
+    for table, columns in _LATE_BASELINE_COLUMNS.items():
+        present = {column["name"] for column in sa.inspect(connection).get_columns(table)}
+        for column in columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=connection.dialect)
+            default = column.server_default
+            clause = f" DEFAULT {default.arg}" if isinstance(default, sa.DefaultClause) else ""
+            connection.exec_driver_sql(
+                f'ALTER TABLE {table} ADD COLUMN "{column.name}" {kind}{clause}'
+            )
+
+
+@contextlib.asynccontextmanager
+async def _one_upgrader(engine: AsyncEngine) -> AsyncIterator[None]:
+    """On an SQLite file, hold an exclusive lock on the file while upgrading.
+
+    ``flock`` locks are independent of the byte-range locks SQLite itself takes, so
+    this serialises upgraders without getting in the way of the database. PostgreSQL
+    upgraders wait on an advisory lock in their transaction instead.
+    """
+    path = sqlite_file(str(engine.url))
+    if path is None:
+        yield
+        return
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+async def prepare_schema(engine: AsyncEngine, *, upgrade: bool) -> None:
+    """Upgrade the database if allowed, else make sure it is at the newest revision.
+
+    Raises SchemaBehind with the command to run when it is not.
+    """
+    if upgrade:
+        await upgrade_schema(engine)
+        return
+    state = await schema_state(engine)
+    if not state.at_head:
+        raise SchemaBehind(f"The database is {state.describe()}, or start with --migrate.")
