@@ -4,6 +4,8 @@
 exalate-bot [run] [--health-port N]        Socket Mode (needs SLACK_APP_TOKEN)
 exalate-bot run --http [--host H] [--port N] [--health-port N]   HTTP mode: POST /slack/events
 exalate-bot run [--http …] --simulated-jira      either, against the built-in simulator
+exalate-bot run … --migrate                    upgrade a PostgreSQL schema first
+exalate-bot migrate                            upgrade the database schema and exit
 exalate-bot demo                               the whole flow here, no Slack or Jira needed
 exalate-bot doctor [--http]                    one line per check, non-zero on any failure
 exalate-bot audit export [--format csv|json] [--since DATE]   print the audit trail
@@ -27,6 +29,8 @@ from bot.config import SettingsError, load_database_settings, load_settings
 from bot.doctor import run_checks
 from bot.exalate.simulator import Simulator, serve
 from bot.log import configure_logging
+from storage import DatabaseProblem, SchemaBehind, explained, make_engine, upgrade_schema
+from storage.db import describe
 
 log = logging.getLogger("bot")
 
@@ -48,10 +52,17 @@ def _parser() -> argparse.ArgumentParser:
         help="serve /healthz, /readyz and /metrics on this port only (recommended)",
     )
     run.add_argument(
+        "--migrate",
+        action="store_true",
+        help="upgrade the PostgreSQL schema before starting (as EXALATE_AUTO_MIGRATE=1); "
+        "SQLite is always upgraded",
+    )
+    run.add_argument(
         "--simulated-jira",
         action="store_true",
         help="use the built-in Exalate-on-Jira simulator instead of JIRA_URL: a safe sandbox",
     )
+    commands.add_parser("migrate", help="upgrade the database in DATABASE_URL to this version")
     commands.add_parser("demo", help="the whole flow on this machine, no Slack or Jira needed")
     doctor = commands.add_parser("doctor", help="check settings, Slack, Jira, Exalate, database")
     doctor.add_argument("--http", action="store_true", help="check for HTTP mode")
@@ -91,17 +102,40 @@ async def _doctor(http_mode: bool) -> int:
     return 1 if failed else 0
 
 
+async def _migrate() -> str:
+    """Upgrade the database in DATABASE_URL; what was done, in one line."""
+    url = load_database_settings().database_url
+    engine = make_engine(url)
+    try:
+        async with explained(url):
+            before = await upgrade_schema(engine)
+    finally:
+        await engine.dispose()
+    if before.at_head:
+        return f"{describe(url)} is already at the newest revision ({before.head})."
+    if before.before_migrations:
+        return f"{describe(url)}, made before migrations, adopted and upgraded to {before.head}."
+    return f"{describe(url)} upgraded from {before.current or 'empty'} to {before.head}."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     arguments = _parser().parse_args(argv)
+    try:
+        return _main(arguments)
+    except (SettingsError, DatabaseProblem, SchemaBehind) as error:
+        print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+
+
+def _main(arguments: argparse.Namespace) -> int:
     if arguments.command == "audit":
-        try:
-            database = load_database_settings()
-            output = asyncio.run(export(database.database_url, arguments.format, arguments.since))
-        except SettingsError as error:
-            print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
-            return 2
+        database = load_database_settings()
+        output = asyncio.run(export(database.database_url, arguments.format, arguments.since))
         sys.stdout.write(output)
+        return 0
+    if arguments.command == "migrate":
+        print(asyncio.run(_migrate()))  # noqa: T201
         return 0
     if arguments.command == "demo":
         return asyncio.run(demo.run())
@@ -114,23 +148,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     running_command = arguments.command == "run"
     simulated = running_command and arguments.simulated_jira
-    try:
-        # The simulator's address is known only once it listens: placeholders until then.
-        settings = load_settings(**SIMULATED_JIRA) if simulated else load_settings()
-        configure_logging(settings.log_level, settings.secrets())
-        serve_bot = run_bot(
-            settings,
-            http=running_command and arguments.http,
-            host=getattr(arguments, "host", ""),
-            port=getattr(arguments, "port", 0),
-            health_port=getattr(arguments, "health_port", None),
-            use_simulator=simulated,
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_bot)
-    except SettingsError as error:
-        print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
-        return 2
+    # The simulator's address is known only once it listens: placeholders until then.
+    settings = load_settings(**SIMULATED_JIRA) if simulated else load_settings()
+    if running_command and arguments.migrate:
+        settings = settings.model_copy(update={"exalate_auto_migrate": True})
+    configure_logging(settings.log_level, settings.secrets())
+    serve_bot = run_bot(
+        settings,
+        http=running_command and arguments.http,
+        host=getattr(arguments, "host", ""),
+        port=getattr(arguments, "port", 0),
+        health_port=getattr(arguments, "health_port", None),
+        use_simulator=simulated,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_bot)
     return 0
 
 

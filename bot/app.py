@@ -116,12 +116,11 @@ class Runtime:
         *,
         http_mode: bool,
         clock: Callable[[], datetime] = utc_now,
-        migrate: bool = False,
     ) -> Runtime:
         """Build and connect every part; nothing is served and no job runs yet.
 
         The schema is upgraded first where allowed: always on SQLite (one file, one
-        owner), on PostgreSQL with ``migrate`` or EXALATE_AUTO_MIGRATE. Raises
+        owner), on PostgreSQL with EXALATE_AUTO_MIGRATE (``run --migrate``). Raises
         DatabaseProblem or SchemaBehind, each one line for the person starting it.
         """
         signing_secret = settings.require_http_mode() if http_mode else None
@@ -131,7 +130,7 @@ class Runtime:
             )
         vault = load_vault(settings)
         engine = make_engine(settings.database_url)
-        upgrade = migrate or settings.exalate_auto_migrate or engine.dialect.name == "sqlite"
+        upgrade = settings.exalate_auto_migrate or engine.dialect.name == "sqlite"
         try:
             async with explained(settings.database_url):
                 await prepare_schema(engine, upgrade=upgrade)

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 
 from bot.config import SettingsError
-from storage import RequestRepository, has_schema, make_engine, make_sessionmaker
+from storage import RequestRepository, explained, has_schema, make_engine, make_sessionmaker
 from storage.db import sqlite_file
 
 COLUMNS = ("at", "request_id", "connection_name", "actor", "from_status", "to_status", "note")
@@ -29,9 +29,10 @@ async def export(database_url: str, output_format: str, since: datetime | None) 
         raise SettingsError(f"DATABASE_URL names {path}, which does not exist.")
     engine = make_engine(database_url)
     try:
-        if not await has_schema(engine):
-            raise SettingsError("DATABASE_URL holds no exalate-bot tables.")
-        events = await RequestRepository(make_sessionmaker(engine)).audit_trail(since)
+        async with explained(database_url):
+            if not await has_schema(engine):
+                raise SettingsError("DATABASE_URL holds no exalate-bot tables.")
+            events = await RequestRepository(make_sessionmaker(engine)).audit_trail(since)
     finally:
         await engine.dispose()
     records = [

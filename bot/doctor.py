@@ -16,15 +16,14 @@ import aiohttp
 import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.config import Settings
 from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
 from bot.private_files import loose, sqlite_files
 from bot.vault import key_file_for
-from storage.db import sqlite_file
-from storage.tables import Base
+from storage.db import DatabaseProblem, explained, make_engine, sqlite_file
+from storage.schema import SchemaState, schema_state, state_of
 
 REQUIRED_SCOPES = ("commands", "chat:write", "im:write")
 MINIMUM_JIRA = (8, 14)  # personal access tokens
@@ -244,7 +243,7 @@ async def _exalate_api(exalate: ExalateClient) -> Check:
 
 
 async def _database(settings: Settings) -> Check:
-    """Writable and up to date, looked at without changing anything."""
+    """Reachable, writable and at the newest revision, looked at without changing anything."""
     path = sqlite_file(settings.database_url)
     if path is not None:
         folder = path.parent.resolve()
@@ -261,39 +260,29 @@ async def _database(settings: Settings) -> Check:
             return Check("Database", False, f"{path} (or its folder) is not writable.")
     try:
         if path is not None:  # one look with the standard library's driver, in a thread
-            missing = await asyncio.to_thread(_missing_in_sqlite, path)
+            state = await asyncio.to_thread(_sqlite_state, path)
         else:
-            engine = create_async_engine(settings.database_url, poolclass=NullPool)
+            engine = make_engine(settings.database_url)
             try:
-                async with engine.connect() as connection:
-                    missing = await connection.run_sync(_missing_columns)
+                async with explained(settings.database_url):
+                    state = await schema_state(engine)
             finally:
                 await engine.dispose()
+    except DatabaseProblem as problem:
+        return Check("Database", False, str(problem))
     except Exception as error:  # whatever the driver says, said plainly
         return Check("Database", False, f"{type(error).__name__}: check DATABASE_URL.")
-    if missing:
-        return Check(
-            "Database", False, f"lacks {', '.join(missing)}: start the bot once and it adds them."
-        )
-    return Check("Database", True, "writable and up to date")
+    if state.at_head:
+        return Check("Database", True, f"reachable, {state.describe()}")
+    if path is not None or settings.exalate_auto_migrate:
+        return Check("Database", None, f"{state.describe()}; the bot upgrades it at start")
+    return Check("Database", False, state.describe())
 
 
-def _missing_in_sqlite(path: Path) -> list[str]:
+def _sqlite_state(path: Path) -> SchemaState:
     engine = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            return _missing_columns(connection)
+            return state_of(connection)
     finally:
         engine.dispose()
-
-
-def _missing_columns(connection: sa.Connection) -> list[str]:
-    inspector = sa.inspect(connection)
-    missing = []
-    for table in Base.metadata.sorted_tables:
-        if not inspector.has_table(table.name):
-            missing.append(table.name)
-            continue
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in present]
-    return missing

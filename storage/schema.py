@@ -95,7 +95,8 @@ def head_revision() -> str:
     return head
 
 
-def _state(connection: Connection) -> SchemaState:
+def state_of(connection: Connection) -> SchemaState:
+    """Where the database behind ``connection`` stands."""
     inspector = sa.inspect(connection)
     current = MigrationContext.configure(connection).get_current_revision()
     legacy = current is None and inspector.has_table("connection_request")
@@ -105,11 +106,12 @@ def _state(connection: Connection) -> SchemaState:
 async def schema_state(engine: AsyncEngine) -> SchemaState:
     """Where ``engine``'s database stands, changing nothing."""
     async with engine.connect() as connection:
-        return await connection.run_sync(_state)
+        return await connection.run_sync(state_of)
 
 
-async def upgrade_schema(engine: AsyncEngine) -> SchemaState:
-    """Bring the database to the newest revision; returns where it stood before."""
+async def upgrade_schema(engine: AsyncEngine, target: str = "head") -> SchemaState:
+    """Bring the database to the newest revision (or ``target``); returns where it
+    stood before."""
     if sqlite_file(str(engine.url)) is not None:
         async with engine.connect() as connection:
             # WAL lets readers (status) proceed while a transition writes; it is a
@@ -118,19 +120,19 @@ async def upgrade_schema(engine: AsyncEngine) -> SchemaState:
     async with _one_upgrader(engine), engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_UPGRADE_LOCK_KEY)))
-        before = await connection.run_sync(_upgrade)
+        before = await connection.run_sync(_upgrade, target)
     if not before.at_head:
         log.info("schema_upgraded from=%s to=%s", before.current or "none", before.head)
     return before
 
 
-def _upgrade(connection: Connection) -> SchemaState:
-    before = _state(connection)
+def _upgrade(connection: Connection, target: str) -> SchemaState:
+    before = state_of(connection)
     config = _config(connection)
     if before.before_migrations:
         _add_late_baseline_columns(connection)
         command.stamp(config, BASELINE)
-    command.upgrade(config, "head")
+    command.upgrade(config, target)
     return before
 
 

@@ -1,14 +1,54 @@
-"""Shared fixtures: a clean environment and clean logging, so no test leaks into another."""
+"""Shared fixtures: a clean environment and clean logging, so no test leaks into another,
+and a database of each kind the bot supports."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from bot.log import RedactSecrets
+from tests.postgres import PostgresCluster, cluster_for_session
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster | None]:
+    """A throwaway PostgreSQL server on 127.0.0.1 for the whole run, started when a test
+    first needs it; None where its binaries are not installed (see tests/postgres.py)."""
+    cluster = cluster_for_session()
+    try:
+        yield cluster
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+@pytest.fixture(name="backend", params=BACKENDS)
+def _backend(request: pytest.FixtureRequest) -> str:
+    """Which database the test runs on: each test that uses it runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture(name="database_url")
+async def _database_url(
+    backend: str, tmp_path: Path, postgres: PostgresCluster | None
+) -> AsyncIterator[str]:
+    """An empty database of ``backend``: an SQLite file, or a new PostgreSQL database."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        return
+    if postgres is None:
+        pytest.skip("PostgreSQL's server binaries are not installed (apt install postgresql)")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    yield await postgres.create_database(name)
+    await postgres.drop_database(name)
+
 
 # Settings names the bot reads, plus proxies: slack_sdk ignores NO_PROXY, so a proxy
 # variable would send loopback calls to the proxy.

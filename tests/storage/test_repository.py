@@ -1,4 +1,4 @@
-"""The repository on a real SQLite database (aiosqlite), compare-and-set included."""
+"""The repository on real databases, SQLite and PostgreSQL, compare-and-set included."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ FIELDS = RequestFields("acme", "partner", "acme_to_partner", "Support sync", "SU
 
 
 @pytest.fixture(name="repository")
-async def _repository(tmp_path: Path) -> AsyncIterator[RequestRepository]:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+async def _repository(database_url: str) -> AsyncIterator[RequestRepository]:
+    engine = make_engine(database_url)
     await upgrade_schema(engine)
     yield RequestRepository(make_sessionmaker(engine))
     await engine.dispose()
@@ -154,12 +154,11 @@ def test_database_file_is_private(tmp_path: Path) -> None:
 
 class TestLimitsAcrossProcesses:
     async def test_engines_submitting_at_once_never_exceed_the_open_limit(
-        self, tmp_path: Path
+        self, database_url: str
     ) -> None:
-        """Four engines on one SQLite file, as four replicas would be, each storing a
+        """Four engines on one database, as four replicas would be, each storing a
         request of the same person at once, with one open request allowed: one stored."""
-        url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-        engines = [make_engine(url) for _ in range(4)]
+        engines = [make_engine(database_url) for _ in range(4)]
         try:
             await upgrade_schema(engines[0])
             repositories = [RequestRepository(make_sessionmaker(e)) for e in engines]
