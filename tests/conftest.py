@@ -3,6 +3,7 @@ and a database of each kind the bot supports."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.log import RedactSecrets
+from storage import make_engine, upgrade_schema
 from tests.postgres import PostgresCluster, cluster_for_session
 
 BACKENDS = ("sqlite", "postgresql")
@@ -27,6 +29,25 @@ def postgres() -> Iterator[PostgresCluster | None]:
     finally:
         if cluster is not None:
             cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresCluster | None) -> str | None:
+    """A PostgreSQL database at the newest revision, copied for each bot under test (as
+    an operator would have run ``exalate-bot migrate``): copying is faster than upgrading."""
+    if postgres is None:
+        return None
+    name = "exalate_template"
+
+    async def migrated() -> None:
+        engine = make_engine(await postgres.create_database(name))
+        try:
+            await upgrade_schema(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrated())
+    return name
 
 
 @pytest.fixture(name="backend", params=BACKENDS)
@@ -47,6 +68,22 @@ async def _database_url(
         pytest.skip("PostgreSQL's server binaries are not installed (apt install postgresql)")
     name = f"test_{uuid.uuid4().hex[:16]}"
     yield await postgres.create_database(name)
+    await postgres.drop_database(name)
+
+
+@pytest.fixture(name="bot_database_url")
+async def _bot_database_url(
+    backend: str, tmp_path: Path, postgres: PostgresCluster | None, postgres_template: str | None
+) -> AsyncIterator[str]:
+    """A database ready for a bot of ``backend``: an SQLite file the bot will create, or a
+    PostgreSQL database already at the newest revision."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        return
+    if postgres is None or postgres_template is None:
+        pytest.skip("PostgreSQL's server binaries are not installed (apt install postgresql)")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    yield await postgres.create_database(name, template=postgres_template)
     await postgres.drop_database(name)
 
 

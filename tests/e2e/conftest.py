@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,6 +15,7 @@ from bot.app import Runtime
 from bot.config import Settings, load_settings
 from bot.exalate.simulator import Simulator
 from bot.slack_emulator import FakeSlack
+from storage.db import sqlite_file
 from tests.e2e.harness import (
     ADMINS_GROUP,
     APPROVAL_CHANNEL,
@@ -24,6 +24,7 @@ from tests.e2e.harness import (
     CAROL,
     JIRA_TOKEN,
     PEOPLE,
+    SECRET_KEY,
     SIGNING_SECRET,
     Harness,
 )
@@ -77,7 +78,7 @@ def _limits() -> tuple[int, int]:
 def _settings(
     slack: FakeSlack,
     jira_url: str,
-    tmp_path: Path,
+    bot_database_url: str,
     create_timeout: float,
     initiation: str,
     allowed_projects: str,
@@ -90,7 +91,8 @@ def _settings(
         slack_api_url=slack.api_url,
         jira_url=jira_url,
         jira_token=JIRA_TOKEN,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_url=bot_database_url,
+        exalate_secret_key=None if sqlite_file(bot_database_url) else SECRET_KEY,
         exalate_approval_channel=APPROVAL_CHANNEL,
         exalate_approvers=f"{BOB},{ADMINS_GROUP}",
         exalate_local_short_name="acme",

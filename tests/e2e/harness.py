@@ -31,6 +31,8 @@ from storage import RequestRepository, make_sessionmaker
 SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-e2e-bot-token"
 JIRA_TOKEN = "e2e-jira-personal-access-token"
+# EXALATE_SECRET_KEY where there is no SQLite file to keep a key file beside (PostgreSQL).
+SECRET_KEY = "f_TGDiAdn7VCfBTAs8jCmN_4qMkbvx_YzG8vo6TYUoc="
 APPROVAL_CHANNEL = "C0APPROVALS"
 ALICE, BOB, CAROL, MALLORY = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
 PEOPLE = (ALICE, BOB, CAROL, MALLORY)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
-import sqlalchemy as sa
 
 from bot.config import Settings
 from bot.doctor import Check, jira_transport, run_checks
 from bot.exalate.simulator import Simulator
 from bot.slack_emulator import FakeSlack
-from storage.db import sqlite_file
-from storage.tables import Base
+from storage import make_engine, upgrade_schema
+from storage.schema import BASELINE, head_revision
 from tests.e2e.harness import APPROVAL_CHANNEL
 
 
@@ -20,24 +19,22 @@ async def _checks(settings: Settings, *, http_mode: bool = True) -> dict[str, Ch
     return {check.name: check async for check in run_checks(settings, http_mode=http_mode)}
 
 
-def _database_with_schema(settings: Settings, *alterations: str) -> None:
-    """The bot's tables, made with the standard library's sqlite3 driver: the test needs
-    a database in place, not a second async engine left for the collector."""
-    engine = sa.create_engine(settings.database_url.replace("+aiosqlite", ""))
-    Base.metadata.create_all(engine)
-    with engine.begin() as connection:
-        for statement in alterations:
-            connection.exec_driver_sql(statement)
-    engine.dispose()
-    database = sqlite_file(settings.database_url)
-    assert database is not None
-    database.chmod(0o600)  # as the bot creates it
+async def _database_with_schema(settings: Settings, revision: str = "head") -> None:
+    """The bot's tables in place, at ``revision``."""
+    engine = make_engine(settings.database_url)
+    try:
+        await upgrade_schema(engine, revision)
+    finally:
+        await engine.dispose()
 
 
 class TestDoctor:
-    async def test_everything_in_place(self, settings: Settings, slack: FakeSlack) -> None:
-        """All checks pass when Slack, Jira, Exalate and the database are as they should be."""
-        _database_with_schema(settings)
+    async def test_everything_in_place(
+        self, settings: Settings, slack: FakeSlack, backend: str
+    ) -> None:
+        """All checks pass when Slack, Jira, Exalate and the database are as they should be
+        (files to keep private only beside an SQLite database)."""
+        await _database_with_schema(settings)
         slack.workspace.scopes.add("channels:read")  # beyond the manifest: lets doctor look
         checks = await _checks(settings)
         assert {name: check.ok for name, check in checks.items()} == {
@@ -50,9 +47,9 @@ class TestDoctor:
             "Jira version": True,
             "Exalate REST API": True,
             "Database": True,
-            "File modes": True,
-        }
+        } | ({"File modes": True} if backend == "sqlite" else {})
         assert checks["Jira version"].detail == "9.12.15"
+        assert checks["Database"].detail == f"reachable, at the newest revision ({head_revision()})"
 
     async def test_each_problem_says_how_to_fix_it(
         self, settings: Settings, slack: FakeSlack, simulator: Simulator
@@ -85,6 +82,7 @@ class TestDoctor:
 
 
 class TestDoctorDatabase:
+    @pytest.mark.parametrize("backend", ["sqlite"])
     async def test_missing_database_is_only_a_note(self, settings: Settings) -> None:
         """No database yet is fine: the bot creates it at first start. Doctor creates none."""
         checks = await _checks(settings)
@@ -92,13 +90,35 @@ class TestDoctorDatabase:
         assert "creates it at first start" in checks["Database"].detail
         assert not os.path.exists(settings.database_url.split("///", 1)[1])  # noqa: ASYNC240
 
-    async def test_old_schema_is_reported_not_migrated(self, settings: Settings) -> None:
-        """A database lacking a column is a ✗ naming it, and doctor leaves it as it was."""
-        _database_with_schema(settings, "ALTER TABLE connection_request DROP COLUMN missed_polls")
-        checks = await _checks(settings)
-        assert checks["Database"].ok is False
-        assert "connection_request.missed_polls" in checks["Database"].detail
-        assert "connection_request.missed_polls" in (await _checks(settings))["Database"].detail
+    async def test_old_schema_is_reported_not_migrated(
+        self, settings: Settings, backend: str, database_url: str
+    ) -> None:
+        """A database at an older revision: on SQLite a note (the bot upgrades it at
+        start), on PostgreSQL a ✗ with the command to run; doctor changes nothing."""
+        settings = settings.model_copy(update={"database_url": database_url})
+        await _database_with_schema(settings, BASELINE)
+        for _ in range(2):
+            database = (await _checks(settings))["Database"]
+            assert f"at revision {BASELINE}, this version needs {head_revision()}" in (
+                database.detail
+            )
+            assert "exalate-bot migrate" in database.detail
+            assert database.ok is (None if backend == "sqlite" else False)
+
+    @pytest.mark.parametrize("backend", ["postgresql"])
+    async def test_unreachable_server_is_one_line_without_the_password(
+        self, settings: Settings
+    ) -> None:
+        dead = settings.model_copy(
+            update={"database_url": "postgresql+asyncpg://bot:pw-Secret-9@127.0.0.1:9/bot"}
+        )
+        database = (await _checks(dead))["Database"]
+        assert database.ok is False
+        assert database.detail.startswith(
+            "Cannot use the database postgresql+asyncpg://bot:***@127.0.0.1:9/bot: "
+            "ConnectionRefusedError"
+        )
+        assert "pw-Secret-9" not in database.detail
 
     async def test_unreachable_slack_is_a_failure_not_a_crash(self, settings: Settings) -> None:
         """With nothing listening at SLACK_API_URL, the Slack checks fail with a hint."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bot.log import configure_logging
 from handlers.ids import Action
+from storage.db import sqlite_file
 from tests.e2e.harness import ALICE, BOB, BOT_TOKEN, CAROL, JIRA_TOKEN, MALLORY, Harness
 
 
@@ -73,12 +73,23 @@ class TestSecrets:
             assert token not in logs.text
 
     async def test_code_is_encrypted_at_rest(self, harness: Harness) -> None:
-        """The database never holds the code in clear: neither its file nor its write-ahead
-        log, read as they are (disposing the engine instead, while a listener still held a
-        connection, left that connection to the garbage collector)."""
+        """The database never holds the code in clear: not in any row, and on SQLite
+        neither in its file nor its write-ahead log, read as they are (disposing the
+        engine instead, while a listener still held a connection, left that connection
+        to the garbage collector)."""
         code = await _busy_session(harness)
         await harness.settle()
-        database = Path(harness.runtime.settings.database_url.split("///", 1)[1])
+        async with harness.runtime.engine.connect() as connection:
+            for table in ("connection_request", "audit_event", "replica", "lease"):
+                rows = (await connection.exec_driver_sql(f"SELECT * FROM {table}")).all()  # noqa: S608
+                assert rows or table == "lease"
+                assert code not in repr(rows)
+                assert code.encode() not in b"".join(
+                    value for row in rows for value in row if isinstance(value, bytes)
+                )
+        database = sqlite_file(harness.runtime.settings.database_url)
+        if database is None:
+            return  # PostgreSQL: its files are the server's, read through SQL above
         files = sorted(database.parent.glob(f"{database.name}*"))
         assert database in files
         for file in files:
