@@ -131,7 +131,11 @@ def configure_logging(
 
 
 def _libraries_at_info(record: logging.LogRecord) -> bool:
-    """Drop the quiet libraries' lines below INFO, whatever their loggers' levels."""
+    """Drop the quiet libraries' lines below INFO, whatever their loggers' levels, and
+    Alembic's below WARNING: it narrates every start ("Context impl …"), and the bot's
+    own ``schema_upgraded`` line says when the schema changed."""
+    if record.name.startswith("alembic"):
+        return record.levelno >= logging.WARNING
     return record.levelno >= logging.INFO or not record.name.startswith(_QUIET_BELOW_INFO)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from cryptography.fernet import Fernet
 
 from bot.__main__ import main
 from bot.app import SIMULATED_JIRA, Runtime, simulated_jira
 from bot.config import load_settings
+from storage import make_engine, upgrade_schema
+from storage.schema import BASELINE, head_revision
 
 
 class TestMain:
@@ -66,3 +70,69 @@ class TestDoctorCommand:
         """With nothing configured, doctor prints ✗ for the settings and exits 1."""
         assert main(["doctor"]) == 1
         assert capsys.readouterr().out.startswith("✗ Settings:")
+
+
+UNREACHABLE = "postgresql+asyncpg://bot:pw-Secret-9@127.0.0.1:9/bot"
+BOT_SETTINGS = {
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_APP_TOKEN": "xapp-1",
+    "JIRA_URL": "http://127.0.0.1:9",
+    "JIRA_TOKEN": "t",
+    "EXALATE_APPROVAL_CHANNEL": "C0APPROVE",
+    "EXALATE_APPROVERS": "U0ADMIN",
+    "EXALATE_SECRET_KEY": Fernet.generate_key().decode(),
+}
+
+
+class TestDatabaseCommands:
+    async def test_migrate_upgrades_once_then_says_there_is_nothing_to_do(
+        self,
+        database_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        monkeypatch.setenv("DATABASE_URL", database_url)
+        assert await asyncio.to_thread(main, ["migrate"]) == 0
+        assert f"upgraded from empty to {head_revision()}" in capsys.readouterr().out
+        assert await asyncio.to_thread(main, ["migrate"]) == 0
+        assert "already at the newest revision" in capsys.readouterr().out
+
+    @pytest.mark.parametrize("backend", ["postgresql"])
+    async def test_run_refuses_an_old_postgresql_schema_with_the_command(
+        self,
+        database_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Replicas upgrade PostgreSQL only when told: without --migrate, the bot stops
+        before it touches the database, and says what to run."""
+        engine = make_engine(database_url)
+        await upgrade_schema(engine, BASELINE)
+        await engine.dispose()
+        for name, value in BOT_SETTINGS.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("DATABASE_URL", database_url)
+        assert await asyncio.to_thread(main, ["run"]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("exalate-bot: The database is at revision 0001")
+        assert "run `exalate-bot migrate`" in error
+        assert "--migrate" in error
+        assert len(error.splitlines()) == 1
+
+    @pytest.mark.parametrize("command", [["run"], ["migrate"], ["audit", "export"]])
+    def test_an_unreachable_database_is_one_line_without_the_password(
+        self,
+        command: list[str],
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        for name, value in BOT_SETTINGS.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
+        assert main(command) == 2
+        captured = capsys.readouterr()
+        assert captured.err == (
+            "exalate-bot: Cannot use the database postgresql+asyncpg://bot:***@127.0.0.1:9/bot: "
+            "ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 9)\n"
+        )
+        assert "pw-Secret-9" not in captured.out + captured.err
