@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -12,3 +13,10 @@ def ended_pid() -> int:
         [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True
     )
     return int(ended.stdout)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -107,6 +107,9 @@ class Simulator:
         self.connections: dict[int, dict[str, Any]] = {}
         self._next_id = FIRST_CONNECTION_ID
         self._faults: dict[str, deque[_Fault]] = {}
+        self._connection_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._creates_answer = asyncio.Event()
+        self._creates_answer.set()
         self.app = self._build_app()
 
     # --- steering from Python -------------------------------------------------------------
@@ -151,7 +154,34 @@ class Simulator:
             "status": status,
             "invitationCode": code,
         }
+        self._wake_connection_waiters()
         return connection_id
+
+    def hold_creates(self) -> None:
+        """Create connections but keep every answer back until ``release_creates``: the
+        moment a bot may die with its initiations in flight."""
+        self._creates_answer.clear()
+
+    def release_creates(self) -> None:
+        self._creates_answer.set()
+
+    async def holds(self, count: int) -> None:
+        """Return once at least ``count`` connections exist (for tests that must act
+        while a create's answer is still on its way)."""
+        if len(self.connections) >= count:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._connection_waiters.append((count, waiter))
+        await waiter
+
+    def _wake_connection_waiters(self) -> None:
+        waiting = []
+        for count, waiter in self._connection_waiters:
+            if len(self.connections) >= count and not waiter.done():
+                waiter.set_result(None)
+            elif not waiter.done():
+                waiting.append((count, waiter))
+        self._connection_waiters = waiting
 
     def accept(self, name: str) -> None:
         """The partner accepted the invitation: the connection turns ``ACTIVE``."""
@@ -220,6 +250,8 @@ class Simulator:
         if answer is None:
             answer = build()
         await asyncio.sleep(self.create_latency if route == "create" else self.read_latency)
+        if route == "create":
+            await self._creates_answer.wait()
         return answer
 
     def _take_fault(self, route: Route) -> web.Response | None:
@@ -277,6 +309,7 @@ class Simulator:
             "invitationCode": _invitation_code(body),
         }
         self.connections[connection_id] = connection
+        self._wake_connection_waiters()
         return web.json_response(connection, status=201)
 
     def _invalid(self, body: Any) -> str | None:

@@ -134,7 +134,7 @@ async def _harness(
             aiohttp.ClientSession() as http,
         ):
             url = str(server.make_url("/slack/events"))
-            yield Harness(runtime, slack, simulator, url, http)
+            yield Harness(slack, simulator, url, http, runtime=runtime)
     finally:
         await runtime.close()
 

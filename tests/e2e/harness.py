@@ -64,10 +64,10 @@ class Reply:
 
 
 @dataclass
-class Harness:
-    """The running bot and the fakes around it."""
+class SlackSide:
+    """What Slack sends to one bot endpoint (``url``), and what people then see in the
+    fake Slack; for bots in processes of their own (several replicas) too."""
 
-    runtime: Runtime
     slack: FakeSlack
     simulator: Simulator
     url: str
@@ -309,45 +309,20 @@ class Harness:
             "response_urls": [],
         }
 
-    async def repository_request(self, request_id: int) -> ConnectionRequest:
-        """The request as stored now."""
-        request = await RequestRepository(make_sessionmaker(self.runtime.engine)).get(request_id)
-        assert request is not None
-        return request
-
-    async def settle(self) -> None:
-        """Wait until every listener has finished its work after the ack."""
-        assert await self.runtime.inflight.drain(timeout=5) == 0
-
     # --- what people see ---------------------------------------------------------------
 
     async def request_id(self, index: int = 0) -> int:
         """The request id on the ``index``-th approval card posted."""
-        await self.slack.wait_for(
-            "chat.postMessage", lambda c: c.args.get("channel") == APPROVAL_CHANNEL
-        )
-        cards = [
-            c
-            for c in self.slack.calls_to("chat.postMessage")
-            if c.args.get("channel") == APPROVAL_CHANNEL and "thread_ts" not in c.args
-        ]
-        return int(cards[index].args["blocks"][0]["text"]["text"].rsplit("#", 1)[1])
 
-    async def invited(self, **overrides: str) -> int:
-        """A request approved by Bob, its code delivered; returns its id."""
-        count = len(
-            [
+        def cards() -> list[Call]:
+            return [
                 c
                 for c in self.slack.calls_to("chat.postMessage")
                 if c.args.get("channel") == APPROVAL_CHANNEL and "thread_ts" not in c.args
             ]
-        )
-        assert (await self.submit_request(**overrides)).body == {}
-        await self.settle()
-        request_id = await self.request_id(count)
-        await self.click(Action.APPROVE, request_id, BOB)
-        await self.settle()
-        return request_id
+
+        await self.slack.wait_for("chat.postMessage", lambda _call: len(cards()) > index)
+        return int(cards()[index].args["blocks"][0]["text"]["text"].rsplit("#", 1)[1])
 
     async def card(self, predicate_text: str) -> Call:
         """The first card post or update whose notification text contains ``predicate_text``."""
@@ -365,3 +340,36 @@ class Harness:
 
     async def private_reply(self, response_name: str) -> Call:
         return await self.slack.wait_for(f"response_url:{response_name}")
+
+
+@dataclass(kw_only=True)
+class Harness(SlackSide):
+    """The bot running in this process, and the fakes around it."""
+
+    runtime: Runtime
+
+    async def repository_request(self, request_id: int) -> ConnectionRequest:
+        """The request as stored now."""
+        request = await RequestRepository(make_sessionmaker(self.runtime.engine)).get(request_id)
+        assert request is not None
+        return request
+
+    async def settle(self) -> None:
+        """Wait until every listener has finished its work after the ack."""
+        assert await self.runtime.inflight.drain(timeout=5) == 0
+
+    async def invited(self, **overrides: str) -> int:
+        """A request approved by Bob, its code delivered; returns its id."""
+        count = len(
+            [
+                c
+                for c in self.slack.calls_to("chat.postMessage")
+                if c.args.get("channel") == APPROVAL_CHANNEL and "thread_ts" not in c.args
+            ]
+        )
+        assert (await self.submit_request(**overrides)).body == {}
+        await self.settle()
+        request_id = await self.request_id(count)
+        await self.click(Action.APPROVE, request_id, BOB)
+        await self.settle()
+        return request_id
