@@ -30,6 +30,7 @@ from tests.bench.common import (
     percentiles,
     serve,
     servers,
+    sqlite_url,
     submission_body,
 )
 
@@ -71,10 +72,10 @@ async def main() -> None:
             latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
             await session.post(jira + "/_simulator/latency", json={"create": latency})
         database = Path(folder) / "bench.db"
-        environment = bot_environment(slack, jira, database)
+        environment = bot_environment(slack, jira, sqlite_url(database))
         with serve(bot_command(), environment) as (url, _process):
             await prepare(url, needed)
-            values = card_values(database)
+            values = await card_values(sqlite_url(database))
             bot = await measure(url, slack, (values[n] for n in sorted(values)))
         with serve(bare_bolt_command(), environment) as (url, _process):
             bare = await measure(url, slack, itertools.repeat("1:0000000000000000"))

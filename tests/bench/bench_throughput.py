@@ -1,19 +1,27 @@
 """Throughput and memory: 1,000 requests submitted and approved end to end.
 
-    python -m tests.bench.bench_throughput
+    python -m tests.bench.bench_throughput                          # SQLite, one bot
+    python -m tests.bench.bench_throughput --database postgresql --replicas 2
 
 Exalate answers each create after 50 ms. Every approval is clicked twice at once (a
-double click), so "zero duplicates" is earned. Prints requests per second from the
-first submission until the last invitation code was delivered, the counts that prove
-nothing was lost or duplicated, and the bot's resident memory after start and after.
+double click), so "zero duplicates" is earned; with several replicas the two clicks of
+a pair go to different replicas, and submissions alternate between them. PostgreSQL is
+a throwaway cluster on 127.0.0.1 (``tests/postgres.py``), migrated with
+``exalate-bot migrate`` as an operator would. Prints requests per second from the first
+submission until the last invitation code was delivered, the counts that prove nothing
+was lost or duplicated, and each bot's resident memory after start and after.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sqlite3
+import contextlib
+import os
+import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -24,53 +32,88 @@ from tests.bench.common import (
     bot_environment,
     burst,
     card_values,
+    read,
     rss_mb,
     serve,
     servers,
+    sqlite_url,
     submission_body,
 )
+from tests.postgres import PostgresCluster
 
 REQUESTS = 1000
 CONCURRENCY = 50
 
 
-def delivered(database: Path) -> int:
+async def delivered(database_url: str) -> int:
     """Requests whose invitation code reached the requester's DM."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM connection_request "
-            "WHERE status = 'invited' AND code_dm_ref IS NOT NULL"
-        ).fetchone()
-        return int(row[0])
+    rows = await read(
+        database_url,
+        "SELECT count(*) FROM connection_request "
+        "WHERE status = 'invited' AND code_dm_ref IS NOT NULL",
+    )
+    return int(rows[0][0])
 
 
-async def main() -> None:
-    with servers() as (slack, jira), tempfile.TemporaryDirectory() as folder:
+@contextlib.asynccontextmanager
+async def database(kind: str, folder: Path) -> AsyncIterator[str]:
+    """An empty database of ``kind``, migrated by ``exalate-bot migrate``; yields its URL."""
+    async with contextlib.AsyncExitStack() as stack:
+        if kind == "sqlite":
+            url = sqlite_url(folder / "bench.db")
+        else:
+            cluster = stack.enter_context(PostgresCluster())
+            url = await cluster.create_database("bench")
+        migrate = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "migrate", env=os.environ | {"DATABASE_URL": url}
+        )
+        assert await migrate.wait() == 0
+        yield url
+
+
+async def burst_over(urls: Sequence[str], bodies: Sequence[tuple[bytes, str]]) -> None:
+    """Send all ``bodies`` at once, spread over the replicas at ``urls``."""
+    by_url: dict[str, list[tuple[bytes, str]]] = {url: [] for url in urls}
+    for n, body in enumerate(bodies):
+        by_url[urls[n % len(urls)]].append(body)
+    await asyncio.gather(*(burst(url, sent) for url, sent in by_url.items() if sent))
+
+
+async def run(kind: str, replicas: int) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        slack, jira = stack.enter_context(servers())
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        database_url = await stack.enter_async_context(database(kind, Path(folder)))
         async with aiohttp.ClientSession() as session:
             await session.post(jira + "/_simulator/latency", json={"create": 0.05})
-        database = Path(folder) / "bench.db"
-        with serve(bot_command(), bot_environment(slack, jira, database)) as (url, bot):
-            started_rss = rss_mb(bot.pid)
-            started = time.perf_counter()
-            for first in range(1, REQUESTS + 1, CONCURRENCY):
-                ids = range(first, min(REQUESTS + 1, first + CONCURRENCY))
-                await burst(url, [submission_body(f"p{n}") for n in ids])
-                values = card_values(database)
-                clicks = [approve_body(values[n], slack + "/response/bench") for n in ids]
-                await burst(url, clicks + clicks)  # each approval double-clicked
-            # The bot's database belongs to another process: nothing to await but a poll.
-            deadline = time.monotonic() + 300  # "lost" must be able to show up
-            while delivered(database) < REQUESTS and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            elapsed = time.perf_counter() - started
-            finished_rss = rss_mb(bot.pid)
-            codes = delivered(database)
-            async with (
-                aiohttp.ClientSession() as session,
-                session.get(jira + "/_simulator/calls") as response,
-            ):
-                creates = (await response.json())["create"]
+        environment = bot_environment(slack, jira, database_url)
+        started_bots = [
+            stack.enter_context(serve(bot_command(), environment)) for _ in range(replicas)
+        ]
+        urls = [url for url, _ in started_bots]
+        started_rss = [rss_mb(bot.pid) for _, bot in started_bots]
+        started = time.perf_counter()
+        for first in range(1, REQUESTS + 1, CONCURRENCY):
+            ids = range(first, min(REQUESTS + 1, first + CONCURRENCY))
+            await burst_over(urls, [submission_body(f"p{n}") for n in ids])
+            values = await card_values(database_url)
+            clicks = [approve_body(values[n], slack + "/response/bench") for n in ids]
+            # Each approval double-clicked; with two replicas, once on each.
+            await burst_over(urls, [click for click in clicks for _ in range(2)])
+        # The bot's database belongs to another process: nothing to await but a poll.
+        deadline = time.monotonic() + 300  # "lost" must be able to show up
+        while await delivered(database_url) < REQUESTS and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        finished_rss = [rss_mb(bot.pid) for _, bot in started_bots]
+        codes = await delivered(database_url)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(jira + "/_simulator/calls") as response,
+        ):
+            creates = (await response.json())["create"]
     names = {call["name"] for call in creates}
+    print(f"database, replicas              : {kind}, {replicas}")
     print(f"requests submitted and approved : {REQUESTS} (each approval clicked twice)")
     print(f"elapsed                         : {elapsed:.2f} s")
     print(f"throughput                      : {REQUESTS / elapsed:.1f} requests/s")
@@ -78,9 +121,17 @@ async def main() -> None:
     print(f"Exalate create calls            : {len(creates)} ({len(names)} distinct names)")
     print(f"lost                            : {REQUESTS - len(names)}")
     print(f"duplicates                      : {len(creates) - len(names)}")
-    print(f"bot RSS after start             : {started_rss:.1f} MB")
-    print(f"bot RSS after the run           : {finished_rss:.1f} MB")
+    print(f"bot RSS after start             : {', '.join(f'{mb:.1f}' for mb in started_rss)} MB")
+    print(f"bot RSS after the run           : {', '.join(f'{mb:.1f}' for mb in finished_rss)} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--replicas", type=int, default=1)
+    arguments = parser.parse_args()
+    asyncio.run(run(arguments.database, arguments.replicas))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -24,20 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bot.approvals.model import RequestFields, fingerprint
 from tests.e2e.harness import signed_headers
+from tests.processes import free_port
 
 SECRET = "bench-signing-secret"
 APPROVAL_CHANNEL = "C0BENCH"
 REQUESTER, APPROVER = "U0ALICE", "U0BOB"
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
@@ -64,24 +59,37 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def bot_environment(slack: str, jira: str, database: Path) -> dict[str, str]:
+# EXALATE_SECRET_KEY where the database has no file beside it for a key file (PostgreSQL).
+SECRET_KEY = "bTtHq5bJ3B2XbJ5m1oQ8m7cV0mC0o1h3YQ0bH5m7c2E="
+
+
+def sqlite_url(database: Path) -> str:
+    return f"sqlite+aiosqlite:///{database}"
+
+
+def bot_environment(slack: str, jira: str, database_url: str) -> dict[str, str]:
     """The bot's settings for a benchmark: every URL on loopback, logs at WARNING."""
-    return os.environ | {
-        "SLACK_BOT_TOKEN": "xoxb-bench",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack + "/api/",
-        "JIRA_URL": jira,
-        "JIRA_TOKEN": "bench-token",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-        "EXALATE_APPROVAL_CHANNEL": APPROVAL_CHANNEL,
-        "EXALATE_APPROVERS": APPROVER,
-        "EXALATE_LOCAL_SHORT_NAME": "acme",
-        "EXALATE_CREATE_TIMEOUT": "60",
-        # One simulated requester submits them all: the per-person limits are not measured.
-        "EXALATE_MAX_OPEN_PER_REQUESTER": "100000",
-        "EXALATE_MAX_SUBMISSIONS_PER_HOUR": "100000",
-        "LOG_LEVEL": "WARNING",
-    }
+    key = {} if database_url.startswith("sqlite") else {"EXALATE_SECRET_KEY": SECRET_KEY}
+    return (
+        os.environ
+        | key
+        | {
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack + "/api/",
+            "JIRA_URL": jira,
+            "JIRA_TOKEN": "bench-token",
+            "DATABASE_URL": database_url,
+            "EXALATE_APPROVAL_CHANNEL": APPROVAL_CHANNEL,
+            "EXALATE_APPROVERS": APPROVER,
+            "EXALATE_LOCAL_SHORT_NAME": "acme",
+            "EXALATE_CREATE_TIMEOUT": "60",
+            # One simulated requester submits them all: the per-person limits are not measured.
+            "EXALATE_MAX_OPEN_PER_REQUESTER": "100000",
+            "EXALATE_MAX_SUBMISSIONS_PER_HOUR": "100000",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -196,14 +204,25 @@ def submission_body(remote: str, user: str = REQUESTER) -> tuple[bytes, str]:
     )
 
 
-def card_values(database: Path) -> dict[int, str]:
+async def read(database_url: str, query: str) -> list[tuple[Any, ...]]:
+    """Rows of ``query`` from the bot's database (it belongs to the bot's process: one
+    connection, closed again)."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            return [tuple(row) for row in await connection.exec_driver_sql(query)]
+    finally:
+        await engine.dispose()
+
+
+async def card_values(database_url: str) -> dict[int, str]:
     """What each request's Approve button carries (``id:fingerprint``), read from the
     bot's database as its cards show it."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        rows = connection.execute(
-            "SELECT id, version, local_short_name, remote_short_name, connection_name, "
-            "description, project_key FROM connection_request"
-        ).fetchall()
+    rows = await read(
+        database_url,
+        "SELECT id, version, local_short_name, remote_short_name, connection_name, "
+        "description, project_key FROM connection_request",
+    )
     return {
         row[0]: f"{row[0]}:{fingerprint(row[0], row[1], RequestFields(*row[2:]))}" for row in rows
     }
