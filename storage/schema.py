@@ -152,17 +152,19 @@ def _add_late_baseline_columns(connection: Connection) -> None:
 
 @contextlib.asynccontextmanager
 async def _one_upgrader(engine: AsyncEngine) -> AsyncIterator[None]:
-    """On an SQLite file, hold an exclusive lock on the file while upgrading.
+    """On an SQLite file, hold an exclusive lock on its folder while upgrading.
 
-    ``flock`` locks are independent of the byte-range locks SQLite itself takes, so
-    this serialises upgraders without getting in the way of the database. PostgreSQL
-    upgraders wait on an advisory lock in their transaction instead.
+    Not on the database file itself: closing any descriptor of that file drops every
+    POSIX lock this process holds on it, SQLite's own included, after which other
+    processes no longer see this one's writes. ``flock`` on the folder serialises the
+    upgraders and leaves the database alone. PostgreSQL upgraders wait on an advisory
+    lock in their transaction instead.
     """
     path = sqlite_file(str(engine.url))
     if path is None:
         yield
         return
-    descriptor = os.open(path, os.O_RDONLY)
+    descriptor = os.open(path.parent, os.O_RDONLY)
     try:
         await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
         yield

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.approvals.model import Status
+from bot.approvals.model import RequestFields, Status
 from storage import (
     RequestRepository,
     SchemaBehind,
@@ -188,5 +190,43 @@ class TestAdoptingAFileMadeByCreateSchema:
                 assert integrity.scalar() == "ok"
                 foreign = await connection.execute(sa.text("PRAGMA foreign_key_check"))
                 assert foreign.all() == []
+        finally:
+            await engine.dispose()
+
+
+def _rows_seen_by_another_process(path: Path) -> int:
+    """What a separate process reading the file counts (SQLite's locks are per process)."""
+    read = subprocess.run(  # noqa: S603  # this interpreter, fixed arguments
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            "print(c.execute('SELECT count(*) FROM connection_request').fetchone()[0])",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return int(read.stdout)
+
+
+class TestUpgradingLeavesSQLiteItsLocks:
+    async def test_another_process_sees_every_write_after_an_upgrade(self, tmp_path: Path) -> None:
+        """Regression: the upgrade once locked the database file itself, and closing that
+        descriptor dropped SQLite's own locks in this process. Another process then took
+        itself for the file's only user, checkpointed and removed the write-ahead log on
+        closing, and the bot's next commits went to a log nobody else could read."""
+        path = tmp_path / "bot.db"
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            await upgrade_schema(engine)
+            repository = RequestRepository(make_sessionmaker(engine))
+            fields = RequestFields("acme", "p1", "acme_to_p1", "", "SUP")
+            await repository.add(fields, "U1", datetime.now(UTC))
+            assert _rows_seen_by_another_process(path) == 1
+            await repository.add(
+                RequestFields("acme", "p2", "acme_to_p2", "", "SUP"), "U1", datetime.now(UTC)
+            )
+            assert _rows_seen_by_another_process(path) == 2
         finally:
             await engine.dispose()
