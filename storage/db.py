@@ -45,7 +45,11 @@ def make_engine(url: str) -> AsyncEngine:
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        if not path.exists():
+            # Only a file that does not exist yet is opened here: closing a descriptor of
+            # a database this process already uses would drop SQLite's locks on it.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         # SQLite gives its side files the database file's mode, so private files stay so.
         for file in sqlite_files(path):
             tighten(file)
