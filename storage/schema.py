@@ -112,15 +112,19 @@ async def schema_state(engine: AsyncEngine) -> SchemaState:
 async def upgrade_schema(engine: AsyncEngine, target: str = "head") -> SchemaState:
     """Bring the database to the newest revision (or ``target``); returns where it
     stood before."""
-    if sqlite_file(str(engine.url)) is not None:
-        async with engine.connect() as connection:
-            # WAL lets readers (status) proceed while a transition writes; it is a
-            # property of the file, and cannot change inside a transaction.
-            await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-    async with _one_upgrader(engine), engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_UPGRADE_LOCK_KEY)))
-        before = await connection.run_sync(_upgrade, target)
+    async with _one_upgrader(engine):
+        if sqlite_file(str(engine.url)) is not None:
+            async with engine.connect() as connection:
+                # WAL lets readers (status) proceed while a transition writes; it is a
+                # property of the file, and cannot change inside a transaction. Under the
+                # upgraders' lock: a switch racing another process's upgrade transaction
+                # would deadlock on SQLite's locks until the busy timeout.
+                await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        async with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                lock = sa.func.pg_advisory_xact_lock(_UPGRADE_LOCK_KEY)
+                await connection.execute(sa.select(lock))
+            before = await connection.run_sync(_upgrade, target)
     if not before.at_head:
         log.info("schema_upgraded from=%s to=%s", before.current or "none", before.head)
     return before
