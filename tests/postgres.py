@@ -266,23 +266,12 @@ class PostgresCluster:
 
     # -- databases -------------------------------------------------------------------
 
-    async def create_database(self, name: str | None = None, template: str | None = None) -> str:
-        """Create an empty database and return its SQLAlchemy URL.
-
-        The name defaults to a unique ``test_<hex>``. With ``template``, the new
-        database is a copy of that one; PostgreSQL refuses while anyone is connected to
-        the template, so dispose of engines on it first.
-        """
+    async def create_database(self, name: str | None = None) -> str:
+        """Create an empty database and return its SQLAlchemy URL; the name defaults to
+        a unique ``test_<hex>``."""
         name = name if name is not None else f"test_{uuid.uuid4().hex}"
-        statement = f"CREATE DATABASE {_identifier(name)}"
-        if template is not None:
-            statement += f" TEMPLATE {_identifier(template)}"
-        await self._execute(statement)
+        await self._execute(f"CREATE DATABASE {_identifier(name)}")
         return self.url(name)
-
-    async def drop_database(self, name: str) -> None:
-        """Drop a database, ending its connections first; absent is fine."""
-        await self._execute(f"DROP DATABASE IF EXISTS {_identifier(name)} WITH (FORCE)")
 
     async def _execute(self, statement: str) -> None:
         # CREATE/DROP DATABASE cannot run in a transaction block; asyncpg's execute()
