@@ -274,7 +274,7 @@ class PostgresCluster:
         return self.url(name)
 
     async def _execute(self, statement: str) -> None:
-        # CREATE/DROP DATABASE cannot run in a transaction block; asyncpg's execute()
+        # CREATE DATABASE cannot run in a transaction block; asyncpg's execute()
         # outside a transaction sends it as a simple query, which is what psql does.
         connection = await asyncpg.connect(
             host=HOST, port=self.port, user=SUPERUSER, database="postgres", ssl=False
