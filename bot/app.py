@@ -12,7 +12,7 @@ import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -56,8 +56,10 @@ log = logging.getLogger(__name__)
 LIST_CACHE_SECONDS = 60.0
 SLACK_EVENTS_PATH = "/slack/events"
 HEALTH_TIMEOUT = 2.0  # seconds a health probe may wait on the database
-# A replica silent this long is gone: two poll intervals, and at most half a minute.
-MAX_REPLICA_TTL_SECONDS = 30.0
+# A replica silent this long is gone: two poll intervals, at most half a minute, and at
+# least ten seconds, so a pause in a live process (a slow database, a long collection)
+# does not make it look gone.
+REPLICA_TTL_SECONDS = (10.0, 30.0)
 # Enough for an Exalate create call to answer (EXALATE_CREATE_TIMEOUT defaults to 15 s).
 SHUTDOWN_GRACE_SECONDS = 20.0
 SOCKET_CLOSE_SECONDS = 1.0  # Slack answers a close frame at once, or not at all
@@ -108,6 +110,8 @@ class Runtime:
     replicas: Replicas
     socket_mode: AsyncSocketModeHandler | None = None
     _jobs_task: asyncio.Task[None] | None = None
+    _heartbeat_task: asyncio.Task[None] | None = None
+    _leaving: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     async def start(
@@ -138,7 +142,8 @@ class Runtime:
             await engine.dispose()
             raise
         sessions = make_sessionmaker(engine)
-        ttl = min(2 * settings.exalate_poll_interval, MAX_REPLICA_TTL_SECONDS)
+        shortest, longest = REPLICA_TTL_SECONDS
+        ttl = min(max(2 * settings.exalate_poll_interval, shortest), longest)
         replicas = Replicas(
             sessions, Identity.of_this_process(), ttl=timedelta(seconds=ttl), clock=clock
         )
@@ -205,8 +210,9 @@ class Runtime:
         return cls(settings, engine, http, service, app, inflight, jobs, repository, replicas)
 
     def start_jobs(self) -> None:
-        """Run the life-cycle jobs in the background until ``close``."""
+        """Run the life-cycle jobs and the heartbeat in the background until ``close``."""
         self._jobs_task = asyncio.create_task(self.jobs.run())
+        self._heartbeat_task = asyncio.create_task(self.replicas.beat_until(self._leaving))
 
     async def close(self) -> None:
         """Stop the jobs, let running listeners finish (bounded), then release connections."""
@@ -223,6 +229,9 @@ class Runtime:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
         await self.service.policy.close()
         await self.http.close()
+        self._leaving.set()  # beating until now: the others wait for the clicks to finish
+        if self._heartbeat_task is not None:
+            await self._heartbeat_task
         try:
             await self.replicas.leave()
         except Exception as error:  # the others find out when its heartbeat stops

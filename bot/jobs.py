@@ -1,15 +1,16 @@
 """The background life cycle: settle interrupted initiations, watch invitations, expire
-and remind, on a timer, on one replica at a time.
+and remind, post cards that could not be posted, on a timer, on one replica at a time.
 
 Every ``interval`` one ``tick`` runs. The replica that holds the ``lifecycle`` lease does
 the work; the others only read Exalate's list, so their ``/readyz`` and ``/exalate
-status`` stay true, and take the lease over when its holder is gone. A heartbeat, apart
-from the ticks, keeps this replica known to be alive even while a tick waits on a slow
-Jira. Expiry and reminders run on every tick; the poll
-of Exalate backs off while Exalate is unreachable (it skips 1, 3, 7, … up to 15 ticks),
-so an outage neither floods Jira nor delays expiry. The poll reads Exalate's list even
-with nothing to watch, so ``jira`` tells the truth about Jira and Exalate when idle.
-Tests call ``tick`` with a controlled clock; ``run`` is the loop around it.
+status`` stay true, and take the lease over when its holder is gone. Each job of the
+holder fails on its own: one that raises is logged and the others still run. Expiry,
+reminders and cards run on every tick; the poll of Exalate backs off while Exalate is
+unreachable (it skips 1, 3, 7, … up to 15 ticks), so an outage neither floods Jira nor
+delays expiry. The poll reads Exalate's list even with nothing to watch, so ``jira``
+tells the truth about Jira and Exalate when idle. Tests call ``tick`` with a controlled
+clock; ``run`` is the loop around it. The heartbeat is not a job: it runs from start to
+stop (``Replicas.beat_until``).
 """
 
 from __future__ import annotations
@@ -77,23 +78,29 @@ class LifecycleJobs:
         if not await self._hold_lease():
             return await self._poll_when_due(settle=False)
         polled = await self._poll_when_due(settle=True)
-        try:
-            await self._service.expire_and_remind()
-        except Exception as error:
-            log.error("expiry_failed kind=%s", type(error).__name__)
+        for job, name in (
+            (self._service.expire_and_remind, "expiry"),
+            (self._service.post_missing_cards, "card_posting"),
+        ):
+            try:
+                await job()
+            except Exception as error:
+                log.error("%s_failed kind=%s", name, type(error).__name__)
         return polled
 
     async def _hold_lease(self) -> bool:
-        """Whether this replica runs the life cycle now; the first time it does, it picks
-        up what a holder that stopped may have left (card posts)."""
+        """Whether this replica runs the life cycle now; on taking it, forget replicas
+        long gone."""
         try:
             holds = await self._replicas.hold(LIFECYCLE_LEASE)
-            if holds and not self.holds_lease:
-                await self._service.take_over()
-                await self._replicas.prune(timedelta(seconds=FORGET_REPLICAS_AFTER))
         except Exception as error:
             log.error("lease_check_failed kind=%s", type(error).__name__)
             holds = False
+        if holds and not self.holds_lease:
+            try:
+                await self._replicas.prune(timedelta(seconds=FORGET_REPLICAS_AFTER))
+            except Exception as error:
+                log.error("replica_pruning_failed kind=%s", type(error).__name__)
         self.holds_lease = holds
         return holds
 
@@ -127,28 +134,14 @@ class LifecycleJobs:
             self.jira = JiraReach(reachable=True, last_answer=self.last_successful_poll)
 
     async def run(self) -> None:
-        """Tick, and beat the heartbeat, until ``stop``; nothing a tick meets stops it.
+        """Tick until ``stop``; nothing a tick meets stops it.
 
         Stopping waits for the tick in progress instead of cancelling it, so no database
         transaction or Exalate call is cut off halfway.
         """
-        heartbeat = asyncio.create_task(self._beat())
-        try:
-            while not self._stopping.is_set():
-                await self.tick()
-                await self._pause(self.interval)
-        finally:
-            self._stopping.set()
-            await heartbeat
-
-    async def _beat(self) -> None:
-        """Tell the other replicas this one lives, ``ttl`` / 3 apart."""
-        every = self._replicas.ttl.total_seconds() / 3
-        while not await self._pause(every):
-            try:
-                await self._replicas.beat()
-            except Exception as error:
-                log.error("heartbeat_failed kind=%s", type(error).__name__)
+        while not self._stopping.is_set():
+            await self.tick()
+            await self._pause(self.interval)
 
     async def _pause(self, seconds: float) -> bool:
         """Wait ``seconds`` or until ``stop``; whether stopping."""

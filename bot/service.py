@@ -33,6 +33,7 @@ from bot.cache import CacheUnavailable, TimedCache
 from bot.exalate import (
     Connection,
     ConnectionSpec,
+    CreatedConnection,
     ExalateClient,
     ExalateEndpointMissing,
     ExalateError,
@@ -181,14 +182,10 @@ class ConnectionService:
             await self.post_missing_cards()
         return request
 
-    async def take_over(self) -> None:
-        """Begin the background work of this replica: void card claims left by a process
-        that stopped mid-post, then post the cards still missing."""
-        await self._repository.release_stale_card_claims(self.clock() - CARD_CLAIM_LIFETIME)
-        await self.post_missing_cards()
-
     async def post_missing_cards(self) -> None:
-        """Post the cards that could not be posted before (at start-up, or once it works)."""
+        """Post the cards that could not be posted before, and those whose post was
+        claimed by a process that stopped mid-post (claims older than any post takes)."""
+        await self._repository.release_stale_card_claims(self.clock() - CARD_CLAIM_LIFETIME)
         self._cards_missing = False
         for waiting in await self._repository.without_card():
             await self._post_card(waiting)
@@ -681,12 +678,7 @@ class ConnectionService:
                 note="connection created",
             )
         except Conflict:
-            # Settled meanwhile (adopted without its code): the code we hold completes it.
-            stored = await self._repository.store_code(request.id, sealed)
-            if stored is None:
-                raise
-            log.warning("code_stored_late id=%s", request.id)
-            invited = stored
+            invited = await self._complete_late(request.id, sealed, created)
         except Exception:
             # The connection exists and only this process knows its code: hand it over.
             log.error("code_not_stored id=%s; delivering it directly", request.id)
@@ -696,6 +688,29 @@ class ConnectionService:
             raise
         log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
         return await self._deliver(invited, code)
+
+    async def _complete_late(
+        self, request_id: int, sealed: bytes, created: CreatedConnection
+    ) -> ConnectionRequest:
+        """Exalate answered after another replica settled the request, thinking this one
+        gone: adopted without its code, or failed as interrupted. The code completes it
+        either way; Conflict if it was settled otherwise (rejected after the failure)."""
+        stored = await self._repository.store_code(request_id, sealed)
+        if stored is None:
+            current = await self._load(request_id)
+            if current.status is not Status.FAILED:
+                raise Conflict(current)
+            stored = await self._move(
+                current,
+                Status.INVITED,
+                EXALATE_ACTOR,
+                exalate_connection_id=str(created.id),
+                invitation_code=sealed,
+                exalate_status=created.status,
+                note="connection created after all",
+            )
+        log.warning("code_stored_late id=%s", request_id)
+        return stored
 
     async def _fail(
         self,

@@ -71,6 +71,8 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
         problem = "This form does not belong to any request."
         if not reason:
             problem = "Give a reason; the requester will read it."
+        elif "\x00" in reason:
+            problem = "The reason contains a NUL character; remove it."
         elif len(reason) > blocks.REASON_MAX:
             problem = f"Keep the reason under {blocks.REASON_MAX} characters."
         elif ref is not None and ref.seen is not None:  # the form names the card it came from

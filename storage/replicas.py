@@ -2,15 +2,19 @@
 time run a background job.
 
 A replica is gone when its row is missing (it stopped and said so), when its heartbeat
-is older than ``ttl``, or when it ran on this host and its process no longer exists. The
-last rule makes a restart after a crash known at once, without waiting out the ttl; a
-process that restarts with its old process id (PID 1 in a container) is recognised by
-its new replica id. A lease is held as long as its holder is not gone, so a holder busy
-with a slow Jira keeps it, and one that died loses it within ``ttl``.
+is older than ``ttl``, or when it ran in this process table (same kernel boot, same PID
+namespace) and its process no longer exists. The last rule makes a restart after a crash
+known at once, without waiting out the ttl; a process that restarts with its old process
+id (PID 1 in a container) is recognised by its new replica id. Containers that share a
+host name but not a PID namespace are told apart, so each only goes by the other's
+heartbeat. A lease is held as long as its holder is not gone, so a holder busy with a
+slow Jira keeps it, and one that died loses it within ``ttl``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -18,6 +22,7 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -30,16 +35,29 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """This process among the replicas: a fresh id at every start, its host and pid."""
+    """This process among the replicas: a fresh id at every start, its host, its pid and
+    the process table that pid is valid in."""
 
     id: str
     host: str
     pid: int
+    pid_namespace: str
 
     @classmethod
     def of_this_process(cls) -> Identity:
         host, pid = socket.gethostname(), os.getpid()
-        return cls(f"{host[:40]}:{pid}:{secrets.token_hex(4)}", host, pid)
+        return cls(f"{host[:40]}:{pid}:{secrets.token_hex(4)}", host, pid, pid_namespace())
+
+
+def pid_namespace() -> str:
+    """The process table this process's pid is valid in: the kernel's boot id and the PID
+    namespace, on Linux; elsewhere the host name."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return socket.gethostname()
+    return f"{boot}/{namespace}"
 
 
 def process_exists(pid: int) -> bool:
@@ -78,6 +96,7 @@ class Replicas:
                     id=self.me.id,
                     host=self.me.host,
                     pid=self.me.pid,
+                    pid_namespace=self.me.pid_namespace,
                     started_at=now,
                     heartbeat_at=now,
                 )
@@ -93,6 +112,22 @@ class Replicas:
             )
         if not result.rowcount:  # type: ignore[attr-defined]
             await self.join()  # pruned while this process was stalled: join again
+
+    async def beat_until(self, stopping: asyncio.Event) -> None:
+        """Beat every ``ttl`` / 3 until ``stopping`` is set; a failed beat is logged and
+        the next one tried. Runs from start to ``leave``, apart from the jobs, so the
+        other replicas know this one lives while a tick waits on a slow Jira and while
+        a stopping process finishes its clicks."""
+        every = self.ttl.total_seconds() / 3
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), every)
+            if stopping.is_set():
+                return
+            try:
+                await self.beat()
+            except Exception as error:
+                log.error("heartbeat_failed kind=%s", type(error).__name__)
 
     async def leave(self) -> None:
         """Say this process stops: its leases are free for another replica at once."""
@@ -119,7 +154,9 @@ class Replicas:
             return False
         if now - row.heartbeat_at > self.ttl:
             return True
-        return row.host == self.me.host and (row.pid == self.me.pid or not process_exists(row.pid))
+        return row.pid_namespace == self.me.pid_namespace and (
+            row.pid == self.me.pid or not process_exists(row.pid)
+        )
 
     async def hold(self, lease: str) -> bool:
         """Whether this replica holds ``lease`` now, taking it if its holder is gone."""

@@ -2,10 +2,10 @@
 
 ``upgrade_schema`` brings a database to the newest revision, once however many
 processes start at the same moment: PostgreSQL serialises them on an advisory lock,
-SQLite on a lock of the database file. A database made by ``create_schema`` before
+SQLite on a lock of the database's folder. A database made by ``create_schema`` before
 migrations existed carries the baseline's tables but no revision: it is brought up to
-the baseline by adding the columns it may lack, stamped, and upgraded like any other,
-without touching a row.
+the baseline by adding the columns and indexes it may lack, stamped, and upgraded like
+any other, without touching a row.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ _LATE_BASELINE_COLUMNS: dict[str, list[sa.Column[object]]] = {
         sa.Column("name_absent_at", sa.DateTime(timezone=True)),
         sa.Column("last_attempt", sa.String(16)),
     ],
+}
+
+# Indexes create_schema added to existing databases later than their tables.
+_LATE_BASELINE_INDEXES = {
+    "ix_connection_request_status_created": "connection_request (status, created_at)",
 }
 
 
@@ -134,13 +139,14 @@ def _upgrade(connection: Connection, target: str) -> SchemaState:
     before = state_of(connection)
     config = _config(connection)
     if before.before_migrations:
-        _add_late_baseline_columns(connection)
+        _add_late_baseline_parts(connection)
         command.stamp(config, BASELINE)
     command.upgrade(config, target)
     return before
 
 
-def _add_late_baseline_columns(connection: Connection) -> None:
+def _add_late_baseline_parts(connection: Connection) -> None:
+    """The columns and indexes a database made by create_schema may lack."""
     for table, columns in _LATE_BASELINE_COLUMNS.items():
         present = {column["name"] for column in sa.inspect(connection).get_columns(table)}
         for column in columns:
@@ -152,6 +158,8 @@ def _add_late_baseline_columns(connection: Connection) -> None:
             connection.exec_driver_sql(
                 f'ALTER TABLE {table} ADD COLUMN "{column.name}" {kind}{clause}'
             )
+    for index, on in _LATE_BASELINE_INDEXES.items():
+        connection.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index} ON {on}")
 
 
 @contextlib.asynccontextmanager

@@ -106,6 +106,8 @@ class ReplicaRow(Base):
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     host: Mapped[str] = mapped_column(sa.String(255))
     pid: Mapped[int]
+    pid_namespace: Mapped[str] = mapped_column(sa.String(255))
+    """Where ``pid`` means this process: the kernel's boot id and PID namespace."""
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

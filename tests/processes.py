@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 
 def ended_pid() -> int:
@@ -13,6 +15,18 @@ def ended_pid() -> int:
         [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True
     )
     return int(ended.stdout)
+
+
+@contextlib.contextmanager
+def running_pid() -> Iterator[int]:
+    """The pid of a process that runs until the block ends."""
+    with subprocess.Popen(  # this interpreter, fixed arguments
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    ) as process:
+        try:
+            yield process.pid
+        finally:
+            process.kill()
 
 
 def free_port() -> int:

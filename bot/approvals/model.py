@@ -34,7 +34,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     ),
     Status.INITIATING: frozenset({Status.INVITED, Status.FAILED, Status.ASSISTED}),
     Status.ASSISTED: frozenset({Status.INVITED, Status.ACTIVE, Status.DEACTIVATED, Status.EXPIRED}),
-    Status.FAILED: frozenset({Status.INITIATING, Status.REJECTED}),
+    # FAILED -> INVITED: a create whose answer came after the request was settled.
+    Status.FAILED: frozenset({Status.INITIATING, Status.INVITED, Status.REJECTED}),
     Status.INVITED: frozenset({Status.ACTIVE, Status.DEACTIVATED, Status.EXPIRED, Status.GONE}),
     Status.ACTIVE: frozenset(),
     Status.REJECTED: frozenset(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -22,6 +22,11 @@ __all__ = [
     "Project",
     "ServerInfo",
 ]
+
+
+STATUS_MAX = 64  # the database keeps this much of a status
+ConnectionStatus = Annotated[str, AfterValidator(lambda status: status[:STATUS_MAX])]
+"""Exalate's status of a connection, opaque; a longer one than any known is cut short."""
 
 
 class _Wire(BaseModel):
@@ -58,7 +63,7 @@ class Connection(_Wire):
 
     id: int | str
     name: str
-    status: str | None = None
+    status: ConnectionStatus | None = None
 
 
 class ConnectionList(_Wire):
@@ -113,7 +118,7 @@ class CreatedConnection(_Wire):
 
     id: int | str
     name: str
-    status: str
+    status: ConnectionStatus
     invitation_code: Annotated[SecretStr, Field(min_length=1)]
 
 

@@ -21,6 +21,7 @@ ALLOWED = {
     (Status.ASSISTED, Status.DEACTIVATED),
     (Status.ASSISTED, Status.EXPIRED),
     (Status.FAILED, Status.INITIATING),
+    (Status.FAILED, Status.INVITED),
     (Status.FAILED, Status.REJECTED),
     (Status.INVITED, Status.ACTIVE),
     (Status.INVITED, Status.DEACTIVATED),

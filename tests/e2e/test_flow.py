@@ -457,6 +457,8 @@ class TestRejection:
         assert modal.args["view"]["private_metadata"].startswith(f"{request_id}:")
         empty = await harness.submit_reason(request_id, "   ")
         assert empty.body["response_action"] == "errors"
+        nul = await harness.submit_reason(request_id, "Use the\x00 existing one")
+        assert "NUL character" in json.dumps(nul.body["errors"])
         done = await harness.submit_reason(request_id, "Use the existing <!channel> link")
         assert done.body == {}
         card = await harness.card("rejected")

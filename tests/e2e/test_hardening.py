@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.approvals.model import Status
+from handlers.ids import Action
 from storage import RequestRepository, make_sessionmaker
 from storage.replicas import Identity, Replicas
 from tests.e2e.conftest import Clock
-from tests.e2e.harness import BOB, Harness
+from tests.e2e.harness import ALICE, BOB, Harness
 from tests.processes import ended_pid
 
 
@@ -69,7 +70,7 @@ class TestInitiationOfAGoneReplica:
         self, harness: Harness, clock: Clock
     ) -> None:
         this = harness.runtime.replicas.me
-        crashed = Identity(f"{this.host}:crashed", this.host, ended_pid())
+        crashed = Identity(f"{this.host}:crashed", this.host, ended_pid(), this.pid_namespace)
         await _replica_of(harness, clock, crashed)
         request_id = await _stuck_in_initiating(
             harness, clock, initiated_by=crashed.id, aged=timedelta(seconds=1)
@@ -87,7 +88,7 @@ class TestInitiationOfAGoneReplica:
     ) -> None:
         """Still beating on another host: it may yet get Exalate's answer. Silent for
         longer than the ttl (30 s here): gone, settled well before stuck_after."""
-        elsewhere = await _replica_of(harness, clock, Identity("host-b:7:b", "host-b", 7))
+        elsewhere = await _replica_of(harness, clock, Identity("host-b:7:b", "host-b", 7, "host-b"))
         request_id = await _stuck_in_initiating(
             harness, clock, initiated_by=elsewhere.me.id, aged=timedelta(seconds=1)
         )
@@ -117,3 +118,38 @@ class TestInitiationOfAGoneReplica:
         )
         await harness.runtime.jobs.tick()
         assert (await harness.repository_request(request_id)).status is Status.INITIATING
+
+
+class TestACreateAnsweredAfterItsRequestWasSettled:
+    async def test_its_code_still_reaches_the_requester(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """Another replica took this one for gone (a pause longer than the ttl) and failed
+        the request as interrupted while Exalate was still creating the connection. When
+        Exalate answers, the code completes the request instead of being dropped."""
+        assert (await harness.submit_request()).body == {}
+        await harness.settle()
+        request_id = await harness.request_id()
+        harness.simulator.hold_creates()
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.simulator.holds(1)
+        repository = _repository(harness)
+        initiating = await harness.repository_request(request_id)
+        failed = await repository.transition(
+            initiating,
+            Status.FAILED,
+            actor="bot",
+            at=clock.now,
+            error="The bot stopped while creating this connection.",
+            note="interrupted initiation",
+        )
+        assert failed is not None
+        harness.simulator.release_creates()
+        await harness.settle()
+        (connection,) = harness.simulator.connections.values()
+        await harness.dm(ALICE, str(connection["invitationCode"]))
+        invited = await harness.repository_request(request_id)
+        assert invited.status is Status.INVITED
+        assert invited.has_invitation_code
+        assert invited.exalate_connection_id == str(connection["id"])
+        assert len(harness.simulator.create_calls) == 1

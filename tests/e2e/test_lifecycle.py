@@ -194,6 +194,8 @@ class TestCancel:
         assert "Cancelled request #1" in await cancel("ACME_TO_PARTNER")
         assert "Nothing changed" in await cancel("acme_to_partner")
         assert "&lt;!channel&gt;" in await cancel("<!channel>")
+        # A NUL, which PostgreSQL refuses in a query, is dropped from the command first.
+        assert "Nothing changed" in await cancel("acme_to_partner\x00")
         await harness.card("cancelled")
 
 

@@ -27,6 +27,7 @@ from bot.exalate import (
     ExalateUnavailable,
     ExalateUnreachable,
 )
+from bot.exalate.models import STATUS_MAX
 from bot.exalate.simulator import Simulator
 
 TOKEN = "pat-Zm9vYmFyLXNlY3JldC10b2tlbi12YWx1ZQ"
@@ -380,6 +381,24 @@ class TestUnexpectedAnswers:
                 await client.list_projects()
 
         assert caught.value.status == 200
+
+    async def test_a_status_longer_than_any_known_is_cut_to_what_is_stored(
+        self, session: aiohttp.ClientSession
+    ) -> None:
+        """Statuses are opaque and stored (64 characters); an absurd one is cut short
+        rather than failing the list or a database write."""
+
+        async def listing(_: web.Request) -> web.Response:
+            results = [{"id": 1, "name": "a_to_b", "status": "PENDING_" + "X" * 200}]
+            return web.json_response({"total": 1, "results": results})
+
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", listing)
+        server = TestServer(app, host="127.0.0.1")
+        async with server:
+            (connection,) = await _client_for(session, server).list_connections()
+
+        assert connection.status == ("PENDING_" + "X" * 200)[:STATUS_MAX]
 
     async def test_redirect_is_not_followed(self, session: aiohttp.ClientSession) -> None:
         """A redirect is reported as a wrong JIRA_URL rather than followed."""

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import make_engine, make_sessionmaker, upgrade_schema
 from storage.replicas import Identity, Replicas
-from tests.processes import ended_pid
+from tests.processes import ended_pid, running_pid
 
 TTL = timedelta(seconds=20)
 
@@ -41,7 +41,11 @@ def _replica(engine: AsyncEngine, clock: Clock, identity: Identity) -> Replicas:
     return Replicas(make_sessionmaker(engine), identity, ttl=TTL, clock=clock)
 
 
-ELSEWHERE = Identity("db-host-2:4242:aaaa", "db-host-2", 4242)
+ELSEWHERE = Identity("db-host-2:4242:aaaa", "db-host-2", 4242, "db-host-2")
+
+
+def _other_host(n: int) -> Identity:
+    return Identity(f"h{n}:1:{n}", f"h{n}", 1, f"h{n}")
 
 
 class TestGone:
@@ -77,15 +81,36 @@ class TestGone:
         """No waiting out the ttl after a crash and a restart on the same host, also
         when the new process got the old one's pid (PID 1 in a container)."""
         me = Identity.of_this_process()
-        ended = Identity(f"{me.host}:x:1", me.host, ended_pid())
-        earlier_me = Identity(f"{me.host}:{me.pid}:earlier", me.host, me.pid)
-        parent = Identity(f"{me.host}:parent", me.host, 1)  # pid 1 always runs
-        for identity in (ended, earlier_me, parent):
-            await _replica(engine, clock, identity).join()
-        replicas = _replica(engine, clock, me)
-        await replicas.join()
-        ids = [ended.id, earlier_me.id, parent.id, me.id]
-        assert await replicas.gone(ids) == {ended.id, earlier_me.id}
+        ended = Identity(f"{me.host}:x:1", me.host, ended_pid(), me.pid_namespace)
+        earlier_me = Identity(f"{me.host}:{me.pid}:earlier", me.host, me.pid, me.pid_namespace)
+        with running_pid() as pid:
+            alive = Identity(f"{me.host}:alive", me.host, pid, me.pid_namespace)
+            for identity in (ended, earlier_me, alive):
+                await _replica(engine, clock, identity).join()
+            replicas = _replica(engine, clock, me)
+            await replicas.join()
+            ids = [ended.id, earlier_me.id, alive.id, me.id]
+            assert await replicas.gone(ids) == {ended.id, earlier_me.id}
+
+    async def test_containers_sharing_a_host_name_go_by_their_heartbeats(
+        self, engine: AsyncEngine, clock: Clock
+    ) -> None:
+        """Two containers with one host name (host networking, a fixed hostname), each
+        the PID 1 of its own PID namespace: neither takes the other for a restart of
+        itself, nor looks the other's pid up in its own process table."""
+        first = Identity("bot:1:aaaa", "bot", 1, "boot/4026531836")
+        second = Identity("bot:1:bbbb", "bot", 1, "boot/4026532291")
+        replicas = [_replica(engine, clock, identity) for identity in (first, second)]
+        for replica in replicas:
+            await replica.join()
+        assert await replicas[0].gone([second.id]) == set()
+        assert await replicas[1].gone([first.id]) == set()
+        assert await replicas[0].hold("lifecycle")
+        assert not await replicas[1].hold("lifecycle")
+        clock.now += TTL + timedelta(seconds=1)
+        await replicas[1].beat()
+        assert await replicas[1].gone([first.id]) == {first.id}
+        assert await replicas[1].hold("lifecycle")
 
 
 class TestLease:
@@ -93,7 +118,7 @@ class TestLease:
         self, engine: AsyncEngine, clock: Clock
     ) -> None:
         first = _replica(engine, clock, ELSEWHERE)
-        second = _replica(engine, clock, Identity("db-host-3:1:bbbb", "db-host-3", 1))
+        second = _replica(engine, clock, _other_host(3))
         for replica in (first, second):
             await replica.join()
         assert await first.hold("lifecycle")
@@ -106,7 +131,7 @@ class TestLease:
 
     async def test_leaving_hands_it_over_at_once(self, engine: AsyncEngine, clock: Clock) -> None:
         first = _replica(engine, clock, ELSEWHERE)
-        second = _replica(engine, clock, Identity("db-host-3:1:bbbb", "db-host-3", 1))
+        second = _replica(engine, clock, _other_host(3))
         for replica in (first, second):
             await replica.join()
         assert await first.hold("lifecycle")
@@ -121,10 +146,7 @@ class TestLease:
         engines = [make_engine(database_url) for _ in range(8)]
         try:
             await upgrade_schema(engines[0])
-            replicas = [
-                _replica(engine, clock, Identity(f"h{n}:1:{n}", f"h{n}", 1))
-                for n, engine in enumerate(engines)
-            ]
+            replicas = [_replica(engine, clock, _other_host(n)) for n, engine in enumerate(engines)]
             for replica in replicas:
                 await replica.join()
             for _ in range(2):

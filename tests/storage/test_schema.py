@@ -59,11 +59,7 @@ class TestUpgrade:
     async def test_the_models_match_what_the_revisions_build(self, engine: AsyncEngine) -> None:
         """A model changed without a revision (or the reverse) shows up here."""
         await upgrade_schema(engine)
-        async with engine.connect() as connection:
-            differences = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
-            )
-        assert differences == []
+        assert await _differences_from_the_models(engine) == []
 
     async def test_upgrading_twice_changes_nothing(self, engine: AsyncEngine) -> None:
         await upgrade_schema(engine)
@@ -108,10 +104,12 @@ class TestOldSchema:
         self, engine: AsyncEngine
     ) -> None:
         """A database whose tables were made before migrations (the baseline's tables,
-        no alembic_version) is stamped and upgraded, not built again."""
+        no alembic_version, without the index create_schema added last) is stamped and
+        upgraded, not built again, and ends up exactly as the models say."""
         await upgrade_schema(engine, BASELINE)
         async with engine.begin() as connection:
             await connection.exec_driver_sql("DROP TABLE alembic_version")
+            await connection.exec_driver_sql("DROP INDEX ix_connection_request_status_created")
             await connection.exec_driver_sql(
                 "INSERT INTO connection_request (id, status, version, requester, "
                 "local_short_name, remote_short_name, connection_name, open_name, "
@@ -124,10 +122,18 @@ class TestOldSchema:
         assert "adopt" in state.describe()
         before = await upgrade_schema(engine)
         assert before.before_migrations
+        assert await _differences_from_the_models(engine) == []
         request = await RequestRepository(make_sessionmaker(engine)).get(7)
         assert request is not None
         assert request.fields.connection_name == "acme_to_p"
         assert request.created_at == datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+
+async def _differences_from_the_models(engine: AsyncEngine) -> list[object]:
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+        )
 
 
 def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:

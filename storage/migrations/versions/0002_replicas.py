@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("pid_namespace", sa.String(255), nullable=False),
         sa.Column("started_at", Moment, nullable=False),
         sa.Column("heartbeat_at", Moment, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_replica"),
