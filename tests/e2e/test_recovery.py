@@ -7,7 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot.approvals.model import RequestFields
+from bot.service import CARD_CLAIM_LIFETIME
 from handlers.ids import Action
+from storage import RequestRepository, make_sessionmaker
 from tests.e2e.conftest import Clock
 from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
 
@@ -88,6 +91,22 @@ class TestUnpostedCard:
         assert sorted(headers) == ["Exalate connection request #1", "Exalate connection request #2"]
         await harness.click(Action.APPROVE, 1, BOB)
         await harness.card("invited")
+
+    async def test_a_card_claimed_by_a_process_that_died_mid_post_follows(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """A request stored and its card claimed by a replica that died before posting:
+        the lease holder posts it once the claim is older than any post takes."""
+        repository = RequestRepository(make_sessionmaker(harness.runtime.engine))
+        fields = RequestFields("acme", "partner", "acme_to_partner", "", "SUP")
+        request = await repository.add(fields, ALICE, clock.now)
+        assert await repository.claim_card(request.id, clock.now)
+        await harness.runtime.jobs.tick()
+        assert harness.slack.calls_to("chat.postMessage") == []
+        clock.advance(CARD_CLAIM_LIFETIME + timedelta(seconds=1))
+        await harness.runtime.jobs.tick()
+        assert await _card_id(harness) == request.id
+        assert len(harness.slack.calls_to("chat.postMessage")) == 1
 
 
 class TestExpiredTrigger:
