@@ -5,7 +5,8 @@ exalate-bot [run] [--health-port N]        Socket Mode (needs SLACK_APP_TOKEN)
 exalate-bot run --http [--host H] [--port N] [--health-port N]   HTTP mode: POST /slack/events
 exalate-bot run [--http …] --simulated-jira      either, against the built-in simulator
 exalate-bot run … --migrate                    upgrade a PostgreSQL schema first
-exalate-bot migrate                            upgrade the database schema and exit
+exalate-bot migrate [--copy-from URL]          upgrade the database schema (and copy the
+                                               history of another database into it), exit
 exalate-bot demo                               the whole flow here, no Slack or Jira needed
 exalate-bot doctor [--http]                    one line per check, non-zero on any failure
 exalate-bot audit export [--format csv|json] [--since DATE]   print the audit trail
@@ -30,7 +31,8 @@ from bot.doctor import run_checks
 from bot.exalate.simulator import Simulator, serve
 from bot.log import configure_logging
 from storage import DatabaseProblem, SchemaBehind, explained, make_engine, upgrade_schema
-from storage.db import describe
+from storage.copy import TargetNotEmpty, copy_history
+from storage.db import describe, sqlite_file
 
 log = logging.getLogger("bot")
 
@@ -62,7 +64,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the built-in Exalate-on-Jira simulator instead of JIRA_URL: a safe sandbox",
     )
-    commands.add_parser("migrate", help="upgrade the database in DATABASE_URL to this version")
+    migrate = commands.add_parser(
+        "migrate", help="upgrade the database in DATABASE_URL to this version"
+    )
+    migrate.add_argument(
+        "--copy-from",
+        metavar="URL",
+        help="then copy every request and audit event of this database (e.g. "
+        "sqlite+aiosqlite:///exalate-bot.db, upgraded first) into DATABASE_URL, which "
+        "must hold none yet",
+    )
     commands.add_parser("demo", help="the whole flow on this machine, no Slack or Jira needed")
     doctor = commands.add_parser("doctor", help="check settings, Slack, Jira, Exalate, database")
     doctor.add_argument("--http", action="store_true", help="check for HTTP mode")
@@ -102,9 +113,30 @@ async def _doctor(http_mode: bool) -> int:
     return 1 if failed else 0
 
 
-async def _migrate() -> str:
-    """Upgrade the database in DATABASE_URL; what was done, in one line."""
+async def _migrate(copy_from: str | None) -> str:
+    """Upgrade the database in DATABASE_URL, then copy ``copy_from``'s history into it;
+    what was done, one line each."""
     url = load_database_settings().database_url
+    lines = [await _upgrade(url)]
+    if copy_from is not None:
+        if (path := sqlite_file(copy_from)) is not None and not path.exists():
+            raise SettingsError(f"--copy-from names {path}, which does not exist.")
+        lines.append(await _upgrade(copy_from))
+        source, target = make_engine(copy_from), make_engine(url)
+        try:
+            async with explained(copy_from), explained(url):
+                copied = await copy_history(source, target)
+        finally:
+            await source.dispose()
+            await target.dispose()
+        lines.append(
+            f"Copied {copied.requests} requests and {copied.audit_events} audit events "
+            f"from {describe(copy_from)} to {describe(url)}."
+        )
+    return "\n".join(lines)
+
+
+async def _upgrade(url: str) -> str:
     engine = make_engine(url)
     try:
         async with explained(url):
@@ -123,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         return _main(arguments)
-    except (SettingsError, DatabaseProblem, SchemaBehind) as error:
+    except (SettingsError, DatabaseProblem, SchemaBehind, TargetNotEmpty) as error:
         print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
         return 2
 
@@ -135,7 +167,7 @@ def _main(arguments: argparse.Namespace) -> int:
         sys.stdout.write(output)
         return 0
     if arguments.command == "migrate":
-        print(asyncio.run(_migrate()))  # noqa: T201
+        print(asyncio.run(_migrate(arguments.copy_from)))  # noqa: T201
         return 0
     if arguments.command == "demo":
         return asyncio.run(demo.run())

@@ -9,8 +9,7 @@ kills the server (immediate shutdown) and deletes the directory.
     with PostgresCluster() as cluster:
         url = asyncio.run(cluster.create_database())  # postgresql+asyncpg://...
 
-Each test (or test module) can have its own empty database from ``create_database``;
-starting a cluster costs about a second, a database a few tens of milliseconds.
+``create_database`` makes an empty database; starting a cluster costs about a second.
 
 The server binaries are found through ``pg_config --bindir``, else in the newest
 ``/usr/lib/postgresql/*/bin`` (Debian's layout), else on PATH. ``initdb`` and ``postgres``
