@@ -16,7 +16,7 @@ from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
 _EVENT = re.compile(r"[a-z][a-z0-9_]*")
-_PAIR = re.compile(r"(\w+)=(\S+)")
+_PAIR = re.compile(r"(\w+)=([^\s;,]+)")
 _PATTERNS = re.compile(
     r"xox[abposr]-[A-Za-z0-9-]+"  # Slack bot, user and refresh tokens
     r"|xapp-[A-Za-z0-9-]+"  # Slack app-level tokens
@@ -102,8 +102,8 @@ class JsonLines(logging.Formatter):
         }
         if _EVENT.fullmatch(event):
             line |= {"event": event, **dict(_PAIR.findall(rest))}
-        else:
-            line["message"] = message
+        if not _EVENT.fullmatch(event) or _PAIR.sub("", rest).strip():
+            line["message"] = message  # words besides the pairs: keep them all
         return json.dumps(line, ensure_ascii=False)
 
 

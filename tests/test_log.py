@@ -65,6 +65,15 @@ class TestJsonLines:
         assert line["message"] == "Something Else happened"
         assert "event" not in line
 
+    def test_text_beside_the_pairs_is_kept_whole(self) -> None:
+        """Bolt's "submit_request didn't call ack()" once became just the event
+        ``submit_request``; a line with words besides its pairs keeps its whole text."""
+        bolt = json.loads(JsonLines().format(_record("submit_request didn't call ack()")))
+        assert bolt["message"] == "submit_request didn't call ack()"
+        ours = json.loads(JsonLines().format(_record("poll_failing kind=%s; backing off", "X")))
+        assert (ours["event"], ours["kind"]) == ("poll_failing", "X")
+        assert ours["message"] == "poll_failing kind=X; backing off"
+
 
 class TestUrlEncoded:
     def test_form_encoded_response_urls_and_secrets_are_redacted(self) -> None:
