@@ -84,6 +84,23 @@ class CreateOutcome(StrEnum):
     """A timeout, a connection dropped after sending, a 5xx: it may have been created."""
 
 
+class CodeDelivery(StrEnum):
+    """How far an invitation's code got on its way to the requester, while it is on its way
+    (``ConnectionRequest.code_delivery``). ``error`` says why in words, where there is a why.
+    """
+
+    NEVER_RECEIVED = "never_received"
+    """The bot has no code: the connection is being created in the console, or was
+    adopted after the answer to the create call was lost. An approver pastes it."""
+    SENDING = "sending"
+    """Stored, and its DM not sent yet, or the process stopped before it could record
+    how sending went."""
+    UNDELIVERED = "undelivered"
+    """Stored, but Slack refused the DM: Resend code tries again."""
+    DELIVERED = "delivered"
+    """Stored and in the requester's DM (``code_dm_ref``): Show code shows it again."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionRequest:
     """A stored request, as read from the database at one moment.
@@ -131,6 +148,25 @@ class ConnectionRequest:
         return self.last_attempt is CreateOutcome.NAME_TAKEN
 
     @property
+    def code_delivery(self) -> CodeDelivery | None:
+        """Where the invitation code stands, while the requester waits for it or for the
+        partner (``assisted`` and ``invited``); None in any other state.
+
+        Read from what the delivery records: ``code_dm_ref`` once the DM is sent, and an
+        ``error`` when it was refused. While a code is stored nothing else writes
+        ``error``: a transition or a stored code clears it.
+        """
+        if self.status not in (Status.ASSISTED, Status.INVITED):
+            return None
+        if self.code_dm_ref is not None:
+            return CodeDelivery.DELIVERED
+        if not self.has_invitation_code:
+            return CodeDelivery.NEVER_RECEIVED
+        if self.error is not None:
+            return CodeDelivery.UNDELIVERED
+        return CodeDelivery.SENDING
+
+    @property
     def fingerprint(self) -> str:
         """Names this request as it is now: its fields and its version.
 
@@ -154,9 +190,19 @@ def fingerprint(request_id: int, version: int, fields: RequestFields) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
+EXALATE_ACTOR = "exalate"
+"""The actor of what Exalate caused (a connection created, failed, accepted)."""
+BOT_ACTOR = "bot"
+"""The actor of what the bot did on its own: an expiry, an initiation handed to the
+console, an interrupted one settled."""
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
-    """One entry of a request's history: a transition, or an event such as a reveal."""
+    """One entry of a request's history: a transition, or an event such as a reveal.
+
+    ``actor`` is a Slack user id, or ``EXALATE_ACTOR`` or ``BOT_ACTOR``.
+    """
 
     request_id: int
     at: datetime

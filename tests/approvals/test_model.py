@@ -1,12 +1,23 @@
-"""The life-cycle table: every allowed edge, and every edge that is not."""
+"""The life-cycle table: every allowed edge, and every edge that is not; and the
+invitation code's sub-states of a request waiting for its code or its partner."""
 
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from bot.approvals.model import OPEN_STATUSES, TRANSITIONS, Status, can_transition
+from bot.approvals.model import (
+    OPEN_STATUSES,
+    TRANSITIONS,
+    CodeDelivery,
+    ConnectionRequest,
+    RequestFields,
+    Status,
+    can_transition,
+)
 
 ALLOWED = {
     (Status.PENDING_APPROVAL, Status.INITIATING),
@@ -57,3 +68,44 @@ class TestTransitions:
             Status.FAILED,
             Status.INVITED,
         } == OPEN_STATUSES
+
+
+def _request(status: Status, **changes: Any) -> ConnectionRequest:
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    fields = RequestFields("acme", "partner", "acme_to_partner", "", "SUP")
+    return ConnectionRequest(7, status, 3, fields, "U0ALICE", now, now, **changes)
+
+
+class TestCodeDelivery:
+    """The invitation code's way to the requester, as the delivery records it."""
+
+    @pytest.mark.parametrize(
+        ("status", "changes", "expected"),
+        [
+            (Status.ASSISTED, {}, CodeDelivery.NEVER_RECEIVED),
+            (Status.INVITED, {"error": "adopted, code lost"}, CodeDelivery.NEVER_RECEIVED),
+            (Status.INVITED, {"has_invitation_code": True}, CodeDelivery.SENDING),
+            (
+                Status.INVITED,
+                {"has_invitation_code": True, "error": "DM refused"},
+                CodeDelivery.UNDELIVERED,
+            ),
+            (
+                Status.INVITED,
+                {"has_invitation_code": True, "code_dm_ref": "D1:1"},
+                CodeDelivery.DELIVERED,
+            ),
+        ],
+    )
+    def test_sub_states(
+        self, status: Status, changes: dict[str, Any], expected: CodeDelivery
+    ) -> None:
+        """Each combination the service writes reads as the step the code reached."""
+        assert _request(status, **changes).code_delivery is expected
+
+    @pytest.mark.parametrize("status", sorted(set(Status) - {Status.ASSISTED, Status.INVITED}))
+    def test_none_where_no_code_is_on_its_way(self, status: Status) -> None:
+        """Before a connection exists, and once its invitation is settled (the spent
+        code's DM ref stays), there is no delivery to speak of."""
+        request = _request(status, code_dm_ref="D1:1", error="failed")
+        assert request.code_delivery is None
