@@ -26,6 +26,22 @@ _PROJECT_PATTERN = re.compile(r"[A-Z*][A-Z0-9_*]*")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 _DURATION = re.compile(r"(?P<amount>\d+(\.\d+)?)\s*(?P<unit>[smhd])?")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Slack shows ids in few places; an operator who gave a name needs to know where.
+FIND_CHANNEL_ID = (
+    "To find it in Slack: open the channel, click its name (channel details); the "
+    "channel ID is at the bottom."
+)
+FIND_APPROVER_IDS = (
+    "To find them in Slack: a user's profile → ⋮ → Copy member ID; a user group's S… id "
+    "on the user group's page, or from the API method usergroups.list."
+)
+# What a person who left out a mode's credential needs to know to get it.
+_MISSING_HINTS = {
+    "slack_app_token": "Socket Mode needs an app-level token (xapp-…) with "
+    "connections:write, from Basic Information → App-Level Tokens; or run with --http",
+    "slack_signing_secret": "HTTP mode verifies every request with it, from Basic "
+    "Information → App Credentials → Signing Secret",
+}
 
 
 S = TypeVar("S", bound="DatabaseSettings")
@@ -137,9 +153,15 @@ class Settings(DatabaseSettings):
     @field_validator("exalate_approval_channel")
     @classmethod
     def _channel(cls, value: str) -> str:
-        if not _CHANNEL_ID.fullmatch(value):
-            raise ValueError("must be a channel id such as C0123456789, not a #name")
-        return value
+        if _CHANNEL_ID.fullmatch(value):
+            return value
+        if value.startswith("#"):
+            wrong = "a channel's name, not its id"
+        elif re.fullmatch(r"[CGD][A-Z0-9]?", value):
+            wrong = "too short for a channel id"
+        else:
+            wrong = "not a channel id"
+        raise ValueError(f"is {value!r}, {wrong}; give one such as C0123456789. {FIND_CHANNEL_ID}")
 
     @field_validator("exalate_approvers", mode="before")
     @classmethod
@@ -147,9 +169,16 @@ class Settings(DatabaseSettings):
         items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
         ids = tuple(str(item).strip() for item in items if str(item).strip())
         if not ids:
-            raise ValueError("name at least one approver: user ids (U…) or user-group ids (S…)")
+            raise ValueError(
+                "names no approver; give user ids such as U0123456789 and/or user-group "
+                f"ids such as S0123456789, comma-separated. {FIND_APPROVER_IDS}"
+            )
         if bad := [item for item in ids if not _APPROVER_ID.fullmatch(item)]:
-            raise ValueError(f"not a user or user-group id: {', '.join(bad)}")
+            raise ValueError(
+                f"has {', '.join(map(repr, bad))}: not a user id such as U0123456789 or a "
+                "user-group id such as S0123456789 (names and @handles do not work). "
+                f"{FIND_APPROVER_IDS}"
+            )
         return ids
 
     @field_validator("exalate_projects", mode="before")
@@ -227,9 +256,38 @@ class Settings(DatabaseSettings):
         return self.slack_signing_secret
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read the bot's settings; a problem becomes SettingsError naming each variable."""
-    return _load(Settings, overrides)
+class SocketModeSettings(Settings):
+    """Settings of a bot in Socket Mode, which cannot connect without the app token."""
+
+    slack_app_token: SecretStr
+
+
+class HttpModeSettings(Settings):
+    """Settings of a bot in HTTP mode, which must verify Slack's signature on every
+    request: an empty secret would fail each one, so it is refused at start."""
+
+    slack_signing_secret: SecretStr
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError(f"is empty: {_MISSING_HINTS['slack_signing_secret']}")
+        return value
+
+
+def load_settings(mode: Literal["socket", "http"] | None = None, **overrides: Any) -> Settings:
+    """Read the bot's settings; a problem becomes SettingsError naming each variable.
+
+    ``mode`` also requires what that way of reaching Slack needs, so that a start is
+    refused with every problem in one message, before anything is created or started.
+    """
+    kinds: dict[str | None, type[Settings]] = {
+        None: Settings,
+        "socket": SocketModeSettings,
+        "http": HttpModeSettings,
+    }
+    return _load(kinds[mode], overrides)
 
 
 def load_database_settings() -> DatabaseSettings:
@@ -245,7 +303,11 @@ def _load(kind: type[S], overrides: dict[str, Any]) -> S:
         lines = []
         for problem in error.errors():
             name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
-            message = "is missing" if problem["type"] == "missing" else problem["msg"]
+            if problem["type"] == "missing":
+                hint = _MISSING_HINTS.get(name.lower())
+                message = f"is missing: {hint}" if hint else "is missing"
+            else:
+                message = problem["msg"]
             message = message.removeprefix("Value error, ")
             lines.append(f"{name} {message}")
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -87,9 +87,9 @@ class TestSettings:
             ("SLACK_BOT_TOKEN", "xapp-1", "xoxb-"),
             ("SLACK_APP_TOKEN", "xoxb-1", "xapp-"),
             ("JIRA_URL", "jira.internal", "http"),
-            ("EXALATE_APPROVAL_CHANNEL", "#approvals", "channel id"),
+            ("EXALATE_APPROVAL_CHANNEL", "#approvals", "a channel's name, not its id"),
             ("EXALATE_APPROVERS", "alice,U0OK", "alice"),
-            ("EXALATE_APPROVERS", " , ", "at least one approver"),
+            ("EXALATE_APPROVERS", " , ", "names no approver"),
             ("EXALATE_CREATE_TIMEOUT", "-1", "greater than 0"),
             ("LOG_LEVEL", "LOUD", "DEBUG, INFO"),
             ("JIRA_URL", "https://admin:pw@jira.test", "must not carry a user"),
@@ -135,3 +135,72 @@ class TestSettings:
         """Socket Mode without SLACK_APP_TOKEN says so by name."""
         with pytest.raises(SettingsError, match="SLACK_APP_TOKEN"):
             load_settings().require_socket_mode()
+
+    @pytest.mark.parametrize(
+        ("value", "wrong"),
+        [
+            ("C1", "'C1', too short for a channel id"),
+            ("#approvals", "'#approvals', a channel's name, not its id"),
+            ("approvals", "'approvals', not a channel id"),
+        ],
+    )
+    def test_channel_error_says_what_is_wrong_and_where_ids_are(
+        self, environment: pytest.MonkeyPatch, value: str, wrong: str
+    ) -> None:
+        """The operator learns what is wrong with their value, what an id looks like and
+        where Slack shows it."""
+        environment.setenv("EXALATE_APPROVAL_CHANNEL", value)
+        with pytest.raises(SettingsError) as raised:
+            load_settings()
+        message = str(raised.value)
+        assert f"EXALATE_APPROVAL_CHANNEL is {wrong}" in message
+        assert "such as C0123456789" in message
+        assert "channel details" in message
+
+    def test_approvers_error_names_the_bad_ids_with_examples(
+        self, environment: pytest.MonkeyPatch
+    ) -> None:
+        """Each value that is no id is named, with examples and where Slack shows ids."""
+        environment.setenv("EXALATE_APPROVERS", "U0OK,alice,@bob")
+        with pytest.raises(SettingsError) as raised:
+            load_settings()
+        message = str(raised.value)
+        assert "'alice', '@bob'" in message
+        assert "U0OK" not in message
+        for hint in ("U0123456789", "S0123456789", "Copy member ID", "usergroups.list"):
+            assert hint in message
+
+    def test_socket_mode_requires_the_app_token_with_the_rest(
+        self, environment: pytest.MonkeyPatch
+    ) -> None:
+        """In Socket Mode a missing SLACK_APP_TOKEN is named in the same message as every
+        other problem, not in a second round after they are fixed."""
+        environment.delenv("JIRA_TOKEN")
+        with pytest.raises(SettingsError) as raised:
+            load_settings("socket")
+        message = str(raised.value)
+        assert "JIRA_TOKEN is missing" in message
+        assert "SLACK_APP_TOKEN is missing: Socket Mode needs" in message
+        assert "SLACK_SIGNING_SECRET" not in message
+        environment.setenv("JIRA_TOKEN", "jira-pat")
+        environment.setenv("SLACK_APP_TOKEN", "xapp-1")
+        assert load_settings("socket").slack_app_token is not None
+
+    @pytest.mark.parametrize(("value", "problem"), [(None, "is missing"), ("", "is empty")])
+    def test_http_mode_requires_a_signing_secret_with_the_rest(
+        self, environment: pytest.MonkeyPatch, value: str | None, problem: str
+    ) -> None:
+        """In HTTP mode a missing or empty SLACK_SIGNING_SECRET is named with the rest;
+        the app token is not asked for."""
+        environment.setenv("EXALATE_APPROVAL_CHANNEL", "#approvals")
+        if value is not None:
+            environment.setenv("SLACK_SIGNING_SECRET", value)
+        with pytest.raises(SettingsError) as raised:
+            load_settings("http")
+        message = str(raised.value)
+        assert f"SLACK_SIGNING_SECRET {problem}: HTTP mode verifies" in message
+        assert "EXALATE_APPROVAL_CHANNEL" in message
+        assert "SLACK_APP_TOKEN" not in message
+        environment.setenv("EXALATE_APPROVAL_CHANNEL", "C0APPROVE")
+        environment.setenv("SLACK_SIGNING_SECRET", "s")
+        assert load_settings("http").slack_signing_secret is not None
