@@ -4,7 +4,7 @@ explanations a click gets when it changes nothing."""
 from __future__ import annotations
 
 from bot.approvals.errors import ApprovalError, Conflict
-from bot.approvals.model import ConnectionRequest, Status
+from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
 from bot.ports import Notice
 from handlers.blocks.text import (
     Json,
@@ -54,6 +54,10 @@ def button(
     return button
 
 
+# An invited request whose code has not reached the requester; ``error`` says why.
+_CODE_TROUBLE = (CodeDelivery.NEVER_RECEIVED, CodeDelivery.UNDELIVERED)
+
+
 def outcome(request: ConnectionRequest) -> str:
     """One line saying where the request stands, for the card and for status."""
     by = mention(request.decided_by) if request.decided_by else "an approver"
@@ -68,8 +72,8 @@ def outcome(request: ConnectionRequest) -> str:
             )
         case Status.INITIATING:
             return f":gear: Approved by {by}. Creating the connection in Exalate…"
-        case Status.INVITED if request.error:
-            return f":warning: Approved by {by}. Connection created. {escape(request.error)}"
+        case Status.INVITED if request.code_delivery in _CODE_TROUBLE:
+            return f":warning: Approved by {by}. Connection created. {escape(request.error or '')}"
         case Status.INVITED if unusual_status(request):
             return (
                 f":grey_question: Approved by {by}. Connection created; Exalate now reports its "
@@ -151,12 +155,10 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
         retry = button("Retry", Action.RETRY, request, bound=True)
         reject = button("Reject", Action.REJECT, request, "danger", bound=True)
         blocks.append({"type": "actions", "elements": [retry, reject]})
-    elif request.status is Status.ASSISTED or (
-        request.status is Status.INVITED and not request.has_invitation_code
-    ):
+    elif request.code_delivery is CodeDelivery.NEVER_RECEIVED:
         paste = button("Paste invitation code", Action.PASTE_CODE, request)
         blocks.append({"type": "actions", "elements": [paste]})
-    elif request.status is Status.INVITED and request.error:
+    elif request.code_delivery is CodeDelivery.UNDELIVERED:
         resend = button("Resend code", Action.RESEND, request)
         blocks.append({"type": "actions", "elements": [resend]})
     return blocks
@@ -186,8 +188,8 @@ def thread_note(request: ConnectionRequest, notice: Notice) -> str:
 
 def resend_outcome(request: ConnectionRequest) -> str:
     """What the person who pressed Resend code learns."""
-    if request.error:
-        return f"Still not delivered: {escape(request.error)}"
+    if request.code_delivery is CodeDelivery.UNDELIVERED:
+        return f"Still not delivered: {escape(request.error or '')}"
     return f"Sent the invitation code to {mention(request.requester)} by DM."
 
 

@@ -6,7 +6,7 @@ Show code modal are the only places it is ever sent.
 
 from __future__ import annotations
 
-from bot.approvals.model import ConnectionRequest, Status
+from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
 from handlers.blocks.cards import button, outcome
 from handlers.blocks.text import (
     Json,
@@ -45,7 +45,7 @@ def requester_note(request: ConnectionRequest, approval_channel: str) -> str:
                 f"Your request #{request.id} for the connection {name} is waiting for "
                 f"approval in <#{approval_channel}>. I will message you here when it is decided."
             )
-        case Status.INVITED:
+        case Status.INVITED if request.code_delivery is CodeDelivery.NEVER_RECEIVED:
             return (
                 f"The connection {name} (request #{request.id}) was created, but its "
                 "invitation code did not reach me. An approver will copy it from the Exalate "
