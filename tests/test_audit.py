@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
 from bot.approvals.model import RequestFields, Status
+from bot.cli.main import main
 from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_schema
 
 DAY1 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -69,4 +69,14 @@ class TestAuditExport:
         """A date that is not ISO 8601 is an argument error naming the option."""
         with pytest.raises(SystemExit):
             main(["audit", "export", "--since", "yesterday"])
-        assert "--since" in capsys.readouterr().err
+        error = capsys.readouterr().err
+        assert "argument --since: 'yesterday' is not a date such as 2026-11-01" in error
+        assert "parse_since" not in error
+
+    def test_help_explains_the_format(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--format says what each choice gives and which is the default."""
+        with pytest.raises(SystemExit):
+            main(["audit", "export", "--help"])
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+        assert "csv: one row per transition" in text
+        assert "(default: csv)" in text

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.__main__ import main
-from bot.app import SIMULATED_JIRA, Runtime, simulated_jira
+from bot.cli.main import main
 from bot.config import load_settings
+from bot.runtime.app import SIMULATED_JIRA, Runtime, simulated_jira
 from storage import make_engine, upgrade_schema
 from storage.schema import BASELINE, head_revision
 
@@ -19,23 +20,93 @@ class TestMain:
         """With nothing configured, start-up stops before connecting and lists the gaps."""
         assert main(["run"]) == 2
         error = capsys.readouterr().err
-        for name in ("SLACK_BOT_TOKEN", "JIRA_URL", "JIRA_TOKEN", "EXALATE_APPROVERS"):
+        for name in (
+            "SLACK_BOT_TOKEN",
+            "SLACK_APP_TOKEN",
+            "JIRA_URL",
+            "JIRA_TOKEN",
+            "EXALATE_APPROVAL_CHANNEL",
+            "EXALATE_APPROVERS",
+        ):
             assert f"{name} is missing" in error
 
-    def test_http_mode_refuses_an_empty_signing_secret(
-        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    @pytest.mark.parametrize(
+        ("arguments", "absent"),
+        [
+            (["run"], "SLACK_APP_TOKEN"),
+            (["run", "--http", "--simulated-jira", "--port", "0"], "SLACK_SIGNING_SECRET"),
+        ],
+    )
+    def test_the_modes_setting_is_named_with_the_rest(
+        self,
+        arguments: list[str],
+        absent: str,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """`run --http` without SLACK_SIGNING_SECRET stops with its name."""
-        for name, value in {
-            "SLACK_BOT_TOKEN": "xoxb-1",
-            "JIRA_URL": "http://127.0.0.1:9",
-            "JIRA_TOKEN": "t",
-            "EXALATE_APPROVAL_CHANNEL": "C0APPROVE",
-            "EXALATE_APPROVERS": "U0ADMIN",
-        }.items():
+        """One message names every problem, the chosen mode's credential included."""
+        _configure(monkeypatch, but=absent, EXALATE_APPROVERS="U0ADMIN,alice")
+        assert main(arguments) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("exalate-bot: Invalid settings:")
+        assert f"{absent} is missing" in error
+        assert "'alice'" in error
+
+    @pytest.mark.parametrize(
+        ("arguments", "absent"),
+        [
+            (["run"], "SLACK_APP_TOKEN"),
+            (["run", "--http", "--simulated-jira", "--port", "0"], "SLACK_SIGNING_SECRET"),
+        ],
+    )
+    def test_a_failed_start_leaves_nothing_behind(
+        self,
+        arguments: list[str],
+        absent: str,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Settings are checked before anything exists: no database, no key file in the
+        working directory, and no simulator started."""
+        _configure(monkeypatch, but=absent)
+        assert main(arguments) == 2
+        error = capsys.readouterr().err
+        assert f"{absent} is missing" in error
+        assert "simulator" not in error
+        assert list(Path.cwd().iterdir()) == []
+
+
+def _configure(monkeypatch: pytest.MonkeyPatch, *, but: str, **changed: str) -> None:
+    """Every setting of either mode, except ``but``, with ``changed`` values."""
+    values = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_APP_TOKEN": "xapp-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "JIRA_URL": "http://127.0.0.1:9",
+        "JIRA_TOKEN": "t",
+        "EXALATE_APPROVAL_CHANNEL": "C0APPROVE",
+        "EXALATE_APPROVERS": "U0ADMIN",
+    }
+    for name, value in (values | changed).items():
+        if name != but:
             monkeypatch.setenv(name, value)
-        assert main(["run", "--http", "--port", "0"]) == 2
-        assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
+
+
+class TestHelp:
+    def _help(self, arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+        with pytest.raises(SystemExit):
+            main([*arguments, "--help"])
+        return " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+
+    def test_says_what_no_command_does(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`exalate-bot` alone runs the bot: --help says so."""
+        assert "With no command it runs the bot in Socket Mode" in self._help([], capsys)
+
+    def test_run_shows_its_defaults(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """HTTP mode listens on every interface unless told: --help shows it."""
+        text = self._help(["run"], capsys)
+        assert "(default: 0.0.0.0, every interface)" in text
+        assert "(default: 3000)" in text
 
 
 class TestSimulatedJira:

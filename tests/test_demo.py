@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.__main__ import main
+from bot.cli.main import main
 
 
 def test_demo_runs_the_whole_flow(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.doctor import file_modes
 from bot.config import Settings, SettingsError
-from bot.doctor import file_modes
 from bot.private_files import sqlite_files, tighten
 from bot.vault import key_file_for, load_or_create_key
 from storage import make_engine, upgrade_schema

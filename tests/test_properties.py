@@ -23,8 +23,8 @@ from bot.approvals.rules import CONNECTION_NAME_MAX, SHORT_NAME_MAX, Draft, chec
 from bot.approvers import ApproverPolicy
 from bot.cache import TimedCache
 from bot.exalate import ExalateClient
-from bot.exalate.simulator import Simulator
-from bot.service import ConnectionService
+from bot.sandbox.exalate_simulator import Simulator
+from bot.service import build_services
 from bot.vault import Vault
 from handlers.blocks import escape
 from handlers.payloads import UsageError, parse_command, request_ref
@@ -115,7 +115,7 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
         exalate = ExalateClient(http, str(server.make_url("")), "t", read_retries=0)
         notifier = RecordingNotifier()
         repository = RequestRepository(make_sessionmaker(engine))
-        service = ConnectionService(
+        service = build_services(
             repository=repository,
             exalate=exalate,
             vault=Vault(Fernet.generate_key()),
@@ -123,7 +123,7 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
             notifier=notifier,
             projects=TimedCache(exalate.list_projects, ttl=60),
             connections=TimedCache(exalate.list_connections, ttl=60),
-        )
+        ).requests
         draft = Draft("acme", "partner", "", "", "SUP")
         submission = await service.submit(draft, "U0ALICE", check_within=5)
         assert submission.request is not None

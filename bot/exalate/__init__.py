@@ -1,7 +1,7 @@
 """The adapter to Exalate on Jira: one client, its typed answers and its errors.
 
-Import from here; the module layout behind it may change. The simulator is a test and
-demo tool, so it is imported from ``bot.exalate.simulator`` explicitly.
+Import from here; the module layout behind it may change. Its stand-in, the simulator,
+lives with the other stand-ins in ``bot.sandbox``.
 """
 
 from bot.exalate.client import ExalateClient

@@ -25,10 +25,10 @@ from typing import Any
 import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
 
-from bot.app import Runtime
 from bot.config import load_settings
-from bot.exalate.simulator import Simulator
-from bot.slack_emulator import FakeSlack
+from bot.runtime.app import Runtime
+from bot.sandbox.exalate_simulator import Simulator
+from bot.sandbox.slack_emulator import FakeSlack
 from handlers.commands import status_reply
 from handlers.home import dashboard
 from storage import make_engine, upgrade_schema

@@ -14,8 +14,8 @@ import sys
 
 from aiohttp import web
 
-from bot.exalate.simulator import Simulator, serve
-from bot.slack_emulator import FakeSlack
+from bot.sandbox.exalate_simulator import Simulator, serve
+from bot.sandbox.slack_emulator import FakeSlack
 from tests.bench.common import APPROVAL_CHANNEL, APPROVER, REQUESTER
 
 

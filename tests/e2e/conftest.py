@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.app import Runtime
 from bot.config import Settings, load_settings
-from bot.exalate.simulator import Simulator
-from bot.slack_emulator import FakeSlack
+from bot.runtime.app import Runtime
+from bot.sandbox.exalate_simulator import Simulator
+from bot.sandbox.slack_emulator import FakeSlack
 from storage.db import sqlite_file
 from tests.e2e.harness import (
     ADMINS_GROUP,
@@ -154,7 +154,7 @@ def _signals_installed() -> Iterator[asyncio.Event]:
     """Set once a serving bot handles SIGTERM itself: sent earlier, the signal's default
     action would end the whole test run."""
     handler = _SignalsInstalled()
-    logger = logging.getLogger("bot.app")
+    logger = logging.getLogger("bot.runtime.app")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     yield handler.event

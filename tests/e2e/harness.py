@@ -20,10 +20,10 @@ from typing import Any
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import Runtime
 from bot.approvals.model import ConnectionRequest
-from bot.exalate.simulator import Simulator
-from bot.slack_emulator import Call, FakeSlack
+from bot.runtime.app import Runtime
+from bot.sandbox.exalate_simulator import Simulator
+from bot.sandbox.slack_emulator import Call, FakeSlack
 from handlers.blocks import request_modal
 from handlers.ids import Action, Block, View
 from storage import RequestRepository, make_sessionmaker

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
+from bot.cli.doctor import Check, jira_transport, run_checks
 from bot.config import Settings
-from bot.doctor import Check, jira_transport, run_checks
-from bot.exalate.simulator import Simulator
-from bot.slack_emulator import FakeSlack
+from bot.sandbox.exalate_simulator import Simulator
+from bot.sandbox.slack_emulator import FakeSlack
 from storage import make_engine, upgrade_schema
 from storage.schema import BASELINE, head_revision
 from tests.e2e.harness import APPROVAL_CHANNEL

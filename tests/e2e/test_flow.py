@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.approvals.model import Status
-from bot.exalate.simulator import Simulator
+from bot.sandbox.exalate_simulator import Simulator
 from handlers.ids import Action, View
 from tests.e2e.conftest import Clock
 from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
@@ -606,6 +606,7 @@ class TestHttpEndpoint:
         await harness.card("failed")
         async with harness.http.get(harness.url.replace("/slack/events", "/metrics")) as r:
             assert r.status == 200
+            assert r.headers["Content-Type"].startswith("text/plain; version=")
             text = await r.text()
         assert 'exalate_bot_requests{state="failed"} 1' in text
         assert "exalate_bot_approvals_total 1" in text

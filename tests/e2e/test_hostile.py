@@ -9,8 +9,8 @@ import urllib.parse
 
 import pytest
 
-from bot.http_gate import MAX_BODY_BYTES
 from bot.log import configure_logging
+from bot.runtime.http_gate import MAX_BODY_BYTES
 from handlers.ids import Action, Block, View
 from tests.e2e.harness import ALICE, BOT_TOKEN, CAROL, JIRA_TOKEN, Harness
 

@@ -112,10 +112,12 @@ class TestPartnerAcceptance:
         """While Exalate fails the poll skips 1, then 3 ticks; the outage is logged once."""
         await harness.invited()
         harness.simulator.fail("connections", 503, times=2)
-        with caplog.at_level(logging.INFO, logger="bot.jobs"):
+        with caplog.at_level(logging.INFO, logger="bot.runtime.jobs"):
             polled = [await harness.runtime.jobs.tick() for _ in range(7)]
         assert polled == [True, False, True, False, False, False, True]
-        messages = [record.getMessage() for record in caplog.records if record.name == "bot.jobs"]
+        messages = [
+            record.getMessage() for record in caplog.records if record.name == "bot.runtime.jobs"
+        ]
         assert sum("exalate_poll_failing" in m for m in messages) == 1
         assert sum("exalate_poll_recovered" in m for m in messages) == 1
 

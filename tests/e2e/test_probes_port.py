@@ -9,8 +9,8 @@ import socket
 
 import aiohttp
 
-from bot.app import serve_http
 from bot.config import Settings
+from bot.runtime.app import serve_http
 
 
 def _free_port() -> int:

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from bot.config import Settings
-from bot.exalate.simulator import Simulator
-from bot.slack_emulator import Call, FakeSlack
+from bot.sandbox.exalate_simulator import Simulator
+from bot.sandbox.slack_emulator import Call, FakeSlack
 from handlers.ids import Action
 from tests.e2e.bot_process import bot_process
 from tests.e2e.harness import (

@@ -12,9 +12,9 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.app import Runtime, connect_socket_mode, serve_socket_mode
 from bot.config import Settings
-from bot.slack_emulator import FakeSlack
+from bot.runtime.app import Runtime, connect_socket_mode, serve_socket_mode
+from bot.sandbox.slack_emulator import FakeSlack
 from tests.e2e.harness import ALICE
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.exalate.simulator import Simulator
+from bot.sandbox.exalate_simulator import Simulator
 
 
 @pytest.fixture(name="sim")

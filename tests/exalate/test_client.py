@@ -28,7 +28,7 @@ from bot.exalate import (
     ExalateUnreachable,
 )
 from bot.exalate.models import STATUS_MAX
-from bot.exalate.simulator import Simulator
+from bot.sandbox.exalate_simulator import Simulator
 
 TOKEN = "pat-Zm9vYmFyLXNlY3JldC10b2tlbi12YWx1ZQ"
 SPEC = ConnectionSpec(

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.exalate.simulator import Simulator, serve
+from bot.sandbox.exalate_simulator import Simulator, serve
 
 TOKEN = "sim-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -21,7 +21,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack_emulator import MANIFEST_SCOPES, FakeSlack
+from bot.sandbox.slack_emulator import MANIFEST_SCOPES, FakeSlack
 
 MANIFEST = Path(__file__).parents[2] / "manifest.yml"
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
 from bot.approvals.model import AuditEvent, ConnectionRequest, RequestFields, Status
+from bot.cli.main import main
 from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_schema
 from storage.copy import TargetNotEmpty, copy_history
 from tests.storage.test_schema import MADE_BY_CREATE_SCHEMA

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.exalate import ExalateError
-from bot.service import ConnectionService
+from bot.service import Lifecycle
 from storage.replicas import Replicas
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,12 @@ class LifecycleJobs:
 
     def __init__(
         self,
-        service: ConnectionService,
+        lifecycle: Lifecycle,
         replicas: Replicas,
         *,
         interval: float,
     ) -> None:
-        self._service = service
+        self._lifecycle = lifecycle
         self._replicas = replicas
         self.holds_lease = False
         self.interval = interval
@@ -79,8 +79,8 @@ class LifecycleJobs:
             return await self._poll_when_due(settle=False)
         polled = await self._poll_when_due(settle=True)
         for job, name in (
-            (self._service.expire_and_remind, "expiry"),
-            (self._service.post_missing_cards, "card_posting"),
+            (self._lifecycle.expire_and_remind, "expiry"),
+            (self._lifecycle.post_missing_cards, "card_posting"),
         ):
             try:
                 await job()
@@ -115,10 +115,10 @@ class LifecycleJobs:
     async def _poll(self, *, settle: bool) -> None:
         try:
             if settle:
-                await self._service.reconcile_stuck()
-            await self._service.poll_invitations(settle=settle)
+                await self._lifecycle.reconcile_stuck()
+            await self._lifecycle.poll_invitations(settle=settle)
         except ExalateError as error:
-            self._service.metrics.count_error(f"poll_{type(error).__name__}")
+            self._lifecycle.metrics.count_error(f"poll_{type(error).__name__}")
             if self._failures == 0:
                 log.warning("exalate_poll_failing kind=%s; backing off", type(error).__name__)
             self._failures += 1
@@ -130,7 +130,7 @@ class LifecycleJobs:
             if self._failures:
                 log.info("exalate_poll_recovered after_failures=%s", self._failures)
             self._failures = 0
-            self.last_successful_poll = self._service.clock()
+            self.last_successful_poll = self._lifecycle.clock()
             self.jira = JiraReach(reachable=True, last_answer=self.last_successful_poll)
 
     async def run(self) -> None:

@@ -5,8 +5,8 @@ Slack refuses, with Slack's own error strings (`workspace`), checks Block Kit as
 does (`block_kit`) and serves it all over real HTTP and WebSocket (`server`).
 """
 
-from bot.slack_emulator.server import ACK_DEADLINE, Call, FakeSlack, ack_problems
-from bot.slack_emulator.workspace import MANIFEST_SCOPES
+from bot.sandbox.slack_emulator.server import ACK_DEADLINE, Call, FakeSlack, ack_problems
+from bot.sandbox.slack_emulator.workspace import MANIFEST_SCOPES
 
 __all__ = [
     "ACK_DEADLINE",

@@ -31,11 +31,11 @@ from bot.approvers import ApproverPolicy
 from bot.cache import TimedCache
 from bot.config import Settings, SettingsError
 from bot.exalate import ExalateClient, Project
-from bot.exalate.simulator import Simulator, serve
-from bot.http_gate import slack_gate
-from bot.jobs import LifecycleJobs
 from bot.metrics import Metrics
-from bot.service import ConnectionService, utc_now
+from bot.runtime.http_gate import slack_gate
+from bot.runtime.jobs import LifecycleJobs
+from bot.sandbox.exalate_simulator import Simulator, serve
+from bot.service import ConnectionService, build_services, utc_now
 from bot.vault import Vault, key_file_for, load_or_create_key
 from handlers.inflight import InFlight
 from handlers.notifier import SlackGroupDirectory, SlackNotifier
@@ -172,7 +172,7 @@ class Runtime:
             signing_secret=signing_secret.get_secret_value() if signing_secret else "",
             request_verification_enabled=http_mode,
         )
-        service = ConnectionService(
+        services = build_services(
             repository=repository,
             exalate=exalate,
             vault=vault,
@@ -202,11 +202,12 @@ class Runtime:
             assisted=settings.exalate_initiation == "assisted",
             replicas=replicas,
         )
+        service = services.requests
         handlers.register(
             app, service, inflight, local_short_name=settings.exalate_local_short_name
         )
         service.warm_up()
-        jobs = LifecycleJobs(service, replicas, interval=settings.exalate_poll_interval)
+        jobs = LifecycleJobs(services.lifecycle, replicas, interval=settings.exalate_poll_interval)
         return cls(settings, engine, http, service, app, inflight, jobs, repository, replicas)
 
     def start_jobs(self) -> None:
@@ -297,7 +298,7 @@ class Runtime:
     async def _metrics(self, _request: web.Request) -> web.Response:
         states = await self.repository.count_by_status()
         text = self.service.metrics.render(states)
-        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+        return web.Response(text=text, headers={"Content-Type": Metrics.CONTENT_TYPE})
 
 
 async def until_stopped() -> None:

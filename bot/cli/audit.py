@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -15,11 +16,17 @@ COLUMNS = ("at", "request_id", "connection_name", "actor", "from_status", "to_st
 
 
 def parse_since(text: str) -> datetime:
-    """``2026-11-01`` or ``2026-11-01T09:30`` (UTC unless an offset is given)."""
+    """``2026-11-01`` or ``2026-11-01T09:30`` (UTC unless an offset is given).
+
+    Refuses with ArgumentTypeError: argparse prints only that error's text, where for
+    any other it prints "invalid parse_since value".
+    """
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--since {text!r} is not a date such as 2026-11-01") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date such as 2026-11-01 or 2026-11-01T09:30"
+        ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 

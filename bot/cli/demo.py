@@ -9,7 +9,9 @@ status. What each of them would see in Slack is printed as text.
 from __future__ import annotations
 
 import json
+import re
 import secrets
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -22,10 +24,10 @@ import aiohttp
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import Runtime
 from bot.config import load_settings
-from bot.exalate.simulator import Simulator, serve
-from bot.slack_emulator import Call, FakeSlack
+from bot.runtime.app import Runtime
+from bot.sandbox.exalate_simulator import Simulator, serve
+from bot.sandbox.slack_emulator import Call, FakeSlack
 from handlers.ids import Action, View
 
 ALICE, BOB = "U0ALICE", "U0BOB"
@@ -39,24 +41,93 @@ FORM = {
 }
 
 
-def render(blocks: list[dict[str, Any]]) -> list[str]:
+CHANNELS = {APPROVALS: "approvals"}
+# The shortcodes the bot's messages use; any other is shown as written.
+EMOJI = {
+    "bell": "🔔",
+    "double_vertical_bar": "⏸",
+    "gear": "⚙",
+    "ghost": "👻",
+    "grey_question": "❔",
+    "hourglass": "⌛",
+    "hourglass_flowing_sand": "⏳",
+    "key": "🔑",
+    "link": "🔗",
+    "no_entry": "⛔",
+    "tada": "🎉",
+    "warning": "⚠",
+    "wastebasket": "🗑",
+    "white_check_mark": "✅",
+    "wrench": "🔧",
+    "x": "❌",
+}
+BOLD, RESET = "\x1b[1m", "\x1b[0m"
+_CODE = re.compile(r"(```.*?```|`[^`\n]+`)", re.DOTALL)
+_REFERENCE = re.compile(r"<([@#!]?)([^<>|]+)(?:\|([^<>]*))?>")
+_SHORTCODE = re.compile(r":([a-z0-9_+-]+):")
+_BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+
+
+def terminal_text(text: str, *, styled: bool) -> str:
+    """mrkdwn as Slack shows it, for a terminal: people and channels by name, emoji as
+    emoji, entities decoded, and bold in ANSI if ``styled`` (plain in a file or pipe,
+    where escape codes would be noise). Code is left as it is, backticks included."""
+    parts = _CODE.split(text)
+    return "".join(
+        _unescape(part) if index % 2 else _inline(part, styled) for index, part in enumerate(parts)
+    )
+
+
+def _inline(text: str, styled: bool) -> str:
+    text = _REFERENCE.sub(_reference, text)
+    text = _BOLD.sub(lambda bold: f"{BOLD}{bold[1]}{RESET}" if styled else bold[1], text)
+    return _unescape(_emoji(text))
+
+
+def _reference(match: re.Match[str]) -> str:
+    """``<@U…>``, ``<#C…>``, ``<!here>``, ``<!subteam^S…|@team>``, ``<url|label>``."""
+    sigil, target, label = match[1], match[2], match[3]
+    if sigil == "@":
+        return "@" + (label or NAMES.get(target, target))
+    if sigil == "#":
+        return "#" + (label or CHANNELS.get(target, target))
+    if sigil == "!":
+        return label or "@" + target.split("^")[-1]
+    return f"{label} ({target})" if label else target
+
+
+def _emoji(text: str) -> str:
+    return _SHORTCODE.sub(lambda code: EMOJI.get(code[1], code[0]), text)
+
+
+def _unescape(text: str) -> str:
+    """Slack's three entities; ``&amp;`` last, so ``&amp;lt;`` stays ``&lt;``."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _shown(text: dict[str, Any] | str, styled: bool) -> str:
+    """A text object as a person reads it: mrkdwn rendered, plain text with its emoji."""
+    if isinstance(text, str) or text.get("type") == "mrkdwn":
+        return terminal_text(text if isinstance(text, str) else text["text"], styled=styled)
+    return _emoji(text["text"])
+
+
+def render(blocks: list[dict[str, Any]], *, styled: bool = False) -> list[str]:
     """Block Kit as the lines a person reads; buttons in brackets, people by name."""
     lines: list[str] = []
     for block in blocks:
-        if text := (block.get("text") or {}).get("text"):
-            lines.append(text)
-        if label := (block.get("label") or {}).get("text"):
+        if text := block.get("text"):
+            lines.append(_shown(text, styled))
+        if label := block.get("label"):
             initial = block.get("element", {}).get("initial_value") or ""
             chosen = (block.get("element", {}).get("initial_option") or {}).get("value", "")
-            lines.append(f"{label}: [{initial or chosen}]")
-        lines += [field["text"].replace("\n", ": ") for field in block.get("fields", [])]
+            lines.append(f"{_shown(label, styled)}: [{initial or chosen}]")
+        lines += [_shown(field, styled).replace("\n", ": ") for field in block.get("fields", [])]
         for element in block.get("elements", []):
             if element.get("type") == "button":
-                lines.append(f"[{element['text']['text']}]")
+                lines.append(f"[{_shown(element['text'], styled)}]")
             elif "text" in element:
-                lines.append(str(element["text"]))
-    for user, name in NAMES.items():
-        lines = [line.replace(f"<@{user}>", f"@{name}") for line in lines]
+                lines.append(_shown(element, styled))
     return lines
 
 
@@ -70,12 +141,14 @@ class People:
         secret: str,
         http: aiohttp.ClientSession,
         say: Callable[[str], None],
+        styled: bool,
     ) -> None:
         self._url = url
         self._slack = slack
         self._secret = secret
         self._http = http
         self.say = say
+        self.styled = styled
         self._seen = 0
         self._payloads = 0
 
@@ -153,6 +226,9 @@ class People:
             }
         )
 
+    def render(self, blocks: list[dict[str, Any]]) -> list[str]:
+        return render(blocks, styled=self.styled)
+
     def show(self, title: str, lines: list[str]) -> None:
         self.say(f"\n── {title} " + "─" * max(0, 60 - len(title)))
         for line in lines:
@@ -167,11 +243,11 @@ class People:
     def _show(self, call: Call) -> None:
         channel = str(call.args.get("channel", ""))
         if call.method == "views.open":
-            self.show("a form opens", render(call.args["view"]["blocks"]))
+            self.show("a form opens", self.render(call.args["view"]["blocks"]))
         elif call.method == "chat.postMessage" and "thread_ts" in call.args:
             self.show(
                 "#approvals, a reply in the card's thread",
-                render([{"text": {"text": call.args["text"]}}]),
+                self.render([{"text": {"type": "mrkdwn", "text": call.args["text"]}}]),
             )
         elif call.method in ("chat.postMessage", "chat.update") and "blocks" in call.args:
             if channel.startswith("D"):
@@ -182,7 +258,7 @@ class People:
                 title = "#approvals, " + (
                     "the card, updated" if call.method == "chat.update" else "a new card"
                 )
-            self.show(title, render(call.args["blocks"]))
+            self.show(title, self.render(call.args["blocks"]))
 
     def _newest_button(self, action: Action) -> str:
         for call in reversed(self._slack.calls):
@@ -242,14 +318,16 @@ async def _bot(folder: str) -> AsyncIterator[tuple[Runtime, str, FakeSlack, Simu
     await jira.cleanup()
 
 
-async def run(say: Callable[[str], None] = print) -> int:
-    """The scripted conversation; returns the exit code."""
+async def run(say: Callable[[str], None] = print, styled: bool | None = None) -> int:
+    """The scripted conversation; returns the exit code. Bold is drawn in ANSI when
+    ``styled``, by default when standard output is a terminal."""
+    styled = sys.stdout.isatty() if styled is None else styled
     with tempfile.TemporaryDirectory() as folder:
         async with (
             _bot(folder) as (runtime, url, slack, simulator, secret),
             aiohttp.ClientSession() as http,
         ):
-            people = People(url, slack, secret, http, say)
+            people = People(url, slack, secret, http, say, styled)
             settle = runtime.inflight.drain
             await runtime.service.projects.get(wait=5)
 
@@ -271,6 +349,6 @@ async def run(say: Callable[[str], None] = print) -> int:
             people.show_new()
 
             answer = await people.command(ALICE, "status acme_to_partner")
-            people.show("only Alice sees this answer", render(answer["blocks"]))
+            people.show("only Alice sees this answer", people.render(answer["blocks"]))
     say("\nThat was the whole flow. Run it against Slack with: exalate-bot run --simulated-jira")
     return 0

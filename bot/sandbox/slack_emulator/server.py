@@ -50,8 +50,8 @@ from typing import Any, Self
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.slack_emulator.block_kit import block_problems, input_block_ids, view_problems
-from bot.slack_emulator.workspace import Refusal, Workspace
+from bot.sandbox.slack_emulator.block_kit import block_problems, input_block_ids, view_problems
+from bot.sandbox.slack_emulator.workspace import Refusal, Workspace
 
 __all__ = ["ACK_DEADLINE", "Call", "FakeSlack", "ack_problems"]
 

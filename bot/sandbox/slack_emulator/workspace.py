@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.slack_emulator.block_kit import block_problems, view_problems
+from bot.sandbox.slack_emulator.block_kit import block_problems, view_problems
 
 # The bot scopes of manifest.yml (a test keeps the two equal): the emulator grants
 # exactly these unless a test grants more.

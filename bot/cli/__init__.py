@@ -1,0 +1,1 @@
+"""The ``exalate-bot`` command line: run, migrate, demo, doctor, audit export, simulator."""

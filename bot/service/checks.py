@@ -1,0 +1,128 @@
+"""The checks of a submitted form that need the live Jira and the database, run side by
+side within the time Slack leaves before the form must be answered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from bot.approvals.model import RequestFields
+from bot.approvals.rules import Field
+from bot.cache import CacheUnavailable, TimedCache
+from bot.exalate import Connection, ExalateClient, ExalateError, Project
+from storage import RequestRepository
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How long a form submission may wait on Jira before telling the person to try again;
+# Slack closes the window at 3 s and the rest of the work needs some of it.
+LOOKUP_BUDGET_SECONDS = 1.5
+
+
+def name_in_open_request(name: str) -> str:
+    return f"Another open request already uses the connection name {name}; choose another name."
+
+
+class LiveChecks:
+    """Is the project there and open for sync, is the connection name free."""
+
+    def __init__(
+        self,
+        repository: RequestRepository,
+        exalate: ExalateClient,
+        projects: TimedCache[list[Project]],
+        connections: TimedCache[list[Connection]],
+        project_allowed: Callable[[str], bool],
+    ) -> None:
+        self._repository = repository
+        self._exalate = exalate
+        self.projects = projects
+        self._connections = connections
+        self._project_allowed = project_allowed  # EXALATE_PROJECTS
+
+    def warm_up(self) -> None:
+        """Start loading Jira's lists in the background, ahead of the next submission."""
+        self.projects.refresh_soon()
+        self._connections.refresh_soon()
+
+    async def errors(self, fields: RequestFields) -> dict[Field, str]:
+        """The checks that need Jira and the database, run side by side, all of them
+        within ``LOOKUP_BUDGET_SECONDS``."""
+        deadline = asyncio.get_running_loop().time() + LOOKUP_BUDGET_SECONDS
+        projects_lookup = self._lookup(self.projects)
+        # Connections appear in the Exalate console at any time: the name is checked
+        # against a list asked for after the submission arrived (shared by submissions
+        # arriving together), never an older one.
+        connections_lookup = self._lookup_since(self._connections, self._connections.now())
+        projects, connections, name_open = await asyncio.gather(
+            projects_lookup,
+            connections_lookup,
+            self._repository.name_is_open(fields.connection_name),
+        )
+        errors: dict[Field, str] = {}
+        if not self._project_allowed(fields.project_key):
+            errors[Field.PROJECT] = (
+                f"{fields.project_key} is not open for incoming sync here; "
+                "choose one of the projects offered, or ask an Exalate admin."
+            )
+        elif projects is None:
+            errors[Field.PROJECT] = (
+                "Jira did not answer in time to check the project; submit again."
+            )
+        elif fields.project_key not in {project.key for project in projects}:
+            # The list may predate the project: Jira is asked for this key before refusing.
+            exists = await self._project_exists(fields.project_key, deadline)
+            if exists is None:
+                errors[Field.PROJECT] = (
+                    "Jira did not answer in time to check the project; submit again."
+                )
+            elif not exists:
+                errors[Field.PROJECT] = f"Jira has no project with the key {fields.project_key}."
+        name = fields.connection_name.lower()
+        if name_open:
+            errors[Field.NAME] = name_in_open_request(fields.connection_name)
+        elif connections is None:
+            errors[Field.NAME] = (
+                "Exalate did not answer in time to check the connection name; submit again."
+            )
+        elif any(connection.name.lower() == name for connection in connections):
+            errors[Field.NAME] = (
+                f"Exalate already has a connection named {fields.connection_name}; "
+                "choose another name."
+            )
+        return errors
+
+    async def _project_exists(self, key: str, deadline: float) -> bool | None:
+        """Whether Jira has the project ``key`` now; None when it does not say before
+        ``deadline``. A project found so is newer than the cached list: it is refreshed."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                found = await self._exalate.get_project(key)
+        except (TimeoutError, ExalateError) as error:
+            log.warning("project_lookup_unavailable kind=%s", type(error).__name__)
+            return None
+        if found is not None:
+            self.projects.invalidate()
+            self.projects.refresh_soon()
+        return found is not None
+
+    @staticmethod
+    async def _lookup(cache: TimedCache[T]) -> T | None:
+        """Whatever list ``cache`` holds (refreshed behind), or None within the budget."""
+        try:
+            return await cache.current(wait=LOOKUP_BUDGET_SECONDS)
+        except CacheUnavailable as error:
+            log.warning("lookup_unavailable reason=%s", error)
+            return None
+
+    @staticmethod
+    async def _lookup_since(cache: TimedCache[T], moment: float) -> T | None:
+        """The list as asked for at or after ``moment``, or None within the budget."""
+        try:
+            return await cache.get_since(moment, wait=LOOKUP_BUDGET_SECONDS)
+        except CacheUnavailable as error:
+            log.warning("lookup_unavailable reason=%s", error)
+            return None

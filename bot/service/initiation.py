@@ -1,0 +1,250 @@
+"""Creating a request's connection in Exalate: one attempt, checked against a complete
+connection list first, its outcome recorded so a retry or a restart knows where it stands.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.approvals.errors import Conflict
+from bot.approvals.model import ConnectionRequest, CreateOutcome, RequestFields, Status
+from bot.cache import TimedCache
+from bot.exalate import (
+    Connection,
+    ConnectionSpec,
+    CreatedConnection,
+    ExalateClient,
+    ExalateEndpointMissing,
+    ExalateError,
+    ExalateNameConflict,
+    ExalateNotSent,
+    ExalateUnavailable,
+)
+from bot.log import remember_secret
+from bot.service.transitions import BOT_ACTOR, EXALATE_ACTOR, Transitions
+
+log = logging.getLogger(__name__)
+
+
+class Initiation:
+    """Creates connections for approved requests, and knows which it is creating now."""
+
+    def __init__(
+        self,
+        transitions: Transitions,
+        exalate: ExalateClient,
+        connections: TimedCache[list[Connection]],
+        *,
+        assisted: bool,
+        me: str | None,
+    ) -> None:
+        self._t = transitions
+        self._exalate = exalate
+        self._connections = connections
+        self._assisted = assisted  # EXALATE_INITIATION=assisted: never call the create API
+        self.me = me
+        """This replica's id, recorded on each request it initiates."""
+        self.in_flight: set[int] = set()
+        """Request ids this process is creating now."""
+
+    async def initiate(self, request: ConnectionRequest) -> ConnectionRequest:
+        """Create the private Script connection and deliver the code, or record why not."""
+        self.in_flight.add(request.id)
+        try:
+            return await self._create(request)
+        finally:
+            self.in_flight.discard(request.id)
+
+    async def _create(self, request: ConnectionRequest) -> ConnectionRequest:
+        """One create attempt, checked against a complete connection list first.
+
+        A name already in Exalate is adopted only if an earlier attempt of this request,
+        begun with the name free, may have created it (its answer was lost); otherwise
+        it is someone else's and create is not called (in assisted mode too, so the
+        connection that appears next is the approver's). The attempt's outcome is
+        recorded, so a later retry or a restart knows which case it is in.
+        """
+        await self._t.quietly("update_card", self._t.notifier.update_card(request), request)
+        try:
+            existing = await self.connection_named(request.fields.connection_name)
+        except ExalateError as error:
+            return await self._fail(request, error)
+        if existing is not None:
+            if request.may_adopt:
+                return await self.adopt(request, existing)
+            return await self.fail_taken(request)
+        request = (
+            await self._t.repository.annotate(
+                request.id, name_absent_at=self._t.clock(), last_attempt=None
+            )
+            or request
+        )
+        if self._assisted:  # the name was free: what appears under it now is the console's
+            return await self._assist(request)
+        try:
+            created = await self._exalate.create_connection(_spec(request.fields))
+        except ExalateEndpointMissing:
+            return await self._assist(request)  # this Exalate has no creation API
+        except ExalateNameConflict:
+            return await self.fail_taken(request)  # created by someone else since the check
+        except ExalateError as error:
+            return await self._fail(request, error, _outcome_of(error))
+        self._connections.invalidate()
+        code = created.invitation_code.get_secret_value()
+        remember_secret(code)
+        sealed = self._t.vault.seal(code)
+        try:
+            invited = await self._t.move(
+                request,
+                Status.INVITED,
+                EXALATE_ACTOR,
+                exalate_connection_id=str(created.id),
+                invitation_code=sealed,
+                exalate_status=created.status,
+                note="connection created",
+            )
+        except Conflict:
+            invited = await self._complete_late(request.id, sealed, created)
+        except Exception:
+            # The connection exists and only this process knows its code: hand it over.
+            log.error("code_not_stored id=%s; delivering it directly", request.id)
+            await self._t.quietly(
+                "deliver_invitation", self._t.notifier.deliver_invitation(request, code), request
+            )
+            raise
+        log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
+        return await self._t.deliver(invited, code)
+
+    async def _complete_late(
+        self, request_id: int, sealed: bytes, created: CreatedConnection
+    ) -> ConnectionRequest:
+        """Exalate answered after another replica settled the request, thinking this one
+        gone: adopted without its code, or failed as interrupted. The code completes it
+        either way; Conflict if it was settled otherwise (rejected after the failure)."""
+        stored = await self._t.repository.store_code(request_id, sealed)
+        if stored is None:
+            current = await self._t.load(request_id)
+            if current.status is not Status.FAILED:
+                raise Conflict(current)
+            stored = await self._t.move(
+                current,
+                Status.INVITED,
+                EXALATE_ACTOR,
+                exalate_connection_id=str(created.id),
+                invitation_code=sealed,
+                exalate_status=created.status,
+                note="connection created after all",
+            )
+        log.warning("code_stored_late id=%s", request_id)
+        return stored
+
+    async def _fail(
+        self,
+        request: ConnectionRequest,
+        error: ExalateError,
+        outcome: CreateOutcome | None = None,
+    ) -> ConnectionRequest:
+        """Fail the attempt with Exalate's reason; ``outcome`` when create was called."""
+        recorded = {"last_attempt": outcome.value} if outcome is not None else {}
+        failed = await self._t.move(
+            request, Status.FAILED, EXALATE_ACTOR, error=str(error), **recorded
+        )
+        log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
+        self._t.metrics.count_error(type(error).__name__)
+        await self._t.tell_everyone(failed)
+        return failed
+
+    async def fail_taken(self, request: ConnectionRequest) -> ConnectionRequest:
+        """The name belongs to a connection this request did not create: never take it."""
+        failed = await self._t.move(
+            request,
+            Status.FAILED,
+            EXALATE_ACTOR,
+            error=taken_message(request.fields.connection_name),
+            last_attempt=CreateOutcome.NAME_TAKEN.value,
+            note="name taken in exalate",
+        )
+        log.warning("initiation_name_taken id=%s", request.id)
+        self._t.metrics.count_error("ExalateNameTaken")
+        await self._t.tell_everyone(failed)
+        return failed
+
+    async def adopt(self, request: ConnectionRequest, existing: Connection) -> ConnectionRequest:
+        """Take over a connection an earlier attempt created; its code is unknown."""
+        invited = await self._t.move(
+            request,
+            Status.INVITED,
+            EXALATE_ACTOR,
+            exalate_connection_id=str(existing.id),
+            error=(
+                "Exalate has this connection, but its invitation code never reached the bot "
+                "(the answer to the create call was lost). An approver can copy the code from "
+                f"the Exalate console (Connections → {request.fields.connection_name}) and "
+                "use Paste invitation code: it then goes to the requester privately."
+            ),
+            note="existing connection adopted",
+        )
+        log.info("connection_adopted id=%s exalate_id=%s", invited.id, existing.id)
+        await self._t.tell_everyone(invited)
+        return invited
+
+    async def _assist(self, request: ConnectionRequest) -> ConnectionRequest:
+        """Hand the creation to the approver: the exact values for the console's wizard,
+        and the Paste invitation code button that brings the code back to the requester."""
+        assisted = await self._t.move(
+            request, Status.ASSISTED, BOT_ACTOR, note="assisted initiation"
+        )
+        log.info("initiation_assisted id=%s", assisted.id)
+        await self._t.quietly("update_card", self._t.notifier.update_card(assisted), assisted)
+        await self._t.quietly("guide_approver", self._t.notifier.guide_approver(assisted), assisted)
+        return assisted
+
+    async def connection_named(self, name: str) -> Connection | None:
+        """The connection called ``name`` in a complete list; ExalateUnavailable when the
+        list is not complete, because then absence proves nothing."""
+        listing = await self._exalate.connection_list()
+        wanted = name.casefold()
+        for connection in listing.results:
+            if connection.name.casefold() == wanted:
+                return connection
+        if not listing.complete:
+            raise ExalateUnavailable(
+                "Exalate's connection list came back incomplete, so the bot could not make "
+                "sure the name is free; nothing was created. Retry."
+            )
+        return None
+
+    async def connection_named_quietly(self, name: str) -> Connection | None:
+        """The connection called ``name``, or None, also when Exalate cannot say now."""
+        try:
+            return await self.connection_named(name)
+        except ExalateError:
+            return None
+
+
+def _spec(fields: RequestFields) -> ConnectionSpec:
+    """The wizard's fields in Exalate's words."""
+    return ConnectionSpec(
+        local_short_name=fields.local_short_name,
+        remote_short_name=fields.remote_short_name,
+        name=fields.connection_name,
+        description=fields.description,
+        incoming_project_key=fields.project_key,
+    )
+
+
+def _outcome_of(error: ExalateError) -> CreateOutcome:
+    """A 4xx (or a call that never left) proves nothing was created; anything else may
+    have created it."""
+    if isinstance(error, ExalateNotSent) or (
+        error.status is not None and 400 <= error.status < 500
+    ):
+        return CreateOutcome.REFUSED
+    return CreateOutcome.UNCERTAIN
+
+
+def taken_message(name: str) -> str:
+    return (
+        f"Exalate already has a connection named {name} that this request did not create; "
+        "reject this request and ask again under another name."
+    )

@@ -1,0 +1,272 @@
+"""What Exalate and time do to a request: the partner accepts, a connection disappears,
+nobody decides in time, an invitation waits, a process dies mid-creation.
+
+Run by the lease holder's jobs (``bot.runtime.jobs``); every change is the same
+compare-and-set as a person's, so a click racing the life cycle has one winner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.approvals.errors import Conflict
+from bot.approvals.model import ConnectionRequest, ForeignInvitation, Status
+from bot.exalate import Connection, ExalateClient
+from bot.metrics import Metrics
+from bot.ports import Notice
+from bot.service.initiation import Initiation
+from bot.service.transitions import BOT_ACTOR, EXALATE_ACTOR, Transitions
+from storage.replicas import Replicas
+
+log = logging.getLogger(__name__)
+
+MISSES_BEFORE_GONE = 3
+# Exalate's statuses (an opaque string; documented: Pending, Active, Deactivated).
+_SETTLED = {"ACTIVE": Status.ACTIVE, "DEACTIVATED": Status.DEACTIVATED}
+
+
+@dataclass
+class SeenInExalate:
+    """What the last complete connection list showed that no request created: shown by
+    ``/exalate status`` without asking Jira again."""
+
+    foreign_pending: tuple[ForeignInvitation, ...] = ()
+    listed_at: datetime | None = None
+    pending_since: dict[str, datetime] = field(default_factory=dict)
+    """When each of them was first seen pending, by connection id."""
+
+
+class Lifecycle:
+    """Moves requests on as Exalate reports and time passes."""
+
+    def __init__(
+        self,
+        transitions: Transitions,
+        initiation: Initiation,
+        exalate: ExalateClient,
+        seen: SeenInExalate,
+        *,
+        approval_ttl: timedelta,
+        remind_after: timedelta,
+        stuck_after: timedelta,
+        replicas: Replicas | None,
+    ) -> None:
+        self._t = transitions
+        self._initiation = initiation
+        self._exalate = exalate
+        self._seen = seen
+        self._approval_ttl = approval_ttl
+        self._remind_after = remind_after
+        self._stuck_after = stuck_after
+        # Which replica creates what, so another one knows when its creator is gone.
+        self._replicas = replicas
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._t.metrics
+
+    def clock(self) -> datetime:
+        return self._t.clock()
+
+    async def post_missing_cards(self) -> None:
+        """Post the cards that could not be posted before, and those whose post was
+        claimed by a process that stopped mid-post."""
+        await self._t.post_missing_cards()
+
+    async def reconcile_stuck(self) -> None:
+        """Settle requests left in ``initiating`` by a process that stopped mid-call.
+
+        Requests this process is initiating are skipped. Another's are settled as soon
+        as the replica that began them is known to be gone; while it may be alive (or
+        is not recorded), only once untouched for longer than any initiation can take.
+        If Exalate has the connection it is adopted (its code is unknown), but only when
+        the name was seen free just before the interrupted attempt; if it certainly has
+        not, the request fails and can be retried. Raises ExalateError when Exalate
+        cannot be asked.
+        """
+        cutoff = self._t.clock() - self._stuck_after
+        others = [
+            request
+            for request in await self._t.repository.with_status([Status.INITIATING])
+            if request.id not in self._initiation.in_flight
+        ]
+        gone: set[str] = set()
+        if self._replicas is not None:
+            gone = await self._replicas.gone({r.initiated_by for r in others if r.initiated_by})
+        stuck = [r for r in others if r.initiated_by in gone or r.updated_at <= cutoff]
+        if not stuck:
+            return
+        listing = await self._exalate.connection_list()
+        by_name = {connection.name.lower(): connection for connection in listing.results}
+        for request in stuck:
+            existing = by_name.get(request.fields.connection_name.lower())
+            if existing is None and not listing.complete:
+                continue  # one page of a longer list: absence proves nothing
+            with contextlib.suppress(Conflict):  # another process settled it first
+                if existing is not None:
+                    if request.may_adopt:
+                        await self._initiation.adopt(request, existing)
+                    else:  # there before this request's attempt began: someone else's
+                        await self._initiation.fail_taken(request)
+                    continue
+                failed = await self._t.move(
+                    request,
+                    Status.FAILED,
+                    BOT_ACTOR,
+                    error=(
+                        "The bot stopped while creating this connection, and Exalate has no "
+                        "connection by this name: nothing was created. Retry creates it."
+                    ),
+                    note="interrupted initiation",
+                )
+                log.warning("initiation_interrupted id=%s", failed.id)
+                await self._t.tell_everyone(failed)
+
+    async def poll_invitations(self, *, settle: bool = True) -> None:
+        """Compare invited requests with Exalate's connection list and move them on, and
+        note the pending connections no request created.
+
+        The list is read on every poll, also with nothing to watch: it is what tells
+        whether Jira and Exalate answer, and what is pending in Exalate. Without
+        ``settle`` (a replica that does not hold the background lease) only that is
+        done. Raises ExalateError when Exalate cannot be read; the caller backs off. A
+        failure on one request is logged and never keeps the others from being looked at.
+        """
+        watched = (
+            await self._t.repository.with_status([Status.INVITED, Status.ASSISTED])
+            if settle
+            else []
+        )
+        listing = await self._exalate.connection_list()
+        by_id = {str(connection.id): connection for connection in listing.results}
+        by_name = {connection.name.lower(): connection for connection in listing.results}
+        for request in watched:
+            if request.status is Status.ASSISTED:
+                appeared = by_name.get(request.fields.connection_name.lower())
+                if appeared is None:
+                    continue  # not created in the console yet; never "gone"
+                if _SETTLED.get((appeared.status or "").upper()) is None:
+                    if request.exalate_connection_id is None:
+                        await self._confirm_created(request, appeared)
+                    continue
+                # Accepted (or deactivated) before anyone pasted the code: settle it too.
+            if request.exalate_connection_id is not None:
+                found = by_id.get(request.exalate_connection_id)
+            else:
+                found = by_name.get(request.fields.connection_name.lower())
+            if found is None and not listing.complete:
+                continue  # one page of a longer list: absence proves nothing
+            try:
+                await self._observe(request, found)
+            except Exception as error:
+                log.error("observe_failed id=%s kind=%s", request.id, type(error).__name__)
+        if listing.complete:
+            await self._note_foreign(listing.results)
+
+    async def _note_foreign(self, connections: list[Connection]) -> None:
+        """Keep the pending connections that no request claims, with when each was first
+        seen pending; ``/exalate status`` shows them without asking Jira."""
+        ids, names = await self._t.repository.claimed_connections()
+        now = self._t.clock()
+        foreign = [
+            c
+            for c in connections
+            if (c.status or "").upper() == "PENDING"
+            and str(c.id) not in ids
+            and c.name.lower() not in names
+        ]
+        since = {str(c.id): self._seen.pending_since.get(str(c.id), now) for c in foreign}
+        self._seen.pending_since = since
+        self._seen.foreign_pending = tuple(
+            ForeignInvitation(c.name, str(c.id), since[str(c.id)]) for c in foreign
+        )
+        self._seen.listed_at = now
+
+    async def expire_and_remind(self) -> None:
+        """Expire requests nobody decided on in time; nudge about unaccepted invitations."""
+        now = self._t.clock()
+        for request in await self._t.repository.with_status(
+            [Status.PENDING_APPROVAL, Status.ASSISTED]
+        ):
+            # Nobody decided, or nobody created it in the console, in time: free the name.
+            if now - request.updated_at >= self._approval_ttl:
+                with contextlib.suppress(Conflict):  # decided meanwhile: nothing to expire
+                    expired = await self._t.move(request, Status.EXPIRED, BOT_ACTOR, note="expired")
+                    log.info("request_expired id=%s", expired.id)
+                    await self._t.tell_everyone(expired)
+        for request in await self._t.repository.with_status([Status.INVITED]):
+            waited = now - request.updated_at  # updated_at is when it became INVITED
+            due = self._remind_after * (request.reminders_sent + 1)
+            if request.reminders_sent >= 2 or waited < due:
+                continue
+            if not await self._t.repository.claim_reminder(request):
+                continue  # another process sends this one
+            if request.reminders_sent == 0:
+                reminder = self._t.notifier.remind_requester(request)
+            else:
+                reminder = self._t.notifier.note_in_thread(request, Notice.INVITE_REMINDER)
+            await self._t.quietly("reminder", reminder, request)
+
+    async def _observe(self, request: ConnectionRequest, found: Connection | None) -> None:
+        """Act on what Exalate says of one invited request's connection.
+
+        A connection must be missing from ``MISSES_BEFORE_GONE`` polls in a row before
+        the invitation counts as gone: one short answer during a Jira restart must not
+        delete a code the partner still needs. Any poll that sees it ends the run, so
+        blips days apart never add up.
+        """
+        target: Status | None
+        if found is None:
+            if request.missed_polls + 1 < MISSES_BEFORE_GONE:
+                await self._t.repository.annotate(request.id, missed_polls=request.missed_polls + 1)
+                return
+            target, observed = Status.GONE, None
+        else:
+            if request.missed_polls:
+                await self._t.repository.annotate(request.id, missed_polls=0)
+            observed = (found.status or "")[:64] or None  # verbatim, as Exalate says it
+            target = _SETTLED.get((observed or "").upper())
+            if target is None:
+                await self._note_status(request, observed)
+                return
+        moved = await self._t.repository.transition(
+            request,
+            target,
+            actor=EXALATE_ACTOR,
+            at=self._t.clock(),
+            note=f"exalate reports {observed or 'no such connection'}",
+            exalate_status=observed,
+            invitation_code=None,  # spent: the partner accepted, or it can no longer be
+        )
+        if moved is None:
+            return  # another process saw it first and tells people
+        log.info("invitation_settled id=%s status=%s", moved.id, moved.status.value)
+        await self._t.tell_everyone(moved)
+        thread_note = self._t.notifier.note_in_thread(moved, Notice.STATE_CHANGED)
+        await self._t.quietly("note_in_thread", thread_note, moved)
+        if moved.code_dm_ref is not None:
+            await self._t.quietly(
+                "close_invitation", self._t.notifier.close_invitation(moved), moved
+            )
+
+    async def _confirm_created(self, request: ConnectionRequest, found: Connection) -> None:
+        """An assisted connection appeared in Exalate: say so, once, and remember its id."""
+        noted = await self._t.repository.note_connection(request.id, str(found.id))
+        if noted is not None:
+            log.info("assisted_connection_appeared id=%s exalate_id=%s", request.id, found.id)
+            note = self._t.notifier.note_in_thread(noted, Notice.CONNECTION_APPEARED)
+            await self._t.quietly("note_in_thread", note, noted)
+
+    async def _note_status(self, request: ConnectionRequest, observed: str | None) -> None:
+        """A status the life cycle has no state for: show it, once, and keep watching."""
+        changed = await self._t.repository.note_status(request, observed)
+        if changed is None:
+            return  # unchanged, or another process recorded it first
+        await self._t.quietly("update_card", self._t.notifier.update_card(changed), changed)
+        if (observed or "").upper() != "PENDING":
+            log.warning("exalate_status_unknown id=%s status=%s", request.id, observed)
+            note = self._t.notifier.note_in_thread(changed, Notice.EXALATE_STATUS)
+            await self._t.quietly("note_in_thread", note, changed)
