@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.approvals.errors import ApprovalError, Conflict
 from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
 from bot.ports import Notice
+from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
     Json,
     context,
@@ -31,27 +32,6 @@ def _fields(request: ConnectionRequest) -> Json:
             mrkdwn("*Type*\nPrivate, Script mode"),
         ],
     }
-
-
-def button(
-    text: str,
-    action: Action,
-    request: ConnectionRequest,
-    style: str | None = None,
-    *,
-    bound: bool = False,
-) -> Json:
-    """A button about ``request``; a ``bound`` one also names the request's fingerprint."""
-    value = f"{request.id}:{request.fingerprint}" if bound else str(request.id)
-    button: Json = {
-        "type": "button",
-        "text": plain(text, 75),
-        "action_id": action.value,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
 
 
 # An invited request whose code has not reached the requester; ``error`` says why.
@@ -130,37 +110,25 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
         blocks.append(section(f"*Description*\n{escape(request.fields.description)}"))
     blocks.append(context(outcome(request)))
     if request.status is Status.PENDING_APPROVAL:
-        approve = button("Approve", Action.APPROVE, request, "primary", bound=True)
-        approve["confirm"] = {
-            "title": plain("Create this connection?", 100),
-            "text": plain(
-                f"Exalate will create the private Script connection "
-                f"{request.fields.connection_name}, and the requester will receive the "
-                "invitation code privately.",
-                300,
-            ),
-            "confirm": plain("Approve", 30),
-            "deny": plain("Back", 30),
-        }
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    approve,
-                    button("Reject", Action.REJECT, request, "danger", bound=True),
-                ],
-            }
+        sure = confirm(
+            "Create this connection?",
+            f"Exalate will create the private Script connection "
+            f"{request.fields.connection_name}, and the requester will receive the "
+            "invitation code privately.",
+            yes="Approve",
+            no="Back",
         )
+        approve = button("Approve", Action.APPROVE, request, "primary", bound=True, confirm=sure)
+        reject = button("Reject", Action.REJECT, request, "danger", bound=True)
+        blocks.append(actions(approve, reject))
     elif request.status is Status.FAILED:
         retry = button("Retry", Action.RETRY, request, bound=True)
         reject = button("Reject", Action.REJECT, request, "danger", bound=True)
-        blocks.append({"type": "actions", "elements": [retry, reject]})
+        blocks.append(actions(retry, reject))
     elif request.code_delivery is CodeDelivery.NEVER_RECEIVED:
-        paste = button("Paste invitation code", Action.PASTE_CODE, request)
-        blocks.append({"type": "actions", "elements": [paste]})
+        blocks.append(actions(button("Paste invitation code", Action.PASTE_CODE, request)))
     elif request.code_delivery is CodeDelivery.UNDELIVERED:
-        resend = button("Resend code", Action.RESEND, request)
-        blocks.append({"type": "actions", "elements": [resend]})
+        blocks.append(actions(button("Resend code", Action.RESEND, request)))
     return blocks
 
 

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.approvals.model import AuditEvent, ConnectionRequest, ForeignInvitation, Page, Status
-from handlers.blocks.cards import button, unusual_status
+from handlers.blocks.cards import unusual_status
+from handlers.blocks.elements import button
 from handlers.blocks.text import (
     MAX_MESSAGE_BLOCKS,
     Json,

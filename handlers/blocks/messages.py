@@ -7,12 +7,12 @@ Show code modal are the only places it is ever sent.
 from __future__ import annotations
 
 from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
-from handlers.blocks.cards import button, outcome
+from handlers.blocks.cards import outcome
+from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
     Json,
     escape,
     mention,
-    plain,
     section,
 )
 from handlers.ids import COMMAND, Action
@@ -96,17 +96,15 @@ def requester_message(request: ConnectionRequest, approval_channel: str) -> tupl
     text = requester_note(request, approval_channel)
     body = [section(text)]
     if request.status is Status.PENDING_APPROVAL:
-        cancel = button("Cancel request", Action.CANCEL, request)
-        cancel["confirm"] = {
-            "title": plain("Cancel this request?", 100),
-            "text": plain("Approvers will no longer be able to approve it.", 300),
-            "confirm": plain("Cancel request", 30),
-            "deny": plain("Keep it", 30),
-        }
-        body.append({"type": "actions", "elements": [cancel]})
+        sure = confirm(
+            "Cancel this request?",
+            "Approvers will no longer be able to approve it.",
+            yes="Cancel request",
+            no="Keep it",
+        )
+        body.append(actions(button("Cancel request", Action.CANCEL, request, confirm=sure)))
     elif request.status in (Status.REJECTED, Status.EXPIRED) or request.name_taken:
-        again = button("Request again", Action.REREQUEST, request, "primary")
-        body.append({"type": "actions", "elements": [again]})
+        body.append(actions(button("Request again", Action.REREQUEST, request, "primary")))
     return text, body
 
 
@@ -133,9 +131,7 @@ def invite_reminder(request: ConnectionRequest) -> tuple[str, list[Json]]:
     )
     body = [section(text)]
     if request.has_invitation_code:
-        body.append(
-            {"type": "actions", "elements": [button("Show code", Action.SHOW_CODE, request)]}
-        )
+        body.append(actions(button("Show code", Action.SHOW_CODE, request)))
     return text, body
 
 
@@ -175,5 +171,5 @@ def console_guide(request: ConnectionRequest) -> tuple[str, list[Json]]:
         "in the Exalate console: this Exalate cannot be asked to by its API."
     )
     paste = button("Paste invitation code", Action.PASTE_CODE, request, "primary")
-    body = [section(text), section(steps), {"type": "actions", "elements": [paste]}]
+    body = [section(text), section(steps), actions(paste)]
     return text, body
