@@ -7,7 +7,14 @@ from __future__ import annotations
 import logging
 
 from bot.approvals.errors import Conflict
-from bot.approvals.model import ConnectionRequest, CreateOutcome, RequestFields, Status
+from bot.approvals.model import (
+    BOT_ACTOR,
+    EXALATE_ACTOR,
+    ConnectionRequest,
+    CreateOutcome,
+    RequestFields,
+    Status,
+)
 from bot.cache import TimedCache
 from bot.exalate import (
     Connection,
@@ -21,7 +28,7 @@ from bot.exalate import (
     ExalateUnavailable,
 )
 from bot.log import remember_secret
-from bot.service.transitions import BOT_ACTOR, EXALATE_ACTOR, Transitions
+from bot.service.transitions import Transitions
 
 log = logging.getLogger(__name__)
 

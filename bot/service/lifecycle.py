@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.approvals.errors import Conflict
-from bot.approvals.model import ConnectionRequest, ForeignInvitation, Status
+from bot.approvals.model import (
+    BOT_ACTOR,
+    EXALATE_ACTOR,
+    ConnectionRequest,
+    ForeignInvitation,
+    Status,
+)
 from bot.exalate import Connection, ExalateClient
 from bot.metrics import Metrics
 from bot.ports import Notice
 from bot.service.initiation import Initiation
-from bot.service.transitions import BOT_ACTOR, EXALATE_ACTOR, Transitions
+from bot.service.transitions import Transitions
 from storage.replicas import Replicas
 
 log = logging.getLogger(__name__)

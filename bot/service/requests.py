@@ -17,6 +17,7 @@ from bot.approvals.errors import ApprovalError, Conflict, NotAllowed
 from bot.approvals.model import (
     OPEN_STATUSES,
     AuditEvent,
+    CodeDelivery,
     ConnectionRequest,
     ForeignInvitation,
     Page,
@@ -255,7 +256,7 @@ class ConnectionService:
         sealed = await self._t.repository.invitation_code(request.id)
         if request.status is not Status.INVITED or sealed is None:
             raise Conflict(request)
-        if request.code_dm_ref is not None or request.error is None:
+        if request.code_delivery is not CodeDelivery.UNDELIVERED:
             raise NotAllowed("The code was delivered already; the requester can Show code.")
         code = self._t.vault.open(sealed)
         remember_secret(code)

@@ -22,8 +22,6 @@ from storage import RequestRepository
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-EXALATE_ACTOR = "exalate"  # transitions Exalate caused: created, failed, accepted
-BOT_ACTOR = "bot"  # transitions time caused: expiry
 # A card post (with Slack's rate-limit retries) takes seconds; a claim older than this
 # was left by a process that stopped mid-post.
 CARD_CLAIM_LIFETIME = timedelta(minutes=10)
