@@ -276,7 +276,7 @@ class HttpModeSettings(Settings):
         return value
 
 
-def load_settings(mode: Literal["socket", "http"] | None = None, **overrides: Any) -> Settings:
+def load_settings(mode: Literal["socket", "http"] | None = None, /, **overrides: Any) -> Settings:
     """Read the bot's settings; a problem becomes SettingsError naming each variable.
 
     ``mode`` also requires what that way of reaching Slack needs, so that a start is
