@@ -1,17 +1,14 @@
 """Block Kit builders: pure functions from domain values to Slack JSON, no I/O.
 
-One module per surface: ``text`` (pieces and escaping), ``cards`` (the approval card),
-``messages`` (the requester's DMs), ``forms`` (modals) and ``lists`` (status, history,
-App Home). Listeners use them through this package, as ``blocks.<name>``.
+One module per surface: ``cards`` (the approval card and its thread), ``messages`` (the
+requester's DMs), ``forms`` (modals), ``lists`` (status, history, App Home) and ``replies``
+(what a click that changed nothing is told). They share ``vocabulary`` (what each state
+means to a person, and who acted), ``elements`` (buttons and their confirm dialogs) and
+``text`` (pieces and escaping). Listeners use them through this package, as
+``blocks.<name>``.
 """
 
-from handlers.blocks.cards import (
-    approval_card,
-    card_text,
-    explain,
-    resend_outcome,
-    thread_note,
-)
+from handlers.blocks.cards import approval_card, card_text, thread_note
 from handlers.blocks.forms import (
     CODE_MAX,
     REASON_MAX,
@@ -39,6 +36,7 @@ from handlers.blocks.messages import (
     requester_message,
     spent_invitation,
 )
+from handlers.blocks.replies import explain, resend_outcome
 from handlers.blocks.text import MAX_MESSAGE_BLOCKS, Json, escape, section
 
 __all__ = [

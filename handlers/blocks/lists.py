@@ -5,11 +5,10 @@ Every list says how many it left out instead of outgrowing Slack's block limits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.approvals.model import AuditEvent, ConnectionRequest, ForeignInvitation, Page, Status
-from handlers.blocks.cards import unusual_status
 from handlers.blocks.elements import button
 from handlers.blocks.text import (
     MAX_MESSAGE_BLOCKS,
@@ -21,25 +20,11 @@ from handlers.blocks.text import (
     plain,
     section,
 )
+from handlers.blocks.vocabulary import WORDS, list_state, who
 from handlers.ids import COMMAND, Action, View
 
 FOREIGN_MAX = 20  # lines in one section, whose text Slack caps at 3,000 characters:
 FOREIGN_TEXT_MAX = 2900  # fewer when names are long, leaving room for "…and N more."
-
-STATE_WORDS: Mapping[Status, str] = {
-    Status.PENDING_APPROVAL: "awaiting approval",
-    Status.INITIATING: "being created",
-    Status.ASSISTED: "being created in the Exalate console",
-    Status.FAILED: "failed, can be retried",
-    Status.INVITED: "awaiting the partner",
-    Status.ACTIVE: "active",
-    Status.REJECTED: "rejected",
-    Status.CANCELLED: "cancelled",
-    Status.EXPIRED: "expired",
-    Status.DEACTIVATED: "deactivated",
-    Status.GONE: "gone from Exalate",
-}
-
 
 LIST_MAX = MAX_MESSAGE_BLOCKS - 3  # rows, leaving room for a title and a "more" line
 FOREIGN_BLOCKS = 3  # the title, the lines and the "as of" of the outside list
@@ -51,16 +36,13 @@ HOME_LIST_MAX = 15  # four lists of 15 rows stay within a Home tab's 100 blocks
 
 def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json:
     """One request in a list; its requester gets a Show code button while it is pending."""
-    state = STATE_WORDS[request.status]
-    if request.status is Status.INVITED and (unusual := unusual_status(request)):
-        state = f"Exalate says {escape(unusual)}"
     since = (
         f"invited {age(request.updated_at, now)} ago"
         if request.status is Status.INVITED
         else f"{age(request.created_at, now)} ago"
     )
     line = section(
-        f"*{escape(request.fields.connection_name)}* · {state} · requested by "
+        f"*{escape(request.fields.connection_name)}* · {list_state(request)} · requested by "
         f"{mention(request.requester)} · {since} · #{request.id}"
     )
     if (
@@ -133,15 +115,11 @@ def foreign_list(
     ]
 
 
-def _who(actor: str) -> str:
-    return {"exalate": "Exalate", "bot": "the bot"}.get(actor) or mention(actor)
-
-
 def summary_message(request: ConnectionRequest) -> tuple[str, list[Json]]:
     """What anyone may know of a request: its name, number and state, not who did what."""
     text = (
         f"*{escape(request.fields.connection_name)}* (request #{request.id}) is "
-        f"{STATE_WORDS[request.status]}. Its history is for its requester and the approvers."
+        f"{WORDS[request.status].state}. Its history is for its requester and the approvers."
     )
     return text, [section(text)]
 
@@ -153,14 +131,14 @@ def history_message(
     name = escape(request.fields.connection_name)
     lines = [
         f"• {event.at:%Y-%m-%d %H:%M} UTC: {escape(event.note or event.to_status.value)} "
-        f"by {_who(event.actor)}"
+        f"by {who(event.actor)}"
         for event in events
     ]
     if len(lines) > LIST_MAX:  # keep the beginning and the latest; say what is left out
         head, tail = lines[:5], lines[-(LIST_MAX - 6) :]
         lines = [*head, f"…{len(lines) - len(head) - len(tail)} events left out…", *tail]
     blocks = [
-        section(f"*History of {name}* (request #{request.id}, now {STATE_WORDS[request.status]})"),
+        section(f"*History of {name}* (request #{request.id}, now {WORDS[request.status].state})"),
         *(section(line) for line in lines),
     ]
     return f"History of {name}", blocks

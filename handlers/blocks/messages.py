@@ -1,4 +1,5 @@
-"""What the requester reads in their DM with the bot.
+"""What people read in their DM with the bot: the requester's notes and invitation code,
+the approver's guide to the Exalate console, and the usage text.
 
 The invitation code appears in exactly one builder, ``invitation_dm``; its DM and the
 Show code modal are the only places it is ever sent.
@@ -6,15 +7,14 @@ Show code modal are the only places it is ever sent.
 
 from __future__ import annotations
 
-from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
-from handlers.blocks.cards import outcome
+from bot.approvals.model import ConnectionRequest, Status
 from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
     Json,
     escape,
-    mention,
     section,
 )
+from handlers.blocks.vocabulary import headline, note
 from handlers.ids import COMMAND, Action
 
 USAGE = (
@@ -29,71 +29,9 @@ USAGE = (
 )
 
 
-def requester_note(request: ConnectionRequest, approval_channel: str) -> str:
-    """The DM that keeps the requester informed; never carries the code."""
-    name = f"*{escape(request.fields.connection_name)}*"
-    match request.status:
-        case Status.PENDING_APPROVAL if request.card_ref is None:
-            return (
-                f"Your request #{request.id} for the connection {name} is saved, but I could "
-                f"not post it to <#{approval_channel}> for approval; most likely I am not a "
-                "member of that channel. Ask an Exalate admin to invite me there: the card "
-                "follows as soon as I can post there."
-            )
-        case Status.PENDING_APPROVAL:
-            return (
-                f"Your request #{request.id} for the connection {name} is waiting for "
-                f"approval in <#{approval_channel}>. I will message you here when it is decided."
-            )
-        case Status.INVITED if request.code_delivery is CodeDelivery.NEVER_RECEIVED:
-            return (
-                f"The connection {name} (request #{request.id}) was created, but its "
-                "invitation code did not reach me. An approver will copy it from the Exalate "
-                "console and send it to you privately."
-            )
-        case Status.REJECTED:
-            by = mention(request.decided_by) if request.decided_by else "An approver"
-            return (
-                f"Your request #{request.id} for {name} was rejected by {by}.\n"
-                f"*Reason:* {escape(request.reason or '')}"
-            )
-        case Status.FAILED if request.name_taken:
-            return (
-                f"Your request #{request.id} for {name} was approved, but Exalate already "
-                "has a connection of that name that this request did not create, so it "
-                "cannot be yours. Ask again under another name: *Request again* opens the "
-                "form with your answers."
-            )
-        case Status.FAILED:
-            return (
-                f"Your request #{request.id} for {name} was approved, but creating the "
-                f"connection failed: {escape(request.error or 'unknown error')}\n"
-                "Nothing is lost: the approvers can retry it from the card in "
-                f"<#{approval_channel}>."
-            )
-        case Status.EXPIRED:
-            return (
-                f"Your request #{request.id} for {name} expired: nobody decided on it in time. "
-                "You can ask again."
-            )
-        case Status.CANCELLED:
-            return f"You cancelled your request #{request.id} for {name}."
-        case Status.ACTIVE:
-            return f":tada: Your partner accepted the invitation: the connection {name} is active."
-        case Status.DEACTIVATED:
-            return f"Exalate reports the connection {name} (request #{request.id}) deactivated."
-        case Status.GONE:
-            return (
-                f"The connection {name} (request #{request.id}) no longer exists in Exalate, "
-                "so its invitation cannot be accepted any more."
-            )
-        case _:
-            return f"Your request #{request.id} for {name} is now {request.status.value}."
-
-
 def requester_message(request: ConnectionRequest, approval_channel: str) -> tuple[str, list[Json]]:
     """The requester's DM: the note, and the button its state allows."""
-    text = requester_note(request, approval_channel)
+    text = note(request, approval_channel)
     body = [section(text)]
     if request.status is Status.PENDING_APPROVAL:
         sure = confirm(
@@ -117,7 +55,7 @@ def spent_invitation(request: ConnectionRequest) -> str:
             "partner accepted it: the connection is active. The code is no longer stored."
         )
     return (
-        f"The invitation code for *{name}* is no longer valid: {outcome(request)} "
+        f"The invitation code for *{name}* is no longer valid: {headline(request)} "
         "The code is no longer stored."
     )
 

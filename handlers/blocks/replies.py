@@ -1,0 +1,25 @@
+"""What a person who clicked is told privately when the click did not do what they
+hoped: the action changed nothing, or the code they resent still did not arrive."""
+
+from __future__ import annotations
+
+from bot.approvals.errors import ApprovalError, Conflict
+from bot.approvals.model import CodeDelivery, ConnectionRequest
+from handlers.blocks.text import escape, mention
+from handlers.blocks.vocabulary import headline
+
+
+def explain(error: ApprovalError) -> str:
+    """Why an action changed nothing, in words for the person who tried it."""
+    if isinstance(error, Conflict):
+        request = error.request
+        name = escape(request.fields.connection_name)
+        return f"Nothing changed; request #{request.id} ({name}) has moved on. {headline(request)}"
+    return escape(str(error))
+
+
+def resend_outcome(request: ConnectionRequest) -> str:
+    """What the person who pressed Resend code learns."""
+    if request.code_delivery is CodeDelivery.UNDELIVERED:
+        return f"Still not delivered: {escape(request.error or '')}"
+    return f"Sent the invitation code to {mention(request.requester)} by DM."

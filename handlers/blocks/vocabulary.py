@@ -1,0 +1,184 @@
+"""What each state of a request means to a person, and the names of who acted.
+
+One entry per status, worded for where it is read: ``headline``, the card's line (also
+in its thread, in the spent code's DM and in the answer to a click that came too late);
+``note``, the requester's DM; ``state``, a few words in a list or a sentence ("… is
+awaiting approval"). A few sub-states are worded differently (``headline``, ``note`` and
+``list_state`` choose); they follow the table. Templates name their slots (``{by}``,
+``{name}``, …); ``_slots`` fills them, escaping what people typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.approvals.model import BOT_ACTOR, EXALATE_ACTOR, CodeDelivery, ConnectionRequest, Status
+from handlers.blocks.text import escape, mention
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """One status, as the card, the requester's DM and a list say it."""
+
+    state: str
+    headline: str
+    note: str = "Your request #{id} for {name} is now {state}."
+
+
+WORDS: Mapping[Status, Words] = {
+    Status.PENDING_APPROVAL: Words(
+        state="awaiting approval",
+        headline=":hourglass_flowing_sand: Waiting for approval.",
+        note=(
+            "Your request #{id} for the connection {name} is waiting for approval in "
+            "{channel}. I will message you here when it is decided."
+        ),
+    ),
+    Status.INITIATING: Words(
+        state="being created",
+        headline=":gear: Approved by {by}. Creating the connection in Exalate…",
+    ),
+    Status.ASSISTED: Words(
+        state="being created in the Exalate console",
+        headline=(
+            ":wrench: Approved by {by}. The connection is being created by hand in the "
+            "Exalate console; {by} has the values. Paste its invitation code here once it "
+            "exists: it goes to the requester privately."
+        ),
+    ),
+    Status.INVITED: Words(
+        state="awaiting the partner",
+        headline=(
+            ":white_check_mark: Approved by {by}. Connection created; the invitation code was "
+            "sent privately to {requester}. Waiting for the partner to accept."
+        ),
+    ),
+    Status.FAILED: Words(
+        state="failed, can be retried",
+        headline=":x: Approved by {by}, but creating the connection failed: {error}",
+        note=(
+            "Your request #{id} for {name} was approved, but creating the connection failed: "
+            "{error}\nNothing is lost: the approvers can retry it from the card in {channel}."
+        ),
+    ),
+    Status.REJECTED: Words(
+        state="rejected",
+        headline=":no_entry: Rejected by {by}: {reason}",
+        note="Your request #{id} for {name} was rejected by {by}.\n*Reason:* {reason}",
+    ),
+    Status.CANCELLED: Words(
+        state="cancelled",
+        headline=":wastebasket: Cancelled by {requester}.",
+        note="You cancelled your request #{id} for {name}.",
+    ),
+    Status.EXPIRED: Words(
+        state="expired",
+        headline=":hourglass: Expired: nobody decided on it in time.",
+        note=(
+            "Your request #{id} for {name} expired: nobody decided on it in time. "
+            "You can ask again."
+        ),
+    ),
+    Status.ACTIVE: Words(
+        state="active",
+        headline=":link: Approved by {by}. The partner accepted; the connection is active.",
+        note=":tada: Your partner accepted the invitation: the connection {name} is active.",
+    ),
+    Status.DEACTIVATED: Words(
+        state="deactivated",
+        headline=":double_vertical_bar: Approved by {by}. Exalate reports it deactivated.",
+        note="Exalate reports the connection {name} (request #{id}) deactivated.",
+    ),
+    Status.GONE: Words(
+        state="gone from Exalate",
+        headline=":ghost: Approved by {by}. The connection no longer exists in Exalate.",
+        note=(
+            "The connection {name} (request #{id}) no longer exists in Exalate, so its "
+            "invitation cannot be accepted any more."
+        ),
+    ),
+}
+
+# Sub-states worded apart from their status.
+CARD_NOT_POSTED_NOTE = (  # pending approval, but the channel refused the card
+    "Your request #{id} for the connection {name} is saved, but I could not post it to "
+    "{channel} for approval; most likely I am not a member of that channel. Ask an Exalate "
+    "admin to invite me there: the card follows as soon as I can post there."
+)
+NAME_TAKEN_NOTE = (  # failed, because Exalate has a connection of that name that is not ours
+    "Your request #{id} for {name} was approved, but Exalate already has a connection of "
+    "that name that this request did not create, so it cannot be yours. Ask again under "
+    "another name: *Request again* opens the form with your answers."
+)
+CODE_NEVER_RECEIVED_NOTE = (  # invited, and the bot has no code to send
+    "The connection {name} (request #{id}) was created, but its invitation code did not "
+    "reach me. An approver will copy it from the Exalate console and send it to you privately."
+)
+CODE_TROUBLE_HEADLINE = (  # invited, and the code has not reached the requester; error says why
+    ":warning: Approved by {by}. Connection created. {error}"
+)
+EXALATE_SAYS_HEADLINE = (  # invited, and Exalate reports a status other than PENDING
+    ":grey_question: Approved by {by}. Connection created; Exalate now reports its status "
+    "as {exalate_status}."
+)
+EXALATE_SAYS_STATE = "Exalate says {exalate_status}"
+
+
+def headline(request: ConnectionRequest) -> str:
+    """One line saying where the request stands: the card's, and its thread's."""
+    template = WORDS[request.status].headline
+    if request.status is Status.INVITED:
+        if request.code_delivery in (CodeDelivery.NEVER_RECEIVED, CodeDelivery.UNDELIVERED):
+            template = CODE_TROUBLE_HEADLINE
+        elif unusual_status(request):
+            template = EXALATE_SAYS_HEADLINE
+    return template.format_map(_slots(request))
+
+
+def note(request: ConnectionRequest, approval_channel: str) -> str:
+    """What the requester reads in their DM about the request; never the code."""
+    template = WORDS[request.status].note
+    if request.status is Status.PENDING_APPROVAL and request.card_ref is None:
+        template = CARD_NOT_POSTED_NOTE
+    elif request.status is Status.FAILED and request.name_taken:
+        template = NAME_TAKEN_NOTE
+    elif request.status is Status.INVITED and request.code_delivery is CodeDelivery.NEVER_RECEIVED:
+        template = CODE_NEVER_RECEIVED_NOTE
+    return template.format_map(_slots(request, approval_channel))
+
+
+def list_state(request: ConnectionRequest) -> str:
+    """The state in a list's row: what Exalate says, when it says something unexpected."""
+    if request.status is Status.INVITED and unusual_status(request):
+        return EXALATE_SAYS_STATE.format_map(_slots(request))
+    return WORDS[request.status].state
+
+
+def unusual_status(request: ConnectionRequest) -> str | None:
+    """What Exalate reports, verbatim, when it is not the expected PENDING."""
+    status = request.exalate_status
+    return status if status is not None and status.upper() != "PENDING" else None
+
+
+def who(actor: str | None) -> str:
+    """The name of whoever acted: a person's mention, Exalate, or the bot. None is a
+    decision whose approver is not recorded."""
+    if actor is None:
+        return "an approver"
+    return {EXALATE_ACTOR: "Exalate", BOT_ACTOR: "the bot"}.get(actor) or mention(actor)
+
+
+def _slots(request: ConnectionRequest, approval_channel: str = "") -> dict[str, str]:
+    """The values templates may name, people's text escaped."""
+    return {
+        "id": str(request.id),
+        "name": f"*{escape(request.fields.connection_name)}*",
+        "by": who(request.decided_by),
+        "requester": mention(request.requester),
+        "channel": f"<#{approval_channel}>",
+        "state": WORDS[request.status].state,
+        "error": escape(request.error or "unknown error"),
+        "reason": escape(request.reason or ""),
+        "exalate_status": escape(request.exalate_status or ""),
+    }

@@ -1,0 +1,120 @@
+"""One vocabulary for what a state means to a person: the card, the requester's DM and
+the lists word each status from the same entry, and name who acted the same way."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.approvals.model import (
+    BOT_ACTOR,
+    EXALATE_ACTOR,
+    AuditEvent,
+    ConnectionRequest,
+    CreateOutcome,
+    Page,
+    RequestFields,
+    Status,
+)
+from handlers import blocks
+from handlers.blocks.vocabulary import WORDS, headline, list_state, note, who
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _request(status: Status, **changes: Any) -> ConnectionRequest:
+    fields = RequestFields("acme", "partner", "acme_to_partner", "", "SUP")
+    values: dict[str, Any] = {"decided_by": "U0BOB", "card_ref": "C1:1"} | changes
+    return ConnectionRequest(7, status, 3, fields, "U0ALICE", NOW, NOW, **values)
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_every_status_is_worded_everywhere(status: Status) -> None:
+    """Each status has its three wordings, and every template's slots can be filled."""
+    request = _request(status, error="boom", reason="no", exalate_status="Odd")
+    assert WORDS[status].state
+    assert headline(request)
+    assert note(request, "C1")
+    assert "{" not in headline(request) + note(request, "C1")
+
+
+def test_lists_say_the_short_state() -> None:
+    """A status list, the one-line summary and the history say the same short state."""
+    request = _request(Status.FAILED)
+    state = WORDS[Status.FAILED].state
+    assert state in str(blocks.status_message(Page((request,), 1), NOW, "U0BOB")[1])
+    assert state in blocks.summary_message(request)[0]
+    assert state in str(blocks.history_message(request, [])[1])
+
+
+def test_a_note_without_words_of_its_own_says_the_state() -> None:
+    """A DM about a state without a sentence of its own uses the list's words, never the
+    stored status value."""
+    assert note(_request(Status.ASSISTED), "C1") == (
+        "Your request #7 for *acme_to_partner* is now being created in the Exalate console."
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"card_ref": None}, "could not post it to <#C1>"),
+        ({}, "waiting for approval in <#C1>"),
+    ],
+)
+def test_pending_note_says_whether_the_card_is_posted(
+    changes: dict[str, Any], expected: str
+) -> None:
+    """A card the channel refused is the requester's to know about."""
+    assert expected in note(_request(Status.PENDING_APPROVAL, **changes), "C1")
+
+
+def test_failed_note_tells_a_taken_name_apart() -> None:
+    """A name taken in Exalate asks for another name; any other failure can be retried."""
+    taken = _request(Status.FAILED, last_attempt=CreateOutcome.NAME_TAKEN, error="taken")
+    assert "Ask again under another name" in note(taken, "C1")
+    assert "retry it from the card" in note(_request(Status.FAILED, error="boom"), "C1")
+
+
+def test_what_exalate_says_shows_while_invited() -> None:
+    """An unexpected Exalate status is shown verbatim (escaped) on the card and in lists."""
+    request = _request(
+        Status.INVITED, has_invitation_code=True, code_dm_ref="D1:1", exalate_status="<Odd>"
+    )
+    assert "reports its status as &lt;Odd&gt;" in headline(request)
+    assert list_state(request) == "Exalate says &lt;Odd&gt;"
+    assert list_state(_request(Status.INVITED, exalate_status="pending")) == "awaiting the partner"
+
+
+@pytest.mark.parametrize(
+    ("actor", "name"),
+    [
+        (EXALATE_ACTOR, "Exalate"),
+        (BOT_ACTOR, "the bot"),
+        ("U0BOB", "<@U0BOB>"),
+        (None, "an approver"),
+    ],
+)
+def test_who_acted(actor: str | None, name: str) -> None:
+    """People are mentioned; Exalate, the bot and an unrecorded approver are named."""
+    assert who(actor) == name
+
+
+def test_a_decision_without_its_approver_reads_the_same_everywhere() -> None:
+    """The card and the DM both say "an approver", in the middle of a sentence."""
+    rejected = _request(Status.REJECTED, decided_by=None, reason="no")
+    assert "Rejected by an approver" in headline(rejected)
+    assert "rejected by an approver." in note(rejected, "C1")
+
+
+def test_history_names_who_acted() -> None:
+    """The history names Exalate and the bot, and mentions people."""
+    events = [
+        AuditEvent(7, NOW, EXALATE_ACTOR, None, Status.INVITED, "connection created"),
+        AuditEvent(7, NOW, BOT_ACTOR, None, Status.EXPIRED, None),
+    ]
+    text = str(blocks.history_message(_request(Status.INVITED), events)[1])
+    assert "connection created by Exalate" in text
+    assert "expired by the bot" in text
