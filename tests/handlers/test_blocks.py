@@ -19,7 +19,7 @@ from bot.approvals.model import (
     Status,
 )
 from bot.exalate import Project
-from bot.slack_emulator.block_kit import block_problems
+from bot.sandbox.slack_emulator.block_kit import block_problems
 from handlers import blocks
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
