@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 
-from bot.runtime.app import until_stopped
+from bot.runtime.serve import until_stopped
 
 
 async def test_sigterm_ends_the_wait_and_restores_handlers() -> None:

@@ -154,7 +154,7 @@ def _signals_installed() -> Iterator[asyncio.Event]:
     """Set once a serving bot handles SIGTERM itself: sent earlier, the signal's default
     action would end the whole test run."""
     handler = _SignalsInstalled()
-    logger = logging.getLogger("bot.runtime.app")
+    logger = logging.getLogger("bot.runtime.serve")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     yield handler.event

@@ -5,18 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 
 import aiohttp
 
 from bot.config import Settings
-from bot.runtime.app import serve_http
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from bot.runtime.serve import serve_http
+from tests.processes import free_port
 
 
 async def test_probes_leave_the_public_port(
@@ -24,7 +18,7 @@ async def test_probes_leave_the_public_port(
 ) -> None:
     """/healthz, /readyz and /metrics answer on the health port; the public port, where
     Slack's requests arrive, has only /slack/events."""
-    public, health = _free_port(), _free_port()
+    public, health = free_port(), free_port()
     serving = asyncio.create_task(serve_http(settings, "127.0.0.1", public, health))
     await asyncio.wait_for(signals_installed.wait(), 10)  # both ports listen by then
     async with aiohttp.ClientSession() as http:

@@ -13,7 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.config import Settings
-from bot.runtime.app import Runtime, connect_socket_mode, serve_socket_mode
+from bot.runtime.app import Runtime
+from bot.runtime.serve import connect_socket_mode, serve_socket_mode
 from bot.sandbox.slack_emulator import FakeSlack
 from tests.e2e.harness import ALICE
 

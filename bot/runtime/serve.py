@@ -1,0 +1,190 @@
+"""The process around a runtime: serving HTTP mode or Socket Mode, the probes' port, the
+built-in simulator for ``--simulated-jira``, signals and garbage-collector tuning.
+
+``bot.runtime.app`` builds what runs; this module runs it until SIGTERM or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.config import Settings
+from bot.runtime.app import SLACK_EVENTS_PATH, Runtime
+from bot.sandbox.exalate_simulator import Simulator, serve
+
+log = logging.getLogger(__name__)
+
+SOCKET_CLOSE_SECONDS = 1.0  # Slack answers a close frame at once, or not at all
+
+
+async def until_stopped() -> None:
+    """Return on SIGTERM or SIGINT, so ``running`` can finish in-flight work and close.
+
+    Without this, SIGTERM (systemd, docker stop) would kill the process mid-approval.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.debug("stop_signals_installed")  # from here a SIGTERM stops, not kills
+    try:
+        await stop.wait()
+        log.info("stopping: finishing work in flight")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, *, http_mode: bool) -> AsyncIterator[Runtime]:
+    """A started runtime, closed on exit however the block ends."""
+    runtime = await Runtime.start(settings, http_mode=http_mode)
+    # Modules, settings and clients live as long as the process: leave them out of the
+    # garbage collector's full passes, which otherwise stall the loop for tens of ms.
+    # Both are undone on exit, so a process that goes on (a test) is left as it was.
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+    runtime.start_jobs()
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+# What --simulated-jira puts in place of JIRA_URL and JIRA_TOKEN until the simulator listens.
+# The sandbox also gets its own database: the real one's invitations would otherwise be
+# compared with the simulator's empty list and declared gone.
+SIMULATED_JIRA = {
+    "jira_url": "http://127.0.0.1:1",
+    "jira_token": "simulator-accepts-any-token",
+    "database_url": "sqlite+aiosqlite:///exalate-bot-sandbox.db",
+}
+
+
+@contextlib.asynccontextmanager
+async def simulated_jira(settings: Settings) -> AsyncIterator[Settings]:
+    """The built-in Exalate-on-Jira simulator on a free loopback port, and settings that
+    point at it: the Slack side can be tried for real with nothing at stake."""
+    runner = await serve(Simulator(), "127.0.0.1", 0, access_log=False)
+    port = runner.addresses[0][1]
+    log.info("jira_simulator_started url=http://127.0.0.1:%s", port)
+    try:
+        yield settings.model_copy(update={"jira_url": f"http://127.0.0.1:{port}"})
+    finally:
+        await runner.cleanup()
+
+
+async def run_bot(
+    settings: Settings,
+    *,
+    http: bool,
+    host: str,
+    port: int,
+    health_port: int | None = None,
+    use_simulator: bool = False,
+) -> None:
+    """Serve the bot until stopped, in HTTP or Socket Mode, against Jira or the simulator."""
+    async with contextlib.AsyncExitStack() as stack:
+        if use_simulator:
+            settings = await stack.enter_async_context(simulated_jira(settings))
+        if http:
+            await serve_http(settings, host, port, health_port)
+        else:
+            await serve_socket_mode(settings, host, health_port)
+
+
+async def serve_http(
+    settings: Settings, host: str, port: int, health_port: int | None = None
+) -> None:
+    """HTTP mode: serve until SIGTERM or Ctrl-C. With ``health_port`` the probes and
+    ``/metrics`` are served there only, away from the public endpoint."""
+    async with running(settings, http_mode=True) as runtime:
+        runner = web.AppRunner(runtime.web_app(probes=health_port is None))
+        await runner.setup()
+        # A deeper accept queue than aiohttp's 128: a burst of clicks must not overflow it,
+        # or the kernel drops connections and clients retry a second later.
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+        log.info("serving_http host=%s port=%s path=%s", host, port, SLACK_EVENTS_PATH)
+        probes = await serve_probes(runtime, host, health_port)
+        try:
+            await until_stopped()
+        finally:
+            if probes is not None:
+                await probes.cleanup()
+            await runner.cleanup()
+
+
+async def serve_probes(runtime: Runtime, host: str, port: int | None) -> web.AppRunner | None:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on a port of their own, if one is given:
+    a scraper or a supervisor then never competes with Slack's requests."""
+    if port is None:
+        return None
+    application = web.Application()
+    runtime.add_probes(application)
+    probes = web.AppRunner(application, access_log=None)
+    await probes.setup()
+    await web.TCPSite(probes, host, port).start()
+    log.info("serving_probes host=%s port=%s", host, port)
+    return probes
+
+
+async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler:
+    """Open the Socket Mode WebSocket for ``runtime``; the caller closes the handler."""
+    app_token = runtime.settings.require_socket_mode()
+    handler = AsyncSocketModeHandler(runtime.app, app_token.get_secret_value())
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+    runtime.socket_mode = handler
+    return handler
+
+
+async def close_socket_mode(handler: AsyncSocketModeHandler) -> None:
+    """Close the WebSocket within ``SOCKET_CLOSE_SECONDS``, then let go of it anyway.
+
+    slack_sdk's close sends a close frame and waits for Slack's answer up to aiohttp's
+    10 s; a server that is busy, or a network that is gone, never answers, and a stop
+    would take longer than Docker's 10 s grace. Past the bound the client's tasks are
+    stopped and its HTTP session closed, which closes the socket beneath it.
+    """
+    try:
+        async with asyncio.timeout(SOCKET_CLOSE_SECONDS):
+            await handler.close_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+    except TimeoutError:
+        log.warning("socket_mode_close_unanswered after=%ss", SOCKET_CLOSE_SECONDS)
+        client = handler.client  # finish what the cut-short close would have done
+        for task in (
+            client.message_processor,
+            client.current_session_monitor,
+            client.message_receiver,
+        ):
+            if task is not None:
+                task.cancel()
+        await client.aiohttp_client_session.close()
+
+
+async def serve_socket_mode(settings: Settings, host: str, health_port: int | None) -> None:
+    """Socket Mode: one outbound WebSocket to Slack, no inbound URL needed.
+
+    ``health_port``, if given, serves the probes and ``/metrics`` for a supervisor.
+    """
+    async with running(settings, http_mode=False) as runtime:
+        handler = await connect_socket_mode(runtime)
+        log.info("socket_mode_connected")
+        probes = await serve_probes(runtime, host, health_port)
+        try:
+            await until_stopped()
+        finally:
+            if probes is not None:
+                await probes.cleanup()
+            await close_socket_mode(handler)
