@@ -267,7 +267,7 @@ class ConnectionService:
         request = await self._t.load(request_id)
         await self.policy.ensure_approver(actor, "Only approvers can paste an invitation code.")
         expect(request, Status.INVITED, Status.ASSISTED)
-        if request.has_invitation_code:
+        if request.code_delivery is not CodeDelivery.NEVER_RECEIVED:
             raise NotAllowed("The bot has this connection's code already.")
         return request
 
