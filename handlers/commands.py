@@ -40,7 +40,7 @@ async def status_reply(
                 return blocks.summary_message(request)
             return blocks.history_message(request, events)
         return blocks.status_message(
-            await service.pending(blocks.STATUS_LIST_MAX),
+            await service.open_requests(blocks.STATUS_LIST_MAX),
             service.clock(),
             user,
             foreign=service.foreign_pending,

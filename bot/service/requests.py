@@ -347,7 +347,7 @@ class ConnectionService:
             expect(request, Status.REJECTED, Status.EXPIRED, Status.CANCELLED)
         return request
 
-    async def pending(self, limit: int) -> Page:
+    async def open_requests(self, limit: int) -> Page:
         """Requests awaiting approval, in flight, failed, or awaiting the partner."""
         return await self._t.repository.page(OPEN_STATUSES, limit=limit)
 

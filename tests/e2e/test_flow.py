@@ -29,7 +29,7 @@ def _existing(simulator: Simulator) -> None:
     }
 
 
-async def _approved_request(harness: Harness) -> int:
+async def _submitted_request(harness: Harness) -> int:
     """Submit a valid request and return its id, once its card is up."""
     reply = await harness.submit_request()
     assert reply == type(reply)(200, {})
@@ -288,7 +288,7 @@ class TestSubmission:
         self, harness: Harness
     ) -> None:
         """The card names the requester and every field; the requester hears it is waiting."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         card = harness.slack.calls_to("chat.postMessage")[0]
         text = json.dumps(card.args["blocks"])
         for expected in (
@@ -311,7 +311,7 @@ class TestSubmission:
 class TestApproval:
     async def test_approve_creates_the_connection_and_dms_the_code(self, harness: Harness) -> None:
         """Approval calls Exalate once with the wizard's fields; the code goes to a DM."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
         card = await harness.card("invited")
         assert "Approved by <@U0BOB>" in json.dumps(card.args["blocks"])
@@ -333,7 +333,7 @@ class TestApproval:
 
     async def test_approving_shows_progress_before_the_outcome(self, harness: Harness) -> None:
         """The card first says who approved, then what came of it."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("invited")
         updates = [c.args["text"] for c in harness.slack.calls_to("chat.update")]
@@ -341,14 +341,14 @@ class TestApproval:
 
     async def test_group_member_may_approve(self, harness: Harness) -> None:
         """A member of an approver user group (resolved with usergroups.users.list) approves."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.APPROVE, request_id, CAROL)
         await harness.card("invited")
         assert harness.slack.calls_to("usergroups.users.list")[0].args["usergroup"] == "S0ADMINS"
 
     async def test_outsider_click_changes_nothing_and_is_told_why(self, harness: Harness) -> None:
         """A non-approver's click is explained privately; no Exalate call happens."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         name = await harness.click(Action.APPROVE, request_id, MALLORY)
         reply = await harness.private_reply(name)
         assert reply.args["response_type"] == "ephemeral"
@@ -370,7 +370,7 @@ class TestApproval:
 
     async def test_double_click_creates_one_connection(self, harness: Harness) -> None:
         """Two approvers clicking at once: one Exalate call; the other is told it moved on."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         harness.simulator.create_latency = 0.05
         names = await asyncio.gather(
             harness.click(Action.APPROVE, request_id, BOB),
@@ -394,7 +394,7 @@ class TestFailure:
     async def test_server_error_offers_retry_and_retry_succeeds(self, harness: Harness) -> None:
         """A 500 leaves the request failed with Retry; the retry delivers the code."""
         harness.simulator.fail("create", 500)
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
         card = await harness.card("failed")
         actions = card.args["blocks"][-1]
@@ -410,7 +410,7 @@ class TestFailure:
         """A 404 on create: the approver gets the wizard's values and a Paste button; the
         pasted code reaches the requester, and the poller follows the connection."""
         harness.simulator.fail("create", 404)
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
         card = await harness.card("assisted")
         assert card.args["blocks"][-1]["elements"][0]["action_id"] == Action.PASTE_CODE.value
@@ -431,7 +431,7 @@ class TestFailure:
     async def test_timeout_is_a_failure_with_retry(self, harness: Harness) -> None:
         """No answer within EXALATE_CREATE_TIMEOUT fails the request, keeping it retryable."""
         harness.simulator.create_latency = 1.0
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
         card = await harness.card("failed")
         assert card.args["blocks"][-1]["elements"][0]["action_id"] == Action.RETRY.value
@@ -440,7 +440,7 @@ class TestFailure:
     async def test_outsider_cannot_retry(self, harness: Harness) -> None:
         """Retry is for approvers only."""
         harness.simulator.fail("create", 503)
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("failed")
         name = await harness.click(Action.RETRY, request_id, MALLORY)
@@ -451,7 +451,7 @@ class TestFailure:
 class TestRejection:
     async def test_reject_asks_for_a_reason_and_tells_the_requester(self, harness: Harness) -> None:
         """Reject opens a reason modal; the card shows the decision; the requester gets it."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.REJECT, request_id, BOB)
         modal = await harness.slack.wait_for("views.open")
         assert modal.args["view"]["private_metadata"].startswith(f"{request_id}:")
@@ -474,21 +474,21 @@ class TestRejection:
     ) -> None:
         """A submission naming only the request id (no modal of the bot's carries that)
         is refused like a forged button value, and changes nothing."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         reply = await harness.submit_reason(request_id, "forged")  # no modal was opened
         assert reply.body["errors"] == {"reason": "This form does not belong to any request."}
         assert (await harness.repository_request(request_id)).status is Status.PENDING_APPROVAL
 
     async def test_outsider_cannot_open_the_reject_modal(self, harness: Harness) -> None:
         """A non-approver's Reject click is explained; no modal opens."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         name = await harness.click(Action.REJECT, request_id, MALLORY)
         assert "Only approvers" in (await harness.private_reply(name)).args["text"]
         assert harness.slack.calls_to("views.open") == []
 
     async def test_rejected_request_cannot_be_approved(self, harness: Harness) -> None:
         """After a rejection, a stale Approve click changes nothing."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.REJECT, request_id, BOB)
         await harness.slack.wait_for("views.open")
         await harness.submit_reason(request_id, "no")
@@ -501,7 +501,7 @@ class TestRejection:
 class TestStatusAndHelp:
     async def test_status_lists_what_is_pending(self, harness: Harness) -> None:
         """Awaiting approval and awaiting the partner both appear, privately to the asker."""
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("invited")
         await harness.submit_request(remote_short_name="other")
@@ -601,7 +601,7 @@ class TestHttpEndpoint:
     async def test_metrics(self, harness: Harness) -> None:
         """GET /metrics: requests by state, approvals, Exalate latency, errors by kind."""
         harness.simulator.fail("create", 500)
-        request_id = await _approved_request(harness)
+        request_id = await _submitted_request(harness)
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("failed")
         async with harness.http.get(harness.url.replace("/slack/events", "/metrics")) as r:
