@@ -80,14 +80,17 @@ class Initiation:
             if request.may_adopt:
                 return await self.adopt(request, existing)
             return await self.fail_taken(request)
+        at = self._t.clock()
         request = (
-            await self._t.repository.annotate(
-                request.id, name_absent_at=self._t.clock(), last_attempt=None
-            )
+            await self._t.repository.annotate(request.id, name_absent_at=at, last_attempt=None)
             or request
         )
         if self._assisted:  # the name was free: what appears under it now is the console's
             return await self._assist(request)
+        return await self._call_create(request)
+
+    async def _call_create(self, request: ConnectionRequest) -> ConnectionRequest:
+        """Ask Exalate to create the connection, the name having just been seen free."""
         try:
             created = await self._exalate.create_connection(_spec(request.fields))
         except ExalateEndpointMissing:
@@ -99,9 +102,18 @@ class Initiation:
         self._connections.invalidate()
         code = created.invitation_code.get_secret_value()
         remember_secret(code)
+        invited = await self._store_code(request, created, code)
+        log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
+        return await self._t.deliver(invited, code)
+
+    async def _store_code(
+        self, request: ConnectionRequest, created: CreatedConnection, code: str
+    ) -> ConnectionRequest:
+        """Record the new connection and its sealed code. If that fails for good, the
+        code goes straight to the requester: only this process knows it."""
         sealed = self._t.vault.seal(code)
         try:
-            invited = await self._t.move(
+            return await self._t.move(
                 request,
                 Status.INVITED,
                 EXALATE_ACTOR,
@@ -111,16 +123,12 @@ class Initiation:
                 note="connection created",
             )
         except Conflict:
-            invited = await self._complete_late(request.id, sealed, created)
+            return await self._complete_late(request.id, sealed, created)
         except Exception:
-            # The connection exists and only this process knows its code: hand it over.
             log.error("code_not_stored id=%s; delivering it directly", request.id)
-            await self._t.quietly(
-                "deliver_invitation", self._t.notifier.deliver_invitation(request, code), request
-            )
+            delivery = self._t.notifier.deliver_invitation(request, code)
+            await self._t.quietly("deliver_invitation", delivery, request)
             raise
-        log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
-        return await self._t.deliver(invited, code)
 
     async def _complete_late(
         self, request_id: int, sealed: bytes, created: CreatedConnection

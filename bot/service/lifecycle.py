@@ -141,36 +141,44 @@ class Lifecycle:
         done. Raises ExalateError when Exalate cannot be read; the caller backs off. A
         failure on one request is logged and never keeps the others from being looked at.
         """
-        watched = (
-            await self._t.repository.with_status([Status.INVITED, Status.ASSISTED])
-            if settle
-            else []
-        )
+        watching = [Status.INVITED, Status.ASSISTED]
+        watched = await self._t.repository.with_status(watching) if settle else []
         listing = await self._exalate.connection_list()
         by_id = {str(connection.id): connection for connection in listing.results}
         by_name = {connection.name.lower(): connection for connection in listing.results}
         for request in watched:
-            if request.status is Status.ASSISTED:
-                appeared = by_name.get(request.fields.connection_name.lower())
-                if appeared is None:
-                    continue  # not created in the console yet; never "gone"
-                if _SETTLED.get((appeared.status or "").upper()) is None:
-                    if request.exalate_connection_id is None:
-                        await self._confirm_created(request, appeared)
-                    continue
-                # Accepted (or deactivated) before anyone pasted the code: settle it too.
+            named = by_name.get(request.fields.connection_name.lower())
             if request.exalate_connection_id is not None:
                 found = by_id.get(request.exalate_connection_id)
             else:
-                found = by_name.get(request.fields.connection_name.lower())
-            if found is None and not listing.complete:
-                continue  # one page of a longer list: absence proves nothing
+                found = named
             try:
-                await self._observe(request, found)
+                if request.status is Status.ASSISTED:
+                    await self._follow_assisted(request, named, found, listing.complete)
+                elif found is not None or listing.complete:  # else: absence proves nothing
+                    await self._observe(request, found)
             except Exception as error:
                 log.error("observe_failed id=%s kind=%s", request.id, type(error).__name__)
         if listing.complete:
             await self._note_foreign(listing.results)
+
+    async def _follow_assisted(
+        self,
+        request: ConnectionRequest,
+        named: Connection | None,
+        found: Connection | None,
+        complete: bool,
+    ) -> None:
+        """An approver is creating it in the console: note when it appears there, and
+        settle it if the partner accepts before anyone pasted the code. A connection not
+        created yet is never "gone"."""
+        if named is None:
+            return
+        if _SETTLED.get((named.status or "").upper()) is not None:
+            if found is not None or complete:
+                await self._observe(request, found)
+        elif request.exalate_connection_id is None:
+            await self._confirm_created(request, named)
 
     async def _note_foreign(self, connections: list[Connection]) -> None:
         """Keep the pending connections that no request claims, with when each was first
