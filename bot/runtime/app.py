@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -90,6 +90,56 @@ def make_slack_client(settings: Settings, session: aiohttp.ClientSession) -> Asy
     )
 
 
+async def open_database(settings: Settings) -> AsyncEngine:
+    """The database, its schema upgraded where allowed: always on SQLite (one file, one
+    owner), on PostgreSQL with EXALATE_AUTO_MIGRATE (``run --migrate``)."""
+    engine = make_engine(settings.database_url)
+    upgrade = settings.exalate_auto_migrate or engine.dialect.name == "sqlite"
+    try:
+        async with explained(settings.database_url):
+            await prepare_schema(engine, upgrade=upgrade)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
+def replica_ttl(settings: Settings) -> timedelta:
+    shortest, longest = REPLICA_TTL_SECONDS
+    return timedelta(seconds=min(max(2 * settings.exalate_poll_interval, shortest), longest))
+
+
+def stuck_after(settings: Settings) -> timedelta:
+    """Longer than any initiation can take: every read retried, then the create."""
+    reads = settings.jira_timeout * (settings.jira_retries + 1) * 2
+    return timedelta(seconds=reads + settings.exalate_create_timeout + 120)
+
+
+def make_exalate_client(
+    settings: Settings, http: aiohttp.ClientSession, metrics: Metrics
+) -> ExalateClient:
+    return ExalateClient(
+        http,
+        settings.jira_url,
+        settings.jira_token.get_secret_value(),
+        read_timeout=settings.jira_timeout,
+        create_timeout=settings.exalate_create_timeout,
+        read_retries=settings.jira_retries,
+        observe=metrics.observe_call,
+    )
+
+
+def allowed_projects(
+    settings: Settings, exalate: ExalateClient
+) -> Callable[[], Awaitable[list[Project]]]:
+    """Jira's projects that EXALATE_PROJECTS lets people choose: all the form offers."""
+
+    async def load() -> list[Project]:
+        return [p for p in await exalate.list_projects() if settings.project_allowed(p.key)]
+
+    return load
+
+
 @dataclass
 class Runtime:
     """Everything a running bot holds, so it can all be closed in one place."""
@@ -128,45 +178,17 @@ class Runtime:
                 "jira_url_in_clear: JIRA_TOKEN crosses the network unencrypted; use https://"
             )
         vault = load_vault(settings)
-        engine = make_engine(settings.database_url)
-        upgrade = settings.exalate_auto_migrate or engine.dialect.name == "sqlite"
-        try:
-            async with explained(settings.database_url):
-                await prepare_schema(engine, upgrade=upgrade)
-        except BaseException:
-            await engine.dispose()
-            raise
+        engine = await open_database(settings)
         sessions = make_sessionmaker(engine)
-        shortest, longest = REPLICA_TTL_SECONDS
-        ttl = min(max(2 * settings.exalate_poll_interval, shortest), longest)
         replicas = Replicas(
-            sessions, Identity.of_this_process(), ttl=timedelta(seconds=ttl), clock=clock
+            sessions, Identity.of_this_process(), ttl=replica_ttl(settings), clock=clock
         )
         await replicas.join()
         http = aiohttp.ClientSession()
         metrics = Metrics()
-        exalate = ExalateClient(
-            http,
-            settings.jira_url,
-            settings.jira_token.get_secret_value(),
-            read_timeout=settings.jira_timeout,
-            create_timeout=settings.exalate_create_timeout,
-            read_retries=settings.jira_retries,
-            observe=metrics.observe_call,
-        )
+        exalate = make_exalate_client(settings, http, metrics)
         client = make_slack_client(settings, http)
-
-        async def allowed_projects() -> list[Project]:
-            """Jira's projects that EXALATE_PROJECTS lets people choose: all the form offers."""
-            return [p for p in await exalate.list_projects() if settings.project_allowed(p.key)]
-
-        inflight = InFlight()
         repository = RequestRepository(sessions)
-        app = AsyncApp(
-            client=client,
-            signing_secret=signing_secret.get_secret_value() if signing_secret else "",
-            request_verification_enabled=http_mode,
-        )
         services = build_services(
             repository=repository,
             exalate=exalate,
@@ -177,7 +199,7 @@ class Runtime:
                 clock=lambda: clock().timestamp(),  # the runtime's clock: tests move it
             ),
             notifier=SlackNotifier(client, settings.exalate_approval_channel),
-            projects=TimedCache(allowed_projects, ttl=LIST_CACHE_SECONDS),
+            projects=TimedCache(allowed_projects(settings, exalate), ttl=LIST_CACHE_SECONDS),
             project_allowed=settings.project_allowed,
             limits=SubmissionLimits(
                 max_open=settings.exalate_max_open_per_requester,
@@ -186,17 +208,18 @@ class Runtime:
             connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
             approval_ttl=settings.exalate_approval_ttl,
             remind_after=settings.exalate_invite_remind_after,
-            # Longer than any initiation can take: every read retried, then the create.
-            stuck_after=timedelta(
-                seconds=settings.jira_timeout * (settings.jira_retries + 1) * 2
-                + settings.exalate_create_timeout
-                + 120
-            ),
+            stuck_after=stuck_after(settings),
             clock=clock,
             metrics=metrics,
             assisted=settings.exalate_initiation == "assisted",
             replicas=replicas,
         )
+        app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret.get_secret_value() if signing_secret else "",
+            request_verification_enabled=http_mode,
+        )
+        inflight = InFlight()
         service = services.requests
         handlers.register(
             app, service, inflight, local_short_name=settings.exalate_local_short_name
