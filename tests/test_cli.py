@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from cryptography.fernet import Fernet
 
 from bot.cli.main import main
 from bot.config import load_settings
-from bot.runtime.app import SIMULATED_JIRA, Runtime, simulated_jira
+from bot.runtime.app import Runtime
+from bot.runtime.serve import SIMULATED_JIRA, simulated_jira
+from handlers.payloads import PREFILL_KEYS
 from storage import make_engine, upgrade_schema
 from storage.schema import BASELINE, head_revision
 
@@ -207,3 +210,37 @@ class TestDatabaseCommands:
             "ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 9)\n"
         )
         assert "pw-Secret-9" not in captured.out + captured.err
+
+
+ROOT = Path(__file__).parents[1]
+
+
+class TestShippedFiles:
+    def test_usage_hint_names_every_sub_command_and_option(self) -> None:
+        """Slack shows the hint as one types /exalate: all of it, within Slack's limit."""
+        found = re.search(r'usage_hint: "(.*)"', (ROOT / "manifest.yml").read_text())
+        assert found is not None
+        hint = found[1]
+        assert len(hint) <= 1000
+        for part in ("status [mine | NAME]", "cancel NAME", "help"):
+            assert part in hint
+        assert set(re.findall(r"(\w+)=", hint)) == PREFILL_KEYS
+        assert f'usage_hint: "{hint}"' in (ROOT / "README.md").read_text()  # HTTP snippet
+
+    def test_docker_build_context_leaves_out_local_and_secret_files(self) -> None:
+        lines = set((ROOT / ".dockerignore").read_text().splitlines())
+        for pattern in (".git", ".venv", ".ci-venv", ".env", "**/*.db", "**/*.db.key"):
+            assert pattern in lines
+
+    def test_image_pins_its_dependencies_and_probes_its_health_port(self) -> None:
+        dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+        assert "pip install --no-cache-dir --constraint constraints.txt ." in dockerfile
+        assert "127.0.0.1:8081/healthz" in dockerfile
+        assert 'CMD ["run", "--health-port", "8081"]' in dockerfile
+        pins = (ROOT / "deploy" / "constraints.txt").read_text()
+        assert re.search(r"^slack_bolt==", pins, re.MULTILINE)
+
+    def test_systemd_does_not_restart_a_bot_that_refused_to_start(self) -> None:
+        """Settings errors exit 2 (see main): restarting would only repeat them."""
+        unit = (ROOT / "deploy" / "exalate-bot.service").read_text()
+        assert "RestartPreventExitStatus=2" in unit.splitlines()

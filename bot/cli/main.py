@@ -28,7 +28,7 @@ from bot.cli.audit import export, parse_since
 from bot.cli.doctor import run_checks
 from bot.config import SettingsError, load_database_settings, load_settings
 from bot.log import configure_logging
-from bot.runtime.app import SIMULATED_JIRA, run_bot
+from bot.runtime.serve import SIMULATED_JIRA, run_bot
 from bot.sandbox.exalate_simulator import Simulator, serve
 from storage import DatabaseProblem, SchemaBehind, explained, make_engine, upgrade_schema
 from storage.copy import TargetNotEmpty, copy_history
