@@ -80,23 +80,8 @@ def request_modal(
 ) -> Json:
     """The form that mirrors Exalate's "Initiate connection" wizard.
 
-    ``projects`` is the cached project list: up to 100 go into a static select; with
-    more, or none cached yet, the select loads options as the person types.
+    ``projects`` is the cached project list, for the project menu.
     """
-    project_element: Json = {
-        "action_id": Action.PROJECT.value,
-        "placeholder": plain("Choose a project"),
-    }
-    chosen = next((p for p in projects or () if p.key == project), None)
-    if projects is not None and 0 < len(projects) <= MAX_STATIC_OPTIONS:
-        project_element |= {"type": "static_select", "options": project_options(projects)}
-        if chosen is not None:
-            project_element["initial_option"] = project_option(chosen)
-    else:
-        project_element |= {"type": "external_select", "min_query_length": 0}
-        if project:
-            initial = chosen or Project(id="", key=project, name=project)
-            project_element["initial_option"] = project_option(initial)
     rule = "A letter first, then letters, digits, _ or -."
     return {
         "type": "modal",
@@ -143,10 +128,27 @@ def request_modal(
                 "type": "input",
                 "block_id": Field.PROJECT.value,
                 "label": plain("Jira project for incoming sync"),
-                "element": project_element,
+                "element": _project_select(project, projects),
             },
         ],
     }
+
+
+def _project_select(project: str, projects: Sequence[Project] | None) -> Json:
+    """Up to 100 cached projects go into a static select; with more, or none cached
+    yet, the select loads options as the person types. ``project`` is preselected."""
+    element: Json = {"action_id": Action.PROJECT.value, "placeholder": plain("Choose a project")}
+    chosen = next((p for p in projects or () if p.key == project), None)
+    if projects is not None and 0 < len(projects) <= MAX_STATIC_OPTIONS:
+        element |= {"type": "static_select", "options": project_options(projects)}
+        if chosen is not None:
+            element["initial_option"] = project_option(chosen)
+    else:
+        element |= {"type": "external_select", "min_query_length": 0}
+        if project:
+            initial = chosen or Project(id="", key=project, name=project)
+            element["initial_option"] = project_option(initial)
+    return element
 
 
 def reject_modal(request: ConnectionRequest) -> Json:
