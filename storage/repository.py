@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,56 +24,21 @@ from bot.approvals.model import (
     OPEN_STATUSES,
     AuditEvent,
     ConnectionRequest,
-    CreateOutcome,
     Page,
     RequestFields,
     Status,
     can_transition,
 )
+from storage.limits import (
+    NameTaken,
+    SubmissionLimits,
+    check_limits,
+)
+from storage.rows import POSTING, audit_row, claim, to_domain, to_event
 from storage.tables import AuditRow, RequestRow
-
-
-class NameTaken(Exception):
-    """Another open request already claims this connection name."""
-
-
-@dataclass(frozen=True, slots=True)
-class SubmissionLimits:
-    """How much one person may ask for: open requests at once, submissions an hour."""
-
-    max_open: int
-    per_hour: int
-
-
-class TooManyOpen(Exception):
-    """The requester has ``max_open`` requests awaiting a decision; ``names`` are theirs,
-    ``oldest`` is when the oldest of them began to wait."""
-
-    def __init__(self, names: list[str], oldest: datetime) -> None:
-        super().__init__(", ".join(names))
-        self.names, self.oldest = names, oldest
-
-
-class TooFrequent(Exception):
-    """The requester submitted ``per_hour`` requests in the last hour; ``free_at`` is
-    when the oldest of them leaves that hour."""
-
-    def __init__(self, free_at: datetime) -> None:
-        super().__init__(free_at.isoformat())
-        self.free_at = free_at
-
 
 # The key space of PostgreSQL advisory locks that queue one person's submissions.
 _PER_REQUESTER_LOCKS = 1
-
-# card_ref while one process posts the card ("posting:<when>"); never leaves this module.
-POSTING = "posting:"
-
-
-def _claim(at: datetime) -> str:
-    """A claim that sorts by time: ISO 8601 in UTC, to the second."""
-    return POSTING + at.astimezone(UTC).isoformat(timespec="seconds")
-
 
 # Columns callers may write besides the state itself.
 ANNOTATIONS = frozenset(
@@ -101,24 +65,6 @@ def _checked(changes: dict[str, object]) -> dict[str, object]:
     return changes
 
 
-def _audit(
-    request_id: int,
-    at: datetime,
-    actor: str,
-    source: Status | None,
-    target: Status,
-    note: str | None,
-) -> AuditRow:
-    return AuditRow(
-        request_id=request_id,
-        at=at,
-        actor=actor,
-        from_status=source.value if source else None,
-        to_status=target.value,
-        note=note,
-    )
-
-
 def _newest_first(
     query: sa.Select[Any],
     limit: int | None,
@@ -142,79 +88,7 @@ async def _update(
         .returning(RequestRow)
         .execution_options(synchronize_session=False)
     )
-    return _to_domain(row) if row is not None else None
-
-
-def _event(row: AuditRow) -> AuditEvent:
-    return AuditEvent(
-        request_id=row.request_id,
-        at=row.at,
-        actor=row.actor,
-        from_status=Status(row.from_status) if row.from_status else None,
-        to_status=Status(row.to_status),
-        note=row.note,
-    )
-
-
-async def _check_limits(session: AsyncSession, added: RequestRow, limits: SubmissionLimits) -> None:
-    """Raise if ``added``, already inserted in this transaction, puts its requester over
-    ``limits``. Counting after the insert, inside the write transaction, keeps the count
-    exact when processes submit at once: on SQLite a second writer waits for the first
-    to commit and then counts its row too; on PostgreSQL a lock per requester, taken
-    before the insert, does the same."""
-    others = sa.and_(RequestRow.requester == added.requester, RequestRow.id != added.id)
-    waiting = (
-        await session.execute(
-            sa.select(RequestRow.connection_name, RequestRow.updated_at)
-            .where(
-                others,
-                RequestRow.status.in_([Status.PENDING_APPROVAL.value, Status.ASSISTED.value]),
-            )
-            .order_by(RequestRow.updated_at)
-        )
-    ).all()
-    if len(waiting) >= limits.max_open:
-        raise TooManyOpen([name for name, _ in waiting], waiting[0][1])
-    recent = (
-        await session.scalars(
-            sa.select(RequestRow.created_at)
-            .where(others, RequestRow.created_at > added.created_at - timedelta(hours=1))
-            .order_by(RequestRow.created_at)
-        )
-    ).all()
-    if len(recent) >= limits.per_hour:
-        raise TooFrequent(recent[len(recent) - limits.per_hour] + timedelta(hours=1))
-
-
-def _to_domain(row: RequestRow) -> ConnectionRequest:
-    return ConnectionRequest(
-        id=row.id,
-        status=Status(row.status),
-        version=row.version,
-        fields=RequestFields(
-            local_short_name=row.local_short_name,
-            remote_short_name=row.remote_short_name,
-            connection_name=row.connection_name,
-            description=row.description,
-            project_key=row.project_key,
-        ),
-        requester=row.requester,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        decided_by=row.decided_by,
-        reason=row.reason,
-        error=row.error,
-        exalate_connection_id=row.exalate_connection_id,
-        card_ref=None if (row.card_ref or POSTING).startswith(POSTING) else row.card_ref,
-        has_invitation_code=row.invitation_code is not None,
-        exalate_status=row.exalate_status,
-        reminders_sent=row.reminders_sent or 0,
-        code_dm_ref=row.code_dm_ref,
-        missed_polls=row.missed_polls or 0,
-        name_absent_at=row.name_absent_at,
-        last_attempt=CreateOutcome(row.last_attempt) if row.last_attempt else None,
-        initiated_by=row.initiated_by,
-    )
+    return to_domain(row) if row is not None else None
 
 
 class RequestRepository:
@@ -274,19 +148,19 @@ class RequestRepository:
                 session.add(row)
                 await session.flush()  # on SQLite the insert opens the write transaction
                 if limits is not None:
-                    await _check_limits(session, row, limits)
+                    await check_limits(session, row, limits)
                 session.add(
-                    _audit(row.id, at, requester, None, Status.PENDING_APPROVAL, "requested")
+                    audit_row(row.id, at, requester, None, Status.PENDING_APPROVAL, "requested")
                 )
         except IntegrityError as error:
             raise NameTaken(fields.connection_name) from error
-        return _to_domain(row)
+        return to_domain(row)
 
     async def get(self, request_id: int) -> ConnectionRequest | None:
         """The request as stored now, or ``None``."""
         async with self._sessions() as session:
             row = await session.get(RequestRow, request_id)
-            return _to_domain(row) if row is not None else None
+            return to_domain(row) if row is not None else None
 
     async def transition(
         self,
@@ -326,7 +200,7 @@ class RequestRepository:
                 RequestRow.version == request.version,
             )
             if moved is not None:
-                session.add(_audit(request.id, at, actor, request.status, target, note))
+                session.add(audit_row(request.id, at, actor, request.status, target, note))
             return moved
 
     async def annotate(self, request_id: int, **changes: object) -> ConnectionRequest | None:
@@ -392,7 +266,7 @@ class RequestRepository:
     async def record(self, request: ConnectionRequest, actor: str, at: datetime, note: str) -> None:
         """Audit an event that changes no state, such as revealing the code again."""
         async with self._writing() as session:
-            session.add(_audit(request.id, at, actor, request.status, request.status, note))
+            session.add(audit_row(request.id, at, actor, request.status, request.status, note))
 
     async def claim_card(self, request_id: int, at: datetime) -> bool:
         """Take the job of posting a request's card; False if it has one or is being posted.
@@ -400,7 +274,7 @@ class RequestRepository:
         The claim makes posting exactly-once however many coroutines or processes try;
         it records when it was taken, so a claim left by a stopped process can expire.
         """
-        return await self._set_card(request_id, _claim(at), RequestRow.card_ref.is_(None))
+        return await self._set_card(request_id, claim(at), RequestRow.card_ref.is_(None))
 
     async def set_card(self, request_id: int, card_ref: str) -> None:
         """Remember where the approval card is, so it can be updated in place later."""
@@ -413,7 +287,7 @@ class RequestRepository:
     async def release_stale_card_claims(self, taken_before: datetime) -> None:
         """Void claims older than any post takes: their process stopped mid-post."""
         stale = RequestRow.card_ref.startswith(POSTING) & (
-            RequestRow.card_ref < _claim(taken_before)
+            RequestRow.card_ref < claim(taken_before)
         )
         await self._set_card(None, None, stale)
 
@@ -465,7 +339,7 @@ class RequestRepository:
                 )
             )
             ids, names = set(), set()
-            for request in map(_to_domain, rows):
+            for request in map(to_domain, rows):
                 if request.exalate_connection_id is not None:
                     ids.add(request.exalate_connection_id)
                 elif request.status in OPEN_STATUSES and request.may_adopt:
@@ -498,7 +372,7 @@ class RequestRepository:
         order = RequestRow.updated_at.desc() if changed_since is not None else None
         query = _newest_first(sa.select(RequestRow).where(*conditions), limit, order)
         async with self._sessions() as session:
-            items = [_to_domain(row) for row in await session.scalars(query)]
+            items = [to_domain(row) for row in await session.scalars(query)]
             total = await session.scalar(
                 sa.select(sa.func.count()).select_from(RequestRow).where(*conditions)
             )
@@ -523,7 +397,7 @@ class RequestRepository:
     ) -> list[ConnectionRequest]:
         async with self._sessions() as session:
             rows = await session.scalars(_newest_first(query, limit, order))
-            return [_to_domain(row) for row in rows]
+            return [to_domain(row) for row in rows]
 
     async def count_by_status(self) -> dict[str, int]:
         """How many requests are in each state (for metrics)."""
@@ -550,7 +424,7 @@ class RequestRepository:
             query = query.where(AuditRow.at >= since)
         async with self._sessions() as session:
             result = await session.execute(query.order_by(AuditRow.at, AuditRow.id))
-            return [(_event(row), name) for row, name in result]
+            return [(to_event(row), name) for row, name in result]
 
     async def history(self, request_id: int) -> list[AuditEvent]:
         """The request's audit trail, oldest first."""
@@ -558,4 +432,4 @@ class RequestRepository:
             rows = await session.scalars(
                 sa.select(AuditRow).where(AuditRow.request_id == request_id).order_by(AuditRow.id)
             )
-            return [_event(row) for row in rows]
+            return [to_event(row) for row in rows]
