@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.cli.main import main
+from bot.cli.main import DATABASE_UNAVAILABLE, main
 from bot.config import load_settings
 from bot.runtime.app import Runtime
 from bot.runtime.serve import SIMULATED_JIRA, simulated_jira
@@ -203,7 +203,7 @@ class TestDatabaseCommands:
         for name, value in BOT_SETTINGS.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
-        assert main(command) == 2
+        assert main(command) == DATABASE_UNAVAILABLE  # a supervisor restarts it, unlike 2
         captured = capsys.readouterr()
         assert captured.err == (
             "exalate-bot: Cannot use the database postgresql+asyncpg://bot:***@127.0.0.1:9/bot: "
@@ -244,3 +244,5 @@ class TestShippedFiles:
         """Settings errors exit 2 (see main): restarting would only repeat them."""
         unit = (ROOT / "deploy" / "exalate-bot.service").read_text()
         assert "RestartPreventExitStatus=2" in unit.splitlines()
+        # The README's timer probes this port.
+        assert "--host 127.0.0.1 --health-port 8081" in unit

@@ -36,6 +36,12 @@ from storage.db import describe, sqlite_file
 
 log = logging.getLogger("bot")
 
+# Exit statuses a supervisor can act on (systemd's RestartPreventExitStatus).
+REFUSED = 2
+"""Settings it cannot use, or a schema behind this version: a restart would only repeat it."""
+DATABASE_UNAVAILABLE = 3
+"""The database did not answer (or its driver is missing): a restart may find it back."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -184,9 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         return _main(arguments)
-    except (SettingsError, DatabaseProblem, SchemaBehind, TargetNotEmpty) as error:
+    except (SettingsError, SchemaBehind, TargetNotEmpty) as error:
         print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
-        return 2
+        return REFUSED
+    except DatabaseProblem as error:
+        print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
+        return DATABASE_UNAVAILABLE
 
 
 def _main(arguments: argparse.Namespace) -> int:
