@@ -31,11 +31,13 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeGuard, get_args
+from typing import Any, Literal, get_args
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from bot.sandbox.simulator_knobs import knob_routes
 
 __all__ = ["DEFAULT_PROJECTS", "RecordedRequest", "Route", "Simulator", "serve"]
 
@@ -189,13 +191,13 @@ class Simulator:
 
     def set_status(self, name: str, status: str) -> None:
         """Set a connection's status (e.g. ``DEACTIVATED``); raise ``KeyError`` if unknown."""
-        self._named(name)["status"] = status
+        self.named(name)["status"] = status
 
     def delete(self, name: str) -> None:
         """Remove a connection, as an admin can in the Exalate console."""
-        del self.connections[self._named(name)["id"]]
+        del self.connections[self.named(name)["id"]]
 
-    def _named(self, name: str) -> dict[str, Any]:
+    def named(self, name: str) -> dict[str, Any]:
         wanted = name.casefold()
         for connection in self.connections.values():
             if connection["name"].casefold() == wanted:
@@ -213,13 +215,7 @@ class Simulator:
         app.router.add_get("/rest/api/2/project/{key}", self._get_project)
         app.router.add_get("/rest/api/2/myself", self._myself)
         app.router.add_get("/rest/api/2/serverInfo", self._server_info)
-        app.router.add_post("/_simulator/faults", self._knob_fault)
-        app.router.add_post("/_simulator/latency", self._knob_latency)
-        app.router.add_post("/_simulator/connections/{name}/accept", self._knob_accept)
-        app.router.add_post("/_simulator/connections/{name}/status", self._knob_status)
-        app.router.add_delete("/_simulator/connections/{name}", self._knob_delete)
-        app.router.add_post("/_simulator/projects", self._knob_projects)
-        app.router.add_get("/_simulator/calls", self._knob_calls)
+        app.router.add_routes(knob_routes(self))
         return app
 
     @web.middleware
@@ -392,77 +388,6 @@ class Simulator:
             ),
         )
 
-    # --- HTTP knobs -------------------------------------------------------------------------
-
-    async def _knob_fault(self, request: web.Request) -> web.Response:
-        body = await _json_object(request)
-        route, status = body.get("route"), body.get("status")
-        times, retry_after = body.get("times", 1), body.get("retry_after")
-        message = body.get("message", "Simulated failure")
-        if route not in ROUTES:
-            raise _bad_knob(f"route must be one of {sorted(ROUTES)}")
-        if not _is_int(status) or not 100 <= status <= 599:
-            raise _bad_knob("status must be an HTTP status code")
-        if not _is_int(times) or times < 1:
-            raise _bad_knob("times must be a positive integer")
-        if retry_after is not None and (not _is_int(retry_after) or retry_after < 0):
-            raise _bad_knob("retry_after must be a non-negative integer")
-        if not isinstance(message, str):
-            raise _bad_knob("message must be a string")
-        self.fail(route, status, times=times, message=message, retry_after=retry_after)
-        return web.json_response({"route": route, "status": status, "times": times})
-
-    async def _knob_latency(self, request: web.Request) -> web.Response:
-        body = await _json_object(request)
-        for key in ("create", "read"):
-            value = body.get(key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-            ):
-                raise _bad_knob(f"{key} must be a non-negative number of seconds")
-        if body.get("create") is not None:
-            self.create_latency = float(body["create"])
-        if body.get("read") is not None:
-            self.read_latency = float(body["read"])
-        return web.json_response({"create": self.create_latency, "read": self.read_latency})
-
-    async def _knob_accept(self, request: web.Request) -> web.Response:
-        return self._knob_on_connection(request, self.accept)
-
-    async def _knob_status(self, request: web.Request) -> web.Response:
-        status = (await _json_object(request)).get("status")
-        if not isinstance(status, str) or not status:
-            raise _bad_knob("status must be a non-empty string")
-        return self._knob_on_connection(request, lambda name: self.set_status(name, status))
-
-    async def _knob_delete(self, request: web.Request) -> web.Response:
-        return self._knob_on_connection(request, self.delete)
-
-    def _knob_on_connection(
-        self, request: web.Request, action: Callable[[str], None]
-    ) -> web.Response:
-        name = request.match_info["name"]
-        try:
-            connection = self._named(name)
-            action(name)
-        except KeyError:
-            raise web.HTTPNotFound(
-                text=json.dumps({"message": f"No connection named '{name}'"}),
-                content_type="application/json",
-            ) from None
-        return web.json_response({k: v for k, v in connection.items() if k != "invitationCode"})
-
-    async def _knob_projects(self, request: web.Request) -> web.Response:
-        count = (await _json_object(request)).get("count")
-        if not _is_int(count) or count < 0:
-            raise _bad_knob("count must be a non-negative integer")
-        self.set_project_count(count)
-        return web.json_response({"count": len(self.projects)})
-
-    async def _knob_calls(self, request: web.Request) -> web.Response:
-        # Create bodies hold no secret: the invitation code exists only in the answer.
-        return web.json_response({"create": self.create_calls})
-
 
 async def serve(
     simulator: Simulator, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = True
@@ -502,27 +427,3 @@ def _invitation_code(body: dict[str, Any]) -> str:
         "nonce": secrets.token_urlsafe(24),
     }
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    """A knob's JSON body; an empty body counts as ``{}``."""
-    text = await request.text()
-    if not text.strip():
-        return {}
-    try:
-        body = json.loads(text)
-    except ValueError:
-        raise _bad_knob("the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise _bad_knob("the body must be a JSON object")
-    return body
-
-
-def _bad_knob(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(
-        text=json.dumps({"message": message}), content_type="application/json"
-    )
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)

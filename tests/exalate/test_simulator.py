@@ -236,6 +236,7 @@ class TestFaultKnob:
         "knob",
         [
             {"route": "nowhere", "status": 500},
+            {"route": 7, "status": 500},
             {"route": "create", "status": 99},
             {"route": "create", "status": 500, "times": 0},
             {"route": "create", "status": "500"},

@@ -1,0 +1,126 @@
+"""The simulator's own HTTP knobs, ``/_simulator/…``: what a test or a person steers it
+with from outside the process (faults, latency, the partner accepting, projects)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.sandbox.exalate_simulator import Route, Simulator
+
+
+def knob_routes(simulator: Simulator) -> list[web.RouteDef]:
+    """The knobs' routes, acting on ``simulator`` through its Python methods, which
+    check what they are given as well (an unknown route, say)."""
+
+    async def fault(request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        route, status = body.get("route"), body.get("status")
+        times, retry_after = body.get("times", 1), body.get("retry_after")
+        message = body.get("message", "Simulated failure")
+        if not isinstance(route, str):
+            raise _bad_knob("route must be a string")
+        if not _is_int(status) or not 100 <= status <= 599:
+            raise _bad_knob("status must be an HTTP status code")
+        if not _is_int(times) or times < 1:
+            raise _bad_knob("times must be a positive integer")
+        if retry_after is not None and (not _is_int(retry_after) or retry_after < 0):
+            raise _bad_knob("retry_after must be a non-negative integer")
+        if not isinstance(message, str):
+            raise _bad_knob("message must be a string")
+        try:
+            simulator.fail(
+                cast("Route", route), status, times=times, message=message, retry_after=retry_after
+            )
+        except ValueError as error:  # an unknown route
+            raise _bad_knob(str(error)) from None
+        return web.json_response({"route": route, "status": status, "times": times})
+
+    async def latency(request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        for key in ("create", "read"):
+            value = body.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            ):
+                raise _bad_knob(f"{key} must be a non-negative number of seconds")
+        if body.get("create") is not None:
+            simulator.create_latency = float(body["create"])
+        if body.get("read") is not None:
+            simulator.read_latency = float(body["read"])
+        return web.json_response(
+            {"create": simulator.create_latency, "read": simulator.read_latency}
+        )
+
+    async def accept(request: web.Request) -> web.Response:
+        return on_connection(request, simulator.accept)
+
+    async def status(request: web.Request) -> web.Response:
+        status = (await _json_object(request)).get("status")
+        if not isinstance(status, str) or not status:
+            raise _bad_knob("status must be a non-empty string")
+        return on_connection(request, lambda name: simulator.set_status(name, status))
+
+    async def delete(request: web.Request) -> web.Response:
+        return on_connection(request, simulator.delete)
+
+    def on_connection(request: web.Request, action: Callable[[str], None]) -> web.Response:
+        name = request.match_info["name"]
+        try:
+            connection = simulator.named(name)
+            action(name)
+        except KeyError:
+            raise web.HTTPNotFound(
+                text=json.dumps({"message": f"No connection named '{name}'"}),
+                content_type="application/json",
+            ) from None
+        return web.json_response({k: v for k, v in connection.items() if k != "invitationCode"})
+
+    async def projects(request: web.Request) -> web.Response:
+        count = (await _json_object(request)).get("count")
+        if not _is_int(count) or count < 0:
+            raise _bad_knob("count must be a non-negative integer")
+        simulator.set_project_count(count)
+        return web.json_response({"count": len(simulator.projects)})
+
+    async def calls(request: web.Request) -> web.Response:
+        # Create bodies hold no secret: the invitation code exists only in the answer.
+        return web.json_response({"create": simulator.create_calls})
+
+    return [
+        web.post("/_simulator/faults", fault),
+        web.post("/_simulator/latency", latency),
+        web.post("/_simulator/connections/{name}/accept", accept),
+        web.post("/_simulator/connections/{name}/status", status),
+        web.delete("/_simulator/connections/{name}", delete),
+        web.post("/_simulator/projects", projects),
+        web.get("/_simulator/calls", calls),
+    ]
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """A knob's JSON body; an empty body counts as ``{}``."""
+    text = await request.text()
+    if not text.strip():
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise _bad_knob("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise _bad_knob("the body must be a JSON object")
+    return body
+
+
+def _bad_knob(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(
+        text=json.dumps({"message": message}), content_type="application/json"
+    )
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
