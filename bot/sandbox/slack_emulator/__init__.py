@@ -5,7 +5,8 @@ Slack refuses, with Slack's own error strings (`workspace`), checks Block Kit as
 does (`block_kit`) and serves it all over real HTTP and WebSocket (`server`).
 """
 
-from bot.sandbox.slack_emulator.server import ACK_DEADLINE, Call, FakeSlack, ack_problems
+from bot.sandbox.slack_emulator.block_kit import ack_problems
+from bot.sandbox.slack_emulator.server import ACK_DEADLINE, Call, FakeSlack
 from bot.sandbox.slack_emulator.workspace import MANIFEST_SCOPES
 
 __all__ = [

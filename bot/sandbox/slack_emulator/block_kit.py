@@ -15,7 +15,7 @@ as the ``response_metadata.messages`` of an ``invalid_blocks`` (messages) or
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from slack_sdk.errors import SlackObjectFormationError
@@ -191,3 +191,20 @@ def _too_long(limit: int, pointer: str) -> str:
 
 def _error(what: str, pointer: str) -> str:
     return f"[ERROR] {what} [json-pointer:{pointer}]"
+
+
+def ack_problems(answer: Mapping[str, Any], view: Mapping[str, Any] | None = None) -> list[str]:
+    """What Slack would refuse in an ack's body or a response_url post: its blocks, the
+    view it pushes or updates to, and the fields its errors name (input blocks of the
+    submitted ``view``, when known)."""
+    problems = block_problems(answer["blocks"]) if "blocks" in answer else []
+    if "view" in answer:
+        problems += view_problems(answer["view"], kind="modal")
+    if answer.get("response_action") == "errors" and view is not None:
+        inputs = input_block_ids(dict(view))
+        problems += [
+            f"[ERROR] errors may name only input blocks of the view, not {key!r}"
+            for key, message in answer.get("errors", {}).items()
+            if key not in inputs or not message
+        ]
+    return problems

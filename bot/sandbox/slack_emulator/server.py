@@ -48,12 +48,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
-from bot.sandbox.slack_emulator.block_kit import block_problems, input_block_ids, view_problems
+from bot.sandbox.slack_emulator.block_kit import ack_problems
+from bot.sandbox.slack_emulator.socket_mode import SocketModeSide
 from bot.sandbox.slack_emulator.workspace import Refusal, Workspace
 
-__all__ = ["ACK_DEADLINE", "Call", "FakeSlack", "ack_problems"]
+__all__ = ["ACK_DEADLINE", "Call", "FakeSlack"]
 
 ACK_DEADLINE = 3.0
 """Seconds Slack waits for an HTTP answer or a Socket Mode ack before showing an error."""
@@ -89,7 +90,7 @@ class _Reply:
     headers: Mapping[str, str]
 
 
-class FakeSlack:
+class FakeSlack(SocketModeSide):
     """The Slack Web API, ``response_url`` sink and Socket Mode server, on loopback.
 
     It listens on ``127.0.0.1`` only, with a port chosen by the OS, so tests can
@@ -122,10 +123,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.faults: list[Exception] = []
         """Exceptions the emulator itself raised; ``close`` fails with the first."""
-        self.acks: list[dict[str, Any]] = []
-        """Every Socket Mode message with an ``envelope_id`` the client sent, in order."""
+        self.acks = []
         self.connection_count = 0
-        """How many WebSocket connections have been opened so far (reconnects add one)."""
 
         # One condition for every change a test may wait for: new calls, sockets
         # opening and closing. Waiters re-check their own predicate on each change.
@@ -293,102 +292,6 @@ class FakeSlack:
         queue = self._scripted.get(method)
         return queue.popleft() if queue else None
 
-    # ------------------------------------------------------------------ socket mode
-
-    async def wait_connected(self, timeout: float = 5.0) -> None:
-        """Wait until a Socket Mode client holds an open WebSocket."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._newest_socket()
-        except TimeoutError:
-            raise AssertionError(f"no Socket Mode client connected within {timeout}s") from None
-
-    async def push_envelope(
-        self,
-        envelope_type: str,
-        payload: dict[str, Any],
-        *,
-        accepts_response_payload: bool = True,
-        timeout: float = 5.0,
-    ) -> dict[str, Any]:
-        """Deliver a payload over Socket Mode and return the client's ack message.
-
-        ``envelope_type`` is ``"slash_commands"``, ``"interactive"`` or
-        ``"events_api"``. The ack is ``{"envelope_id": ..., "payload": ...}`` with
-        ``payload`` only when the listener acked with content. An ack later than
-        `ACK_DEADLINE` after the envelope was sent, or whose payload Slack would
-        refuse, fails with an ``AssertionError``, as does no ack within ``timeout``
-        (Bolt sends none when no listener acks) or having no client connected.
-        """
-        envelope_id = f"env-{next(self._envelope_ids)}"
-        envelope: dict[str, Any] = {
-            "envelope_id": envelope_id,
-            "type": envelope_type,
-            "payload": payload,
-            "accepts_response_payload": accepts_response_payload,
-        }
-        if envelope_type == "events_api":
-            # Slack always sends these on events; Bolt turns them into x-slack-retry-* headers.
-            envelope |= {"retry_attempt": 0, "retry_reason": ""}
-        ack: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending_acks[envelope_id] = ack
-        try:
-            async with asyncio.timeout(timeout):
-                ws = await self._newest_socket()
-                await ws.send_json(envelope)
-                sent = time.monotonic()
-                message = await ack
-        except TimeoutError:
-            raise AssertionError(
-                f"no ack for {envelope_type} envelope {envelope_id} within {timeout}s; "
-                f"connected: {bool(self._live_sockets())}, acks so far: {self.acks}"
-            ) from None
-        finally:
-            self._pending_acks.pop(envelope_id, None)
-        self.check_ack(time.monotonic() - sent, message.get("payload") or {})
-        return message
-
-    def check_ack(
-        self, elapsed: float, answer: Mapping[str, Any], view: Mapping[str, Any] | None = None
-    ) -> None:
-        """Fail where Slack would show the person an error: an ack later than the
-        deadline, or one Slack refuses (for a submission of ``view``, errors must name
-        its input blocks)."""
-        assert elapsed <= self.ack_deadline, (
-            f"acked after {elapsed:.2f}s; Slack shows an error after {self.ack_deadline:g}s"
-        )
-        problems = ack_problems(answer, view)
-        assert not problems, f"Slack would refuse this ack: {problems}"
-
-    async def request_reconnect(
-        self, reason: str = "refresh_requested", *, timeout: float = 5.0
-    ) -> None:
-        """Send Slack's ``disconnect`` message and wait for the client to connect again.
-
-        Slack does this routinely (e.g. every few hours, ``refresh_requested``), so
-        a bot must survive it without losing payloads.
-        """
-        await self.wait_connected(timeout)
-        ws = await self._newest_socket()
-        before = self.connection_count
-        await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
-        try:
-            async with self._changed, asyncio.timeout(timeout):
-                await self._changed.wait_for(
-                    lambda: self.connection_count > before and bool(self._live_sockets())
-                )
-        except TimeoutError:
-            raise AssertionError(f"client did not reconnect within {timeout}s") from None
-
-    def _live_sockets(self) -> list[web.WebSocketResponse]:
-        return [ws for ws in self._sockets if not ws.closed]
-
-    async def _newest_socket(self) -> web.WebSocketResponse:
-        """The most recently opened live WebSocket, waiting (unbounded) for one."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: bool(self._live_sockets()))
-        return self._live_sockets()[-1]
-
     # ------------------------------------------------------------------ HTTP handlers
 
     async def _record(self, call: Call) -> None:
@@ -448,44 +351,6 @@ class FakeSlack:
             )
         return web.json_response({"ok": True})
 
-    async def _link(self, request: web.Request) -> web.WebSocketResponse:
-        """The Socket Mode WebSocket: hello, then envelopes out and acks in."""
-        ws = web.WebSocketResponse(timeout=2.0)
-        await ws.prepare(request)
-        hello = {
-            "type": "hello",
-            "num_connections": len(self._live_sockets()) + 1,
-            "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
-            "connection_info": {"app_id": "A1"},
-        }
-        await ws.send_json(hello)
-        # Registered only after hello, so no envelope can overtake it.
-        async with self._changed:
-            self._sockets.append(ws)
-            self.connection_count += 1
-            self._changed.notify_all()
-        try:
-            async for message in ws:
-                if message.type is WSMsgType.TEXT:
-                    self._on_client_message(message.data)
-        finally:
-            async with self._changed:
-                self._sockets.remove(ws)
-                self._changed.notify_all()
-        return ws
-
-    def _on_client_message(self, text: str) -> None:
-        try:
-            message = json.loads(text)
-        except ValueError:
-            return
-        if not isinstance(message, dict) or not isinstance(message.get("envelope_id"), str):
-            return
-        self.acks.append(message)
-        future = self._pending_acks.get(message["envelope_id"])
-        if future is not None and not future.done():
-            future.set_result(message)
-
 
 def _bearer_token(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -514,20 +379,3 @@ def _decode_json_text(key: str, value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-def ack_problems(answer: Mapping[str, Any], view: Mapping[str, Any] | None = None) -> list[str]:
-    """What Slack would refuse in an ack's body or a response_url post: its blocks, the
-    view it pushes or updates to, and the fields its errors name (input blocks of the
-    submitted ``view``, when known)."""
-    problems = block_problems(answer["blocks"]) if "blocks" in answer else []
-    if "view" in answer:
-        problems += view_problems(answer["view"], kind="modal")
-    if answer.get("response_action") == "errors" and view is not None:
-        inputs = input_block_ids(dict(view))
-        problems += [
-            f"[ERROR] errors may name only input blocks of the view, not {key!r}"
-            for key, message in answer.get("errors", {}).items()
-            if key not in inputs or not message
-        ]
-    return problems

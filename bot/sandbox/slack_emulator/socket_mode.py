@@ -1,0 +1,163 @@
+"""The Socket Mode side of the emulator: the WebSocket a Bolt client connects to, the
+envelopes sent down it, and the acks that come back, timed as Slack times them."""
+
+# ruff: noqa: ASYNC109  (see server.py: waiting helpers take timeout= on purpose)
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.sandbox.slack_emulator.block_kit import ack_problems
+
+
+class SocketModeSide:
+    """Mixed into ``FakeSlack``, which creates the state below in its ``__init__``."""
+
+    ack_deadline: float
+    acks: list[dict[str, Any]]
+    """Every Socket Mode message with an ``envelope_id`` the client sent, in order."""
+    connection_count: int
+    """How many WebSocket connections have been opened so far (reconnects add one)."""
+    _changed: asyncio.Condition
+    _sockets: list[web.WebSocketResponse]
+    _pending_acks: dict[str, asyncio.Future[dict[str, Any]]]
+    _envelope_ids: itertools.count[int]
+
+    async def wait_connected(self, timeout: float = 5.0) -> None:
+        """Wait until a Socket Mode client holds an open WebSocket."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._newest_socket()
+        except TimeoutError:
+            raise AssertionError(f"no Socket Mode client connected within {timeout}s") from None
+
+    async def push_envelope(
+        self,
+        envelope_type: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool = True,
+        timeout: float = 5.0,
+    ) -> dict[str, Any]:
+        """Deliver a payload over Socket Mode and return the client's ack message.
+
+        ``envelope_type`` is ``"slash_commands"``, ``"interactive"`` or
+        ``"events_api"``. The ack is ``{"envelope_id": ..., "payload": ...}`` with
+        ``payload`` only when the listener acked with content. An ack later than
+        `ACK_DEADLINE` after the envelope was sent, or whose payload Slack would
+        refuse, fails with an ``AssertionError``, as does no ack within ``timeout``
+        (Bolt sends none when no listener acks) or having no client connected.
+        """
+        envelope_id = f"env-{next(self._envelope_ids)}"
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "type": envelope_type,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if envelope_type == "events_api":
+            # Slack always sends these on events; Bolt turns them into x-slack-retry-* headers.
+            envelope |= {"retry_attempt": 0, "retry_reason": ""}
+        ack: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending_acks[envelope_id] = ack
+        try:
+            async with asyncio.timeout(timeout):
+                ws = await self._newest_socket()
+                await ws.send_json(envelope)
+                sent = time.monotonic()
+                message = await ack
+        except TimeoutError:
+            raise AssertionError(
+                f"no ack for {envelope_type} envelope {envelope_id} within {timeout}s; "
+                f"connected: {bool(self._live_sockets())}, acks so far: {self.acks}"
+            ) from None
+        finally:
+            self._pending_acks.pop(envelope_id, None)
+        self.check_ack(time.monotonic() - sent, message.get("payload") or {})
+        return message
+
+    def check_ack(
+        self, elapsed: float, answer: Mapping[str, Any], view: Mapping[str, Any] | None = None
+    ) -> None:
+        """Fail where Slack would show the person an error: an ack later than the
+        deadline, or one Slack refuses (for a submission of ``view``, errors must name
+        its input blocks)."""
+        assert elapsed <= self.ack_deadline, (
+            f"acked after {elapsed:.2f}s; Slack shows an error after {self.ack_deadline:g}s"
+        )
+        problems = ack_problems(answer, view)
+        assert not problems, f"Slack would refuse this ack: {problems}"
+
+    async def request_reconnect(
+        self, reason: str = "refresh_requested", *, timeout: float = 5.0
+    ) -> None:
+        """Send Slack's ``disconnect`` message and wait for the client to connect again.
+
+        Slack does this routinely (e.g. every few hours, ``refresh_requested``), so
+        a bot must survive it without losing payloads.
+        """
+        await self.wait_connected(timeout)
+        ws = await self._newest_socket()
+        before = self.connection_count
+        await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
+        try:
+            async with self._changed, asyncio.timeout(timeout):
+                await self._changed.wait_for(
+                    lambda: self.connection_count > before and bool(self._live_sockets())
+                )
+        except TimeoutError:
+            raise AssertionError(f"client did not reconnect within {timeout}s") from None
+
+    def _live_sockets(self) -> list[web.WebSocketResponse]:
+        return [ws for ws in self._sockets if not ws.closed]
+
+    async def _newest_socket(self) -> web.WebSocketResponse:
+        """The most recently opened live WebSocket, waiting (unbounded) for one."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._live_sockets()))
+        return self._live_sockets()[-1]
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        """The Socket Mode WebSocket: hello, then envelopes out and acks in."""
+        ws = web.WebSocketResponse(timeout=2.0)
+        await ws.prepare(request)
+        hello = {
+            "type": "hello",
+            "num_connections": len(self._live_sockets()) + 1,
+            "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
+            "connection_info": {"app_id": "A1"},
+        }
+        await ws.send_json(hello)
+        # Registered only after hello, so no envelope can overtake it.
+        async with self._changed:
+            self._sockets.append(ws)
+            self.connection_count += 1
+            self._changed.notify_all()
+        try:
+            async for message in ws:
+                if message.type is WSMsgType.TEXT:
+                    self._on_client_message(message.data)
+        finally:
+            async with self._changed:
+                self._sockets.remove(ws)
+                self._changed.notify_all()
+        return ws
+
+    def _on_client_message(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("envelope_id"), str):
+            return
+        self.acks.append(message)
+        future = self._pending_acks.get(message["envelope_id"])
+        if future is not None and not future.done():
+            future.set_result(message)
