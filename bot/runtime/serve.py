@@ -117,12 +117,9 @@ async def serve_http(
         # or the kernel drops connections and clients retry a second later.
         await web.TCPSite(runner, host, port, backlog=1024).start()
         log.info("serving_http host=%s port=%s path=%s", host, port, SLACK_EVENTS_PATH)
-        probes = await serve_probes(runtime, host, health_port)
         try:
-            await until_stopped()
+            await serve_probes_until_stopped(runtime, host, health_port)
         finally:
-            if probes is not None:
-                await probes.cleanup()
             await runner.cleanup()
 
 
@@ -138,6 +135,16 @@ async def serve_probes(runtime: Runtime, host: str, port: int | None) -> web.App
     await web.TCPSite(probes, host, port).start()
     log.info("serving_probes host=%s port=%s", host, port)
     return probes
+
+
+async def serve_probes_until_stopped(runtime: Runtime, host: str, port: int | None) -> None:
+    """Serve the probes (on ``port``, if given) until SIGTERM or Ctrl-C."""
+    probes = await serve_probes(runtime, host, port)
+    try:
+        await until_stopped()
+    finally:
+        if probes is not None:
+            await probes.cleanup()
 
 
 async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler:
@@ -181,10 +188,7 @@ async def serve_socket_mode(settings: Settings, host: str, health_port: int | No
     async with running(settings, http_mode=False) as runtime:
         handler = await connect_socket_mode(runtime)
         log.info("socket_mode_connected")
-        probes = await serve_probes(runtime, host, health_port)
         try:
-            await until_stopped()
+            await serve_probes_until_stopped(runtime, host, health_port)
         finally:
-            if probes is not None:
-                await probes.cleanup()
             await close_socket_mode(handler)

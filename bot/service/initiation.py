@@ -113,15 +113,7 @@ class Initiation:
         code goes straight to the requester: only this process knows it."""
         sealed = self._t.vault.seal(code)
         try:
-            return await self._t.move(
-                request,
-                Status.INVITED,
-                EXALATE_ACTOR,
-                exalate_connection_id=str(created.id),
-                invitation_code=sealed,
-                exalate_status=created.status,
-                note="connection created",
-            )
+            return await self._invite(request, created, sealed, "connection created")
         except Conflict:
             return await self._complete_late(request.id, sealed, created)
         except Exception:
@@ -141,17 +133,23 @@ class Initiation:
             current = await self._t.load(request_id)
             if current.status is not Status.FAILED:
                 raise Conflict(current)
-            stored = await self._t.move(
-                current,
-                Status.INVITED,
-                EXALATE_ACTOR,
-                exalate_connection_id=str(created.id),
-                invitation_code=sealed,
-                exalate_status=created.status,
-                note="connection created after all",
-            )
+            stored = await self._invite(current, created, sealed, "connection created after all")
         log.warning("code_stored_late id=%s", request_id)
         return stored
+
+    async def _invite(
+        self, request: ConnectionRequest, created: CreatedConnection, sealed: bytes, note: str
+    ) -> ConnectionRequest:
+        """Move to invited with the new connection and its sealed code."""
+        return await self._t.move(
+            request,
+            Status.INVITED,
+            EXALATE_ACTOR,
+            exalate_connection_id=str(created.id),
+            invitation_code=sealed,
+            exalate_status=created.status,
+            note=note,
+        )
 
     async def _fail(
         self,
