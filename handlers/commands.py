@@ -6,17 +6,21 @@ import asyncio
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.errors import ApprovalError
 from bot.service import ConnectionService
 from handlers import blocks
 from handlers.budget import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
-from handlers.inflight import InFlight
-from handlers.payloads import UsageError, connect_prefill, parse_command
+from handlers.payloads import (
+    UsageError,
+    connect_prefill,
+    local_short_name_in,
+    parse_command,
+    service_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,54 +55,60 @@ async def status_reply(
         return text, [blocks.section(text)]
 
 
-def register(
-    app: AsyncApp, service: ConnectionService, local_short_name: str, inflight: InFlight
+async def exalate(
+    ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
 ) -> None:
-    """Install the slash-command listener."""
+    """``/exalate <sub-command>``: each answer starts within Slack's 3 s."""
+    try:
+        line = parse_command(command.get("text") or "")
+        prefill = connect_prefill(line) if line.sub_command == "connect" else {}
+    except UsageError as error:
+        await ack(text=f"{blocks.escape(str(error))}\n\n{blocks.USAGE}")
+        return
+    service, user, argument = service_in(context), command["user_id"], " ".join(line.words)
+    if line.sub_command == "connect":
+        await ack()
+        await open_request_form(context, command["trigger_id"], prefill, respond)
+    elif line.sub_command == "status":
+        text, body = await status_reply(service, argument, user)
+        await ack(text=text, blocks=body)
+    elif line.sub_command == "cancel":
+        await ack()  # cancelling updates the card and DMs: more than 3 s may pass
+        text = await cancel_reply(service, argument, user)
+        await respond(text=text, response_type="ephemeral")
+    else:
+        await ack(text=blocks.USAGE)
 
-    async def exalate(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        try:
-            line = parse_command(command.get("text") or "")
-            prefill = connect_prefill(line) if line.sub_command == "connect" else {}
-        except UsageError as error:
-            await ack(text=f"{blocks.escape(str(error))}\n\n{blocks.USAGE}")
-            return
-        if line.sub_command == "connect":
-            await ack()
-            # The trigger_id expires 3 s after the command: open the modal before anything else.
-            view = blocks.request_modal(
-                local=prefill.get("local", local_short_name),
-                remote=prefill.get("remote", ""),
-                name=prefill.get("name", ""),
-                description=prefill.get("description", ""),
-                project=prefill.get("project", ""),
-                projects=service.projects.peek(),
-            )
-            try:
-                await client.views_open(trigger_id=command["trigger_id"], view=view)
-            except SlackApiError as error:
-                log.warning("request_modal_failed error=%s", error.response.get("error"))
-                await respond(text="Slack would not open the form in time; run the command again.")
-            service.warm_up()
-        elif line.sub_command == "status":
-            text, body = await status_reply(service, " ".join(line.words), command["user_id"])
-            await ack(text=text, blocks=body)
-        elif line.sub_command == "cancel":
-            await ack()  # cancelling updates the card and DMs: more than 3 s may pass
-            text = await cancel(" ".join(line.words), command["user_id"])
-            await respond(text=text, response_type="ephemeral")
-        else:
-            await ack(text=blocks.USAGE)
 
-    async def cancel(argument: str, user: str) -> str:
-        if not argument:
-            return f"Name the connection: `{COMMAND} cancel <connection name>`."
-        try:
-            cancelled = await service.cancel_named(argument, user)
-        except ApprovalError as error:
-            return blocks.explain(error)
-        return f"Cancelled request #{cancelled.id}; approvers can no longer approve it."
+async def open_request_form(
+    context: AsyncBoltContext, trigger_id: str, prefill: dict[str, str], respond: AsyncRespond
+) -> None:
+    """``connect``: the request form, pre-filled, opened before anything else because the
+    trigger_id expires 3 s after the command; then Jira's lists start loading for the
+    checks the submission will need."""
+    service = service_in(context)
+    view = blocks.request_modal(
+        local=prefill.get("local", local_short_name_in(context)),
+        remote=prefill.get("remote", ""),
+        name=prefill.get("name", ""),
+        description=prefill.get("description", ""),
+        project=prefill.get("project", ""),
+        projects=service.projects.peek(),
+    )
+    try:
+        await context.client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as error:
+        log.warning("request_modal_failed error=%s", error.response.get("error"))
+        await respond(text="Slack would not open the form in time; run the command again.")
+    service.warm_up()
 
-    app.command(COMMAND)(inflight.track(exalate))
+
+async def cancel_reply(service: ConnectionService, argument: str, user: str) -> str:
+    """``cancel <name>``: withdraw the request so named, or say why not."""
+    if not argument:
+        return f"Name the connection: `{COMMAND} cancel <connection name>`."
+    try:
+        cancelled = await service.cancel_named(argument, user)
+    except ApprovalError as error:
+        return blocks.explain(error)
+    return f"Cancelled request #{cancelled.id}; approvers can no longer approve it."

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.async_app import AsyncBoltContext
 
 from bot.service import ConnectionService
 from handlers import blocks
-from handlers.inflight import InFlight
-
-log = logging.getLogger(__name__)
+from handlers.payloads import service_in
 
 
 async def dashboard(service: ConnectionService, user: str) -> blocks.Json:
@@ -28,12 +24,8 @@ async def dashboard(service: ConnectionService, user: str) -> blocks.Json:
     )
 
 
-def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
-    """Install the ``app_home_opened`` listener."""
-
-    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("tab") == "home":
-            view = await dashboard(service, event["user"])
-            await client.views_publish(user_id=event["user"], view=view)
-
-    app.event("app_home_opened")(inflight.track(home_opened))
+async def home_opened(event: dict[str, Any], context: AsyncBoltContext) -> None:
+    """Publish the dashboard when someone opens the Home tab (not the Messages tab)."""
+    if event.get("tab") == "home":
+        view = await dashboard(service_in(context), event["user"])
+        await context.client.views_publish(user_id=event["user"], view=view)
