@@ -1,7 +1,9 @@
 """Slack listeners. ``register`` is the one call the composition root makes.
 
-The parts the listeners need reach them through Bolt's ``context``
-(``payloads.BotParts``).
+The listeners are plain module-level functions: ``commands`` (``/exalate``), ``views``
+(form submissions), ``actions`` (buttons), ``options`` (the project select) and
+``home`` (App Home). The parts they need reach them through Bolt's ``context``
+(``payloads.BotParts``), and buttons and forms share one skeleton (``budget.guard``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.service import ConnectionService
 from handlers import actions, commands, home, options, views
-from handlers.ids import COMMAND, Action
+from handlers.ids import COMMAND, Action, View
 from handlers.inflight import InFlight
 from handlers.payloads import BotParts
 
@@ -23,7 +25,16 @@ def register(
     app.use(BotParts(service, local_short_name))
     track = inflight.track
     app.command(COMMAND)(track(commands.exalate))
-    views.register(app, service, inflight)
-    actions.register(app, service, inflight)
+    app.view(View.REQUEST.value)(track(views.submit_request))
+    app.view(View.REJECT.value)(track(views.submit_rejection))
+    app.view(View.PASTE.value)(track(views.submit_code))
+    app.action(Action.APPROVE.value)(track(actions.approve))
+    app.action(Action.RETRY.value)(track(actions.retry))
+    app.action(Action.REJECT.value)(track(actions.reject))
+    app.action(Action.RESEND.value)(track(actions.resend_code))
+    app.action(Action.CANCEL.value)(track(actions.cancel))
+    app.action(Action.REREQUEST.value)(track(actions.request_again))
+    app.action(Action.PASTE_CODE.value)(track(actions.paste_code))
+    app.action(Action.SHOW_CODE.value)(track(actions.show_code))
     app.options(Action.PROJECT.value)(track(options.project_options))
     app.event("app_home_opened")(track(home.home_opened))

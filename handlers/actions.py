@@ -1,29 +1,30 @@
-"""The approval card's buttons: Approve, Reject, Retry and Resend code.
+"""The eight buttons, a listener each.
 
-Every click is acknowledged first; authorisation and the state change happen on the
-server after that, and a click that changes nothing is explained privately to the
-person who made it.
+On the approval card: Approve, Reject, Retry, Resend code and Paste invitation code. In
+the requester's DMs: Cancel, Request again and Show code (Show code on App Home too). An
+approver's DM with the console's steps carries Paste invitation code as well.
+
+Every click is acknowledged first; authorisation and the state change happen after
+that (``guard``), and a click that changes nothing is explained privately to the person
+who made it. A click that opens a form checks first, within ``SLACK_BUDGET_SECONDS`` of
+the click, while its trigger_id still opens one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.errors import ApprovalError
 from bot.approvals.model import ConnectionRequest
-from bot.service import ConnectionService
 from handlers import blocks
-from handlers.budget import SLACK_BUDGET_SECONDS
-from handlers.ids import Action
-from handlers.inflight import InFlight
-from handlers.payloads import RequestRef, request_ref
+from handlers.budget import guard, within_budget
+from handlers.payloads import RequestRef, request_ref, service_in
 
 log = logging.getLogger(__name__)
 
@@ -31,74 +32,201 @@ SOMETHING_WENT_WRONG = (
     "Something went wrong on my side; nothing was lost. Try again in a minute, and tell an "
     "Exalate admin if it keeps happening."
 )
-
 TOO_SLOW = "Slack or Jira is slow to answer just now, so nothing changed. Click again in a moment."
-
-Decision = Callable[[RequestRef, str], Awaitable[ConnectionRequest]]
-Followup = Callable[[dict[str, Any], ConnectionRequest, AsyncRespond], Awaitable[None]]
+NOT_OURS = "That button does not belong to any request."
 
 
-async def _say_privately(respond: AsyncRespond, text: str) -> None:
-    await respond(text=text, response_type="ephemeral", replace_original=False)
+@dataclass(frozen=True)
+class Click:
+    """One press of a button: who pressed which, and what it carried."""
+
+    user: str
+    action: str
+    value: str
+    trigger_id: str
+
+    @classmethod
+    def of(cls, body: blocks.Json) -> Click:
+        action = body["actions"][0]
+        return cls(
+            user=body["user"]["id"],
+            action=str(action.get("action_id", "")),
+            value=str(action.get("value", "")),
+            trigger_id=str(body.get("trigger_id", "")),
+        )
+
+    async def request(self) -> RequestRef:
+        """The request the button names, refused if the bot never wrote that value.
+
+        A coroutine so that it can be ``guard``'s check when there is nothing else to check.
+        """
+        ref = request_ref(self.value)
+        if ref is None:
+            raise ApprovalError(NOT_OURS)
+        return ref
+
+    async def as_shown(self) -> RequestRef:
+        """The request and the fingerprint of the card clicked: a decision applies to the
+        request as the card showed it or not at all, so every decision button names it."""
+        ref = await self.request()
+        if ref.seen is None:
+            raise ApprovalError(NOT_OURS)
+        return ref
 
 
-def on_click(
-    decide: Decision, followup: Followup | None = None, *, opens_modal: bool = False
-) -> Callable[..., Awaitable[None]]:
-    """A button listener: ack, run ``decide(ref, user)``, explain any refusal.
+@dataclass
+class Privately:
+    """A click's answer: a message only the clicker sees, by the click's response_url."""
 
-    Exceptions never escape after the ack (Bolt would turn a fast one into a 404 for
-    Slack); they are logged by kind and the clicker is told, privately. When the
-    followup ``opens_modal``, ``decide`` must end within ``SLACK_BUDGET_SECONDS`` of the
-    click, while the trigger_id still opens one; past that nothing is done.
-    """
+    acked: AsyncAck
+    respond: AsyncRespond
+    subject: str
+    event: str = "click"
+    acks_first: bool = True
+    too_slow: str = TOO_SLOW
+    went_wrong: str = SOMETHING_WENT_WRONG
 
-    async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SLACK_BUDGET_SECONDS if opens_modal else None
-        await ack()
-        user = body["user"]["id"]
-        action = body["actions"][0].get("action_id")
-        try:
-            ref = request_ref(body["actions"][0].get("value", ""))
-            if ref is None:
-                raise ApprovalError("That button does not belong to any request.")
-            try:
-                async with asyncio.timeout_at(deadline):
-                    request = await decide(ref, user)
-            except TimeoutError:
-                log.warning("click_too_slow action=%s", action)
-                await _say_privately(respond, TOO_SLOW)
-                return
-            if followup is not None:
-                await followup(body, request, respond)
-        except ApprovalError as error:
-            await _say_privately(respond, blocks.explain(error))
-        except Exception as error:
-            log.error("click_failed action=%s kind=%s", action, type(error).__name__)
-            await _say_privately(respond, SOMETHING_WENT_WRONG)
+    @classmethod
+    def to(cls, click: Click, ack: AsyncAck, respond: AsyncRespond) -> Privately:
+        return cls(ack, respond, subject=f"action={click.action}")
 
-    return listener
+    async def ack(self) -> None:
+        await self.acked()
+
+    async def refuse(self, text: str) -> None:
+        await self.say(text)
+
+    async def tell(self, text: str) -> None:
+        await self.say(text)
+
+    async def say(self, text: str) -> None:
+        await self.respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
-    """Install the button listeners."""
+@dataclass
+class InAModal:
+    """Show code's answer, whatever it is: a modal. Show code is on App Home too, where a
+    click has no response_url."""
 
-    async def open_modal(trigger_id: str, view: blocks.Json) -> None:
-        try:
-            await app.client.views_open(trigger_id=trigger_id, view=view)
-        except SlackApiError as error:
-            log.warning("modal_failed error=%s", error.response.get("error"))
-            raise ApprovalError("Slack would not open the form in time; click again.") from None
+    acked: AsyncAck
+    client: AsyncWebClient
+    click: Click
+    subject: str
+    event: str = "click"
+    acks_first: bool = True
+    too_slow: str = TOO_SLOW
+    went_wrong: str = SOMETHING_WENT_WRONG
 
-    async def open_reject_modal(
-        body: dict[str, Any], request: ConnectionRequest, _respond: AsyncRespond
-    ) -> None:
-        await open_modal(body["trigger_id"], blocks.reject_modal(request))
+    @classmethod
+    def to(cls, click: Click, ack: AsyncAck, client: AsyncWebClient) -> InAModal:
+        return cls(ack, client, click, subject=f"action={click.action}")
 
-    async def open_request_modal(
-        body: dict[str, Any], request: ConnectionRequest, _respond: AsyncRespond
-    ) -> None:
+    async def ack(self) -> None:
+        await self.acked()
+
+    async def refuse(self, text: str) -> None:
+        await self.show(blocks.notice_modal(text))
+
+    async def tell(self, text: str) -> None:
+        await self.show(blocks.notice_modal(text))
+
+    async def show(self, view: blocks.Json) -> None:
+        """Open ``view``; if Slack will not, the trigger_id is spent and nobody can be told."""
+        with contextlib.suppress(ApprovalError):
+            await open_modal(self.client, self.click, view)
+
+
+async def open_modal(client: AsyncWebClient, click: Click, view: blocks.Json) -> None:
+    """Open ``view`` for ``click``; Slack's refusal (an expired trigger_id, say) becomes
+    one the clicker is told."""
+    try:
+        await client.views_open(trigger_id=click.trigger_id, view=view)
+    except SlackApiError as error:
+        log.warning("modal_failed error=%s", error.response.get("error"))
+        raise ApprovalError("Slack would not open the form in time; click again.") from None
+
+
+async def approve(
+    ack: AsyncAck, body: blocks.Json, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    """Approve: the request, exactly as its card showed it, is created in Exalate."""
+    click, service = Click.of(body), service_in(context)
+
+    async def create(ref: RequestRef) -> None:
+        await service.approve(ref.request_id, click.user, seen=ref.seen)
+
+    await guard(Privately.to(click, ack, respond), click.as_shown, create)
+
+
+async def retry(
+    ack: AsyncAck, body: blocks.Json, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    """Retry: a failed request, exactly as its card showed it, is created again."""
+    click, service = Click.of(body), service_in(context)
+
+    async def create_again(ref: RequestRef) -> None:
+        await service.retry(ref.request_id, click.user, seen=ref.seen)
+
+    await guard(Privately.to(click, ack, respond), click.as_shown, create_again)
+
+
+async def reject(
+    ack: AsyncAck, body: blocks.Json, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    """Reject: check the clicker may reject the request as its card showed it, then open
+    the reason form. Submitting the form rejects (``views.submit_rejection``)."""
+    click, service = Click.of(body), service_in(context)
+
+    async def may_reject() -> ConnectionRequest:
+        ref = await click.as_shown()
+        return await service.check_can_reject(ref.request_id, click.user, seen=ref.seen)
+
+    async def open_reason_form(request: ConnectionRequest) -> None:
+        await open_modal(context.client, click, blocks.reject_modal(request))
+
+    answer = Privately.to(click, ack, respond)
+    await guard(answer, may_reject, open_reason_form, deadline=within_budget())
+
+
+async def resend_code(
+    ack: AsyncAck, body: blocks.Json, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    """Resend code: the stored code goes to the requester again after Slack refused the
+    DM, and the clicker learns whether it arrived this time."""
+    click, service = Click.of(body), service_in(context)
+    answer = Privately.to(click, ack, respond)
+
+    async def resend(ref: RequestRef) -> None:
+        request = await service.resend_code(ref.request_id, click.user)
+        await answer.say(blocks.resend_outcome(request))
+
+    await guard(answer, click.request, resend)
+
+
+async def cancel(
+    ack: AsyncAck, body: blocks.Json, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    """Cancel: the requester withdraws a request still awaiting approval."""
+    click, service = Click.of(body), service_in(context)
+
+    async def withdraw(ref: RequestRef) -> None:
+        await service.cancel(ref.request_id, click.user)
+
+    await guard(Privately.to(click, ack, respond), click.request, withdraw)
+
+
+async def request_again(
+    ack: AsyncAck, body: blocks.Json, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    """Request again: check the request is the clicker's own, then open the request form
+    filled in with it."""
+    click, service = Click.of(body), service_in(context)
+
+    async def own_request() -> ConnectionRequest:
+        ref = await click.request()
+        return await service.own_request(ref.request_id, click.user)
+
+    async def open_request_form(request: ConnectionRequest) -> None:
         fields = request.fields
         view = blocks.request_modal(
             local=fields.local_short_name,
@@ -108,65 +236,41 @@ def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> N
             project=fields.project_key,
             projects=service.projects.peek(),
         )
-        await open_modal(body["trigger_id"], view)
+        await open_modal(context.client, click, view)
 
-    async def confirm_resend(
-        _body: dict[str, Any], request: ConnectionRequest, respond: AsyncRespond
-    ) -> None:
-        await _say_privately(respond, blocks.resend_outcome(request))
+    answer = Privately.to(click, ack, respond)
+    await guard(answer, own_request, open_request_form, deadline=within_budget())
 
-    async def show_code(ack: AsyncAck, body: dict[str, Any]) -> None:
-        """Show code works from App Home too, where there is no response_url: every
-        answer, the code or the reason there is none, comes as a modal."""
-        await ack()
-        try:
-            ref = request_ref(body["actions"][0].get("value", ""))
-            if ref is None:
-                raise ApprovalError("That button does not belong to any request.")
-            request, code = await service.reveal_code(ref.request_id, body["user"]["id"])
-            view = blocks.code_modal(request, code)
-        except ApprovalError as error:
-            view = blocks.notice_modal(blocks.explain(error))
-        except Exception as error:
-            log.error("show_code_failed kind=%s", type(error).__name__)
-            view = blocks.notice_modal(SOMETHING_WENT_WRONG)
-        with contextlib.suppress(ApprovalError):
-            await open_modal(body["trigger_id"], view)
 
-    async def open_paste_modal(
-        body: dict[str, Any], request: ConnectionRequest, _respond: AsyncRespond
-    ) -> None:
-        await open_modal(body["trigger_id"], blocks.paste_modal(request))
+async def paste_code(
+    ack: AsyncAck, body: blocks.Json, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    """Paste invitation code: check the clicker is an approver and the bot lacks the code,
+    then open the form for it. Submitting the form delivers it (``views.submit_code``)."""
+    click, service = Click.of(body), service_in(context)
 
-    def about(method: Callable[[int, str], Awaitable[ConnectionRequest]]) -> Decision:
-        """An action on the request the button names."""
-        return lambda ref, user: method(ref.request_id, user)
+    async def may_paste() -> ConnectionRequest:
+        ref = await click.request()
+        return await service.check_can_paste(ref.request_id, click.user)
 
-    def as_shown(method: Callable[..., Awaitable[ConnectionRequest]]) -> Decision:
-        """A decision on the request exactly as the card showed it (its fingerprint)."""
+    async def open_paste_form(request: ConnectionRequest) -> None:
+        await open_modal(context.client, click, blocks.paste_modal(request))
 
-        async def decide(ref: RequestRef, user: str) -> ConnectionRequest:
-            if ref.seen is None:  # every card the bot draws names the fingerprint
-                raise ApprovalError("That button does not belong to any request.")
-            return await method(ref.request_id, user, seen=ref.seen)
+    answer = Privately.to(click, ack, respond)
+    await guard(answer, may_paste, open_paste_form, deadline=within_budget())
 
-        return decide
 
-    listeners = {
-        Action.APPROVE: on_click(as_shown(service.approve)),
-        Action.RETRY: on_click(as_shown(service.retry)),
-        Action.REJECT: on_click(
-            as_shown(service.check_can_reject), open_reject_modal, opens_modal=True
-        ),
-        Action.RESEND: on_click(about(service.resend_code), confirm_resend),
-        Action.CANCEL: on_click(about(service.cancel)),
-        Action.REREQUEST: on_click(
-            about(service.own_request), open_request_modal, opens_modal=True
-        ),
-        Action.PASTE_CODE: on_click(
-            about(service.check_can_paste), open_paste_modal, opens_modal=True
-        ),
-        Action.SHOW_CODE: show_code,
-    }
-    for action, listener in listeners.items():
-        app.action(action.value)(inflight.track(listener))
+async def show_code(ack: AsyncAck, body: blocks.Json, context: AsyncBoltContext) -> None:
+    """Show code: the requester sees the code again in a modal, which Slack does not keep,
+    while the partner has not accepted; every reveal is audited."""
+    click, service = Click.of(body), service_in(context)
+    answer = InAModal.to(click, ack, context.client)
+
+    async def reveal() -> tuple[ConnectionRequest, str]:
+        ref = await click.request()
+        return await service.reveal_code(ref.request_id, click.user)
+
+    async def show(revealed: tuple[ConnectionRequest, str]) -> None:
+        await answer.show(blocks.code_modal(*revealed))
+
+    await guard(answer, reveal, show)

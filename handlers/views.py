@@ -9,22 +9,27 @@ them an error while the bot would go on to act.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from typing import Any
+from dataclasses import dataclass
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from bot.approvals.errors import ApprovalError
+from bot.approvals.model import ConnectionRequest
 from bot.approvals.rules import Field
 from bot.log import remember_secret
 from bot.service import ConnectionService
 from handlers import blocks
-from handlers.budget import SLACK_BUDGET_SECONDS
-from handlers.ids import Block, View
-from handlers.inflight import InFlight
-from handlers.payloads import checked, draft_from_view, input_value, request_ref
+from handlers.budget import SLACK_BUDGET_SECONDS, guard, within_budget
+from handlers.ids import Block
+from handlers.payloads import (
+    checked,
+    draft_from_view,
+    input_value,
+    request_ref,
+    service_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,105 +43,166 @@ TOO_SLOW = (
 )
 
 
-def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
-    """Install the view-submission listeners."""
+@dataclass
+class InTheForm:
+    """A form's answer: a problem shown under ``block`` while the modal stays open.
 
-    async def submit_request(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            submission = await service.submit(
-                draft_from_view(view), body["user"]["id"], check_within=SLACK_BUDGET_SECONDS
-            )
-        except TimeoutError:
-            log.warning("submission_too_slow")
-            await ack(response_action="errors", errors={Field.NAME.value: TOO_SLOW})
-            return
-        except Exception as error:
-            log.error("submission_failed kind=%s", type(error).__name__)
-            await ack(response_action="errors", errors={Field.NAME.value: TRY_AGAIN})
-            return
-        if submission.request is None:
-            errors = {field.value: message for field, message in submission.errors.items()}
-            await ack(response_action="errors", errors=errors)
-            return
-        await ack()
-        try:
-            await service.announce(submission.request)
-        except Exception as error:  # stored already; the card is posted again later
-            log.error("announce_failed id=%s kind=%s", submission.request.id, type(error).__name__)
+    After the ack the modal is closed and there is nobody to tell: a refusal then means
+    someone else acted first, and the card shows who; a failure is logged.
+    """
 
-    async def submit_rejection(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        reason = input_value(view, Block.REASON.value).strip()
+    acked: AsyncAck
+    block: str
+    event: str
+    subject: str
+    acks_first: bool = False
+    too_slow: str = TOO_SLOW
+    went_wrong: str = TRY_AGAIN
+
+    @classmethod
+    def under(cls, block: Block, ack: AsyncAck, view: blocks.Json, event: str) -> InTheForm:
         ref = request_ref(view.get("private_metadata") or "")
-        user = body["user"]["id"]
-        problem = "This form does not belong to any request."
-        if not reason:
-            problem = "Give a reason; the requester will read it."
-        elif "\x00" in reason:
-            problem = "The reason contains a NUL character; remove it."
-        elif len(reason) > blocks.REASON_MAX:
-            problem = f"Keep the reason under {blocks.REASON_MAX} characters."
-        elif ref is not None and ref.seen is not None:  # the form names the card it came from
-            try:
-                async with asyncio.timeout(SLACK_BUDGET_SECONDS):
-                    await service.check_can_reject(ref.request_id, user, seen=ref.seen)
-                problem = ""
-            except ApprovalError as error:
-                problem = blocks.explain(error)
-            except TimeoutError:
-                log.warning("rejection_check_too_slow id=%s", ref.request_id)
-                problem = TOO_SLOW
-        if problem or ref is None or ref.seen is None:
-            await ack(response_action="errors", errors={Block.REASON.value: problem})
-            return
-        await ack()
-        everything = checked(view, Block.REJECT_ALL.value)
-        try:
-            if everything:
-                await service.reject_all_from(ref.request_id, user, reason, seen=ref.seen)
-            else:
-                await service.reject(ref.request_id, user, reason, seen=ref.seen)
-        except ApprovalError:
-            pass  # decided by someone else since the check; the card says who
-        except Exception as error:
-            log.error("rejection_failed id=%s kind=%s", ref.request_id, type(error).__name__)
+        return cls(ack, block.value, event, subject=f"id={ref.request_id if ref else '-'}")
 
-    async def submit_code(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        """The code an approver copied from the Exalate console: stored, then sent on."""
-        code = "".join(input_value(view, Block.CODE.value).split())  # pasted line breaks
-        remember_secret(code)  # before anything could log it
-        ref = request_ref(view.get("private_metadata") or "")
-        user = body["user"]["id"]
-        problem = ""
-        if ref is None:
-            problem = "This form is not for a request."
-        elif not code:
-            problem = "Paste the code."
-        elif len(code) > blocks.CODE_MAX or not INVITATION_CODE.fullmatch(code):
-            problem = (
-                "That is not an invitation code: it holds only letters, digits and + / = _ -, "
-                f"at most {blocks.CODE_MAX} of them."
-            )
-        if problem or ref is None:
-            await ack(response_action="errors", errors={Block.CODE.value: problem})
-            return
-        try:
-            async with asyncio.timeout(SLACK_BUDGET_SECONDS):
-                await service.check_can_paste(ref.request_id, user)
-        except ApprovalError as error:
-            await ack(response_action="errors", errors={Block.CODE.value: blocks.explain(error)})
-            return
-        except TimeoutError:
-            log.warning("paste_check_too_slow id=%s", ref.request_id)
-            await ack(response_action="errors", errors={Block.CODE.value: TOO_SLOW})
-            return
-        await ack()
-        try:
-            await service.paste_code(ref.request_id, user, code)
-        except ApprovalError:
-            pass  # someone pasted it a moment ago; the card says so
-        except Exception as error:
-            log.error("paste_failed id=%s kind=%s", ref.request_id, type(error).__name__)
+    async def ack(self) -> None:
+        await self.acked()
 
-    app.view(View.REQUEST.value)(inflight.track(submit_request))
-    app.view(View.REJECT.value)(inflight.track(submit_rejection))
-    app.view(View.PASTE.value)(inflight.track(submit_code))
+    async def refuse(self, text: str) -> None:
+        await self.acked(response_action="errors", errors={self.block: text})
+
+    async def tell(self, text: str) -> None:
+        """Nothing: the modal is closed, and the card shows what became of the request."""
+
+
+async def submit_request(
+    ack: AsyncAck, body: blocks.Json, view: blocks.Json, context: AsyncBoltContext
+) -> None:
+    """The request form: checked against the rules and the live Jira before the ack, so
+    each problem shows under its field; once stored, its card is posted.
+
+    Not through ``guard``: its problems are several, one per field, and the service
+    holds its checks to the budget itself.
+    """
+    service = service_in(context)
+    try:
+        submission = await service.submit(
+            draft_from_view(view), body["user"]["id"], check_within=SLACK_BUDGET_SECONDS
+        )
+    except TimeoutError:
+        log.warning("submission_too_slow")
+        await ack(response_action="errors", errors={Field.NAME.value: TOO_SLOW})
+        return
+    except Exception as error:
+        log.error("submission_failed kind=%s", type(error).__name__)
+        await ack(response_action="errors", errors={Field.NAME.value: TRY_AGAIN})
+        return
+    if submission.request is None:
+        errors = {field.value: message for field, message in submission.errors.items()}
+        await ack(response_action="errors", errors=errors)
+        return
+    await ack()
+    await announce(service, submission.request)
+
+
+async def announce(service: ConnectionService, request: ConnectionRequest) -> None:
+    """Post the stored request's card; a failure is only logged, as the card is posted
+    again later."""
+    try:
+        await service.announce(request)
+    except Exception as error:
+        log.error("announce_failed id=%s kind=%s", request.id, type(error).__name__)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A submitted reason form."""
+
+    request_id: int
+    seen: str
+    reason: str
+    everything: bool
+
+
+def read_rejection(view: blocks.Json) -> Rejection:
+    """The reason form as submitted, refused unless the reason is fit to send and the form
+    names the card it came from."""
+    reason = input_value(view, Block.REASON.value).strip()
+    if not reason:
+        raise ApprovalError("Give a reason; the requester will read it.")
+    if "\x00" in reason:
+        raise ApprovalError("The reason contains a NUL character; remove it.")
+    if len(reason) > blocks.REASON_MAX:
+        raise ApprovalError(f"Keep the reason under {blocks.REASON_MAX} characters.")
+    ref = request_ref(view.get("private_metadata") or "")
+    if ref is None or ref.seen is None:
+        raise ApprovalError("This form does not belong to any request.")
+    return Rejection(ref.request_id, ref.seen, reason, checked(view, Block.REJECT_ALL.value))
+
+
+async def submit_rejection(
+    ack: AsyncAck, body: blocks.Json, view: blocks.Json, context: AsyncBoltContext
+) -> None:
+    """The reason form: the reason, and that the approver may still reject the request as
+    its card showed it, are checked before the ack; then the request is rejected, or every
+    open request of its requester's when the form says so."""
+    service, user = service_in(context), body["user"]["id"]
+
+    async def may_reject() -> Rejection:
+        rejection = read_rejection(view)
+        await service.check_can_reject(rejection.request_id, user, seen=rejection.seen)
+        return rejection
+
+    async def reject(rejection: Rejection) -> None:
+        request_id, reason, seen = rejection.request_id, rejection.reason, rejection.seen
+        if rejection.everything:
+            await service.reject_all_from(request_id, user, reason, seen=seen)
+        else:
+            await service.reject(request_id, user, reason, seen=seen)
+
+    answer = InTheForm.under(Block.REASON, ack, view, event="rejection")
+    await guard(answer, may_reject, reject, deadline=within_budget())
+
+
+@dataclass(frozen=True)
+class PastedCode:
+    """A submitted Paste invitation code form."""
+
+    request_id: int
+    code: str
+
+
+def read_pasted_code(view: blocks.Json) -> PastedCode:
+    """The code an approver copied from the Exalate console, remembered as a secret before
+    anything could log it; refused unless it looks like an invitation code."""
+    code = "".join(input_value(view, Block.CODE.value).split())  # pasted line breaks
+    remember_secret(code)
+    ref = request_ref(view.get("private_metadata") or "")
+    if ref is None:
+        raise ApprovalError("This form is not for a request.")
+    if not code:
+        raise ApprovalError("Paste the code.")
+    if len(code) > blocks.CODE_MAX or not INVITATION_CODE.fullmatch(code):
+        raise ApprovalError(
+            "That is not an invitation code: it holds only letters, digits and + / = _ -, "
+            f"at most {blocks.CODE_MAX} of them."
+        )
+    return PastedCode(ref.request_id, code)
+
+
+async def submit_code(
+    ack: AsyncAck, body: blocks.Json, view: blocks.Json, context: AsyncBoltContext
+) -> None:
+    """The pasted code: its shape, and that the approver may paste it, are checked before
+    the ack; then it is stored and sent on to the requester."""
+    service, user = service_in(context), body["user"]["id"]
+
+    async def may_paste() -> PastedCode:
+        pasted = read_pasted_code(view)
+        await service.check_can_paste(pasted.request_id, user)
+        return pasted
+
+    async def deliver(pasted: PastedCode) -> None:
+        await service.paste_code(pasted.request_id, user, pasted.code)
+
+    answer = InTheForm.under(Block.CODE, ack, view, event="paste")
+    await guard(answer, may_paste, deliver, deadline=within_budget())
