@@ -3,7 +3,7 @@
 The listeners are plain module-level functions: ``commands`` (``/exalate``), ``views``
 (form submissions), ``actions`` (buttons), ``options`` (the project select) and
 ``home`` (App Home). The parts they need reach them through Bolt's ``context``
-(``payloads.BotParts``), and buttons and forms share one skeleton (``budget.guard``).
+(``context.BotParts``), and buttons and forms share one skeleton (``guard.guard``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.service import ConnectionService
 from handlers import actions, commands, home, options, views
+from handlers.context import BotParts
 from handlers.ids import COMMAND, Action, View
 from handlers.inflight import InFlight
-from handlers.payloads import BotParts
 
 
 def register(

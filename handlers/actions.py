@@ -23,8 +23,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.approvals.errors import ApprovalError
 from bot.approvals.model import ConnectionRequest
 from handlers import blocks
-from handlers.budget import guard, within_budget
-from handlers.payloads import RequestRef, request_ref, service_in
+from handlers.context import service_in
+from handlers.guard import guard, within_budget
+from handlers.payloads import RequestRef, request_ref
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,10 @@ from slack_sdk.errors import SlackApiError
 from bot.approvals.errors import ApprovalError
 from bot.service import ConnectionService
 from handlers import blocks
-from handlers.budget import SLACK_BUDGET_SECONDS
+from handlers.context import local_short_name_in, service_in
+from handlers.guard import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
-from handlers.payloads import (
-    UsageError,
-    connect_prefill,
-    local_short_name_in,
-    parse_command,
-    service_in,
-)
+from handlers.payloads import UsageError, connect_prefill, parse_command
 
 log = logging.getLogger(__name__)
 

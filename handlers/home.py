@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncBoltContext
 
 from bot.service import ConnectionService
 from handlers import blocks
-from handlers.payloads import service_in
+from handlers.context import service_in
 
 
 async def dashboard(service: ConnectionService, user: str) -> blocks.Json:

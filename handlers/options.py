@@ -10,8 +10,8 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from bot.cache import CacheUnavailable, TimedCache
 from bot.exalate import Project
 from handlers import blocks
-from handlers.budget import SLACK_BUDGET_SECONDS
-from handlers.payloads import service_in
+from handlers.context import service_in
+from handlers.guard import SLACK_BUDGET_SECONDS
 
 # A query that matches nothing in a list older than this reads Jira's list again: the
 # project may have been created since.

@@ -21,15 +21,10 @@ from bot.approvals.rules import Field
 from bot.log import remember_secret
 from bot.service import ConnectionService
 from handlers import blocks
-from handlers.budget import SLACK_BUDGET_SECONDS, guard, within_budget
+from handlers.context import service_in
+from handlers.guard import SLACK_BUDGET_SECONDS, guard, within_budget
 from handlers.ids import Block
-from handlers.payloads import (
-    checked,
-    draft_from_view,
-    input_value,
-    request_ref,
-    service_in,
-)
+from handlers.payloads import checked, draft_from_view, input_value, request_ref
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from slack_sdk.errors import SlackApiError
 from bot.approvals.errors import NotAllowed
 from bot.approvals.model import ConnectionRequest, RequestFields, Status
 from handlers import actions, views
+from handlers.context import BotParts, local_short_name_in, service_in
 from handlers.ids import Action, Block, View
-from handlers.payloads import BotParts, local_short_name_in, service_in
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 REQUEST = ConnectionRequest(
@@ -192,7 +192,7 @@ class TestClicks:
     ) -> None:
         """The trigger_id would have expired by the time the form opened: the clicker is
         asked to click again instead."""
-        monkeypatch.setattr("handlers.budget.SLACK_BUDGET_SECONDS", 0.05)
+        monkeypatch.setattr("handlers.guard.SLACK_BUDGET_SECONDS", 0.05)
         service.outcome["check_can_paste"] = 5.0
         await actions.paste_code(slack.ack, click(Action.PASTE_CODE, "7"), slack.respond, context)
         assert slack.acks == [{}]
@@ -286,7 +286,7 @@ class TestForms:
         context: AsyncBoltContext,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        monkeypatch.setattr("handlers.budget.SLACK_BUDGET_SECONDS", 0.05)
+        monkeypatch.setattr("handlers.guard.SLACK_BUDGET_SECONDS", 0.05)
         service.outcome["check_can_reject"] = 5.0
         await views.submit_rejection(slack.ack, {"user": {"id": BOB}}, reason_form("No"), context)
         assert slack.acks == [{"response_action": "errors", "errors": {"reason": views.TOO_SLOW}}]

@@ -1,0 +1,52 @@
+"""How the parts the composition root built reach module-level listeners: through Bolt's
+per-request ``context``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+from slack_bolt.async_app import AsyncBoltContext
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.service import ConnectionService
+
+# The keys under which ``BotParts`` leaves the bot's parts in Bolt's context.
+SERVICE = "service"
+LOCAL_SHORT_NAME = "local_short_name"
+
+
+class BotParts(AsyncMiddleware):
+    """A Bolt middleware that puts the bot's parts in every request's context.
+
+    Listeners are plain module-level functions, so they can be imported and tested
+    alone; Bolt hands each its ``context``, and this is how the parts the composition
+    root built reach them.
+    """
+
+    def __init__(self, service: ConnectionService, local_short_name: str) -> None:
+        self._service = service
+        self._local_short_name = local_short_name
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],  # Bolt passes it by this name
+    ) -> BoltResponse | None:
+        req.context[SERVICE] = self._service
+        req.context[LOCAL_SHORT_NAME] = self._local_short_name
+        return await next()
+
+
+def service_in(context: AsyncBoltContext) -> ConnectionService:
+    """The ConnectionService ``BotParts`` put in the context."""
+    return cast("ConnectionService", context[SERVICE])
+
+
+def local_short_name_in(context: AsyncBoltContext) -> str:
+    """EXALATE_LOCAL_SHORT_NAME, which the request form offers as the local instance."""
+    return cast(str, context[LOCAL_SHORT_NAME])
