@@ -61,16 +61,21 @@ async def exalate(
         await ack(text=f"{blocks.escape(str(error))}\n\n{blocks.USAGE}")
         return
     service, user, argument = service_in(context), command["user_id"], " ".join(line.words)
-    if line.sub_command == "connect":
-        await ack()
-        await open_request_form(context, command["trigger_id"], prefill, respond)
-    elif line.sub_command == "status":
+    if line.sub_command == "status":
         text, body = await status_reply(service, argument, user)
         await ack(text=text, blocks=body)
-    elif line.sub_command == "cancel":
+    elif line.sub_command in ("connect", "cancel"):
         await ack()  # cancelling updates the card and DMs: more than 3 s may pass
-        text = await cancel_reply(service, argument, user)
-        await respond(text=text, response_type="ephemeral")
+        try:
+            if line.sub_command == "connect":
+                await open_request_form(context, command["trigger_id"], prefill, respond)
+            else:
+                text = await cancel_reply(service, argument, user)
+                await respond(text=text, response_type="ephemeral")
+        except Exception as error:  # after the ack nothing may escape to Bolt's log
+            log.error(
+                "command_failed sub_command=%s kind=%s", line.sub_command, type(error).__name__
+            )
     else:
         await ack(text=blocks.USAGE)
 

@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.approvals.errors import NotAllowed
 from bot.approvals.model import ConnectionRequest, RequestFields, Status
-from handlers import actions, views
+from handlers import actions, commands, views
 from handlers.context import BotParts, local_short_name_in, service_in
 from handlers.ids import Action, Block, View
 
@@ -235,6 +235,23 @@ class TestClicks:
         await actions.show_code(slack.ack, click(Action.SHOW_CODE, "7"), context)
         assert [view["callback_id"] for view in slack.opened] == [View.CODE.value]
         assert "Q09ERQ==" in str(slack.opened)
+
+
+class TestCommand:
+    async def test_a_failure_after_the_ack_is_logged_by_kind_only(
+        self,
+        slack: Calls,
+        service: Service,
+        context: AsyncBoltContext,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """Bolt would log the whole exception, whose text may quote anything."""
+        service.outcome["cancel_named"] = RuntimeError("db password=hunter2")
+        command = {"text": "cancel acme_to_partner", "user_id": BOB, "trigger_id": "T1"}
+        with caplog.at_level(logging.ERROR):
+            await commands.exalate(slack.ack, command, slack.respond, context)
+        assert slack.acks == [{}]
+        assert caplog.messages == ["command_failed sub_command=cancel kind=RuntimeError"]
 
 
 class TestForms:
