@@ -2,10 +2,11 @@
 
     python -m tests.bench.bench_ack
 
-N concurrent ``/exalate connect`` commands and N concurrent Approve clicks (N = 1, 10,
-50, 200; bursts repeated until each N has at least 200 samples), with Exalate's create
-call answering after 2 s. Prints p50/p95/p99/max ack time in ms for the bot and for a
-bare Bolt ``AsyncApp`` that only acks, and the ratio of their p99s.
+N concurrent ``/exalate connect`` commands, N concurrent Approve clicks and N
+concurrent ``/exalate status`` commands (answered in the ack, with 50 open requests
+pending) (N = 1, 10, 50, 200; bursts repeated until each N has at least 200 samples),
+with Exalate's create call answering after 2 s. Prints p50/p95/p99/max ack time in ms
+for the bot and for a bare Bolt ``AsyncApp`` that only acks, and the ratio of their p99s.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from tests.bench.common import (
 
 SIZES = (1, 10, 50, 200)
 SAMPLES = 200
+PENDING_FOR_STATUS = 50
+KINDS = ("command", "approve", "status")
 
 
 def rounds(size: int) -> int:
@@ -59,6 +62,18 @@ async def measure(url: str, slack: str, values: Iterator[str]) -> dict[str, dict
     return results
 
 
+async def measure_status(url: str) -> dict[int, list[float]]:
+    """Ack times of ``/exalate status`` bursts, by burst size."""
+    await burst(url, [command_body("status")] * 20)  # warm up
+    results: dict[int, list[float]] = {}
+    for size in SIZES:
+        samples: list[float] = []
+        for _ in range(rounds(size)):
+            samples += await burst(url, [command_body("status")] * size)
+        results[size] = samples
+    return results
+
+
 async def prepare(url: str, count: int) -> None:
     """Submit ``count`` valid requests, a few at a time, so approvals have targets."""
     for start in range(0, count, 25):
@@ -77,13 +92,19 @@ async def main() -> None:
             await prepare(url, needed)
             values = await card_values(sqlite_url(database))
             bot = await measure(url, slack, (values[n] for n in sorted(values)))
+        status_database = sqlite_url(Path(folder) / "status.db")
+        environment = bot_environment(slack, jira, status_database)
+        with serve(bot_command(), environment) as (url, _process):
+            await prepare(url, PENDING_FOR_STATUS)
+            bot["status"] = await measure_status(url)
         with serve(bare_bolt_command(), environment) as (url, _process):
             bare = await measure(url, slack, itertools.repeat("1:0000000000000000"))
+            bare["status"] = await measure_status(url)
     print(
         f"{'kind':8} {'N':>4} {'samples':>7} | {'bot p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
         f" | {'bare p50':>8} {'p95':>7} {'p99':>7} | {'p99 ratio':>9}"
     )
-    for kind in ("command", "approve"):
+    for kind in KINDS:
         for size in SIZES:
             ours, theirs = percentiles(bot[kind][size]), percentiles(bare[kind][size])
             print(
