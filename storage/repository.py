@@ -102,14 +102,17 @@ class RequestRepository:
         # (1, 2, 5 … 100 ms). Queueing this process's writes here avoids those sleeps.
         self._one_writer = self._dialect == "sqlite"
         self._write_lock = asyncio.Lock()
+        self.writes = 0
+        """Write transactions this process committed: shared reads go stale on each."""
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction, committed on success."""
+        """A write transaction, committed on success, then counted in ``writes``."""
         async with contextlib.AsyncExitStack() as stack:
             if self._one_writer:
                 await stack.enter_async_context(self._write_lock)
             yield await stack.enter_async_context(self._sessions.begin())
+        self.writes += 1
 
     async def add(
         self,

@@ -33,12 +33,15 @@ from bot.ports import DirectoryUnavailable
 from bot.service.checks import LiveChecks, name_in_open_request
 from bot.service.initiation import Initiation, taken_message
 from bot.service.lifecycle import SeenInExalate
+from bot.service.shared_read import SharedRead
 from bot.service.transitions import Transitions, expect, expect_seen
 from storage import NameTaken, SubmissionLimits, TooFrequent, TooManyOpen
 
 log = logging.getLogger(__name__)
 
 RECENT = timedelta(days=14)
+# How long a list read may be shared: another replica's change shows within this.
+OTHER_REPLICAS_LAG = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class ConnectionService:
         self.policy = policy
         self._limits = limits  # per requester: flooding the approvers, squatting names
         self._approval_ttl = approval_ttl
+        self._open_pages: dict[int, SharedRead[Page]] = {}
 
     @property
     def projects(self) -> TimedCache[list[Project]]:
@@ -348,8 +352,18 @@ class ConnectionService:
         return request
 
     async def open_requests(self, limit: int) -> Page:
-        """Requests awaiting approval, in flight, failed, or awaiting the partner."""
-        return await self._t.repository.page(OPEN_STATUSES, limit=limit)
+        """Requests awaiting approval, in flight, failed, or awaiting the partner.
+
+        Everyone asking at about the same time shares one read (``SharedRead``): never
+        older than this process's last write, nor than ``OTHER_REPLICAS_LAG``."""
+        if limit not in self._open_pages:
+            repository = self._t.repository
+            self._open_pages[limit] = SharedRead(
+                lambda: repository.page(OPEN_STATUSES, limit=limit),
+                writes=lambda: repository.writes,
+                max_age=OTHER_REPLICAS_LAG,
+            )
+        return await self._open_pages[limit].get()
 
     async def mine(self, user_id: str, limit: int) -> Page:
         """A person's requests, whatever their state, newest first."""

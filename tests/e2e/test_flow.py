@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.approvals.model import Status
@@ -499,6 +500,34 @@ class TestRejection:
 
 
 class TestStatusAndHelp:
+    async def test_status_asked_together_is_read_once_and_never_misses_a_change(
+        self, harness: Harness
+    ) -> None:
+        """Twenty people asking at once share one read of the open requests; a change
+        this process made shows in the very next answer."""
+        request_id = await _submitted_request(harness)
+        await harness.settle()
+        counts: list[str] = []
+
+        def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+            if statement.lstrip().upper().startswith("SELECT COUNT(*)"):
+                counts.append(statement)
+
+        engine = harness.runtime.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            replies = await asyncio.gather(*(harness.command("status") for _ in range(20)))
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        assert all("acme_to_partner" in json.dumps(reply.body) for reply in replies)
+        assert len(counts) == 1
+        await harness.click(Action.REJECT, request_id, BOB)
+        await harness.slack.wait_for("views.open")
+        assert (await harness.submit_reason(request_id, "Not now")).body == {}
+        await harness.settle()  # the rejection is written
+        after = await harness.command("status")
+        assert "acme_to_partner" not in json.dumps(after.body)
+
     async def test_status_lists_what_is_pending(self, harness: Harness) -> None:
         """Awaiting approval and awaiting the partner both appear, privately to the asker."""
         request_id = await _submitted_request(harness)

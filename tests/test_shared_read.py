@@ -1,0 +1,98 @@
+"""SharedRead: identical asks arriving together share one read, never a stale one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.service.shared_read import SharedRead
+
+
+class Source:
+    """A read that can be held open, counting how often it ran."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.writes = 0
+        self.now = 100.0
+        self.release = asyncio.Event()
+        self.release.set()
+        self.fail_next = False
+
+    async def read(self) -> int:
+        self.reads += 1
+        number = self.reads
+        await self.release.wait()
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("database gone")
+        return number
+
+
+@pytest.fixture(name="source")
+def _source() -> Source:
+    return Source()
+
+
+@pytest.fixture(name="shared")
+def _shared(source: Source) -> SharedRead[int]:
+    return SharedRead(
+        source.read, writes=lambda: source.writes, max_age=2.0, clock=lambda: source.now
+    )
+
+
+async def test_asks_arriving_together_share_one_read(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    source.release.clear()
+    asks = [asyncio.create_task(shared.get()) for _ in range(50)]
+    await asyncio.sleep(0)  # every ask has started
+    source.release.set()
+    assert await asyncio.gather(*asks) == [1] * 50
+    assert source.reads == 1
+
+
+async def test_a_write_of_this_process_is_never_missed(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    """Also when the write lands while a read is on its way: asks after it wait for a
+    read begun after it."""
+    source.release.clear()
+    before = asyncio.create_task(shared.get())
+    await asyncio.sleep(0)
+    source.writes += 1
+    after = asyncio.create_task(shared.get())
+    source.release.set()
+    assert (await before, await after) == (1, 2)
+    assert await shared.get() == 2  # nothing written since: shared
+
+
+async def test_a_read_is_shared_for_max_age_only(source: Source, shared: SharedRead[int]) -> None:
+    """What another replica wrote shows within max_age."""
+    assert await shared.get() == 1
+    source.now += 2.0
+    assert await shared.get() == 1
+    source.now += 0.1
+    assert await shared.get() == 2
+
+
+async def test_a_failed_read_is_raised_and_not_shared_afterwards(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    source.fail_next = True
+    with pytest.raises(RuntimeError, match="database gone"):
+        await shared.get()
+    assert await shared.get() == 2
+
+
+async def test_one_asker_giving_up_leaves_the_read_to_the_others(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    source.release.clear()
+    first, second = asyncio.create_task(shared.get()), asyncio.create_task(shared.get())
+    await asyncio.sleep(0)
+    first.cancel()
+    source.release.set()
+    assert await second == 1
+    assert first.cancelled()
