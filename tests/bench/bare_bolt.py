@@ -1,15 +1,21 @@
 """The baseline: a bare Bolt AsyncApp that only acks, served like the bot.
 
-python -m tests.bench.bare_bolt --port N    (reads SLACK_API_URL, SLACK_SIGNING_SECRET)
+python -m tests.bench.bare_bolt --port N             HTTP mode, POST /slack/events
+python -m tests.bench.bare_bolt --socket --port N    Socket Mode (SLACK_APP_TOKEN); the
+                                                     port only tells it is up
+Reads SLACK_API_URL and SLACK_SIGNING_SECRET.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 from typing import Any
 
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,13 +33,32 @@ def build() -> AsyncApp:
     return app
 
 
+async def socket_mode(port: int) -> None:
+    handler = AsyncSocketModeHandler(build(), os.environ["SLACK_APP_TOKEN"])
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+    runner = web.AppRunner(web.Application(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await handler.close_async()  # type: ignore[no-untyped-call]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    web.run_app(
-        build().web_app(path="/slack/events"),
-        host="127.0.0.1",
-        port=parser.parse_args().port,
-        print=None,
-        access_log=None,
-    )
+    parser.add_argument("--socket", action="store_true")
+    arguments = parser.parse_args()
+    if arguments.socket:
+        with contextlib.suppress(KeyboardInterrupt):  # the benchmark stops it with SIGINT
+            asyncio.run(socket_mode(arguments.port))
+    else:
+        web.run_app(
+            build().web_app(path="/slack/events"),
+            host="127.0.0.1",
+            port=arguments.port,
+            print=None,
+            access_log=None,
+        )

@@ -1,38 +1,47 @@
-"""Ack latency under concurrent load, the bot against a bare Bolt app.
+"""Ack latency under concurrent load, the bot against a bare Bolt app, in both transports.
 
-    python -m tests.bench.bench_ack
+    python -m tests.bench.bench_ack [--transport http|socket]   (both by default)
 
 N concurrent ``/exalate connect`` commands, N concurrent Approve clicks and N
 concurrent ``/exalate status`` commands (answered in the ack, with 50 open requests
-pending) (N = 1, 10, 50, 200; bursts repeated until each N has at least 200 samples),
-with Exalate's create call answering after 2 s. Prints p50/p95/p99/max ack time in ms
-for the bot and for a bare Bolt ``AsyncApp`` that only acks, and the ratio of their p99s.
+pending), N = 1, 10, 50, 200, bursts repeated until each N has at least 200 samples;
+Exalate's create call answers after 2 s. In HTTP mode an ack is timed by the client,
+from sending the signed request to having the whole answer; in Socket Mode by the fake
+Slack, from sending the envelope to receiving the ack. Prints p50/p95/p99/max ack time
+in ms for the bot and for a bare Bolt ``AsyncApp`` that only acks, and the ratio of
+their p99s.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 
 import aiohttp
 
 from tests.bench.common import (
+    Servers,
     approve_body,
+    approve_payload,
     bare_bolt_command,
     bot_command,
     bot_environment,
     burst,
     card_values,
     command_body,
+    command_fields,
     percentiles,
     serve,
     servers,
+    socket_burst,
     sqlite_url,
     submission_body,
+    wait_connected,
 )
 
 SIZES = (1, 10, 50, 200)
@@ -40,80 +49,143 @@ SAMPLES = 200
 PENDING_FOR_STATUS = 50
 KINDS = ("command", "approve", "status")
 
+Send = Callable[[str, list[str]], Awaitable[list[float]]]
+"""Sends one burst: a kind and, per message, its argument (command text or button value)."""
+Results = dict[str, dict[int, list[float]]]
+"""Ack times in seconds, by kind and burst size."""
+
 
 def rounds(size: int) -> int:
     return max(1, SAMPLES // size)
 
 
-async def measure(url: str, slack: str, values: Iterator[str]) -> dict[str, dict[int, list[float]]]:
-    """Ack times per kind and burst size; ``values`` are Approve buttons of fresh requests."""
-    results: dict[str, dict[int, list[float]]] = {"command": {}, "approve": {}}
-    await burst(url, [command_body("connect")] * 20)  # warm up
-    for size in SIZES:
-        samples: list[float] = []
-        for _ in range(rounds(size)):
-            samples += await burst(url, [command_body("connect")] * size)
-        results["command"][size] = samples
-        samples = []
-        for _ in range(rounds(size)):
-            clicks = [approve_body(next(values), slack + "/response/bench") for _ in range(size)]
-            samples += await burst(url, clicks)
-        results["approve"][size] = samples
+def over_http(url: str, slack: str) -> Send:
+    async def send(kind: str, arguments: list[str]) -> list[float]:
+        if kind == "approve":
+            return await burst(url, [approve_body(v, slack + "/response/bench") for v in arguments])
+        return await burst(url, [command_body(text) for text in arguments])
+
+    return send
+
+
+def over_socket(control: str, slack: str) -> Send:
+    async def send(kind: str, arguments: list[str]) -> list[float]:
+        if kind == "approve":
+            payloads = [approve_payload(v, slack + "/response/bench") for v in arguments]
+            return await socket_burst(control, "interactive", payloads)
+        commands = [dict(command_fields(text)) for text in arguments]
+        return await socket_burst(control, "slash_commands", commands)
+
+    return send
+
+
+async def measure(
+    send: Send, kinds: Mapping[str, Iterator[str]]
+) -> dict[str, dict[int, list[float]]]:
+    """Ack times per kind and burst size; ``kinds`` gives each kind's arguments."""
+    results: dict[str, dict[int, list[float]]] = {}
+    for kind, arguments in kinds.items():
+        await send(kind, [next(arguments) for _ in range(20)])  # warm up
+        results[kind] = {}
+        for size in SIZES:
+            samples: list[float] = []
+            for _ in range(rounds(size)):
+                samples += await send(kind, [next(arguments) for _ in range(size)])
+            results[kind][size] = samples
     return results
 
 
-async def measure_status(url: str) -> dict[int, list[float]]:
-    """Ack times of ``/exalate status`` bursts, by burst size."""
-    await burst(url, [command_body("status")] * 20)  # warm up
-    results: dict[int, list[float]] = {}
-    for size in SIZES:
-        samples: list[float] = []
-        for _ in range(rounds(size)):
-            samples += await burst(url, [command_body("status")] * size)
-        results[size] = samples
+async def prepare(url: str, database: str, count: int) -> None:
+    """Submit valid requests, a few at a time, until ``count`` are stored (a burst on a
+    slow machine may be answered "Jira did not answer in time": those are sent again)."""
+    names = itertools.count()
+    while (stored := len(await card_values(database))) < count:
+        batch = min(25, count - stored)
+        await burst(url, [submission_body(f"p{next(names)}") for _ in range(batch)])
+
+
+async def submitted(at: Servers, database: str, count: int) -> None:
+    """``count`` requests stored in ``database`` through a bot in HTTP mode."""
+    with serve(bot_command(), bot_environment(at.slack, at.jira, database)) as (url, _process):
+        await prepare(url, database, count)
+
+
+async def measured(
+    command: list[str],
+    at: Servers,
+    database: str,
+    kinds: Mapping[str, Iterator[str]],
+    *,
+    socket_mode: bool,
+) -> Results:
+    """Start ``command`` on ``database`` and measure ``kinds`` against it. In Socket
+    Mode the port it is given only tells that it is up: the bot's probes, the bare app's
+    empty server."""
+    option = (
+        "--health-port" if socket_mode and command == bot_command(socket_mode=True) else "--port"
+    )
+    environment = bot_environment(at.slack, at.jira, database)
+    with serve(command, environment, port_option=option) as (url, _process):
+        if socket_mode:
+            await wait_connected(at.control)
+            return await measure(over_socket(at.control, at.slack), kinds)
+        return await measure(over_http(url, at.slack), kinds)
+
+
+async def run(transport: str, at: Servers, folder: Path) -> dict[str, Results]:
+    """Both the bot and the bare app, every kind, over ``transport``."""
+    socket_mode = transport == "socket"
+    needed = sum(rounds(size) * size for size in SIZES) + 20
+    results: dict[str, Results] = {}
+    for who in ("bot", "bare"):
+        command = (bot_command if who == "bot" else bare_bolt_command)(socket_mode=socket_mode)
+        database = sqlite_url(folder / f"{transport}-{who}.db")
+        approvals: Iterator[str] = itertools.repeat("1:0000000000000000")
+        if who == "bot":
+            await submitted(at, database, needed)
+            values = await card_values(database)
+            approvals = (values[n] for n in sorted(values))
+        kinds = {"command": itertools.repeat("connect"), "approve": approvals}
+        results[who] = await measured(command, at, database, kinds, socket_mode=socket_mode)
+        status_database = sqlite_url(folder / f"{transport}-{who}-status.db")
+        if who == "bot":
+            await submitted(at, status_database, PENDING_FOR_STATUS)
+        statuses = {"status": itertools.repeat("status")}
+        results[who] |= await measured(
+            command, at, status_database, statuses, socket_mode=socket_mode
+        )
     return results
 
 
-async def prepare(url: str, count: int) -> None:
-    """Submit ``count`` valid requests, a few at a time, so approvals have targets."""
-    for start in range(0, count, 25):
-        await burst(url, [submission_body(f"p{n}") for n in range(start, min(count, start + 25))])
-
-
-async def main() -> None:
-    needed = sum(rounds(size) * size for size in SIZES)
-    with servers() as (slack, jira), tempfile.TemporaryDirectory() as folder:
-        async with aiohttp.ClientSession() as session:
-            latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
-            await session.post(jira + "/_simulator/latency", json={"create": latency})
-        database = Path(folder) / "bench.db"
-        environment = bot_environment(slack, jira, sqlite_url(database))
-        with serve(bot_command(), environment) as (url, _process):
-            await prepare(url, needed)
-            values = await card_values(sqlite_url(database))
-            bot = await measure(url, slack, (values[n] for n in sorted(values)))
-        status_database = sqlite_url(Path(folder) / "status.db")
-        environment = bot_environment(slack, jira, status_database)
-        with serve(bot_command(), environment) as (url, _process):
-            await prepare(url, PENDING_FOR_STATUS)
-            bot["status"] = await measure_status(url)
-        with serve(bare_bolt_command(), environment) as (url, _process):
-            bare = await measure(url, slack, itertools.repeat("1:0000000000000000"))
-            bare["status"] = await measure_status(url)
+def report(transport: str, results: dict[str, Results]) -> None:
+    print(f"\n{transport}")
     print(
         f"{'kind':8} {'N':>4} {'samples':>7} | {'bot p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
         f" | {'bare p50':>8} {'p95':>7} {'p99':>7} | {'p99 ratio':>9}"
     )
     for kind in KINDS:
         for size in SIZES:
-            ours, theirs = percentiles(bot[kind][size]), percentiles(bare[kind][size])
+            bot, bare = results["bot"][kind][size], results["bare"][kind][size]
+            ours, theirs = percentiles(bot), percentiles(bare)
             print(
-                f"{kind:8} {size:>4} {len(bot[kind][size]):>7} | {ours['p50']:>8.1f} "
+                f"{kind:8} {size:>4} {len(bot):>7} | {ours['p50']:>8.1f} "
                 f"{ours['p95']:>7.1f} {ours['p99']:>7.1f} {ours['max']:>7.1f} | "
                 f"{theirs['p50']:>8.1f} {theirs['p95']:>7.1f} {theirs['p99']:>7.1f} | "
                 f"{ours['p99'] / theirs['p99']:>9.2f}"
             )
 
 
+async def main(transports: list[str]) -> None:
+    with servers() as at, tempfile.TemporaryDirectory() as folder:
+        async with aiohttp.ClientSession() as session:
+            latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
+            await session.post(at.jira + "/_simulator/latency", json={"create": latency})
+        for transport in transports:
+            report(transport, await run(transport, at, Path(folder)))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--transport", choices=("http", "socket"))
+    chosen = parser.parse_args().transport
+    asyncio.run(main([chosen] if chosen else ["http", "socket"]))

@@ -81,7 +81,8 @@ async def burst_over(urls: Sequence[str], bodies: Sequence[tuple[bytes, str]]) -
 
 async def run(kind: str, replicas: int) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        slack, jira = stack.enter_context(servers())
+        running = stack.enter_context(servers())
+        slack, jira = running.slack, running.jira
         folder = stack.enter_context(tempfile.TemporaryDirectory())
         database_url = await stack.enter_async_context(database(kind, Path(folder)))
         async with aiohttp.ClientSession() as session:

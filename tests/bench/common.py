@@ -19,6 +19,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ def bot_environment(slack: str, jira: str, database_url: str) -> dict[str, str]:
         | {
             "SLACK_BOT_TOKEN": "xoxb-bench",
             "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_APP_TOKEN": "xapp-bench",
             "SLACK_API_URL": slack + "/api/",
             "JIRA_URL": jira,
             "JIRA_TOKEN": "bench-token",
@@ -104,18 +106,27 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+@dataclass(frozen=True)
+class Servers:
+    """Where the fake Slack, the simulator and the Socket Mode control listen."""
+
+    slack: str
+    jira: str
+    control: str
+
+
 @contextmanager
-def servers() -> Iterator[tuple[str, str]]:
+def servers() -> Iterator[Servers]:
     """The fake Slack and the simulator, in a process of their own."""
-    slack_port, jira_port = free_port(), free_port()
+    ports = [free_port() for _ in range(3)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench.servers", str(slack_port), str(jira_port)],
+        [sys.executable, "-m", "tests.bench.servers", *map(str, ports)],
         stdout=subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == b"ready"
-        yield f"http://127.0.0.1:{slack_port}", f"http://127.0.0.1:{jira_port}"
+        yield Servers(*(f"http://127.0.0.1:{port}" for port in ports))
     finally:
         process.terminate()
         process.wait()
@@ -123,11 +134,12 @@ def servers() -> Iterator[tuple[str, str]]:
 
 @contextmanager
 def serve(
-    command: list[str], environment: dict[str, str]
+    command: list[str], environment: dict[str, str], *, port_option: str = "--port"
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start an HTTP server process on a free port; yields its URL and the process."""
+    """Start a server process on a free port (given as ``port_option``); yields its
+    Slack endpoint's URL and the process."""
     port = free_port()
-    process = subprocess.Popen([*command, "--port", str(port)], env=environment)
+    process = subprocess.Popen([*command, port_option, str(port)], env=environment)
     try:
         _wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}/slack/events", process
@@ -140,20 +152,23 @@ def serve(
             process.wait()
 
 
-def bot_command() -> list[str]:
-    """The bot; with BENCH_PROFILE=FILE it runs under py-spy, which writes FILE."""
-    command = [sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1"]
+def bot_command(*, socket_mode: bool = False) -> list[str]:
+    """The bot in HTTP mode (or Socket Mode, with its probes on the port given); with
+    BENCH_PROFILE=FILE it runs under py-spy, which writes FILE."""
+    mode = [] if socket_mode else ["--http"]
+    command = [sys.executable, "-m", "bot", "run", *mode, "--host", "127.0.0.1"]
     if profile := os.environ.get("BENCH_PROFILE"):
         return ["py-spy", "record", "--format", "raw", "-o", profile, "--", *command]
     return command
 
 
-def bare_bolt_command() -> list[str]:
-    return [sys.executable, "-m", "tests.bench.bare_bolt"]
+def bare_bolt_command(*, socket_mode: bool = False) -> list[str]:
+    return [sys.executable, "-m", "tests.bench.bare_bolt", *(["--socket"] if socket_mode else [])]
 
 
-def command_body(text: str, user: str = REQUESTER) -> tuple[bytes, str]:
-    fields = {
+def command_fields(text: str, user: str = REQUESTER) -> dict[str, str]:
+    """A slash command's fields, as Slack posts them (or puts them in an envelope)."""
+    return {
         "token": "legacy",
         "team_id": "T1",
         "channel_id": "C0GENERAL",
@@ -164,6 +179,10 @@ def command_body(text: str, user: str = REQUESTER) -> tuple[bytes, str]:
         "response_url": "http://127.0.0.1:9/unused",
         "trigger_id": "trigger",
     }
+
+
+def command_body(text: str, user: str = REQUESTER) -> tuple[bytes, str]:
+    fields = command_fields(text, user)
     return urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded"
 
 
@@ -229,29 +248,32 @@ async def card_values(database_url: str) -> dict[int, str]:
 
 
 def approve_body(value: str, response_url: str, user: str = APPROVER) -> tuple[bytes, str]:
-    return payload_body(
-        {
-            "type": "block_actions",
-            "api_app_id": "A1",
-            "token": "legacy",
-            "team": {"id": "T1"},
-            "user": {"id": user, "team_id": "T1"},
-            "container": {"type": "message", "message_ts": "1", "channel_id": APPROVAL_CHANNEL},
-            "channel": {"id": APPROVAL_CHANNEL},
-            "message": {"ts": "1"},
-            "trigger_id": "t",
-            "response_url": response_url,
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": "exalate_approve",
-                    "block_id": "b",
-                    "value": value,
-                    "action_ts": "1",
-                }
-            ],
-        }
-    )
+    return payload_body(approve_payload(value, response_url, user))
+
+
+def approve_payload(value: str, response_url: str, user: str = APPROVER) -> dict[str, Any]:
+    """An Approve click's payload."""
+    return {
+        "type": "block_actions",
+        "api_app_id": "A1",
+        "token": "legacy",
+        "team": {"id": "T1"},
+        "user": {"id": user, "team_id": "T1"},
+        "container": {"type": "message", "message_ts": "1", "channel_id": APPROVAL_CHANNEL},
+        "channel": {"id": APPROVAL_CHANNEL},
+        "message": {"ts": "1"},
+        "trigger_id": "t",
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "exalate_approve",
+                "block_id": "b",
+                "value": value,
+                "action_ts": "1",
+            }
+        ],
+    }
 
 
 async def timed_post(session: aiohttp.ClientSession, url: str, body: tuple[bytes, str]) -> float:
@@ -264,6 +286,23 @@ async def timed_post(session: aiohttp.ClientSession, url: str, body: tuple[bytes
         if response.status != 200:
             raise RuntimeError(f"HTTP {response.status}")
     return time.perf_counter() - started
+
+
+async def socket_burst(
+    control: str, envelope_type: str, payloads: Sequence[dict[str, Any]]
+) -> list[float]:
+    """Send all ``payloads`` at once over Socket Mode; the ack time of each."""
+    async with aiohttp.ClientSession() as session:
+        body = {"type": envelope_type, "payloads": list(payloads)}
+        async with session.post(control + "/push", json=body) as response:
+            response.raise_for_status()
+            return list((await response.json())["seconds"])
+
+
+async def wait_connected(control: str) -> None:
+    """Until a Socket Mode client holds the fake Slack's WebSocket."""
+    async with aiohttp.ClientSession() as session, session.post(control + "/connected") as answer:
+        answer.raise_for_status()
 
 
 async def burst(url: str, bodies: Sequence[tuple[bytes, str]]) -> list[float]:
