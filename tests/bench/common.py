@@ -292,12 +292,13 @@ async def timed_post(session: aiohttp.ClientSession, url: str, body: tuple[bytes
 async def socket_burst(
     control: str, envelope_type: str, payloads: Sequence[dict[str, Any]]
 ) -> list[float]:
-    """Send all ``payloads`` at once over Socket Mode; the ack time of each."""
+    """Send all ``payloads`` at once over Socket Mode; the ack time of each (infinite
+    when none came)."""
     async with aiohttp.ClientSession() as session:
         body = {"type": envelope_type, "payloads": list(payloads)}
         async with session.post(control + "/push", json=body) as response:
             response.raise_for_status()
-            return list((await response.json())["seconds"])
+            return [math.inf if t is None else t for t in (await response.json())["seconds"]]
 
 
 async def wait_connected(control: str) -> None:
