@@ -5,10 +5,11 @@ nobody holds. Wrapping each listener with ``track`` does two things:
 
 * it records that task, so shutdown can wait for an approval that is halfway through
   creating a connection instead of cutting it off;
-* in HTTP mode, right after its ``ack()`` the listener waits until no HTTP answer is
-  pending (``answer_first`` counts them), at most ``HOLD_LIMIT`` seconds. Under a burst
-  every ack then leaves before anyone's slow work starts, so one person's modal or
-  approval never delays another person's ack. In Socket Mode nothing is held.
+* right after its ``ack()`` the listener waits until no answer is pending, at most
+  ``HOLD_LIMIT`` seconds: HTTP answers (``answer_first`` counts them) or Socket Mode acks
+  (``answering``, around the Socket Mode handler's work). Under a burst every ack then
+  leaves before anyone's slow work starts, so one person's modal or approval never
+  delays another person's ack.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -37,6 +38,18 @@ class InFlight:
         self._quiet = asyncio.Event()
         self._quiet.set()
 
+    @contextlib.asynccontextmanager
+    async def answering(self) -> AsyncIterator[None]:
+        """Counts one request (or Socket Mode envelope) until its answer is out."""
+        self._answering += 1
+        self._quiet.clear()
+        try:
+            yield
+        finally:
+            self._answering -= 1
+            if self._answering == 0:
+                self._quiet.set()
+
     def answer_first(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
         """An aiohttp middleware that counts each request until its answer is written."""
 
@@ -44,17 +57,11 @@ class InFlight:
         async def count_until_answered(
             request: web.Request, handler: Handler
         ) -> web.StreamResponse:
-            self._answering += 1
-            self._quiet.clear()
-            try:
+            async with self.answering():
                 response = await handler(request)
                 await response.prepare(request)
                 await response.write_eof()
                 return response
-            finally:
-                self._answering -= 1
-                if self._answering == 0:
-                    self._quiet.set()
 
         return count_until_answered
 

@@ -15,10 +15,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.config import Settings
 from bot.runtime.app import SLACK_EVENTS_PATH, Runtime
 from bot.sandbox.exalate_simulator import Simulator, serve
+from handlers.inflight import InFlight
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +151,28 @@ async def serve_probes_until_stopped(runtime: Runtime, host: str, port: int | No
             await probes.cleanup()
 
 
+class AnswerFirstSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, counting each envelope until its ack is sent, so
+    listeners hold their work after the ack until a burst's acks are out (as HTTP mode's
+    ``InFlight.answer_first`` does for HTTP answers)."""
+
+    def __init__(self, app: AsyncApp, app_token: str, inflight: InFlight) -> None:
+        super().__init__(app, app_token)
+        self._inflight = inflight
+
+    async def handle(  # type: ignore[override]  # narrowed as in Bolt's own handler
+        self, client: SocketModeClient, req: SocketModeRequest
+    ) -> None:
+        async with self._inflight.answering():
+            await super().handle(client, req)
+
+
 async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler:
     """Open the Socket Mode WebSocket for ``runtime``; the caller closes the handler."""
     app_token = runtime.settings.require_socket_mode()
-    handler = AsyncSocketModeHandler(runtime.app, app_token.get_secret_value())
+    handler = AnswerFirstSocketModeHandler(
+        runtime.app, app_token.get_secret_value(), runtime.inflight
+    )
     await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
     runtime.socket_mode = handler
     return handler

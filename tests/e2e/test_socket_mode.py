@@ -14,7 +14,11 @@ from aiohttp.test_utils import TestServer
 
 from bot.config import Settings
 from bot.runtime.app import Runtime
-from bot.runtime.serve import connect_socket_mode, serve_socket_mode
+from bot.runtime.serve import (
+    AnswerFirstSocketModeHandler,
+    connect_socket_mode,
+    serve_socket_mode,
+)
 from bot.sandbox.slack_emulator import FakeSlack
 from tests.e2e.harness import ALICE
 
@@ -42,6 +46,8 @@ async def test_slash_command_round_trip(settings: Settings, slack: FakeSlack) ->
         await handler.close_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
         await runtime.close()
     assert health["socket_mode_connected"] is True
+    # Envelopes are counted until acked, so listeners hold their work for a burst's acks.
+    assert isinstance(handler, AnswerFirstSocketModeHandler)
     assert "Nothing is pending" in ack["payload"]["text"]
     opened = slack.calls_to("apps.connections.open")
     assert opened
