@@ -27,7 +27,6 @@ import aiohttp
 
 from tests.bench.common import (
     Servers,
-    ack_times,
     approve_body,
     approve_payload,
     bare_bolt_command,
@@ -65,8 +64,9 @@ def over_http(url: str, slack: str) -> Send:
     async def send(kind: str, arguments: list[str]) -> list[float]:
         if kind == "approve":
             clicks = [approve_body(v, slack + "/response/bench") for v in arguments]
-            return await ack_times(url, clicks)
-        return await ack_times(url, [command_body(text) for text in arguments])
+            return await burst(url, clicks, refused_is_late=True)
+        commands = [command_body(text) for text in arguments]
+        return await burst(url, commands, refused_is_late=True)
 
     return send
 

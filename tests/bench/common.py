@@ -317,16 +317,12 @@ async def wait_connected(control: str) -> None:
         answer.raise_for_status()
 
 
-async def ack_times(url: str, bodies: Sequence[tuple[bytes, str]]) -> list[float]:
-    """Like ``burst``, but a request Bolt gave up on counts as infinitely late instead
-    of stopping the benchmark."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        sent = (timed_post(session, url, body, refused_is_late=True) for body in bodies)
-        return list(await asyncio.gather(*sent))
-
-
-async def burst(url: str, bodies: Sequence[tuple[bytes, str]]) -> list[float]:
-    """Send all ``bodies`` at once; the ack time of each."""
+async def burst(
+    url: str, bodies: Sequence[tuple[bytes, str]], *, refused_is_late: bool = False
+) -> list[float]:
+    """Send all ``bodies`` at once; the ack time of each. With ``refused_is_late`` a
+    request Bolt gave up on counts as infinitely late instead of stopping the benchmark."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        return list(await asyncio.gather(*(timed_post(session, url, b) for b in bodies)))
+        sent = (timed_post(session, url, b, refused_is_late=refused_is_late) for b in bodies)
+        return list(await asyncio.gather(*sent))
