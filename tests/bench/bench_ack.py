@@ -36,6 +36,7 @@ from tests.bench.common import (
     card_values,
     command_body,
     command_fields,
+    handed_out,
     percentiles,
     serve,
     servers,
@@ -60,23 +61,25 @@ def rounds(size: int) -> int:
     return max(1, SAMPLES // size)
 
 
-def over_http(url: str, slack: str) -> Send:
+def over_http(url: str, control: str) -> Send:
     async def send(kind: str, arguments: list[str]) -> list[float]:
+        given = await handed_out(control, len(arguments))
         if kind == "approve":
-            clicks = [approve_body(v, slack + "/response/bench") for v in arguments]
+            clicks = [approve_body(v, g) for v, g in zip(arguments, given, strict=True)]
             return await burst(url, clicks, refused_is_late=True)
-        commands = [command_body(text) for text in arguments]
+        commands = [command_body(text, g) for text, g in zip(arguments, given, strict=True)]
         return await burst(url, commands, refused_is_late=True)
 
     return send
 
 
-def over_socket(control: str, slack: str) -> Send:
+def over_socket(control: str) -> Send:
     async def send(kind: str, arguments: list[str]) -> list[float]:
+        given = await handed_out(control, len(arguments))
         if kind == "approve":
-            payloads = [approve_payload(v, slack + "/response/bench") for v in arguments]
+            payloads = [approve_payload(v, g) for v, g in zip(arguments, given, strict=True)]
             return await socket_burst(control, "interactive", payloads)
-        commands = [dict(command_fields(text)) for text in arguments]
+        commands = [command_fields(text, g) for text, g in zip(arguments, given, strict=True)]
         return await socket_burst(control, "slash_commands", commands)
 
     return send
@@ -131,8 +134,8 @@ async def measured(
     with serve(command, environment, port_option=option) as (url, _process):
         if socket_mode:
             await wait_connected(at.control)
-            return await measure(over_socket(at.control, at.slack), kinds)
-        return await measure(over_http(url, at.slack), kinds)
+            return await measure(over_socket(at.control), kinds)
+        return await measure(over_http(url, at.control), kinds)
 
 
 async def run(transport: str, at: Servers, folder: Path) -> dict[str, Results]:

@@ -167,7 +167,31 @@ def bare_bolt_command(*, socket_mode: bool = False) -> list[str]:
     return [sys.executable, "-m", "tests.bench.bare_bolt", *(["--socket"] if socket_mode else [])]
 
 
-def command_fields(text: str, user: str = REQUESTER) -> dict[str, str]:
+@dataclass(frozen=True)
+class HandedOut:
+    """What Slack puts in each command and click: a trigger_id and a response_url. The
+    fake Slack honours only those it issued (``handed_out``)."""
+
+    trigger_id: str
+    response_url: str
+
+
+UNUSED = HandedOut("unused-trigger", "http://127.0.0.1:9/unused")
+"""For payloads whose trigger_id and response_url the bot does not use on the measured
+path (form submissions while preparing)."""
+
+
+async def handed_out(control: str, count: int) -> list[HandedOut]:
+    """``count`` fresh trigger_ids and response URLs, issued by the fake Slack."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(control + "/handed-out", params={"count": str(count)}) as answer,
+    ):
+        answer.raise_for_status()
+        return [HandedOut(*pair) for pair in (await answer.json())["handed_out"]]
+
+
+def command_fields(text: str, given: HandedOut, user: str = REQUESTER) -> dict[str, str]:
     """A slash command's fields, as Slack posts them (or puts them in an envelope)."""
     return {
         "token": "legacy",
@@ -177,13 +201,13 @@ def command_fields(text: str, user: str = REQUESTER) -> dict[str, str]:
         "command": "/exalate",
         "text": text,
         "api_app_id": "A1",
-        "response_url": "http://127.0.0.1:9/unused",
-        "trigger_id": "trigger",
+        "response_url": given.response_url,
+        "trigger_id": given.trigger_id,
     }
 
 
-def command_body(text: str, user: str = REQUESTER) -> tuple[bytes, str]:
-    fields = command_fields(text, user)
+def command_body(text: str, given: HandedOut, user: str = REQUESTER) -> tuple[bytes, str]:
+    fields = command_fields(text, given, user)
     return urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded"
 
 
@@ -211,7 +235,7 @@ def submission_body(remote: str, user: str = REQUESTER) -> tuple[bytes, str]:
             "token": "legacy",
             "team": {"id": "T1"},
             "user": {"id": user, "team_id": "T1"},
-            "trigger_id": "t",
+            "trigger_id": UNUSED.trigger_id,
             "view": {
                 "id": "V1",
                 "type": "modal",
@@ -248,11 +272,11 @@ async def card_values(database_url: str) -> dict[int, str]:
     }
 
 
-def approve_body(value: str, response_url: str, user: str = APPROVER) -> tuple[bytes, str]:
-    return payload_body(approve_payload(value, response_url, user))
+def approve_body(value: str, given: HandedOut, user: str = APPROVER) -> tuple[bytes, str]:
+    return payload_body(approve_payload(value, given, user))
 
 
-def approve_payload(value: str, response_url: str, user: str = APPROVER) -> dict[str, Any]:
+def approve_payload(value: str, given: HandedOut, user: str = APPROVER) -> dict[str, Any]:
     """An Approve click's payload."""
     return {
         "type": "block_actions",
@@ -263,8 +287,8 @@ def approve_payload(value: str, response_url: str, user: str = APPROVER) -> dict
         "container": {"type": "message", "message_ts": "1", "channel_id": APPROVAL_CHANNEL},
         "channel": {"id": APPROVAL_CHANNEL},
         "message": {"ts": "1"},
-        "trigger_id": "t",
-        "response_url": response_url,
+        "trigger_id": given.trigger_id,
+        "response_url": given.response_url,
         "actions": [
             {
                 "type": "button",

@@ -7,12 +7,15 @@ out of the bot's and the load generator's processes keeps their work out of both
 measurements. The control port lets the benchmark drive Socket Mode from outside:
 ``POST /connected`` waits for a client's WebSocket, ``POST /push`` sends envelopes
 (``{"type": …, "payloads": […]}``) all at once and answers each ack's time in seconds
-(null: no ack within 10 s).
+(null: no ack within 10 s). ``POST /handed-out?count=N`` issues N trigger_ids and
+response URLs: the emulator honours only those it issued, as Slack does, so payloads
+built without them would measure the bot's error path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 from typing import Any
 
@@ -43,8 +46,16 @@ def control(fake: FakeSlack) -> web.Application:
         seconds = await asyncio.gather(*(timed(payload) for payload in body["payloads"]))
         return web.json_response({"seconds": seconds})
 
+    names = itertools.count()
+
+    async def handed_out(request: web.Request) -> web.Response:
+        count = int(request.query["count"])
+        pairs = [(fake.trigger_id(), fake.response_url(f"b{next(names)}")) for _ in range(count)]
+        return web.json_response({"handed_out": pairs})
+
     app = web.Application()
     app.router.add_post("/connected", connected)
+    app.router.add_post("/handed-out", handed_out)
     app.router.add_post("/push", push)
     return app
 
