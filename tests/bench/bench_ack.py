@@ -6,8 +6,9 @@ N concurrent ``/exalate connect`` commands, N concurrent Approve clicks and N
 concurrent ``/exalate status`` commands (answered in the ack, with 50 open requests
 pending), N = 1, 10, 50, 200, bursts repeated until each N has at least 200 samples;
 Exalate's create call answers after 2 s. In HTTP mode an ack is timed by the client,
-from sending the signed request to having the whole answer; in Socket Mode by the fake
-Slack, from sending the envelope to receiving the ack. Prints p50/p95/p99/max ack time
+from sending the signed request to having the whole answer; in Socket Mode by a fake
+Slack in the benchmark's own process, which does nothing else, from sending the envelope
+to receiving the ack. Prints p50/p95/p99/max ack time
 in ms for the bot and for a bare Bolt ``AsyncApp`` that only acks, the ratio of their
 p99s, and how many of the bot's acks came after Slack's 3 s (``late``; an HTTP request
 Bolt answered 404 for want of an ack counts as infinitely late).
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.sandbox.slack_emulator import FakeSlack
 from tests.bench.common import (
     Servers,
     approve_body,
@@ -43,7 +45,6 @@ from tests.bench.common import (
     socket_burst,
     sqlite_url,
     submission_body,
-    wait_connected,
 )
 
 SIZES = (1, 10, 50, 200)
@@ -73,14 +74,14 @@ def over_http(url: str, control: str) -> Send:
     return send
 
 
-def over_socket(control: str) -> Send:
+def over_socket(socket_side: FakeSlack, control: str) -> Send:
     async def send(kind: str, arguments: list[str]) -> list[float]:
         given = await handed_out(control, len(arguments))
         if kind == "approve":
             payloads = [approve_payload(v, g) for v, g in zip(arguments, given, strict=True)]
-            return await socket_burst(control, "interactive", payloads)
+            return await socket_burst(socket_side, "interactive", payloads)
         commands = [command_fields(text, g) for text, g in zip(arguments, given, strict=True)]
-        return await socket_burst(control, "slash_commands", commands)
+        return await socket_burst(socket_side, "slash_commands", commands)
 
     return send
 
@@ -112,39 +113,41 @@ async def prepare(url: str, database: str, count: int) -> None:
 
 async def submitted(at: Servers, database: str, count: int) -> None:
     """``count`` requests stored in ``database`` through a bot in HTTP mode."""
-    with serve(bot_command(), bot_environment(at.slack, at.jira, database)) as (url, _process):
+    environment = bot_environment(at.slack, at.jira, database)
+    async with serve(bot_command(), environment) as (url, _process):
         await prepare(url, database, count)
 
 
 async def measured(
-    command: list[str],
+    who: str,
     at: Servers,
     database: str,
     kinds: Mapping[str, Iterator[str]],
     *,
-    socket_mode: bool,
+    socket_side: FakeSlack | None,
 ) -> Results:
-    """Start ``command`` on ``database`` and measure ``kinds`` against it. In Socket
-    Mode the port it is given only tells that it is up: the bot's probes, the bare app's
-    empty server."""
-    option = (
-        "--health-port" if socket_mode and command == bot_command(socket_mode=True) else "--port"
-    )
+    """Start the bot or the bare app (``who``) on ``database`` and measure ``kinds``
+    against it, over HTTP or, given ``socket_side``, in Socket Mode. There the port it
+    is given only tells that it is up: the bot's probes, the bare app's empty server."""
+    socket_mode = socket_side is not None
+    command = (bot_command if who == "bot" else bare_bolt_command)(socket_mode=socket_mode)
+    up_on = "--health-port" if socket_mode and who == "bot" else "--port"
     environment = bot_environment(at.slack, at.jira, database)
-    with serve(command, environment, port_option=option) as (url, _process):
-        if socket_mode:
-            await wait_connected(at.control)
-            return await measure(over_socket(at.control), kinds)
+    async with serve(command, environment, port_option=up_on) as (url, _process):
+        if socket_side is not None:
+            await socket_side.wait_connected(timeout=30)
+            return await measure(over_socket(socket_side, at.control), kinds)
         return await measure(over_http(url, at.control), kinds)
 
 
-async def run(transport: str, at: Servers, folder: Path) -> dict[str, Results]:
+async def run(
+    transport: str, at: Servers, socket_side: FakeSlack, folder: Path
+) -> dict[str, Results]:
     """Both the bot and the bare app, every kind, over ``transport``."""
-    socket_mode = transport == "socket"
+    over = socket_side if transport == "socket" else None
     needed = sum(rounds(size) * size for size in SIZES) + 20
     results: dict[str, Results] = {}
     for who in ("bot", "bare"):
-        command = (bot_command if who == "bot" else bare_bolt_command)(socket_mode=socket_mode)
         database = sqlite_url(folder / f"{transport}-{who}.db")
         approvals: Iterator[str] = itertools.repeat("1:0000000000000000")
         if who == "bot":
@@ -152,14 +155,12 @@ async def run(transport: str, at: Servers, folder: Path) -> dict[str, Results]:
             values = await card_values(database)
             approvals = (values[n] for n in sorted(values))
         kinds = {"command": itertools.repeat("connect"), "approve": approvals}
-        results[who] = await measured(command, at, database, kinds, socket_mode=socket_mode)
+        results[who] = await measured(who, at, database, kinds, socket_side=over)
         status_database = sqlite_url(folder / f"{transport}-{who}-status.db")
         if who == "bot":
             await submitted(at, status_database, PENDING_FOR_STATUS)
         statuses = {"status": itertools.repeat("status")}
-        results[who] |= await measured(
-            command, at, status_database, statuses, socket_mode=socket_mode
-        )
+        results[who] |= await measured(who, at, status_database, statuses, socket_side=over)
     return results
 
 
@@ -182,12 +183,14 @@ def report(transport: str, results: dict[str, Results]) -> None:
 
 
 async def main(transports: list[str]) -> None:
-    with servers() as at, tempfile.TemporaryDirectory() as folder:
-        async with aiohttp.ClientSession() as session:
-            latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
-            await session.post(at.jira + "/_simulator/latency", json={"create": latency})
-        for transport in transports:
-            report(transport, await run(transport, at, Path(folder)))
+    # Slack's Socket Mode side, here: the acks are timed in a process that does no other work.
+    async with FakeSlack() as socket_side:
+        with servers(socket_side.socket_mode_url) as at, tempfile.TemporaryDirectory() as folder:
+            async with aiohttp.ClientSession() as session:
+                latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
+                await session.post(at.jira + "/_simulator/latency", json={"create": latency})
+            for transport in transports:
+                report(transport, await run(transport, at, socket_side, Path(folder)))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ async def run(kind: str, replicas: int) -> None:
             await session.post(jira + "/_simulator/latency", json={"create": 0.05})
         environment = bot_environment(slack, jira, database_url)
         started_bots = [
-            stack.enter_context(serve(bot_command(), environment)) for _ in range(replicas)
+            await stack.enter_async_context(serve(bot_command(), environment))
+            for _ in range(replicas)
         ]
         urls = [url for url, _ in started_bots]
         started_rss = [rss_mb(bot.pid) for _, bot in started_bots]

@@ -8,18 +8,18 @@ own process. Everything listens on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.approvals.model import RequestFields, fingerprint
+from bot.sandbox.slack_emulator import FakeSlack
 from tests.e2e.harness import signed_headers
 from tests.processes import free_port
 
@@ -95,21 +96,28 @@ def bot_environment(slack: str, jira: str, database_url: str) -> dict[str, str]:
     )
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
+    """Until ``process`` listens on ``port``. The event loop goes on meanwhile: a bot in
+    Socket Mode connects to the benchmark's own fake Slack before it opens its port."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process.returncode is not None:
             raise RuntimeError(f"process exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)  # a process that starts tells nothing but its port
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
     raise RuntimeError(f"nothing listens on {port}")
 
 
 @dataclass(frozen=True)
 class Servers:
-    """Where the fake Slack, the simulator and the Socket Mode control listen."""
+    """Where the fake Slack's Web API, the simulator and the fake Slack's control port
+    (``tests.bench.servers``) listen."""
 
     slack: str
     jira: str
@@ -117,11 +125,13 @@ class Servers:
 
 
 @contextmanager
-def servers() -> Iterator[Servers]:
-    """The fake Slack and the simulator, in a process of their own."""
+def servers(socket_mode_elsewhere: str | None = None) -> Iterator[Servers]:
+    """The fake Slack and the simulator, in a process of their own; Socket Mode clients
+    are sent to ``socket_mode_elsewhere`` when given."""
     ports = [free_port() for _ in range(3)]
+    socket_mode = [socket_mode_elsewhere] if socket_mode_elsewhere else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench.servers", *map(str, ports)],
+        [sys.executable, "-m", "tests.bench.servers", *map(str, ports), *socket_mode],
         stdout=subprocess.PIPE,
     )
     try:
@@ -133,33 +143,40 @@ def servers() -> Iterator[Servers]:
         process.wait()
 
 
-@contextmanager
-def serve(
+@asynccontextmanager
+async def serve(
     command: list[str], environment: dict[str, str], *, port_option: str = "--port"
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """Start a server process on a free port (given as ``port_option``); yields its
     Slack endpoint's URL and the process."""
     port = free_port()
-    process = subprocess.Popen([*command, port_option, str(port)], env=environment)
+    process = await asyncio.create_subprocess_exec(
+        *command, port_option, str(port), env=environment
+    )
     try:
-        _wait_for_port(port, process)
+        await _wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}/slack/events", process
     finally:
         process.send_signal(signal.SIGINT)  # lets py-spy write its profile, and the bot close
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
             process.kill()
-            process.wait()
+            await process.wait()
+
+
+_profiles = itertools.count(1)
 
 
 def bot_command(*, socket_mode: bool = False) -> list[str]:
     """The bot in HTTP mode (or Socket Mode, with its probes on the port given); with
-    BENCH_PROFILE=FILE it runs under py-spy, which writes FILE."""
+    BENCH_PROFILE=FILE each bot started runs under py-spy, which writes FILE.1, FILE.2, …
+    in the order they were started."""
     mode = [] if socket_mode else ["--http"]
     command = [sys.executable, "-m", "bot", "run", *mode, "--host", "127.0.0.1"]
     if profile := os.environ.get("BENCH_PROFILE"):
-        return ["py-spy", "record", "--format", "raw", "-o", profile, "--", *command]
+        output = f"{profile}.{next(_profiles)}"
+        return ["py-spy", "record", "--format", "raw", "-o", output, "--", *command]
     return command
 
 
@@ -324,21 +341,19 @@ async def timed_post(
 
 
 async def socket_burst(
-    control: str, envelope_type: str, payloads: Sequence[dict[str, Any]]
+    socket_side: FakeSlack, envelope_type: str, payloads: Sequence[dict[str, Any]]
 ) -> list[float]:
     """Send all ``payloads`` at once over Socket Mode; the ack time of each (infinite
-    when none came)."""
-    async with aiohttp.ClientSession() as session:
-        body = {"type": envelope_type, "payloads": list(payloads)}
-        async with session.post(control + "/push", json=body) as response:
-            response.raise_for_status()
-            return [math.inf if t is None else t for t in (await response.json())["seconds"]]
+    when none came within 10 s: Bolt gave up after its 3 s)."""
 
+    async def timed(payload: dict[str, Any]) -> float:
+        try:
+            _ack, seconds = await socket_side.push_timed(envelope_type, payload, timeout=10)
+        except AssertionError:
+            return math.inf
+        return seconds
 
-async def wait_connected(control: str) -> None:
-    """Until a Socket Mode client holds the fake Slack's WebSocket."""
-    async with aiohttp.ClientSession() as session, session.post(control + "/connected") as answer:
-        answer.raise_for_status()
+    return list(await asyncio.gather(*(timed(payload) for payload in payloads)))
 
 
 async def burst(

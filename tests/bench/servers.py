@@ -1,15 +1,15 @@
-"""The fake Slack and the Exalate simulator in a process of their own, for benchmarks.
+"""The fake Slack's Web API and the Exalate simulator in a process of their own.
 
-    python -m tests.bench.servers SLACK_PORT SIMULATOR_PORT CONTROL_PORT
+    python -m tests.bench.servers SLACK_PORT SIMULATOR_PORT CONTROL_PORT [SOCKET_MODE_URL]
 
 Prints ``ready`` once all listen on 127.0.0.1, then serves until killed. Keeping them
 out of the bot's and the load generator's processes keeps their work out of both
-measurements. The control port lets the benchmark drive Socket Mode from outside:
-``POST /connected`` waits for a client's WebSocket, ``POST /push`` sends envelopes
-(``{"type": …, "payloads": […]}``) all at once and answers each ack's time in seconds
-(null: no ack within 10 s). ``POST /handed-out?count=N`` issues N trigger_ids and
-response URLs: the emulator honours only those it issued, as Slack does, so payloads
-built without them would measure the bot's error path.
+measurements. ``SOCKET_MODE_URL`` is where ``apps.connections.open`` sends a Socket Mode
+client: the benchmark's own emulator, which sends the envelopes and times the acks, so
+the Web API calls a burst sets off (50 modals to check, say) do not delay the timing.
+The control port's ``POST /handed-out?count=N`` issues N trigger_ids and response URLs:
+the emulator honours only those it issued, as Slack does, so payloads built without
+them would measure the bot's error path.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
-from typing import Any
 
 from aiohttp import web
 
@@ -27,25 +26,7 @@ from tests.bench.common import APPROVAL_CHANNEL, APPROVER, REQUESTER
 
 
 def control(fake: FakeSlack) -> web.Application:
-    """Socket Mode, steered by the benchmark's process."""
-
-    async def connected(_request: web.Request) -> web.Response:
-        await fake.wait_connected(timeout=30)
-        return web.json_response({})
-
-    async def push(request: web.Request) -> web.Response:
-        body = await request.json()
-
-        async def timed(payload: dict[str, Any]) -> float | None:
-            try:
-                _ack, seconds = await fake.push_timed(body["type"], payload, timeout=10)
-            except AssertionError:  # no ack at all: Bolt gave up after its 3 s
-                return None
-            return seconds
-
-        seconds = await asyncio.gather(*(timed(payload) for payload in body["payloads"]))
-        return web.json_response({"seconds": seconds})
-
+    """What the benchmark's process asks of the fake Slack."""
     names = itertools.count()
 
     async def handed_out(request: web.Request) -> web.Response:
@@ -54,15 +35,18 @@ def control(fake: FakeSlack) -> web.Application:
         return web.json_response({"handed_out": pairs})
 
     app = web.Application()
-    app.router.add_post("/connected", connected)
     app.router.add_post("/handed-out", handed_out)
-    app.router.add_post("/push", push)
     return app
 
 
-async def main(slack_port: int, simulator_port: int, control_port: int) -> None:
+async def main(ports: list[int], socket_mode_elsewhere: str | None) -> None:
     """Serve all until the process is killed."""
-    fake = FakeSlack(users={REQUESTER, APPROVER}, channels={APPROVAL_CHANNEL})
+    slack_port, simulator_port, control_port = ports
+    fake = FakeSlack(
+        users={REQUESTER, APPROVER},
+        channels={APPROVAL_CHANNEL},
+        socket_mode_elsewhere=socket_mode_elsewhere,
+    )
     await fake.start(slack_port)
     runner: web.AppRunner = await serve(Simulator(), "127.0.0.1", simulator_port)
     steering = web.AppRunner(control(fake), access_log=None)
@@ -78,4 +62,5 @@ async def main(slack_port: int, simulator_port: int, control_port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
+    ports, socket_mode_url = sys.argv[1:4], sys.argv[4] if len(sys.argv) > 4 else None
+    asyncio.run(main([int(port) for port in ports], socket_mode_url))

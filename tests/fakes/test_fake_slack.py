@@ -341,6 +341,27 @@ class TestSocketMode:
         assert fake.calls_to("apps.connections.open")[0].token == "xapp-test"
         assert [call.method for call in fake.calls_to("auth.test")] == ["auth.test"]
 
+    async def test_served_by_another_emulator(self, fake: FakeSlack) -> None:
+        """With ``socket_mode_elsewhere`` the Web API sends the client to the other
+        emulator's WebSocket, and envelopes pushed there are acked there."""
+        async with FakeSlack(socket_mode_elsewhere=fake.socket_mode_url) as web_api:
+            app = AsyncApp(client=AsyncWebClient(token="xoxb-test", base_url=web_api.api_url))
+
+            @app.command("/ping")
+            async def ping(ack: AsyncAck) -> None:
+                await ack("pong")
+
+            handler = AsyncSocketModeHandler(app, app_token="xapp-test")
+            await handler.connect_async()  # type: ignore[no-untyped-call]  # unannotated in Bolt
+            try:
+                ack = await fake.push_envelope("slash_commands", slash_command(fake))
+            finally:
+                await handler.close_async()  # type: ignore[no-untyped-call]
+
+        assert ack["payload"] == {"text": "pong"}
+        assert len(web_api.calls_to("apps.connections.open")) == 1
+        assert fake.calls_to("apps.connections.open") == []
+
     @pytest.mark.usefixtures("handler")
     async def test_event_is_acked_without_payload_and_handled_after(self, fake: FakeSlack) -> None:
         """Events are acked empty; the listener's own calls follow and are awaited with wait_for."""

@@ -106,14 +106,19 @@ class FakeSlack(SocketModeSide):
         extra_scopes: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
         ack_deadline: float = ACK_DEADLINE,
+        socket_mode_elsewhere: str | None = None,
     ) -> None:
         """``users`` exist besides the groups' members; the bot is in ``channels``; its
         token has the manifest's scopes plus ``extra_scopes``; ``clock`` times trigger
         ids and response URLs (a test may move it); an ack later than ``ack_deadline``
-        seconds fails the test."""
+        seconds fails the test. ``socket_mode_elsewhere``, another emulator's
+        ``socket_mode_url``, sends Socket Mode clients there, as Slack serves its
+        WebSockets from other hosts than its Web API: a benchmark then times acks in a
+        process that answers no Web API calls."""
         self.ack_deadline = ack_deadline
+        self._socket_mode_elsewhere = socket_mode_elsewhere
         self.workspace = Workspace(
-            base_url=lambda: self.base_url,
+            socket_mode_url=lambda: self._socket_mode_elsewhere or self.socket_mode_url,
             usergroups={group: list(members) for group, members in (usergroups or {}).items()},
             users=set(users),
             member_of=set(channels),
@@ -195,6 +200,11 @@ class FakeSlack(SocketModeSide):
     def api_url(self) -> str:
         """What ``AsyncWebClient(base_url=...)`` wants, trailing slash included."""
         return f"{self.base_url}/api/"
+
+    @property
+    def socket_mode_url(self) -> str:
+        """This emulator's own Socket Mode WebSocket, ``ws://127.0.0.1:PORT/link``."""
+        return self.base_url.replace("http://", "ws://", 1) + "/link"
 
     def response_url(self, name: str = "r") -> str:
         """Issue the ``response_url`` called ``name`` (the same URL for the same name).

@@ -57,8 +57,8 @@ class _ResponseUrl:
 class Workspace:
     """One Slack workspace with the bot installed, and the Web API methods it answers."""
 
-    base_url: Callable[[], str]
-    """The emulator's own address, once it listens (for the Socket Mode URL)."""
+    socket_mode_url: Callable[[], str]
+    """The ``ws://`` address ``apps.connections.open`` hands out, once it is known."""
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     users: set[str] = field(default_factory=set)
     """People who exist; group members and the bot are added to them."""
@@ -161,8 +161,7 @@ class Workspace:
         }
 
     def _apps_connections_open(self, _args: Mapping[str, Any]) -> dict[str, Any]:
-        ws_url = self.base_url().replace("http://", "ws://", 1)
-        return {"ok": True, "url": f"{ws_url}/link"}
+        return {"ok": True, "url": self.socket_mode_url()}
 
     def _chat_post_message(self, args: Mapping[str, Any]) -> dict[str, Any]:
         channel = self._postable(args)
