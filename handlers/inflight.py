@@ -1,22 +1,29 @@
-"""Listener work that goes on after the ack: tracked, and held until the answers are out.
+"""Listener work that goes on after the ack: tracked, and kept out of the answers' way.
 
 Bolt answers Slack as soon as a listener acks and lets the listener run on in a task
 nobody holds. Wrapping each listener with ``track`` does two things:
 
 * it records that task, so shutdown can wait for an approval that is halfway through
   creating a connection instead of cutting it off;
-* right after its ``ack()`` the listener waits until no answer is pending, at most
-  ``HOLD_LIMIT`` seconds: HTTP answers (``answer_first`` counts them) or Socket Mode acks
-  (``answering``, around the Socket Mode handler's work). Under a burst every ack then
-  leaves before anyone's slow work starts, so one person's modal or approval never
-  delays another person's ack.
+* after its ``ack()``, and again before each Slack Web API call it makes (``give_way``),
+  the listener waits while any answer is pending, at most ``HOLD_LIMIT`` seconds: HTTP
+  answers (``answer_first`` counts them) or Socket Mode acks (``answering``, around the
+  Socket Mode handler's work).
+
+When no answer is pending any more, the waiting listeners go on one per turn of the event
+loop, not all at once. asyncio runs every ready task once per turn before it reads the
+sockets again, so fifty listeners released together (fifty modals to open, about a
+millisecond of work each) would stand before the next person's ack; released one by one,
+a new request is read at the next turn and its ack stops the release.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,27 +35,28 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Well inside the 3 s a trigger_id lives: the modal still opens in time.
 HOLD_LIMIT = 0.5
 
+_acked = contextvars.ContextVar("acked", default=False)
+"""True in a listener's task (and in tasks it starts) once its ack is out."""
+
 
 class InFlight:
-    """Listener tasks that have not finished, and HTTP answers not yet written."""
+    """Listener tasks that have not finished, answers not yet sent, and the listeners
+    waiting for those answers."""
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answering = 0
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self._waiting: deque[asyncio.Future[None]] = deque()
 
     @contextlib.asynccontextmanager
     async def answering(self) -> AsyncIterator[None]:
         """Counts one request (or Socket Mode envelope) until its answer is out."""
         self._answering += 1
-        self._quiet.clear()
         try:
             yield
         finally:
             self._answering -= 1
-            if self._answering == 0:
-                self._quiet.set()
+            self._release_one()
 
     def answer_first(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
         """An aiohttp middleware that counts each request until its answer is written."""
@@ -74,7 +82,7 @@ class InFlight:
             if task is not None:
                 self._tasks.add(task)
             if "ack" in kwargs:
-                kwargs["ack"] = self._ack_then_yield(kwargs["ack"])
+                kwargs["ack"] = self._ack_then_give_way(kwargs["ack"])
             try:
                 await listener(*args, **kwargs)
             finally:
@@ -82,15 +90,45 @@ class InFlight:
 
         return tracked  # type: ignore[return-value]
 
-    def _ack_then_yield(self, ack: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def ack_then_yield(*args: Any, **kwargs: Any) -> Any:
+    def _ack_then_give_way(
+        self, ack: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        async def ack_then_give_way(*args: Any, **kwargs: Any) -> Any:
             result = await ack(*args, **kwargs)
-            if not self._quiet.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._quiet.wait(), HOLD_LIMIT)
+            _acked.set(True)
+            await self.give_way()
             return result
 
-        return ack_then_yield
+        return ack_then_give_way
+
+    @property
+    def waiting(self) -> int:
+        """Listeners waiting for their turn."""
+        return sum(not turn.done() for turn in self._waiting)
+
+    async def give_way(self) -> None:
+        """In a listener whose ack is out: wait for a turn that no answer needs, at most
+        ``HOLD_LIMIT`` seconds. Elsewhere (before the ack, in background jobs) return at
+        once: work an answer waits for must not wait for answers."""
+        if not _acked.get() or (self._answering == 0 and not self._waiting):
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        self._release_one()
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), HOLD_LIMIT)
+        except TimeoutError:
+            turn.cancel()  # gone from the line: its turn goes to the next
+        # The next one goes at the next turn of the loop, after the sockets were read.
+        asyncio.get_running_loop().call_soon(self._release_one)
+
+    def _release_one(self) -> None:
+        """Let the first listener in line go on, if no answer is pending."""
+        while self._answering == 0 and self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
 
     async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 - a bound, not a cancel
         """Wait up to ``timeout`` seconds for running listeners; returns how many remain."""

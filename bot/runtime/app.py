@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -21,6 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
@@ -73,13 +75,38 @@ def load_vault(settings: Settings) -> Vault:
     return Vault(load_or_create_key(key_file_for(database)))
 
 
-def make_slack_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
+_SLACK_CLIENT_LOG = logging.getLogger("slack_sdk.web.bot_client")
+_SLACK_CLIENT_LOG.setLevel(logging.INFO)
+
+
+class GivingWayWebClient(AsyncWebClient):
+    """A Web API client whose calls after a listener's ack wait while other people's
+    answers are pending (``InFlight.give_way``): each call costs the event loop about a
+    millisecond, and under a burst fifty of them would otherwise stand before the next
+    person's ack."""
+
+    def __init__(self, inflight: InFlight, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._inflight = inflight
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        await self._inflight.give_way()
+        return await super().api_call(api_method, **kwargs)
+
+
+def make_slack_client(
+    settings: Settings, session: aiohttp.ClientSession, inflight: InFlight
+) -> AsyncWebClient:
     """The Web API client: one retry on a dropped connection, and Slack's 429s ridden out.
 
     It shares ``session``: without one, slack_sdk opens a new connection pool (and a new
-    TCP connection) for every call, which under load costs more than the calls.
+    TCP connection) for every call, which under load costs more than the calls. Its
+    logger has a level of its own: at the default (NOTSET) slack_sdk formats a DEBUG line
+    with the whole request for every call, modal and all, which ``bot.log`` then drops.
     """
-    return AsyncWebClient(
+    return GivingWayWebClient(
+        inflight,
+        logger=_SLACK_CLIENT_LOG,
         session=session,
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
@@ -187,7 +214,8 @@ class Runtime:
         http = aiohttp.ClientSession()
         metrics = Metrics()
         exalate = make_exalate_client(settings, http, metrics)
-        client = make_slack_client(settings, http)
+        inflight = InFlight()
+        client = make_slack_client(settings, http, inflight)
         repository = RequestRepository(sessions)
         services = build_services(
             repository=repository,
@@ -219,7 +247,6 @@ class Runtime:
             signing_secret=signing_secret.get_secret_value() if signing_secret else "",
             request_verification_enabled=http_mode,
         )
-        inflight = InFlight()
         service = services.requests
         handlers.register(
             app, service, inflight, local_short_name=settings.exalate_local_short_name

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import pytest
 
 from handlers.inflight import InFlight
 
@@ -48,3 +52,78 @@ async def test_with_nothing_pending_nothing_waits() -> None:
 
     await inflight.track(listener)(ack=ack)
     assert order == ["ack", "work"]
+
+
+def _held_listener(
+    inflight: InFlight, order: list[str], name: str
+) -> Callable[..., Coroutine[Any, Any, None]]:
+    """A tracked listener that acks, then records ``name`` as its work."""
+
+    async def listener(ack: Callable[[], Awaitable[None]]) -> None:
+        await ack()
+        order.append(name)
+
+    return inflight.track(listener)
+
+
+async def _no_op_ack() -> None:
+    return None
+
+
+async def _until(predicate: Callable[[], bool], turns: int = 100) -> None:
+    """Let the loop turn until ``predicate`` holds; fail after ``turns`` turns."""
+    for _ in range(turns):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
+
+
+async def test_held_work_goes_on_one_per_turn_and_a_new_answer_stops_it() -> None:
+    """Released all at once, fifty listeners' work would stand before the next ack;
+    released one per turn, an answer that arrives meanwhile stops the release."""
+    inflight = InFlight()
+    order: list[str] = []
+    async with inflight.answering():
+        tasks = [
+            asyncio.create_task(_held_listener(inflight, order, f"work {n}")(ack=_no_op_ack))
+            for n in range(5)
+        ]
+        await _until(lambda: inflight.waiting == 5)
+    await _until(lambda: bool(order))
+    async with inflight.answering():  # the next person's request arrives
+        await _turns(20)
+        assert 1 <= len(order) <= 2
+    await asyncio.gather(*tasks)
+    assert sorted(order) == [f"work {n}" for n in range(5)]
+    assert order == sorted(order)  # in the order they acked
+
+
+async def test_held_work_goes_on_after_the_hold_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer that never goes out holds nobody for longer than HOLD_LIMIT."""
+    monkeypatch.setattr("handlers.inflight.HOLD_LIMIT", 0.01)
+    inflight = InFlight()
+    order: list[str] = []
+    async with inflight.answering():
+        await _held_listener(inflight, order, "work")(ack=_no_op_ack)
+        assert order == ["work"]
+        assert inflight.waiting == 0
+
+
+async def test_work_before_the_ack_and_background_work_never_wait() -> None:
+    """give_way outside a listener that has acked returns at once: the answer may be
+    waiting for that very work."""
+    inflight = InFlight()
+    seen: list[int] = []
+
+    async def listener(ack: Callable[[], Awaitable[None]]) -> None:
+        await inflight.give_way()  # checks before the ack
+        seen.append(inflight.waiting)
+        await ack()
+
+    async with inflight.answering():
+        await inflight.give_way()  # a background job
+        task = asyncio.create_task(inflight.track(listener)(ack=_no_op_ack))
+        await _until(lambda: bool(seen))
+        assert seen == [0]
+    await task
