@@ -5,16 +5,18 @@ nobody holds. Wrapping each listener with ``track`` does two things:
 
 * it records that task, so shutdown can wait for an approval that is halfway through
   creating a connection instead of cutting it off;
-* after its ``ack()``, and again before each Slack Web API call it makes (``give_way``),
-  the listener waits while any answer is pending, at most ``HOLD_LIMIT`` seconds: HTTP
-  answers (``answer_first`` counts them) or Socket Mode acks (``answering``, around the
-  Socket Mode handler's work).
+* after its ``ack()``, and again around each HTTP request it makes (to Slack, to Jira:
+  ``trace_config``, before the request and once its answer is in), the listener waits
+  while any answer is pending, at most ``HOLD_LIMIT`` seconds: HTTP answers
+  (``answer_first`` counts them) or Socket Mode acks (``answering``, around the Socket
+  Mode handler's work).
 
 When no answer is pending any more, the waiting listeners go on one per turn of the event
 loop, not all at once. asyncio runs every ready task once per turn before it reads the
 sockets again, so fifty listeners released together (fifty modals to open, about a
 millisecond of work each) would stand before the next person's ack; released one by one,
-a new request is read at the next turn and its ack stops the release.
+a new request is read at the next turn and its ack stops the release. The same holds
+for fifty approvals whose Exalate calls come back together.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 
 Listener = TypeVar("Listener", bound=Callable[..., Awaitable[None]])
@@ -72,6 +75,18 @@ class InFlight:
                 return response
 
         return count_until_answered
+
+    def trace_config(self) -> aiohttp.TraceConfig:
+        """For the bot's HTTP session: each request made after a listener's ack gives
+        way before it starts and again when its answer is in."""
+
+        async def give_way(*_: object) -> None:
+            await self.give_way()
+
+        config = aiohttp.TraceConfig()
+        config.on_request_start.append(give_way)
+        config.on_request_end.append(give_way)
+        return config
 
     def track(self, listener: Listener) -> Listener:
         """Wrap ``listener``; Bolt still sees its parameters through ``__wrapped__``."""

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -22,7 +21,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
@@ -79,24 +77,7 @@ _SLACK_CLIENT_LOG = logging.getLogger("slack_sdk.web.bot_client")
 _SLACK_CLIENT_LOG.setLevel(logging.INFO)
 
 
-class GivingWayWebClient(AsyncWebClient):
-    """A Web API client whose calls after a listener's ack wait while other people's
-    answers are pending (``InFlight.give_way``): each call costs the event loop about a
-    millisecond, and under a burst fifty of them would otherwise stand before the next
-    person's ack."""
-
-    def __init__(self, inflight: InFlight, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._inflight = inflight
-
-    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
-        await self._inflight.give_way()
-        return await super().api_call(api_method, **kwargs)
-
-
-def make_slack_client(
-    settings: Settings, session: aiohttp.ClientSession, inflight: InFlight
-) -> AsyncWebClient:
+def make_slack_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
     """The Web API client: one retry on a dropped connection, and Slack's 429s ridden out.
 
     It shares ``session``: without one, slack_sdk opens a new connection pool (and a new
@@ -104,8 +85,7 @@ def make_slack_client(
     logger has a level of its own: at the default (NOTSET) slack_sdk formats a DEBUG line
     with the whole request for every call, modal and all, which ``bot.log`` then drops.
     """
-    return GivingWayWebClient(
-        inflight,
+    return AsyncWebClient(
         logger=_SLACK_CLIENT_LOG,
         session=session,
         token=settings.slack_bot_token.get_secret_value(),
@@ -211,11 +191,12 @@ class Runtime:
             sessions, Identity.of_this_process(), ttl=replica_ttl(settings), clock=clock
         )
         await replicas.join()
-        http = aiohttp.ClientSession()
+        inflight = InFlight()
+        # Requests made after a listener's ack give way to answers still pending.
+        http = aiohttp.ClientSession(trace_configs=[inflight.trace_config()])
         metrics = Metrics()
         exalate = make_exalate_client(settings, http, metrics)
-        inflight = InFlight()
-        client = make_slack_client(settings, http, inflight)
+        client = make_slack_client(settings, http)
         repository = RequestRepository(sessions)
         services = build_services(
             repository=repository,

@@ -1,4 +1,5 @@
-"""The bot's Slack client keeps out of the way of answers still pending."""
+"""The bot's HTTP requests made after a listener's ack keep out of the way of answers
+still pending: before they start, and once their answer is in."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from bot.config import Settings
 from bot.runtime.app import make_slack_client
@@ -28,15 +31,15 @@ async def _until(predicate: Callable[[], bool], turns: int = 100) -> None:
     raise AssertionError("never happened")
 
 
-async def test_slack_calls_after_the_ack_wait_for_pending_answers(
+async def test_a_slack_call_after_the_ack_waits_for_pending_answers(
     settings: Settings, slack: FakeSlack
 ) -> None:
-    """The bot's Web API client gives way: a call made after the ack waits while another
-    person's answer is pending, and goes out once it is."""
+    """A Web API call made after the ack waits while another person's answer is
+    pending, and goes out once it is."""
     inflight = InFlight()
     proceed = asyncio.Event()
-    async with aiohttp.ClientSession() as http:
-        client = make_slack_client(settings, http, inflight)
+    async with aiohttp.ClientSession(trace_configs=[inflight.trace_config()]) as http:
+        client = make_slack_client(settings, http)
 
         async def listener(ack: Callable[[], Awaitable[None]]) -> None:
             await ack()
@@ -49,9 +52,63 @@ async def test_slack_calls_after_the_ack_wait_for_pending_answers(
             await _until(lambda: inflight.waiting == 1)
             assert slack.calls_to("chat.postMessage") == []
         await task
-        assert [call.args["text"] for call in slack.calls_to("chat.postMessage")] == [
-            "after the ack"
-        ]
+    assert [call.args["text"] for call in slack.calls_to("chat.postMessage")] == ["after the ack"]
+
+
+async def test_work_after_an_answer_comes_back_waits_for_pending_answers() -> None:
+    """A listener whose request (an Exalate create, say) comes back while someone's
+    answer is pending waits before going on: approvals whose calls come back together
+    do not all go on at once in front of the next ack."""
+    inflight = InFlight()
+    arrived, release = asyncio.Event(), asyncio.Event()
+    done: list[int] = []
+
+    async def slow(_request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.Response(text="created")
+
+    application = web.Application()
+    application.router.add_get("/create", slow)
+    async with (
+        TestServer(application, host="127.0.0.1") as server,
+        aiohttp.ClientSession(trace_configs=[inflight.trace_config()]) as http,
+    ):
+
+        async def listener(ack: Callable[[], Awaitable[None]]) -> None:
+            await ack()
+            async with http.get(server.make_url("/create")) as response:
+                done.append(response.status)
+
+        task = asyncio.create_task(inflight.track(listener)(ack=_no_op_ack))
+        await arrived.wait()
+        async with inflight.answering():
+            release.set()
+            await _until(lambda: inflight.waiting == 1, turns=1000)
+            assert done == []
+        await task
+    assert done == [200]
+
+
+async def test_background_requests_never_wait(settings: Settings, slack: FakeSlack) -> None:
+    """Outside a listener that has acked (a background job, checks before an ack) a
+    request goes out at once: an answer may be waiting for it."""
+    inflight = InFlight()
+    async with (
+        aiohttp.ClientSession(trace_configs=[inflight.trace_config()]) as http,
+        inflight.answering(),
+    ):
+        client = make_slack_client(settings, http)
+        call = asyncio.create_task(
+            client.chat_postMessage(channel=APPROVAL_CHANNEL, text="a reminder")
+        )
+        waiting_seen = set()
+        while not call.done():
+            waiting_seen.add(inflight.waiting)
+            await asyncio.sleep(0)
+        await call
+    assert waiting_seen == {0}
+    assert len(slack.calls_to("chat.postMessage")) == 1
 
 
 async def test_slack_client_formats_no_debug_lines(settings: Settings) -> None:
@@ -59,5 +116,5 @@ async def test_slack_client_formats_no_debug_lines(settings: Settings) -> None:
     its logger's own level is at most DEBUG (NOTSET included), before logging decides
     anything; the bot drops those lines anyway, so its client's logger says INFO."""
     async with aiohttp.ClientSession() as http:
-        client = make_slack_client(settings, http, InFlight())
+        client = make_slack_client(settings, http)
     assert client._logger.level > logging.DEBUG  # slack_sdk's own test, private

@@ -54,6 +54,34 @@ async def test_slash_command_round_trip(settings: Settings, slack: FakeSlack) ->
     assert opened[0].token == "xapp-e2e-app-token"
 
 
+async def test_an_empty_ack_then_the_modal(settings: Settings, slack: FakeSlack) -> None:
+    """``/exalate connect`` is acked with nothing, then its form opens with the
+    envelope's trigger_id."""
+    runtime = await Runtime.start(settings, http_mode=False)
+    handler = await connect_socket_mode(runtime)
+    trigger = slack.trigger_id()
+    try:
+        ack = await slack.push_envelope(
+            "slash_commands",
+            {
+                "command": "/exalate",
+                "text": "connect",
+                "user_id": ALICE,
+                "team_id": "T1",
+                "channel_id": "C0GENERAL",
+                "trigger_id": trigger,
+                "api_app_id": "A1",
+                "response_url": slack.response_url("socket"),
+            },
+        )
+        opened = await slack.wait_for("views.open")
+    finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+        await runtime.close()
+    assert ack == {"envelope_id": ack["envelope_id"]}
+    assert opened.args["trigger_id"] == trigger
+
+
 async def test_serve_socket_mode_with_probes_and_sigterm(
     settings: Settings, slack: FakeSlack, signals_installed: asyncio.Event
 ) -> None:
