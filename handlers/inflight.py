@@ -119,7 +119,7 @@ class InFlight:
     @property
     def waiting(self) -> int:
         """Listeners waiting for their turn."""
-        return sum(not turn.done() for turn in self._waiting)
+        return len(self._waiting)
 
     async def give_way(self) -> None:
         """In a listener whose ack is out: wait for a turn that no answer needs, at most
@@ -131,19 +131,19 @@ class InFlight:
         self._waiting.append(turn)
         self._release_one()
         try:
-            await asyncio.wait_for(asyncio.shield(turn), HOLD_LIMIT)
+            await asyncio.wait_for(turn, HOLD_LIMIT)
         except TimeoutError:
-            turn.cancel()  # gone from the line: its turn goes to the next
-        # The next one goes at the next turn of the loop, after the sockets were read.
-        asyncio.get_running_loop().call_soon(self._release_one)
+            pass  # held long enough: go on anyway
+        finally:
+            if turn.cancelled():  # timed out or stopped: leave the line
+                self._waiting.remove(turn)
+            # The next one goes at the next turn of the loop, after the sockets were read.
+            asyncio.get_running_loop().call_soon(self._release_one)
 
     def _release_one(self) -> None:
         """Let the first listener in line go on, if no answer is pending."""
-        while self._answering == 0 and self._waiting:
-            turn = self._waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
+        if self._answering == 0 and self._waiting:
+            self._waiting.popleft().set_result(None)
 
     async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 - a bound, not a cancel
         """Wait up to ``timeout`` seconds for running listeners; returns how many remain."""

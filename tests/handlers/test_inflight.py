@@ -127,3 +127,17 @@ async def test_work_before_the_ack_and_background_work_never_wait() -> None:
         await _until(lambda: bool(seen))
         assert seen == [0]
     await task
+
+
+async def test_a_listener_stopped_while_waiting_leaves_the_line() -> None:
+    """A listener cancelled in line (a shutdown) does not stay in it."""
+    inflight = InFlight()
+    order: list[str] = []
+    async with inflight.answering():
+        task = asyncio.create_task(_held_listener(inflight, order, "work")(ack=_no_op_ack))
+        await _until(lambda: inflight.waiting == 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert inflight.waiting == 0
+    assert order == []
