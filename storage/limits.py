@@ -56,7 +56,7 @@ async def check_limits(session: AsyncSession, added: RequestRow, limits: Submiss
                 others,
                 RequestRow.status.in_([Status.PENDING_APPROVAL.value, Status.ASSISTED.value]),
             )
-            .order_by(RequestRow.updated_at)
+            .order_by(RequestRow.updated_at, RequestRow.id)  # ties: as submitted
         )
     ).all()
     if len(waiting) >= limits.max_open:

@@ -152,6 +152,29 @@ def test_database_file_is_private(tmp_path: Path) -> None:
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
+class TestOpenLimit:
+    async def test_the_refusal_names_them_oldest_first_ties_in_order_of_submission(
+        self, repository: RequestRepository
+    ) -> None:
+        """Requests changed at the same moment are named in the order they were made,
+        whatever order the database returns rows with equal times in (PostgreSQL once
+        named them p1, p0, p2 in the end-to-end test, after their cards were posted)."""
+        limits = SubmissionLimits(max_open=3, per_hour=100)
+        stored = [
+            await repository.add(
+                RequestFields("acme", f"p{n}", f"acme_to_p{n}", "", "SUP"), "U1", T0, limits
+            )
+            for n in range(3)
+        ]
+        assert await repository.claim_card(stored[0].id, T0)
+        await repository.set_card(stored[0].id, "C1:1.0")
+        with pytest.raises(TooManyOpen) as refused:
+            await repository.add(
+                RequestFields("acme", "more", "acme_to_more", "", "SUP"), "U1", T0, limits
+            )
+        assert refused.value.names == ["acme_to_p0", "acme_to_p1", "acme_to_p2"]
+
+
 class TestLimitsAcrossProcesses:
     async def test_engines_submitting_at_once_never_exceed_the_open_limit(
         self, database_url: str
