@@ -16,19 +16,7 @@ from bot.runtime.app import make_slack_client
 from bot.sandbox.slack_emulator import FakeSlack
 from handlers.inflight import InFlight
 from tests.e2e.harness import APPROVAL_CHANNEL
-
-
-async def _no_op_ack() -> None:
-    return None
-
-
-async def _until(predicate: Callable[[], bool], turns: int = 100) -> None:
-    """Let the loop turn until ``predicate`` holds; fail after ``turns`` turns."""
-    for _ in range(turns):
-        if predicate():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("never happened")
+from tests.loop_turns import no_op_ack, until
 
 
 async def test_a_slack_call_after_the_ack_waits_for_pending_answers(
@@ -46,10 +34,10 @@ async def test_a_slack_call_after_the_ack_waits_for_pending_answers(
             await proceed.wait()
             await client.chat_postMessage(channel=APPROVAL_CHANNEL, text="after the ack")
 
-        task = asyncio.create_task(inflight.track(listener)(ack=_no_op_ack))
+        task = asyncio.create_task(inflight.track(listener)(ack=no_op_ack))
         async with inflight.answering():
             proceed.set()
-            await _until(lambda: inflight.waiting == 1)
+            await until(lambda: inflight.waiting == 1)
             assert slack.calls_to("chat.postMessage") == []
         await task
     assert [call.args["text"] for call in slack.calls_to("chat.postMessage")] == ["after the ack"]
@@ -80,11 +68,11 @@ async def test_work_after_an_answer_comes_back_waits_for_pending_answers() -> No
             async with http.get(server.make_url("/create")) as response:
                 done.append(response.status)
 
-        task = asyncio.create_task(inflight.track(listener)(ack=_no_op_ack))
+        task = asyncio.create_task(inflight.track(listener)(ack=no_op_ack))
         await arrived.wait()
         async with inflight.answering():
             release.set()
-            await _until(lambda: inflight.waiting == 1, turns=1000)
+            await until(lambda: inflight.waiting == 1, within=1000)
             assert done == []
         await task
     assert done == [200]

@@ -9,12 +9,7 @@ from typing import Any
 import pytest
 
 from handlers.inflight import InFlight
-
-
-async def _turns(count: int = 10) -> None:
-    """Let every ready task run a few steps."""
-    for _ in range(count):
-        await asyncio.sleep(0)
+from tests.loop_turns import no_op_ack, turns, until
 
 
 async def test_work_after_an_ack_waits_for_the_answers_still_pending() -> None:
@@ -33,7 +28,7 @@ async def test_work_after_an_ack_waits_for_the_answers_still_pending() -> None:
     tracked = inflight.track(listener)
     async with inflight.answering():
         task = asyncio.create_task(tracked(ack=ack))
-        await _turns()
+        await turns()
         assert order == ["ack"]
     await task
     assert order == ["ack", "work"]
@@ -66,19 +61,6 @@ def _held_listener(
     return inflight.track(listener)
 
 
-async def _no_op_ack() -> None:
-    return None
-
-
-async def _until(predicate: Callable[[], bool], turns: int = 100) -> None:
-    """Let the loop turn until ``predicate`` holds; fail after ``turns`` turns."""
-    for _ in range(turns):
-        if predicate():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("never happened")
-
-
 async def test_held_work_goes_on_one_per_turn_and_a_new_answer_stops_it() -> None:
     """Released all at once, fifty listeners' work would stand before the next ack;
     released one per turn, an answer that arrives meanwhile stops the release."""
@@ -86,13 +68,13 @@ async def test_held_work_goes_on_one_per_turn_and_a_new_answer_stops_it() -> Non
     order: list[str] = []
     async with inflight.answering():
         tasks = [
-            asyncio.create_task(_held_listener(inflight, order, f"work {n}")(ack=_no_op_ack))
+            asyncio.create_task(_held_listener(inflight, order, f"work {n}")(ack=no_op_ack))
             for n in range(5)
         ]
-        await _until(lambda: inflight.waiting == 5)
-    await _until(lambda: bool(order))
+        await until(lambda: inflight.waiting == 5)
+    await until(lambda: bool(order))
     async with inflight.answering():  # the next person's request arrives
-        await _turns(20)
+        await turns(20)
         assert 1 <= len(order) <= 2
     await asyncio.gather(*tasks)
     assert sorted(order) == [f"work {n}" for n in range(5)]
@@ -105,7 +87,7 @@ async def test_held_work_goes_on_after_the_hold_limit(monkeypatch: pytest.Monkey
     inflight = InFlight()
     order: list[str] = []
     async with inflight.answering():
-        await _held_listener(inflight, order, "work")(ack=_no_op_ack)
+        await _held_listener(inflight, order, "work")(ack=no_op_ack)
         assert order == ["work"]
         assert inflight.waiting == 0
 
@@ -123,8 +105,8 @@ async def test_work_before_the_ack_and_background_work_never_wait() -> None:
 
     async with inflight.answering():
         await inflight.give_way()  # a background job
-        task = asyncio.create_task(inflight.track(listener)(ack=_no_op_ack))
-        await _until(lambda: bool(seen))
+        task = asyncio.create_task(inflight.track(listener)(ack=no_op_ack))
+        await until(lambda: bool(seen))
         assert seen == [0]
     await task
 
@@ -134,8 +116,8 @@ async def test_a_listener_stopped_while_waiting_leaves_the_line() -> None:
     inflight = InFlight()
     order: list[str] = []
     async with inflight.answering():
-        task = asyncio.create_task(_held_listener(inflight, order, "work")(ack=_no_op_ack))
-        await _until(lambda: inflight.waiting == 1)
+        task = asyncio.create_task(_held_listener(inflight, order, "work")(ack=no_op_ack))
+        await until(lambda: inflight.waiting == 1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
