@@ -12,33 +12,35 @@ from slack_sdk.errors import SlackApiError
 from bot.approvals.errors import ApprovalError
 from bot.service import ConnectionService
 from handlers import blocks
-from handlers.context import local_short_name_in, service_in
+from handlers.context import local_short_name_in, service_in, shared_status_in
 from handlers.guard import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
 from handlers.payloads import UsageError, connect_prefill, parse_command
+from handlers.shared_status import SharedStatus, ack_body
 
 log = logging.getLogger(__name__)
 
 
-async def status_reply(
-    service: ConnectionService, argument: str, user: str
-) -> tuple[str, list[blocks.Json]]:
-    """``status``, ``status mine`` or ``status <name>``: database reads only."""
+async def status_answer(
+    service: ConnectionService, shared: SharedStatus, argument: str, user: str
+) -> str:
+    """``status``, ``status mine`` or ``status <name>``, as the ack's JSON body: database
+    reads only."""
     try:
         if argument.lower() == "mine":
             mine = await service.mine(user, blocks.LIST_MAX)
-            return blocks.status_message(mine, service.clock(), user, mine=True)
+            return ack_body(*blocks.status_message(mine, service.clock(), user, mine=True))
         if argument:
             try:  # answered in the ack, and the approver check may wait on Slack
                 async with asyncio.timeout(SLACK_BUDGET_SECONDS):
                     request, events = await service.history(argument, user)
             except TimeoutError:
                 text = "Slack is slow to say who the approvers are just now; ask again soon."
-                return text, [blocks.section(text)]
+                return ack_body(text, [blocks.section(text)])
             if events is None:
-                return blocks.summary_message(request)
-            return blocks.history_message(request, events)
-        return blocks.status_message(
+                return ack_body(*blocks.summary_message(request))
+            return ack_body(*blocks.history_message(request, events))
+        return shared.answer(
             await service.open_requests(blocks.STATUS_LIST_MAX),
             service.clock(),
             user,
@@ -47,7 +49,7 @@ async def status_reply(
         )
     except ApprovalError as error:
         text = blocks.explain(error)
-        return text, [blocks.section(text)]
+        return ack_body(text, [blocks.section(text)])
 
 
 async def exalate(
@@ -62,8 +64,7 @@ async def exalate(
         return
     service, user, argument = service_in(context), command["user_id"], " ".join(line.words)
     if line.sub_command == "status":
-        text, body = await status_reply(service, argument, user)
-        await ack(text=text, blocks=body)
+        await ack(await status_answer(service, shared_status_in(context), argument, user))
     elif line.sub_command in ("connect", "cancel"):
         await ack()  # cancelling updates the card and DMs: more than 3 s may pass
         try:

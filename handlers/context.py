@@ -12,14 +12,17 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.service import ConnectionService
+from handlers.shared_status import SharedStatus
 
 # The keys under which ``BotParts`` leaves the bot's parts in Bolt's context.
 SERVICE = "service"
 LOCAL_SHORT_NAME = "local_short_name"
+SHARED_STATUS = "shared_status"
 
 
 class BotParts(AsyncMiddleware):
-    """A Bolt middleware that puts the bot's parts in every request's context.
+    """A Bolt middleware that puts the bot's parts in every request's context, and the
+    app's one ``SharedStatus``, which listeners share among concurrent status asks.
 
     Listeners are plain module-level functions, so they can be imported and tested
     alone; Bolt hands each its ``context``, and this is how the parts the composition
@@ -29,6 +32,7 @@ class BotParts(AsyncMiddleware):
     def __init__(self, service: ConnectionService, local_short_name: str) -> None:
         self._service = service
         self._local_short_name = local_short_name
+        self._shared_status = SharedStatus()
 
     async def async_process(
         self,
@@ -39,6 +43,7 @@ class BotParts(AsyncMiddleware):
     ) -> BoltResponse | None:
         req.context[SERVICE] = self._service
         req.context[LOCAL_SHORT_NAME] = self._local_short_name
+        req.context[SHARED_STATUS] = self._shared_status
         return await next()
 
 
@@ -50,3 +55,8 @@ def service_in(context: AsyncBoltContext) -> ConnectionService:
 def local_short_name_in(context: AsyncBoltContext) -> str:
     """EXALATE_LOCAL_SHORT_NAME, which the request form offers as the local instance."""
     return cast(str, context[LOCAL_SHORT_NAME])
+
+
+def shared_status_in(context: AsyncBoltContext) -> SharedStatus:
+    """The app's one ``SharedStatus``, which ``BotParts`` made."""
+    return cast(SharedStatus, context[SHARED_STATUS])

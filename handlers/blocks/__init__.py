@@ -25,6 +25,7 @@ from handlers.blocks.lists import (
     STATUS_LIST_MAX,
     history_message,
     home_view,
+    shows_code_to,
     status_message,
     summary_message,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "requester_message",
     "resend_outcome",
     "section",
+    "shows_code_to",
     "spent_invitation",
     "status_message",
     "summary_message",

@@ -45,13 +45,19 @@ def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json
         f"*{escape(request.fields.connection_name)}* · {list_state(request)} · requested by "
         f"{mention(request.requester)} · {since} · #{request.id}"
     )
-    if (
+    if shows_code_to(request, viewer):
+        line["accessory"] = button("Show code", Action.SHOW_CODE, request)
+    return line
+
+
+def shows_code_to(request: ConnectionRequest, viewer: str) -> bool:
+    """Whether ``viewer``'s line for ``request`` has a Show code button: theirs, awaiting
+    the partner, with a code stored."""
+    return (
         viewer == request.requester
         and request.status is Status.INVITED
         and request.has_invitation_code
-    ):
-        line["accessory"] = button("Show code", Action.SHOW_CODE, request)
-    return line
+    )
 
 
 def request_list(title: str, page: Page, now: datetime, viewer: str, *, empty: str) -> list[Json]:

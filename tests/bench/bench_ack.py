@@ -1,6 +1,8 @@
 """Ack latency under concurrent load, the bot against a bare Bolt app, in both transports.
 
-    python -m tests.bench.bench_ack [--transport http|socket]   (both by default)
+    python -m tests.bench.bench_ack [--transport http|socket] [--kind command|approve|status]
+
+(both transports and every kind by default)
 
 N concurrent ``/exalate connect`` commands, N concurrent Approve clicks and N
 concurrent ``/exalate status`` commands (answered in the ack, with 50 open requests
@@ -22,7 +24,7 @@ import gc
 import itertools
 import os
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -145,36 +147,40 @@ async def measured(
 
 
 async def run(
-    transport: str, at: Servers, socket_side: FakeSlack, folder: Path
+    transport: str, kinds: Sequence[str], at: Servers, socket_side: FakeSlack, folder: Path
 ) -> dict[str, Results]:
-    """Both the bot and the bare app, every kind, over ``transport``."""
+    """Both the bot and the bare app, each of ``kinds``, over ``transport``."""
     over = socket_side if transport == "socket" else None
     needed = sum(rounds(size) * size for size in SIZES) + 20
     results: dict[str, Results] = {}
     for who in ("bot", "bare"):
+        results[who] = {}
         database = sqlite_url(folder / f"{transport}-{who}.db")
-        approvals: Iterator[str] = itertools.repeat("1:0000000000000000")
-        if who == "bot":
-            await submitted(at, database, needed)
-            values = await card_values(database)
-            approvals = (values[n] for n in sorted(values))
-        kinds = {"command": itertools.repeat("connect"), "approve": approvals}
-        results[who] = await measured(who, at, database, kinds, socket_side=over)
-        status_database = sqlite_url(folder / f"{transport}-{who}-status.db")
-        if who == "bot":
-            await submitted(at, status_database, PENDING_FOR_STATUS)
-        statuses = {"status": itertools.repeat("status")}
-        results[who] |= await measured(who, at, status_database, statuses, socket_side=over)
+        if "approve" in kinds or "command" in kinds:
+            approvals: Iterator[str] = itertools.repeat("1:0000000000000000")
+            if who == "bot" and "approve" in kinds:
+                await submitted(at, database, needed)
+                values = await card_values(database)
+                approvals = (values[n] for n in sorted(values))
+            arguments = {"command": itertools.repeat("connect"), "approve": approvals}
+            chosen = {kind: arguments[kind] for kind in kinds if kind in arguments}
+            results[who] |= await measured(who, at, database, chosen, socket_side=over)
+        if "status" in kinds:
+            status_database = sqlite_url(folder / f"{transport}-{who}-status.db")
+            if who == "bot":
+                await submitted(at, status_database, PENDING_FOR_STATUS)
+            statuses = {"status": itertools.repeat("status")}
+            results[who] |= await measured(who, at, status_database, statuses, socket_side=over)
     return results
 
 
-def report(transport: str, results: dict[str, Results]) -> None:
+def report(transport: str, kinds: Sequence[str], results: dict[str, Results]) -> None:
     print(f"\n{transport}")
     print(
         f"{'kind':8} {'N':>4} {'samples':>7} | {'bot p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
         f" | {'bare p50':>8} {'p95':>7} {'p99':>7} | {'p99 ratio':>9} {'late':>5}"
     )
-    for kind in KINDS:
+    for kind in kinds:
         for size in SIZES:
             bot, bare = results["bot"][kind][size], results["bare"][kind][size]
             ours, theirs = percentiles(bot), percentiles(bare)
@@ -186,7 +192,7 @@ def report(transport: str, results: dict[str, Results]) -> None:
             )
 
 
-async def main(transports: list[str]) -> None:
+async def main(transports: Sequence[str], kinds: Sequence[str]) -> None:
     # Slack's Socket Mode side, here: the acks are timed in a process that does no other work.
     async with FakeSlack() as socket_side:
         with servers(socket_side.socket_mode_url) as at, tempfile.TemporaryDirectory() as folder:
@@ -194,15 +200,18 @@ async def main(transports: list[str]) -> None:
                 latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
                 await session.post(at.jira + "/_simulator/latency", json={"create": latency})
             for transport in transports:
-                report(transport, await run(transport, at, socket_side, Path(folder)))
+                results = await run(transport, kinds, at, socket_side, Path(folder))
+                report(transport, kinds, results)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--transport", choices=("http", "socket"))
-    chosen = parser.parse_args().transport
+    parser.add_argument("--kind", choices=KINDS)
+    chosen = parser.parse_args()
     # The timing side must not pause: a full collection of this process's heap (every
     # ack and call the fake Slack recorded) would add its 50-100 ms to whichever acks
     # were in flight. Nothing here makes much garbage in cycles.
     gc.disable()
-    asyncio.run(main([chosen] if chosen else ["http", "socket"]))
+    transports = [chosen.transport] if chosen.transport else ["http", "socket"]
+    asyncio.run(main(transports, [chosen.kind] if chosen.kind else KINDS))

@@ -528,6 +528,24 @@ class TestStatusAndHelp:
         after = await harness.command("status")
         assert "acme_to_partner" not in json.dumps(after.body)
 
+    async def test_status_asked_together_keeps_each_requesters_own_button(
+        self, harness: Harness
+    ) -> None:
+        """Asked together, status is rendered once for everyone whose list has no button
+        of theirs; the requester of an invitation still gets her Show code. Each answer
+        is a JSON ack with blocks."""
+        request_id = await _submitted_request(harness)
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("invited")
+        askers = [ALICE, MALLORY, BOB] * 4
+        replies = await asyncio.gather(*(harness.command("status", user=u) for u in askers))
+        assert all("acme_to_partner" in json.dumps(reply.body["blocks"]) for reply in replies)
+        asked = list(zip(askers, (reply.body for reply in replies), strict=True))
+        assert all("Show code" in json.dumps(body) for asker, body in asked if asker == ALICE)
+        others = [body for asker, body in asked if asker != ALICE]
+        assert all(body == others[0] for body in others)
+        assert "Show code" not in json.dumps(others[0])
+
     async def test_status_lists_what_is_pending(self, harness: Harness) -> None:
         """Awaiting approval and awaiting the partner both appear, privately to the asker."""
         request_id = await _submitted_request(harness)
