@@ -183,6 +183,21 @@ class TestBlockKit:
         assert body["error"] == "invalid_arguments"
         assert any(message in m for m in body["response_metadata"]["messages"])
 
+    async def test_a_view_sent_again_is_judged_by_what_it_says(
+        self, fake: FakeSlack, client: AsyncWebClient
+    ) -> None:
+        """Verdicts are remembered per view's content, not per call: the same view is
+        accepted again, and the same view changed by one character is refused."""
+        view = modal(INPUT)
+        for _ in range(2):
+            await client.views_open(trigger_id=fake.trigger_id(), view=view)
+        view["title"] = _text("")
+        body = await refusal(client.views_open(trigger_id=fake.trigger_id(), view=view))
+        assert body["error"] == "invalid_arguments"
+        del view["title"]
+        body = await refusal(client.views_open(trigger_id=fake.trigger_id(), view=view))
+        assert "missing required field: title" in body["response_metadata"]["messages"][0]
+
 
 class TestHomeTab:
     async def test_a_modal_cannot_be_published(self, client: AsyncWebClient) -> None:
