@@ -1,22 +1,29 @@
-"""Listener work that goes on after the ack: tracked, and kept out of the answers' way.
+"""Listener work that goes on after the ack: answered at once, tracked, and kept out of
+the answers' way.
 
-Bolt answers Slack as soon as a listener acks and lets the listener run on in a task
-nobody holds. Wrapping each listener with ``track`` does two things:
+Bolt's default listener runner starts a listener in a task and then checks every 10 ms
+whether it has acked, so every answer waited for the next check: at least 10 ms, and
+under a burst a check or two more. The bot's app has Bolt await each listener instead
+(``process_before_response``), and ``track`` makes what Bolt awaits return the moment
+the listener acks, while the listener runs on in a task of its own. It also:
 
-* it records that task, so shutdown can wait for an approval that is halfway through
+* records that task, so shutdown can wait for an approval that is halfway through
   creating a connection instead of cutting it off;
 * after its ``ack()``, and again around each HTTP request it makes (to Slack, to Jira:
-  ``trace_config``, before the request and once its answer is in), the listener waits
-  while any answer is pending, at most ``HOLD_LIMIT`` seconds: HTTP answers
+  ``trace_config``, before the request and once its answer is in), makes the listener
+  wait while any answer is pending, at most ``HOLD_LIMIT`` seconds: HTTP answers
   (``answer_first`` counts them) or Socket Mode acks (``answering``, around the Socket
   Mode handler's work).
 
-When no answer is pending any more, the waiting listeners go on one per turn of the event
-loop, not all at once. asyncio runs every ready task once per turn before it reads the
-sockets again, so fifty listeners released together (fifty modals to open, about a
-millisecond of work each) would stand before the next person's ack; released one by one,
-a new request is read at the next turn and its ack stops the release. The same holds
-for fifty approvals whose Exalate calls come back together.
+When no answer is pending any more, the waiting listeners go on one at a time, each
+after ``QUIET_TURNS`` turns of the event loop with no answer pending, not all at once.
+asyncio runs every ready task once per turn before it reads the sockets again, so fifty
+listeners released together (fifty modals to open, about a millisecond of work each)
+would stand before the next person's ack; released one by one, a request that arrives
+meanwhile is counted before the next one goes, and its ack stops the release. The same
+holds for fifty approvals whose Exalate calls come back together, and for listeners
+held as long as ``HOLD_LIMIT``: those go on although answers are pending, but one per
+turn.
 """
 
 from __future__ import annotations
@@ -25,18 +32,29 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import logging
+from asyncio import FIRST_COMPLETED
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
 
-Listener = TypeVar("Listener", bound=Callable[..., Awaitable[None]])
+Listener = TypeVar("Listener", bound=Callable[..., Coroutine[Any, Any, None]])
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = logging.getLogger(__name__)
 
 # Well inside the 3 s a trigger_id lives: the modal still opens in time.
 HOLD_LIMIT = 0.5
+QUIET_TURNS = 4
+"""Turns of the event loop without an answer pending before held work goes on. A Socket
+Mode envelope read from the socket in one turn reaches the bot's handler, which counts
+it, three turns later (slack_sdk's reader task, its queue, a task per envelope); an
+HTTP request, two. Released sooner, work would start in front of a request already read."""
+ACK_WAIT = 3.0
+"""How long Bolt waits for a listener to ack (its ``ack_timeout``), and so the wrapper."""
 
 _acked = contextvars.ContextVar("acked", default=False)
 """True in a listener's task (and in tasks it starts) once its ack is out."""
@@ -50,6 +68,8 @@ class InFlight:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answering = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
+        self._release_pending = False
+        self._overdue = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def answering(self) -> AsyncIterator[None]:
@@ -59,7 +79,7 @@ class InFlight:
             yield
         finally:
             self._answering -= 1
-            self._release_one()
+            self._release_soon()
 
     def answer_first(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
         """An aiohttp middleware that counts each request until its answer is written."""
@@ -89,28 +109,50 @@ class InFlight:
         return config
 
     def track(self, listener: Listener) -> Listener:
-        """Wrap ``listener``; Bolt still sees its parameters through ``__wrapped__``."""
+        """Wrap ``listener`` (Bolt still sees its parameters through ``__wrapped__``): it
+        runs in a task of its own, and the wrapper returns to Bolt as soon as it acks,
+        as soon as it ends, or after ``ACK_WAIT`` seconds, as Bolt's own runner would give
+        up. A listener that takes no ``ack`` (an event, which Bolt acks itself once the
+        wrapper returns) is left to run at once. A failure before the ack is Bolt's to
+        answer and log; one after it is logged here, by kind only, as its message could
+        carry what someone typed."""
 
         @functools.wraps(listener)
         async def tracked(*args: Any, **kwargs: Any) -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._tasks.add(task)
+            acked = asyncio.get_running_loop().create_future()
             if "ack" in kwargs:
-                kwargs["ack"] = self._ack_then_give_way(kwargs["ack"])
+                kwargs["ack"] = self._ack_then_give_way(kwargs["ack"], acked)
+            else:
+                acked.set_result(None)
+            work = asyncio.create_task(listener(*args, **kwargs))
+            self._tasks.add(work)
+            raised_to_bolt = False
+
+            def finished(work: asyncio.Task[None]) -> None:
+                self._tasks.discard(work)
+                if raised_to_bolt or work.cancelled() or (error := work.exception()) is None:
+                    return
+                name, kind = listener.__name__, type(error).__name__
+                log.error("listener_failed listener=%s kind=%s", name, kind)
+
             try:
-                await listener(*args, **kwargs)
+                await asyncio.wait((acked, work), timeout=ACK_WAIT, return_when=FIRST_COMPLETED)
+                if work.done() and not acked.done():
+                    raised_to_bolt = True
+                    work.result()  # Bolt answers a failure before the ack, and logs it
             finally:
-                self._tasks.discard(task)
+                work.add_done_callback(finished)  # after the above: it knows who reported
 
         return tracked  # type: ignore[return-value]
 
     def _ack_then_give_way(
-        self, ack: Callable[..., Awaitable[Any]]
+        self, ack: Callable[..., Awaitable[Any]], acked: asyncio.Future[None]
     ) -> Callable[..., Awaitable[Any]]:
         async def ack_then_give_way(*args: Any, **kwargs: Any) -> Any:
             result = await ack(*args, **kwargs)
             _acked.set(True)
+            if not acked.done():
+                acked.set_result(None)  # the wrapper returns, and Bolt sends the answer
             await self.give_way()
             return result
 
@@ -129,19 +171,29 @@ class InFlight:
             return
         turn = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
-        self._release_one()
+        self._release_soon()
         try:
             await asyncio.wait_for(turn, HOLD_LIMIT)
-        except TimeoutError:
-            pass  # held long enough: go on anyway
+        except TimeoutError:  # held long enough: go on anyway, but one per turn
+            async with self._overdue:
+                await asyncio.sleep(0)
         finally:
             if turn.cancelled():  # timed out or stopped: leave the line
                 self._waiting.remove(turn)
-            # The next one goes at the next turn of the loop, after the sockets were read.
-            asyncio.get_running_loop().call_soon(self._release_one)
+            self._release_soon()
 
-    def _release_one(self) -> None:
-        """Let the first listener in line go on, if no answer is pending."""
+    def _release_soon(self) -> None:
+        """Let the first listener in line go on once ``QUIET_TURNS`` turns of the loop have
+        passed (each reads the sockets), if no answer is pending then."""
+        if not self._release_pending:
+            self._release_pending = True
+            self._count_down(QUIET_TURNS)
+
+    def _count_down(self, turns: int) -> None:
+        if turns:
+            asyncio.get_running_loop().call_soon(self._count_down, turns - 1)
+            return
+        self._release_pending = False
         if self._answering == 0 and self._waiting:
             self._waiting.popleft().set_result(None)
 

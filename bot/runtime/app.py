@@ -227,6 +227,9 @@ class Runtime:
             client=client,
             signing_secret=signing_secret.get_secret_value() if signing_secret else "",
             request_verification_enabled=http_mode,
+            # Listeners are run by InFlight.track, which hands Bolt each ack as it is
+            # given; Bolt's own runner would check for it every 10 ms.
+            process_before_response=True,
         )
         service = services.requests
         handlers.register(

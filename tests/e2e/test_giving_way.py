@@ -40,6 +40,7 @@ async def test_a_slack_call_after_the_ack_waits_for_pending_answers(
             await until(lambda: inflight.waiting == 1)
             assert slack.calls_to("chat.postMessage") == []
         await task
+        assert await inflight.drain(timeout=5) == 0
     assert [call.args["text"] for call in slack.calls_to("chat.postMessage")] == ["after the ack"]
 
 
@@ -75,6 +76,7 @@ async def test_work_after_an_answer_comes_back_waits_for_pending_answers() -> No
             await until(lambda: inflight.waiting == 1, within=1000)
             assert done == []
         await task
+        assert await inflight.drain(timeout=5) == 0
     assert done == [200]
 
 

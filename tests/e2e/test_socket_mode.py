@@ -11,6 +11,7 @@ import time
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.config import Settings
 from bot.runtime.app import Runtime
@@ -21,6 +22,7 @@ from bot.runtime.serve import (
 )
 from bot.sandbox.slack_emulator import FakeSlack
 from tests.e2e.harness import ALICE
+from tests.loop_turns import turns
 
 
 async def test_slash_command_round_trip(settings: Settings, slack: FakeSlack) -> None:
@@ -137,3 +139,28 @@ async def test_sigterm_ends_socket_mode_in_seconds_on_a_plain_websocket_server(
         stopped_after = time.monotonic() - started
         released.set()
     assert stopped_after < 3.0
+
+
+async def test_the_ack_is_answered_as_it_is_given(settings: Settings) -> None:
+    """The bot's app answers a command the moment its listener acks: within a few turns
+    of an idle event loop, where Bolt's default runner would sleep 10 ms before it first
+    looks for the ack."""
+    runtime = await Runtime.start(settings, http_mode=False)
+    help_command = {
+        "command": "/exalate",
+        "text": "help",
+        "user_id": ALICE,
+        "team_id": "T1",
+        "channel_id": "C0GENERAL",
+        "api_app_id": "A1",
+    }
+    try:
+        await runtime.app.async_dispatch(AsyncBoltRequest(body=help_command, mode="socket_mode"))
+        answer = asyncio.create_task(
+            runtime.app.async_dispatch(AsyncBoltRequest(body=help_command, mode="socket_mode"))
+        )
+        await turns(10)  # no timer can fire in ten turns of an idle loop
+        assert answer.done()
+        assert "Usage" in answer.result().body
+    finally:
+        await runtime.close()
