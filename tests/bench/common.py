@@ -180,8 +180,9 @@ def bot_command(*, socket_mode: bool = False) -> list[str]:
     return command
 
 
-def bare_bolt_command(*, socket_mode: bool = False) -> list[str]:
-    return [sys.executable, "-m", "tests.bench.bare_bolt", *(["--socket"] if socket_mode else [])]
+def bare_bolt_command(*, socket_mode: bool = False, inline: bool = False) -> list[str]:
+    options = [*(["--socket"] if socket_mode else []), *(["--inline"] if inline else [])]
+    return [sys.executable, "-m", "tests.bench.bare_bolt", *options]
 
 
 @dataclass(frozen=True)
