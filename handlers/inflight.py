@@ -175,12 +175,16 @@ class InFlight:
         try:
             await asyncio.wait_for(turn, HOLD_LIMIT)
         except TimeoutError:  # held long enough: go on anyway, but one per turn
+            self._leave(turn)
             async with self._overdue:
                 await asyncio.sleep(0)
         finally:
-            if turn.cancelled():  # timed out or stopped: leave the line
-                self._waiting.remove(turn)
+            self._leave(turn)  # stopped while waiting
             self._release_soon()
+
+    def _leave(self, turn: asyncio.Future[None]) -> None:
+        if turn in self._waiting:
+            self._waiting.remove(turn)
 
     def _release_soon(self) -> None:
         """Let the first listener in line go on once ``QUIET_TURNS`` turns of the loop have
@@ -194,8 +198,11 @@ class InFlight:
             asyncio.get_running_loop().call_soon(self._count_down, turns - 1)
             return
         self._release_pending = False
-        if self._answering == 0 and self._waiting:
-            self._waiting.popleft().set_result(None)
+        while self._answering == 0 and self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():  # not one cancelled a moment ago, on its way out
+                turn.set_result(None)
+                return
 
     async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 - a bound, not a cancel
         """Wait up to ``timeout`` seconds for running listeners; returns how many remain."""

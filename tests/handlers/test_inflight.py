@@ -185,6 +185,26 @@ async def test_listeners_held_too_long_go_on_one_per_turn(
     assert len(seen) == len(set(seen)) == 3
 
 
+async def test_the_line_moves_on_while_listeners_held_too_long_leave_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Listeners past HOLD_LIMIT leave the line while the last answer goes out: the
+    release that follows finds a listener still in line, not one on its way out."""
+    monkeypatch.setattr("handlers.inflight.HOLD_LIMIT", 0.01)
+    inflight = InFlight()
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, error: errors.append(error))
+    order: list[str] = []
+    async with inflight.answering():
+        for n in range(3):
+            await _held_listener(inflight, order, f"work {n}")(ack=no_op_ack)
+        await until(lambda: inflight.waiting == 3)
+        time.sleep(0.02)  # noqa: ASYNC251 - a busy turn: all three past HOLD_LIMIT at its end
+    assert await inflight.drain(timeout=1) == 0
+    assert sorted(order) == ["work 0", "work 1", "work 2"]
+    assert errors == []
+
+
 async def test_held_work_goes_on_after_the_hold_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """An answer that never goes out holds nobody for longer than HOLD_LIMIT."""
     monkeypatch.setattr("handlers.inflight.HOLD_LIMIT", 0.01)
