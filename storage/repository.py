@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -92,10 +92,21 @@ async def _update(
 
 
 class RequestRepository:
-    """Reads and writes connection requests; knows nothing of Slack or Exalate."""
+    """Reads and writes connection requests; knows nothing of Slack or Exalate.
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    ``pause``, if given, is awaited before each read and each write transaction. The
+    bot passes ``InFlight.give_way``: database work a listener does after its ack then
+    keeps out of the way of answers still pending, as its HTTP requests do.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        pause: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._opened = sessions
+        self._pause = pause
         bind = sessions.kw.get("bind")
         self._dialect = bind.dialect.name if bind is not None else ""
         # SQLite has one writer at a time; writers that collide back off by sleeping
@@ -106,12 +117,22 @@ class RequestRepository:
         """Write transactions this process committed: shared reads go stale on each."""
 
     @contextlib.asynccontextmanager
+    async def _sessions(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading, once ``pause`` (if given) lets this caller go on."""
+        if self._pause is not None:
+            await self._pause()
+        async with self._opened() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
         """A write transaction, committed on success, then counted in ``writes``."""
+        if self._pause is not None:
+            await self._pause()
         async with contextlib.AsyncExitStack() as stack:
             if self._one_writer:
                 await stack.enter_async_context(self._write_lock)
-            yield await stack.enter_async_context(self._sessions.begin())
+            yield await stack.enter_async_context(self._opened.begin())
         self.writes += 1
 
     async def add(

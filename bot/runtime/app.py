@@ -197,7 +197,7 @@ class Runtime:
         metrics = Metrics()
         exalate = make_exalate_client(settings, http, metrics)
         client = make_slack_client(settings, http)
-        repository = RequestRepository(sessions)
+        repository = RequestRepository(sessions, pause=inflight.give_way)
         services = build_services(
             repository=repository,
             exalate=exalate,

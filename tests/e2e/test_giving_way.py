@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.approvals.model import RequestFields
 from bot.config import Settings
 from bot.runtime.app import make_slack_client
 from bot.sandbox.slack_emulator import FakeSlack
 from handlers.inflight import InFlight
+from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_schema
 from tests.e2e.harness import APPROVAL_CHANNEL
 from tests.loop_turns import no_op_ack, until
 
@@ -108,3 +111,32 @@ async def test_slack_client_formats_no_debug_lines(settings: Settings) -> None:
     async with aiohttp.ClientSession() as http:
         client = make_slack_client(settings, http)
     assert client._logger.level > logging.DEBUG  # slack_sdk's own test, private
+
+
+async def test_database_work_after_the_ack_waits_for_pending_answers(database_url: str) -> None:
+    """A listener's reads and writes after its ack wait while another person's answer is
+    pending, as its HTTP requests do; before the ack they go at once."""
+    inflight = InFlight()
+    engine = make_engine(database_url)
+    await upgrade_schema(engine)
+    repository = RequestRepository(make_sessionmaker(engine), pause=inflight.give_way)
+    fields = RequestFields("acme", "partner", "acme_to_partner", "Support sync", "SUP")
+    stored: list[int] = []
+    proceed = asyncio.Event()
+
+    async def listener(ack: Callable[[], Awaitable[None]]) -> None:
+        await repository.page(limit=1)  # before the ack: at once, answers pending or not
+        await ack()
+        await proceed.wait()
+        stored.append((await repository.add(fields, "U1", datetime.now(UTC))).id)
+
+    try:
+        await inflight.track(listener)(ack=no_op_ack)
+        async with inflight.answering():  # someone else's request, after the ack
+            proceed.set()
+            await until(lambda: inflight.waiting == 1)
+            assert stored == []
+        assert await inflight.drain(timeout=5) == 0
+        assert len(stored) == 1
+    finally:
+        await engine.dispose()
