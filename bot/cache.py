@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,14 @@ T = TypeVar("T")
 
 
 log = logging.getLogger(__name__)
+
+
+def shared_context() -> contextvars.Context:
+    """The context for work shared by everyone who asks (a load, a read): empty, so none
+    of the first asker's state rides along. A listener past its ack gives way to
+    answers still pending (``handlers.inflight``); a load a submission waits on before
+    its own answer must not."""
+    return contextvars.Context()
 
 
 class CacheUnavailable(Exception):
@@ -113,7 +122,7 @@ class TimedCache(Generic[T]):
         if self._refresh_asked_at >= moment:
             return running
         if self._queued is None or self._queued.done():  # done: cancelled with its loop
-            self._queued = asyncio.create_task(self._after(running))
+            self._queued = asyncio.create_task(self._after(running), context=shared_context())
             self._queued.add_done_callback(_note_failure)
         return self._queued
 
@@ -130,7 +139,7 @@ class TimedCache(Generic[T]):
 
     def _launch_refresh(self) -> asyncio.Task[T]:
         asked_at = self._clock()
-        self._refresh = asyncio.create_task(self._reload(asked_at))
+        self._refresh = asyncio.create_task(self._reload(asked_at), context=shared_context())
         self._refresh.add_done_callback(_note_failure)
         self._refresh_asked_at = asked_at
         return self._refresh

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
@@ -96,3 +97,16 @@ async def test_one_asker_giving_up_leaves_the_read_to_the_others(
     source.release.set()
     assert await second == 1
     assert first.cancelled()
+
+
+async def test_the_read_carries_none_of_the_first_askers_context() -> None:
+    """The read is everyone's: a listener past its ack (which gives way to answers) may
+    start it, and another asker may be waiting on it before its own answer."""
+    marker = contextvars.ContextVar("marker", default="no one's")
+
+    async def read() -> str:
+        return marker.get()
+
+    shared = SharedRead(read, writes=lambda: 0, max_age=1.0)
+    marker.set("the first asker's")
+    assert await shared.get() == "no one's"

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
+from bot.cache import shared_context
+
 T = TypeVar("T")
 
 
@@ -42,7 +44,7 @@ class SharedRead(Generic[T]):
     async def get(self) -> T:
         if not self._shareable():
             self._run_writes, self._run_began = self._writes(), self._clock()
-            self._run = asyncio.create_task(self._read())
+            self._run = asyncio.create_task(self._read(), context=shared_context())
             self._run.add_done_callback(_retrieve_failure)
         assert self._run is not None
         return await asyncio.shield(self._run)  # one asker cancelled leaves the others

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.approvals.model import RequestFields
+from bot.cache import TimedCache
 from bot.config import Settings
 from bot.runtime.app import make_slack_client
 from bot.sandbox.slack_emulator import FakeSlack
@@ -140,3 +141,30 @@ async def test_database_work_after_the_ack_waits_for_pending_answers(database_ur
         assert len(stored) == 1
     finally:
         await engine.dispose()
+
+
+async def test_shared_work_started_after_an_ack_never_waits() -> None:
+    """A load others may share (here Jira's project list, warmed up after ``connect``'s
+    ack) belongs to no one listener: a form submission waiting on it before its own
+    answer must not find it giving way to that answer."""
+    inflight = InFlight()
+    go = asyncio.Event()
+    loaded: list[str] = []
+
+    async def load() -> list[str]:
+        await go.wait()
+        await inflight.give_way()  # as each of its HTTP requests does
+        loaded.append("projects")
+        return loaded
+
+    projects = TimedCache(load, ttl=60)
+
+    async def listener(ack: Callable[[], Awaitable[None]]) -> None:
+        await ack()
+        projects.refresh_soon()
+
+    await inflight.track(listener)(ack=no_op_ack)
+    async with inflight.answering():  # a submission that waits on the load
+        go.set()
+        await until(lambda: loaded == ["projects"])
+        assert inflight.waiting == 0
