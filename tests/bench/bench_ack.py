@@ -1,4 +1,4 @@
-"""Ack latency under concurrent load, the bot against a bare Bolt app, in both transports.
+"""Ack latency under concurrent load, the bot against bare Bolt apps, in both transports.
 
     python -m tests.bench.bench_ack [--transport http|socket] [--kind command|approve|status]
 
@@ -135,9 +135,9 @@ async def measured(
     socket_side: FakeSlack | None,
 ) -> Results:
     """Start the bot or a bare app (``who``: ``bare`` or ``inline``) on ``database`` and
-    measure ``kinds``
-    against it, over HTTP or, given ``socket_side``, in Socket Mode. There the port it is
-    given only tells that it is up: the bot's probes, the bare app's empty server."""
+    measure ``kinds`` against it, over HTTP or, given ``socket_side``, in Socket Mode.
+    There the port it is given only tells that it is up: the bot's probes, the bare
+    app's empty server."""
     socket_mode = socket_side is not None
     if who == "bot":
         command = bot_command(socket_mode=socket_mode)
