@@ -91,19 +91,24 @@ async def _update(
     return to_domain(row) if row is not None else None
 
 
+async def _at_once() -> None:
+    """The default ``pause``: nothing to wait for."""
+
+
 class RequestRepository:
     """Reads and writes connection requests; knows nothing of Slack or Exalate.
 
-    ``pause``, if given, is awaited before each read and each write transaction. The
-    bot passes ``InFlight.give_way``: database work a listener does after its ack then
-    keeps out of the way of answers still pending, as its HTTP requests do.
+    ``pause`` is awaited before each read and each write transaction; by default it
+    returns at once. The bot passes ``InFlight.give_way``: database work a listener does
+    after its ack then keeps out of the way of answers still pending, as its HTTP
+    requests do.
     """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        pause: Callable[[], Awaitable[None]] | None = None,
+        pause: Callable[[], Awaitable[None]] = _at_once,
     ) -> None:
         self._opened = sessions
         self._pause = pause
@@ -118,17 +123,15 @@ class RequestRepository:
 
     @contextlib.asynccontextmanager
     async def _sessions(self) -> AsyncIterator[AsyncSession]:
-        """A session for reading, once ``pause`` (if given) lets this caller go on."""
-        if self._pause is not None:
-            await self._pause()
+        """A session for reading, once ``pause`` lets this caller go on."""
+        await self._pause()
         async with self._opened() as session:
             yield session
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
         """A write transaction, committed on success, then counted in ``writes``."""
-        if self._pause is not None:
-            await self._pause()
+        await self._pause()
         async with contextlib.AsyncExitStack() as stack:
             if self._one_writer:
                 await stack.enter_async_context(self._write_lock)
