@@ -16,6 +16,14 @@ acks came after Slack's 3 s (``late``; an HTTP request Bolt answered 404 for wan
 an ack counts as infinitely late). Then the same for a bare app that answers as its
 listener returns (``inline``: ``process_before_response``, as the bot does) instead of
 checking for the ack every 10 ms, as Bolt does by default: the fastest a Bolt app acks.
+
+All the apps run at once and take turns, one burst each, in an order that rotates: this
+machine has slow spells of a second or so, in which every process, the load generator
+too, does the same work two to three times slower, and a p99 over ten bursts is the
+slowest burst's. Taking turns lets a spell fall on every app alike. ``twin`` is the
+default bare app a second time: its p99 over the first one's (``twin ratio``) is what
+the machine's noise alone does to a p99 ratio in that run. The bot's work after its
+acks (an approval's, when Exalate answers 2 s later) runs beside every app's bursts.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import itertools
 import os
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -55,15 +65,16 @@ from tests.bench.common import (
 SIZES = (1, 10, 50, 200)
 SAMPLES = 200
 BURSTS = 10
-"""At least SAMPLES acks and BURSTS bursts per size: a p99 over a few bursts is the
-slowest burst's, and one hiccup of a shared 2-core machine would decide it."""
+"""At least SAMPLES acks and BURSTS bursts per size and app."""
 PENDING_FOR_STATUS = 50
 KINDS = ("command", "approve", "status")
+APPS = ("bot", "bare", "twin", "inline")
+WARM_UP = 20
 
 Send = Callable[[str, list[str]], Awaitable[list[float]]]
 """Sends one burst: a kind and, per message, its argument (command text or button value)."""
-Results = dict[str, dict[int, list[float]]]
-"""Ack times in seconds, by kind and burst size."""
+Results = dict[str, dict[str, dict[int, list[float]]]]
+"""Ack times in seconds, by app, kind and burst size."""
 
 
 def rounds(size: int) -> int:
@@ -95,18 +106,21 @@ def over_socket(socket_side: FakeSlack, control: str) -> Send:
 
 
 async def measure(
-    send: Send, kinds: Mapping[str, Iterator[str]]
+    kind: str, sends: Mapping[str, Send], arguments: Mapping[str, Iterator[str]]
 ) -> dict[str, dict[int, list[float]]]:
-    """Ack times per kind and burst size; ``kinds`` gives each kind's arguments."""
-    results: dict[str, dict[int, list[float]]] = {}
-    for kind, arguments in kinds.items():
-        await send(kind, [next(arguments) for _ in range(20)])  # warm up
-        results[kind] = {}
-        for size in SIZES:
-            samples: list[float] = []
-            for _ in range(rounds(size)):
-                samples += await send(kind, [next(arguments) for _ in range(size)])
-            results[kind][size] = samples
+    """Ack times of ``kind`` per app and burst size. In each round every app gets one
+    burst, and who goes first rotates; ``arguments`` gives each app's."""
+    apps = list(sends)
+    results: dict[str, dict[int, list[float]]] = {who: {} for who in apps}
+    for who in apps:
+        await sends[who](kind, list(itertools.islice(arguments[who], WARM_UP)))
+    for size in SIZES:
+        for who in apps:
+            results[who][size] = []
+        for turn in range(rounds(size)):
+            for who in apps[turn % len(apps) :] + apps[: turn % len(apps)]:
+                sample = list(itertools.islice(arguments[who], size))
+                results[who][size] += await sends[who](kind, sample)
     return results
 
 
@@ -126,93 +140,107 @@ async def submitted(at: Servers, database: str, count: int) -> None:
         await prepare(url, database, count)
 
 
-async def measured(
-    who: str,
-    at: Servers,
-    database: str,
-    kinds: Mapping[str, Iterator[str]],
-    *,
-    socket_side: FakeSlack | None,
-) -> Results:
-    """Start the bot or a bare app (``who``: ``bare`` or ``inline``) on ``database`` and
-    measure ``kinds`` against it, over HTTP or, given ``socket_side``, in Socket Mode.
-    There the port it is given only tells that it is up: the bot's probes, the bare
-    app's empty server."""
-    socket_mode = socket_side is not None
+async def bot_arguments(kind: str, at: Servers, database: str) -> Iterator[str]:
+    """What the bot is sent, with its database prepared: an Approve click for each of
+    as many fresh requests as the run needs, or 50 open requests for ``status`` to list."""
+    if kind == "approve":
+        await submitted(at, database, WARM_UP + sum(rounds(size) * size for size in SIZES))
+        values = await card_values(database)
+        return (values[n] for n in sorted(values))
+    if kind == "status":
+        await submitted(at, database, PENDING_FOR_STATUS)
+    return itertools.repeat(TEXTS[kind])
+
+
+TEXTS = {"command": "connect", "status": "status", "approve": "1:0000000000000000"}
+"""What each kind sends a bare app (which acks whatever it is sent)."""
+
+
+@dataclass(frozen=True)
+class Sides:
+    """Where the apps are served from: the fake Slack and simulator the bot uses (its
+    Socket Mode side in ``socket_sides["bot"]``), and a fake Slack of its own for each
+    bare app in Socket Mode, whose Web API hands out its own WebSocket."""
+
+    at: Servers
+    socket_sides: Mapping[str, FakeSlack]
+
+
+async def started(
+    who: str, transport: str, database: str, sides: Sides, stack: AsyncExitStack
+) -> Send:
+    """Start ``who`` (the bot, or a bare app: ``bare``, ``twin`` or ``inline``) until
+    ``stack`` closes; how to send it a burst. In Socket Mode the port it is given only
+    tells that it is up: the bot's probes, the bare app's empty server."""
+    socket_side = sides.socket_sides[who] if transport == "socket" else None
     if who == "bot":
-        command = bot_command(socket_mode=socket_mode)
+        command = bot_command(socket_mode=socket_side is not None)
+        slack = sides.at.slack
     else:
-        command = bare_bolt_command(socket_mode=socket_mode, inline=who == "inline")
-    up_on = "--health-port" if socket_mode and who == "bot" else "--port"
-    environment = bot_environment(at.slack, at.jira, database)
-    async with serve(command, environment, port_option=up_on) as (url, _process):
-        if socket_side is not None:
-            await socket_side.wait_connected(timeout=30)
-            return await measure(over_socket(socket_side, at.control), kinds)
-        return await measure(over_http(url, at.control), kinds)
+        command = bare_bolt_command(socket_mode=socket_side is not None, inline=who == "inline")
+        slack = socket_side.base_url if socket_side is not None else sides.at.slack
+    up_on = "--health-port" if socket_side is not None and who == "bot" else "--port"
+    environment = bot_environment(slack, sides.at.jira, database)
+    url, _process = await stack.enter_async_context(serve(command, environment, port_option=up_on))
+    if socket_side is None:
+        return over_http(url, sides.at.control)
+    await socket_side.wait_connected(timeout=30)
+    return over_socket(socket_side, sides.at.control)
 
 
-async def run(
-    transport: str, kinds: Sequence[str], at: Servers, socket_side: FakeSlack, folder: Path
-) -> dict[str, Results]:
-    """The bot and both bare apps, each of ``kinds``, over ``transport``."""
-    over = socket_side if transport == "socket" else None
-    needed = sum(rounds(size) * size for size in SIZES) + 20
-    results: dict[str, Results] = {}
-    for who in ("bot", "bare", "inline"):
-        results[who] = {}
-        database = sqlite_url(folder / f"{transport}-{who}.db")
-        if "approve" in kinds or "command" in kinds:
-            approvals: Iterator[str] = itertools.repeat("1:0000000000000000")
-            if who == "bot" and "approve" in kinds:
-                await submitted(at, database, needed)
-                values = await card_values(database)
-                approvals = (values[n] for n in sorted(values))
-            arguments = {"command": itertools.repeat("connect"), "approve": approvals}
-            chosen = {kind: arguments[kind] for kind in kinds if kind in arguments}
-            results[who] |= await measured(who, at, database, chosen, socket_side=over)
-        if "status" in kinds:
-            status_database = sqlite_url(folder / f"{transport}-{who}-status.db")
-            if who == "bot":
-                await submitted(at, status_database, PENDING_FOR_STATUS)
-            statuses = {"status": itertools.repeat("status")}
-            results[who] |= await measured(who, at, status_database, statuses, socket_side=over)
+async def run(transport: str, kinds: Sequence[str], sides: Sides, folder: Path) -> Results:
+    """Every app, each of ``kinds``, over ``transport``: per kind the bot on a database
+    of its own, prepared for it, and the bare apps beside it."""
+    results: Results = {who: {} for who in APPS}
+    for kind in kinds:
+        database = sqlite_url(folder / f"{transport}-{kind}.db")
+        arguments: dict[str, Iterator[str]] = {who: itertools.repeat(TEXTS[kind]) for who in APPS}
+        arguments["bot"] = await bot_arguments(kind, sides.at, database)
+        async with AsyncExitStack() as stack:
+            sends = {who: await started(who, transport, database, sides, stack) for who in APPS}
+            for who, times in (await measure(kind, sends, arguments)).items():
+                results[who][kind] = times
     return results
 
 
-def report(transport: str, kinds: Sequence[str], results: dict[str, Results]) -> None:
+def report(transport: str, kinds: Sequence[str], results: Results) -> None:
     print(f"\n{transport}")
     print(
         f"{'kind':8} {'N':>4} {'samples':>7} | {'bot p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
         f" | {'bare p50':>8} {'p95':>7} {'p99':>7} | {'p99 ratio':>9} {'late':>5}"
-        f" | {'inline p50':>10} {'p99':>7} | {'ratio':>6}"
+        f" | {'twin p99':>8} {'ratio':>6} | {'inline p50':>10} {'p99':>7} | {'ratio':>6}"
     )
     for kind in kinds:
         for size in SIZES:
             bot = results["bot"][kind][size]
             ours = percentiles(bot)
             bare = percentiles(results["bare"][kind][size])
+            twin = percentiles(results["twin"][kind][size])
             inline = percentiles(results["inline"][kind][size])
             print(
                 f"{kind:8} {size:>4} {len(bot):>7} | {ours['p50']:>8.1f} "
                 f"{ours['p95']:>7.1f} {ours['p99']:>7.1f} {ours['max']:>7.1f} | "
                 f"{bare['p50']:>8.1f} {bare['p95']:>7.1f} {bare['p99']:>7.1f} | "
                 f"{ours['p99'] / bare['p99']:>9.2f} {sum(t > 3.0 for t in bot):>5} | "
+                f"{twin['p99']:>8.1f} {twin['p99'] / bare['p99']:>6.2f} | "
                 f"{inline['p50']:>10.1f} {inline['p99']:>7.1f} | "
                 f"{ours['p99'] / inline['p99']:>6.2f}"
             )
 
 
 async def main(transports: Sequence[str], kinds: Sequence[str]) -> None:
-    # Slack's Socket Mode side, here: the acks are timed in a process that does no other work.
-    async with FakeSlack() as socket_side:
-        with servers(socket_side.socket_mode_url) as at, tempfile.TemporaryDirectory() as folder:
-            async with aiohttp.ClientSession() as session:
-                latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
-                await session.post(at.jira + "/_simulator/latency", json={"create": latency})
-            for transport in transports:
-                results = await run(transport, kinds, at, socket_side, Path(folder))
-                report(transport, kinds, results)
+    # Slack's Socket Mode side, here: the acks are timed in a process that does no
+    # other work. The bot's Web API calls go to the servers' process.
+    async with AsyncExitStack() as stack:
+        socket_sides = {who: await stack.enter_async_context(FakeSlack()) for who in APPS}
+        at = stack.enter_context(servers(socket_sides["bot"].socket_mode_url))
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        async with aiohttp.ClientSession() as session:
+            latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
+            await session.post(at.jira + "/_simulator/latency", json={"create": latency})
+        for transport in transports:
+            results = await run(transport, kinds, Sides(at, socket_sides), Path(folder))
+            report(transport, kinds, results)
 
 
 if __name__ == "__main__":
