@@ -1,9 +1,9 @@
 """What ``GET /metrics`` shows, written by ``prometheus_client``.
 
-Four families of the bot's own: requests by state (read from the database when scraped),
-approvals, the latency of each kind of call to Exalate/Jira, and errors by kind; beside
-them the client's process, platform and garbage-collector families (``process_*``,
-``python_*``) that dashboards for any Python service expect.
+Five families of the bot's own: requests by state (read from the database when scraped),
+listeners still running, approvals, the latency of each kind of call to Exalate/Jira, and
+errors by kind; beside them the client's process, platform and garbage-collector
+families (``process_*``, ``python_*``) that dashboards for any Python service expect.
 """
 
 from __future__ import annotations
@@ -51,6 +51,11 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self._listeners = Gauge(
+            "exalate_bot_listeners_running",
+            "Slack listeners started and not finished, work after the ack included.",
+            registry=self.registry,
+        )
         self._approvals = Counter(
             "exalate_bot_approvals",
             "Approvals that won and started a connection.",
@@ -77,7 +82,7 @@ class Metrics:
         """Record one call to Exalate/Jira, e.g. ``POST /rest/issuehub/4.0/connections``."""
         self._calls.labels(call=call).observe(seconds)
 
-    def render(self, states: Mapping[str, int]) -> str:
+    def render(self, states: Mapping[str, int], *, listeners_running: int) -> str:
         """The text a Prometheus scrape receives; ``states`` counts requests by state.
 
         The gauge is refilled from ``states`` on each scrape, so a state no request is in
@@ -86,4 +91,5 @@ class Metrics:
         self._requests.clear()
         for state, count in sorted(states.items()):
             self._requests.labels(state=state).set(count)
+        self._listeners.set(listeners_running)
         return generate_latest(self.registry).decode("utf-8")

@@ -204,6 +204,12 @@ class InFlight:
                 turn.set_result(None)
                 return
 
+    @property
+    def running(self) -> int:
+        """Listeners started and not finished, work after an ack included: how far behind
+        its clicks a process is."""
+        return len(self._tasks)
+
     async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 - a bound, not a cancel
         """Wait up to ``timeout`` seconds for running listeners; returns how many remain."""
         if self._tasks:

@@ -13,8 +13,10 @@ from bot.metrics import LATENCY_BUCKETS, Metrics
 CREATE = "POST /rest/issuehub/4.0/connections"
 
 
-def _families(metrics: Metrics, states: dict[str, int] | None = None) -> dict[str, Metric]:
-    text = metrics.render(states or {})
+def _families(
+    metrics: Metrics, states: dict[str, int] | None = None, *, listeners_running: int = 0
+) -> dict[str, Metric]:
+    text = metrics.render(states or {}, listeners_running=listeners_running)
     return {family.name: family for family in text_string_to_metric_families(text)}
 
 
@@ -35,6 +37,7 @@ def test_the_bots_families_keep_their_names_and_types() -> None:
     types = {name: families[name].type for name in families if name.startswith("exalate_bot_")}
     assert types == {
         "exalate_bot_requests": "gauge",
+        "exalate_bot_listeners_running": "gauge",
         "exalate_bot_approvals": "counter",  # the parser drops ``_total`` from the family
         "exalate_bot_errors": "counter",
         "exalate_bot_exalate_call_seconds": "histogram",
@@ -42,6 +45,7 @@ def test_the_bots_families_keep_their_names_and_types() -> None:
     names = {s.name for name in types for s in families[name].samples}
     assert names == {
         "exalate_bot_requests",
+        "exalate_bot_listeners_running",
         "exalate_bot_approvals_total",
         "exalate_bot_errors_total",
         "exalate_bot_exalate_call_seconds_bucket",
@@ -82,6 +86,13 @@ def test_requests_by_state_are_those_of_the_scrape() -> None:
     _families(metrics, {"pending_approval": 2, "invited": 1})
     requests = _families(metrics, {"invited": 3})["exalate_bot_requests"]
     assert [(s.labels, s.value) for s in requests.samples] == [({"state": "invited"}, 3)]
+
+
+def test_listeners_running_are_those_of_the_scrape() -> None:
+    metrics = Metrics()
+    _families(metrics, listeners_running=3)
+    running = _families(metrics, listeners_running=1)["exalate_bot_listeners_running"]
+    assert _value(running, "exalate_bot_listeners_running") == 1
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the process collector reads /proc")

@@ -326,5 +326,5 @@ class Runtime:
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         states = await self.repository.count_by_status()
-        text = self.service.metrics.render(states)
+        text = self.service.metrics.render(states, listeners_running=self.inflight.running)
         return web.Response(text=text, headers={"Content-Type": Metrics.CONTENT_TYPE})

@@ -661,3 +661,19 @@ class TestHttpEndpoint:
         create = 'call="POST /rest/issuehub/4.0/connections"'
         assert f"exalate_bot_exalate_call_seconds_count{{{create}}} 1" in text
         assert f'exalate_bot_exalate_call_seconds_bucket{{{create},le="+Inf"}} 1' in text
+
+    async def test_metrics_count_listeners_still_running(self, harness: Harness) -> None:
+        """An approval acked and waiting on Exalate is a listener still running, until
+        its code is delivered."""
+        metrics = harness.url.replace("/slack/events", "/metrics")
+        request_id = await _submitted_request(harness)
+        await harness.settle()
+        harness.simulator.hold_creates()
+        await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.simulator.holds(1)
+        async with harness.http.get(metrics) as r:
+            assert "exalate_bot_listeners_running 1.0" in await r.text()
+        harness.simulator.release_creates()
+        await harness.settle()
+        async with harness.http.get(metrics) as r:
+            assert "exalate_bot_listeners_running 0.0" in await r.text()
