@@ -6,24 +6,27 @@
 
 N concurrent ``/exalate connect`` commands, N concurrent Approve clicks and N
 concurrent ``/exalate status`` commands (answered in the ack, with 50 open requests
-pending), N = 1, 10, 50, 200, in at least 10 bursts and 200 samples per N; Exalate's
-create call answers after 2 s. In HTTP mode an ack is timed by the client, from sending
-the signed request to having the whole answer; in Socket Mode by a fake Slack in the
-benchmark's own process, which does nothing else, from sending the envelope to
-receiving the ack. Prints p50/p95/p99/max ack time in ms for the bot and for a bare
-Bolt ``AsyncApp`` that only acks, the ratio of their p99s, and how many of the bot's
-acks came after Slack's 3 s (``late``; an HTTP request Bolt answered 404 for want of
-an ack counts as infinitely late). Then the same for a bare app that answers as its
-listener returns (``inline``: ``process_before_response``, as the bot does) instead of
-checking for the ack every 10 ms, as Bolt does by default: the fastest a Bolt app acks.
+pending), N = 1, 10, 50, 200, in at least 10 bursts and 200 samples per N. In HTTP mode
+an ack is timed by the client, from sending the signed request to having the whole
+answer; in Socket Mode by a fake Slack in the benchmark's own process, which does
+nothing else, from sending the envelope to receiving the ack. Prints p50/p95/p99/max ack
+time in ms for the bot and for a bare Bolt ``AsyncApp`` that only acks, the ratio of
+their p99s, and how many of the bot's acks came after Slack's 3 s (``late``; an HTTP
+request Bolt answered 404 for want of an ack counts as infinitely late). Then the same
+for a bare app that answers as its listener returns (``inline``:
+``process_before_response``, as the bot does) instead of checking for the ack every
+10 ms, as Bolt does by default: the fastest a Bolt app acks.
 
 All the apps run at once and take turns, one burst each, in an order that rotates: this
 machine has slow spells of a second or so, in which every process, the load generator
 too, does the same work two to three times slower, and a p99 over ten bursts is the
 slowest burst's. Taking turns lets a spell fall on every app alike. ``twin`` is the
 default bare app a second time: its p99 over the first one's (``twin ratio``) is what
-the machine's noise alone does to a p99 ratio in that run. The bot's work after its
-acks (an approval's, when Exalate answers 2 s later) runs beside every app's bursts.
+the machine's noise alone does to a p99 ratio in that run. After each of its bursts the
+bot is let finish what it acked (Exalate answers a create call after 0.2 s; the bot's
+``/metrics`` shows no listener running) before anyone's next burst, so its approvals'
+work neither runs beside a bare app's burst nor piles up: every burst meets a quiet
+machine, and the work after the ack still runs beside the later acks of its own burst.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.runtime.app import SLACK_EVENTS_PATH
 from bot.sandbox.slack_emulator import FakeSlack
 from tests.bench.common import (
     Servers,
@@ -70,6 +74,9 @@ PENDING_FOR_STATUS = 50
 KINDS = ("command", "approve", "status")
 APPS = ("bot", "bare", "twin", "inline")
 WARM_UP = 20
+CREATE_LATENCY = 0.2
+"""Seconds Exalate takes to answer a create call (BENCH_CREATE_LATENCY overrides it):
+the bot settles after each of its bursts, approvals included, before the next burst."""
 
 Send = Callable[[str, list[str]], Awaitable[list[float]]]
 """Sends one burst: a kind and, per message, its argument (command text or button value)."""
@@ -183,9 +190,27 @@ async def started(
     environment = bot_environment(slack, sides.at.jira, database)
     url, _process = await stack.enter_async_context(serve(command, environment, port_option=up_on))
     if socket_side is None:
-        return over_http(url, sides.at.control)
-    await socket_side.wait_connected(timeout=30)
-    return over_socket(socket_side, sides.at.control)
+        send = over_http(url, sides.at.control)
+    else:
+        await socket_side.wait_connected(timeout=30)
+        send = over_socket(socket_side, sides.at.control)
+    return send if who != "bot" else settling(send, url.replace(SLACK_EVENTS_PATH, "/metrics"))
+
+
+def settling(send: Send, metrics: str) -> Send:
+    """``send``, then wait until the bot has finished all it acked: the next burst, the
+    bot's or a bare app's, meets a machine that is not still working on this one."""
+
+    async def send_and_settle(kind: str, arguments: list[str]) -> list[float]:
+        times = await send(kind, arguments)
+        async with aiohttp.ClientSession() as session:
+            while True:
+                async with session.get(metrics) as answer:
+                    if "exalate_bot_listeners_running 0.0" in await answer.text():
+                        return times
+                await asyncio.sleep(0.02)  # polled from outside, as a scrape would
+
+    return send_and_settle
 
 
 async def run(transport: str, kinds: Sequence[str], sides: Sides, folder: Path) -> Results:
@@ -236,7 +261,7 @@ async def main(transports: Sequence[str], kinds: Sequence[str]) -> None:
         at = stack.enter_context(servers(socket_sides["bot"].socket_mode_url))
         folder = stack.enter_context(tempfile.TemporaryDirectory())
         async with aiohttp.ClientSession() as session:
-            latency = float(os.environ.get("BENCH_CREATE_LATENCY", "2.0"))
+            latency = float(os.environ.get("BENCH_CREATE_LATENCY", str(CREATE_LATENCY)))
             await session.post(at.jira + "/_simulator/latency", json={"create": latency})
         for transport in transports:
             results = await run(transport, kinds, Sides(at, socket_sides), Path(folder))
