@@ -69,4 +69,5 @@ if __name__ == "__main__":
             port=arguments.port,
             print=None,
             access_log=None,
+            backlog=1024,  # as the bot's: 200 connections at once overflow aiohttp's 128
         )

@@ -147,6 +147,10 @@ async def submitted(at: Servers, database: str, count: int) -> None:
         await prepare(url, database, count)
 
 
+TEXTS = {"command": "connect", "status": "status", "approve": "1:0000000000000000"}
+"""What each kind sends a bare app (which acks whatever it is sent)."""
+
+
 async def bot_arguments(kind: str, at: Servers, database: str) -> Iterator[str]:
     """What the bot is sent, with its database prepared: an Approve click for each of
     as many fresh requests as the run needs, or 50 open requests for ``status`` to list."""
@@ -157,10 +161,6 @@ async def bot_arguments(kind: str, at: Servers, database: str) -> Iterator[str]:
     if kind == "status":
         await submitted(at, database, PENDING_FOR_STATUS)
     return itertools.repeat(TEXTS[kind])
-
-
-TEXTS = {"command": "connect", "status": "status", "approve": "1:0000000000000000"}
-"""What each kind sends a bare app (which acks whatever it is sent)."""
 
 
 @dataclass(frozen=True)
