@@ -8,7 +8,7 @@ under a burst a check or two more. The bot's app has Bolt await each listener in
 the listener acks, while the listener runs on in a task of its own. It also:
 
 * records that task, so shutdown can wait for an approval that is halfway through
-  creating a connection instead of cutting it off;
+  creating a connection instead of cutting it off, and ``/metrics`` can count them;
 * after its ``ack()``, and again around each HTTP request it makes (to Slack, to Jira:
   ``trace_config``, before the request and once its answer is in), makes the listener
   wait while any answer is pending, at most ``HOLD_LIMIT`` seconds: HTTP answers
