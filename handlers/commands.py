@@ -65,6 +65,8 @@ async def exalate(
     service, user, argument = service_in(context), command["user_id"], " ".join(line.words)
     if line.sub_command == "status":
         await ack(await status_answer(service, shared_status_in(context), argument, user))
+        if not argument:  # after the answers: the next asker finds a fresh read
+            await service.renew_open_requests(blocks.STATUS_LIST_MAX)
     elif line.sub_command in ("connect", "cancel"):
         await ack()  # cancelling updates the card and DMs: more than 3 s may pass
         try:

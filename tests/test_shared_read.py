@@ -20,9 +20,11 @@ class Source:
         self.release = asyncio.Event()
         self.release.set()
         self.fail_next = False
+        self.reading = asyncio.Event()
 
     async def read(self) -> int:
         self.reads += 1
+        self.reading.set()
         number = self.reads
         await self.release.wait()
         if self.fail_next:
@@ -110,3 +112,87 @@ async def test_the_read_carries_none_of_the_first_askers_context() -> None:
     shared = SharedRead(read, writes=lambda: 0, max_age=1.0)
     marker.set("the first asker's")
     assert await shared.get() == "no one's"
+
+
+async def test_a_renewal_keeps_asks_off_the_database(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    """Renewed once past ``older_than``: asks meanwhile get the read it renews at once,
+    and asks after it the new one."""
+    assert await shared.get() == 1
+    source.now += 1.5
+    source.release.clear()
+    source.reading.clear()
+    renewal = asyncio.create_task(shared.renew(older_than=1.0))
+    await source.reading.wait()
+    assert source.reads == 2
+    ask = asyncio.create_task(shared.get())
+    await asyncio.sleep(0)
+    assert ask.done()  # answered in its first step: it did not wait for the renewal
+    assert ask.result() == 1
+    source.release.set()
+    await renewal
+    assert await shared.get() == 2
+    assert source.reads == 2
+
+
+async def test_a_read_younger_than_asked_is_not_renewed(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    await shared.renew(older_than=1.0)  # nothing read yet: nothing to renew
+    assert await shared.get() == 1
+    source.now += 1.0
+    await shared.renew(older_than=1.0)
+    assert source.reads == 1
+
+
+async def test_past_max_age_asks_join_the_renewal_on_its_way(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    assert await shared.get() == 1
+    source.now += 1.5
+    source.release.clear()
+    source.reading.clear()
+    renewal = asyncio.create_task(shared.renew(older_than=1.0))
+    await source.reading.wait()
+    source.now += 0.6  # the first read is past max_age, the renewal is not
+    ask = asyncio.create_task(shared.get())
+    await asyncio.sleep(0)
+    source.release.set()
+    assert await ask == 2
+    await renewal
+    assert source.reads == 2
+
+
+async def test_a_write_outdates_the_read_and_its_renewal(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    """Nothing begun before this process's write is handed out after it, and nothing
+    outdated is renewed: the next ask reads."""
+    assert await shared.get() == 1
+    source.now += 1.5
+    source.release.clear()
+    source.reading.clear()
+    renewal = asyncio.create_task(shared.renew(older_than=1.0))
+    await source.reading.wait()
+    source.writes += 1
+    ask = asyncio.create_task(shared.get())
+    await asyncio.sleep(0)
+    source.release.set()
+    assert (await ask, source.reads) == (3, 3)
+    await renewal
+    source.writes += 1
+    source.now += 1.5
+    await shared.renew(older_than=1.0)
+    assert source.reads == 3
+
+
+async def test_a_failed_renewal_leaves_the_read_it_renews(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    assert await shared.get() == 1
+    source.now += 1.5
+    source.fail_next = True
+    with pytest.raises(RuntimeError, match="database gone"):
+        await shared.renew(older_than=1.0)
+    assert await shared.get() == 1

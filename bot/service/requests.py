@@ -356,14 +356,24 @@ class ConnectionService:
 
         Everyone asking at about the same time shares one read (``SharedRead``): never
         older than this process's last write, nor than ``OTHER_REPLICAS_LAG``."""
+        return await self._open_page(limit).get()
+
+    async def renew_open_requests(self, limit: int) -> None:
+        """Once an answer from ``open_requests`` is out: read again if the shared read is
+        past half its age, so that people who keep asking are answered without waiting
+        for the database."""
+        await self._open_page(limit).renew(older_than=OTHER_REPLICAS_LAG / 2)
+
+    def _open_page(self, limit: int) -> SharedRead[Page]:
         if limit not in self._open_pages:
             repository = self._t.repository
             self._open_pages[limit] = SharedRead(
                 lambda: repository.page(OPEN_STATUSES, limit=limit),
                 writes=lambda: repository.writes,
                 max_age=OTHER_REPLICAS_LAG,
+                clock=lambda: self._t.clock().timestamp(),  # the runtime's: tests move it
             )
-        return await self._open_pages[limit].get()
+        return self._open_pages[limit]
 
     async def mine(self, user_id: str, limit: int) -> Page:
         """A person's requests, whatever their state, newest first."""

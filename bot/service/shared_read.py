@@ -8,6 +8,10 @@ is as fresh as a person may expect:
   read begun before a write is not handed to anyone asking after it);
 - never begun more than ``max_age`` seconds ago, so what another replica wrote shows
   within that time.
+
+Whoever finds no such read waits for a new one. ``renew`` keeps that off the answers'
+path while people keep asking: called once an answer is out, it reads again when the
+shared read is getting old, and asks meanwhile are still answered from the old one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bot.cache import shared_context
@@ -22,8 +27,17 @@ from bot.cache import shared_context
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class _Run(Generic[T]):
+    """One read, with the count of this process's writes and the clock when it began."""
+
+    task: asyncio.Task[T]
+    writes: int
+    began: float
+
+
 class SharedRead(Generic[T]):
-    """``get()`` runs ``read`` or joins a run fresh enough to share."""
+    """``get()`` hands out a read fresh enough to share, or runs one."""
 
     def __init__(
         self,
@@ -37,29 +51,41 @@ class SharedRead(Generic[T]):
         self._writes = writes
         self._max_age = max_age
         self._clock = clock
-        self._run: asyncio.Task[T] | None = None
-        self._run_writes = -1
-        self._run_began = float("-inf")
+        self._latest: _Run[T] | None = None  # the latest run begun
+        self._answered: _Run[T] | None = None  # the latest run that succeeded
 
     async def get(self) -> T:
-        if not self._shareable():
-            self._run_writes, self._run_began = self._writes(), self._clock()
-            self._run = asyncio.create_task(self._read(), context=shared_context())
-            self._run.add_done_callback(_retrieve_failure)
-        assert self._run is not None
-        return await asyncio.shield(self._run)  # one asker cancelled leaves the others
+        """Prefers a finished read to one on its way: a renewal is never waited for
+        while the read it renews may still be shared."""
+        for run in (self._answered, self._latest):
+            if run is not None and self._shareable(run):
+                return await asyncio.shield(run.task)  # one asker cancelled leaves the others
+        return await asyncio.shield(self._begin().task)
 
-    def _shareable(self) -> bool:
-        run = self._run
-        if run is None or self._run_writes != self._writes():
+    async def renew(self, older_than: float) -> None:
+        """Read again now if the shared read began more than ``older_than`` seconds ago
+        and none is on its way, so that the next asks need not wait for one."""
+        answered, latest = self._answered, self._latest
+        if answered is None or answered is not latest or not self._shareable(answered):
+            return  # nothing shared yet, a read on its way, or asks read for themselves
+        if self._clock() - answered.began > older_than:
+            await asyncio.shield(self._begin().task)
+
+    def _begin(self) -> _Run[T]:
+        task = asyncio.create_task(self._read(), context=shared_context())
+        run = _Run(task, self._writes(), self._clock())
+        task.add_done_callback(lambda _: self._finished(run))
+        self._latest = run
+        return run
+
+    def _finished(self, run: _Run[T]) -> None:
+        if run.task.cancelled() or run.task.exception() is not None:
+            return  # raised to its askers; retrieved here so asyncio stays quiet without them
+        if self._answered is None or run.began >= self._answered.began:
+            self._answered = run
+
+    def _shareable(self, run: _Run[T]) -> bool:
+        if run.writes != self._writes() or self._clock() - run.began > self._max_age:
             return False
-        if self._clock() - self._run_began > self._max_age:
-            return False
-        return not run.done() or (not run.cancelled() and run.exception() is None)
-
-
-def _retrieve_failure(task: asyncio.Task[object]) -> None:
-    """A failed read is raised to its askers; retrieving it here keeps asyncio quiet when
-    every asker has gone."""
-    if not task.cancelled():
-        task.exception()
+        task = run.task
+        return not task.done() or (not task.cancelled() and task.exception() is None)

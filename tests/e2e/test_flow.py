@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +30,23 @@ def _existing(simulator: Simulator) -> None:
         "status": "ACTIVE",
         "invitationCode": "c",
     }
+
+
+@contextlib.contextmanager
+def _counted_reads(harness: Harness) -> Iterator[list[str]]:
+    """The pages of requests read while inside (each read counts its rows once)."""
+    counts: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT COUNT(*)"):
+            counts.append(statement)
+
+    engine = harness.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield counts
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
 
 
 async def _submitted_request(harness: Harness) -> int:
@@ -507,18 +526,8 @@ class TestStatusAndHelp:
         this process made shows in the very next answer."""
         request_id = await _submitted_request(harness)
         await harness.settle()
-        counts: list[str] = []
-
-        def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-            if statement.lstrip().upper().startswith("SELECT COUNT(*)"):
-                counts.append(statement)
-
-        engine = harness.runtime.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", note)
-        try:
+        with _counted_reads(harness) as counts:
             replies = await asyncio.gather(*(harness.command("status") for _ in range(20)))
-        finally:
-            event.remove(engine, "before_cursor_execute", note)
         assert all("acme_to_partner" in json.dumps(reply.body) for reply in replies)
         assert len(counts) == 1
         await harness.click(Action.REJECT, request_id, BOB)
@@ -527,6 +536,31 @@ class TestStatusAndHelp:
         await harness.settle()  # the rejection is written
         after = await harness.command("status")
         assert "acme_to_partner" not in json.dumps(after.body)
+
+    async def test_status_asked_on_and_on_reads_after_the_answers(
+        self, harness: Harness, clock: Clock
+    ) -> None:
+        """Once the shared read is a second old, the next answer still comes from it and
+        the read is renewed after that answer is out: people who keep asking do not wait
+        for the database."""
+        await _submitted_request(harness)
+        await harness.settle()
+        with _counted_reads(harness) as counts:
+            await harness.command("status")
+            await harness.settle()
+            clock.advance(timedelta(seconds=0.5))
+            await harness.command("status")
+            await harness.settle()
+            assert len(counts) == 1  # half a second old: shared, not renewed
+            clock.advance(timedelta(seconds=0.7))
+            reply = await harness.command("status")
+            assert len(counts) == 1  # answered from the read 1.2 s old
+            await harness.settle()
+            assert len(counts) == 2  # renewed after the answer
+            clock.advance(timedelta(seconds=1.5))
+            await harness.command("status")
+            assert len(counts) == 2  # the renewal is 1.5 s old: shared
+        assert "acme_to_partner" in json.dumps(reply.body)
 
     async def test_status_asked_together_keeps_each_requesters_own_button(
         self, harness: Harness
