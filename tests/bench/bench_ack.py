@@ -84,8 +84,8 @@ Results = dict[str, dict[str, dict[int, list[float]]]]
 """Ack times in seconds, by app, kind and burst size."""
 
 
-def rounds(size: int) -> int:
-    return max(BURSTS, SAMPLES // size)
+def rounds(size: int, scale: int) -> int:
+    return scale * max(BURSTS, SAMPLES // size)
 
 
 def over_http(url: str, control: str) -> Send:
@@ -113,7 +113,7 @@ def over_socket(socket_side: FakeSlack, control: str) -> Send:
 
 
 async def measure(
-    kind: str, sends: Mapping[str, Send], arguments: Mapping[str, Iterator[str]]
+    kind: str, sends: Mapping[str, Send], arguments: Mapping[str, Iterator[str]], scale: int
 ) -> dict[str, dict[int, list[float]]]:
     """Ack times of ``kind`` per app and burst size. In each round every app gets one
     burst, and who goes first rotates; ``arguments`` gives each app's."""
@@ -124,7 +124,7 @@ async def measure(
     for size in SIZES:
         for who in apps:
             results[who][size] = []
-        for turn in range(rounds(size)):
+        for turn in range(rounds(size, scale)):
             for who in apps[turn % len(apps) :] + apps[: turn % len(apps)]:
                 sample = list(itertools.islice(arguments[who], size))
                 results[who][size] += await sends[who](kind, sample)
@@ -151,11 +151,11 @@ TEXTS = {"command": "connect", "status": "status", "approve": "1:000000000000000
 """What each kind sends a bare app (which acks whatever it is sent)."""
 
 
-async def bot_arguments(kind: str, at: Servers, database: str) -> Iterator[str]:
+async def bot_arguments(kind: str, at: Servers, database: str, scale: int) -> Iterator[str]:
     """What the bot is sent, with its database prepared: an Approve click for each of
     as many fresh requests as the run needs, or 50 open requests for ``status`` to list."""
     if kind == "approve":
-        await submitted(at, database, WARM_UP + sum(rounds(size) * size for size in SIZES))
+        await submitted(at, database, WARM_UP + sum(rounds(size, scale) * size for size in SIZES))
         values = await card_values(database)
         return (values[n] for n in sorted(values))
     if kind == "status":
@@ -213,17 +213,19 @@ def settling(send: Send, metrics: str) -> Send:
     return send_and_settle
 
 
-async def run(transport: str, kinds: Sequence[str], sides: Sides, folder: Path) -> Results:
+async def run(
+    transport: str, kinds: Sequence[str], sides: Sides, folder: Path, scale: int
+) -> Results:
     """Every app, each of ``kinds``, over ``transport``: per kind the bot on a database
     of its own, prepared for it, and the bare apps beside it."""
     results: Results = {who: {} for who in APPS}
     for kind in kinds:
         database = sqlite_url(folder / f"{transport}-{kind}.db")
         arguments: dict[str, Iterator[str]] = {who: itertools.repeat(TEXTS[kind]) for who in APPS}
-        arguments["bot"] = await bot_arguments(kind, sides.at, database)
+        arguments["bot"] = await bot_arguments(kind, sides.at, database, scale)
         async with AsyncExitStack() as stack:
             sends = {who: await started(who, transport, database, sides, stack) for who in APPS}
-            for who, times in (await measure(kind, sends, arguments)).items():
+            for who, times in (await measure(kind, sends, arguments, scale)).items():
                 results[who][kind] = times
     return results
 
@@ -253,7 +255,7 @@ def report(transport: str, kinds: Sequence[str], results: Results) -> None:
             )
 
 
-async def main(transports: Sequence[str], kinds: Sequence[str]) -> None:
+async def main(transports: Sequence[str], kinds: Sequence[str], scale: int) -> None:
     # Slack's Socket Mode side, here: the acks are timed in a process that does no
     # other work. The bot's Web API calls go to the servers' process.
     async with AsyncExitStack() as stack:
@@ -264,7 +266,7 @@ async def main(transports: Sequence[str], kinds: Sequence[str]) -> None:
             latency = float(os.environ.get("BENCH_CREATE_LATENCY", str(CREATE_LATENCY)))
             await session.post(at.jira + "/_simulator/latency", json={"create": latency})
         for transport in transports:
-            results = await run(transport, kinds, Sides(at, socket_sides), Path(folder))
+            results = await run(transport, kinds, Sides(at, socket_sides), Path(folder), scale)
             report(transport, kinds, results)
 
 
@@ -272,10 +274,18 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--transport", choices=("http", "socket"))
     parser.add_argument("--kind", choices=KINDS)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="times the usual number of bursts per size: with bursts of 50 that stall "
+        "together, a p99 over 10 bursts is the slowest burst's; over 100 or more it is "
+        "how often bursts stall",
+    )
     chosen = parser.parse_args()
     # The timing side must not pause: a full collection of this process's heap (every
     # ack and call the fake Slack recorded) would add its 50-100 ms to whichever acks
     # were in flight. Nothing here makes much garbage in cycles.
     gc.disable()
     transports = [chosen.transport] if chosen.transport else ["http", "socket"]
-    asyncio.run(main(transports, [chosen.kind] if chosen.kind else KINDS))
+    asyncio.run(main(transports, [chosen.kind] if chosen.kind else KINDS, chosen.rounds))
