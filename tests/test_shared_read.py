@@ -80,6 +80,14 @@ async def test_a_read_is_shared_for_max_age_only(source: Source, shared: SharedR
     assert await shared.get() == 2
 
 
+async def test_a_clock_set_back_shares_nothing(source: Source, shared: SharedRead[int]) -> None:
+    """The clock is the runtime's wall clock: set back an hour, it must not make a read
+    look young for an hour."""
+    assert await shared.get() == 1
+    source.now -= 3600
+    assert await shared.get() == 2
+
+
 async def test_a_failed_read_is_raised_and_not_shared_afterwards(
     source: Source, shared: SharedRead[int]
 ) -> None:

@@ -72,9 +72,9 @@ class SharedRead(Generic[T]):
             await asyncio.shield(self._begin().task)
 
     def _begin(self) -> _Run[T]:
-        task = asyncio.create_task(self._read(), context=shared_context())
-        run = _Run(task, self._writes(), self._clock())
-        task.add_done_callback(lambda _: self._finished(run))
+        writes, began = self._writes(), self._clock()
+        run = _Run(asyncio.create_task(self._read(), context=shared_context()), writes, began)
+        run.task.add_done_callback(lambda _: self._finished(run))
         self._latest = run
         return run
 
@@ -85,7 +85,8 @@ class SharedRead(Generic[T]):
             self._answered = run
 
     def _shareable(self, run: _Run[T]) -> bool:
-        if run.writes != self._writes() or self._clock() - run.began > self._max_age:
+        age = self._clock() - run.began  # below zero: the clock was set back, trust nothing
+        if run.writes != self._writes() or not 0 <= age <= self._max_age:
             return False
         task = run.task
         return not task.done() or (not task.cancelled() and task.exception() is None)
