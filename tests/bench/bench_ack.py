@@ -285,9 +285,9 @@ if __name__ == "__main__":
         "--rounds",
         type=int,
         default=1,
-        help="times the usual number of bursts per size: with bursts of 50 that stall "
-        "together, a p99 over 10 bursts is the slowest burst's; over 100 or more it is "
-        "how often bursts stall",
+        help="times the usual number of bursts per size. A p99 stays about the slowest "
+        "burst's (1%% of the acks is one burst of 10, half of one of 50), but over more "
+        "bursts every app meets the machine's slow spells, not only some of them",
     )
     chosen = parser.parse_args()
     # The timing side must not pause: a full collection of this process's heap (every

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -542,25 +543,30 @@ class TestStatusAndHelp:
     ) -> None:
         """Once the shared read is a second old, the next answer still comes from it and
         the read is renewed after that answer is out: people who keep asking do not wait
-        for the database."""
-        await _submitted_request(harness)
+        for the database, and another replica's change shows in the answer after."""
+        request_id = await _submitted_request(harness)
         await harness.settle()
         with _counted_reads(harness) as counts:
-            await harness.command("status")
+            assert "acme_to_partner" in json.dumps((await harness.command("status")).body)
             await harness.settle()
             clock.advance(timedelta(seconds=0.5))
             await harness.command("status")
             await harness.settle()
             assert len(counts) == 1  # half a second old: shared, not renewed
+            async with harness.runtime.engine.begin() as connection:  # as another replica
+                await connection.execute(
+                    sa.text("UPDATE connection_request SET status = 'rejected' WHERE id = :id"),
+                    {"id": request_id},
+                )
             clock.advance(timedelta(seconds=0.7))
-            reply = await harness.command("status")
-            assert len(counts) == 1  # answered from the read 1.2 s old
+            old = await harness.command("status")  # from the read 1.2 s old
             await harness.settle()
-            assert len(counts) == 2  # renewed after the answer
+            assert len(counts) == 2  # renewed after that answer
             clock.advance(timedelta(seconds=1.5))
-            await harness.command("status")
-            assert len(counts) == 2  # the renewal is 1.5 s old: shared
-        assert "acme_to_partner" in json.dumps(reply.body)
+            new = await harness.command("status")  # from the renewal, 1.5 s old
+            assert len(counts) == 2
+        assert "acme_to_partner" in json.dumps(old.body)
+        assert "acme_to_partner" not in json.dumps(new.body)
 
     async def test_status_asked_together_keeps_each_requesters_own_button(
         self, harness: Harness
