@@ -287,7 +287,7 @@ if __name__ == "__main__":
         default=1,
         help="times the usual number of bursts per size. A p99 stays about the slowest "
         "burst's (1%% of the acks is one burst of 10, half of one of 50), but over more "
-        "bursts every app meets the machine's slow spells, not only some of them",
+        "bursts each app is likelier to meet the machine's slow spells",
     )
     chosen = parser.parse_args()
     # The timing side must not pause: a full collection of this process's heap (every
