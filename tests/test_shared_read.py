@@ -122,17 +122,24 @@ async def test_the_read_carries_none_of_the_first_askers_context() -> None:
     assert await shared.get() == "no one's"
 
 
-async def test_a_renewal_keeps_asks_off_the_database(
-    source: Source, shared: SharedRead[int]
-) -> None:
-    """Renewed once past ``older_than``: asks meanwhile get the read it renews at once,
-    and asks after it the new one."""
+async def _renewal_held_open(source: Source, shared: SharedRead[int]) -> asyncio.Task[None]:
+    """A first read, then 1.5 s later a renewal (``older_than=1.0``) whose read has begun
+    and is held open until ``source.release`` is set."""
     assert await shared.get() == 1
     source.now += 1.5
     source.release.clear()
     source.reading.clear()
     renewal = asyncio.create_task(shared.renew(older_than=1.0))
     await source.reading.wait()
+    return renewal
+
+
+async def test_a_renewal_keeps_asks_off_the_database(
+    source: Source, shared: SharedRead[int]
+) -> None:
+    """Renewed once past ``older_than``: asks meanwhile get the read it renews at once,
+    and asks after it the new one."""
+    renewal = await _renewal_held_open(source, shared)
     assert source.reads == 2
     ask = asyncio.create_task(shared.get())
     await asyncio.sleep(0)
@@ -157,12 +164,7 @@ async def test_a_read_younger_than_asked_is_not_renewed(
 async def test_past_max_age_asks_join_the_renewal_on_its_way(
     source: Source, shared: SharedRead[int]
 ) -> None:
-    assert await shared.get() == 1
-    source.now += 1.5
-    source.release.clear()
-    source.reading.clear()
-    renewal = asyncio.create_task(shared.renew(older_than=1.0))
-    await source.reading.wait()
+    renewal = await _renewal_held_open(source, shared)
     source.now += 0.6  # the first read is past max_age, the renewal is not
     ask = asyncio.create_task(shared.get())
     await asyncio.sleep(0)
@@ -177,12 +179,7 @@ async def test_a_write_outdates_the_read_and_its_renewal(
 ) -> None:
     """Nothing begun before this process's write is handed out after it, and nothing
     outdated is renewed: the next ask reads."""
-    assert await shared.get() == 1
-    source.now += 1.5
-    source.release.clear()
-    source.reading.clear()
-    renewal = asyncio.create_task(shared.renew(older_than=1.0))
-    await source.reading.wait()
+    renewal = await _renewal_held_open(source, shared)
     source.writes += 1
     ask = asyncio.create_task(shared.get())
     await asyncio.sleep(0)
