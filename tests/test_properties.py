@@ -8,6 +8,7 @@ import contextlib
 import html
 import itertools
 import re
+import shlex
 import uuid
 from pathlib import Path
 
@@ -75,6 +76,25 @@ class TestInputProperties:
         except UsageError:
             return  # answered with the usage, which is the point
         assert line.sub_command == line.sub_command.lower()
+
+    @given(st.text(alphabet=st.sampled_from(" \t\r\n\xa0\u2003=ab-Z1.'\"\\"), max_size=40))
+    def test_command_text_splits_as_a_shell_would(self, text: str) -> None:
+        """Quoted or not (plain text skips shlex), the words are shlex's."""
+        try:
+            words = shlex.split(text)
+        except ValueError:
+            return
+        if not words:
+            return
+        options = {}
+        for word in words[1:]:
+            key, equals, value = word.partition("=")
+            if equals:
+                options[key.lower()] = value
+        line = parse_command(text)
+        assert line.sub_command == words[0].lower()
+        assert line.options == options
+        assert line.words == tuple(w for w in words[1:] if "=" not in w)
 
     @given(ANY_TEXT)
     def test_button_values_parse_or_are_refused(self, value: str) -> None:

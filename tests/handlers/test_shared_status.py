@@ -75,6 +75,14 @@ class TestSharedStatus:
         _answer(shared, ALICE)
         assert "Show code" not in _answer(shared, BOB)
 
+    def test_who_has_a_code_to_show_is_found_again_on_each_page(self) -> None:
+        """Alice's code, stored after the last read, shows on the next page's answer."""
+        shared = SharedStatus()
+        before = Page((_request(1), _request(2, Status.INVITED)), 2)
+        assert "Show code" not in _answer(shared, ALICE, page=before)
+        assert _answer(shared, ALICE) == _rendered(ALICE)
+        assert "Show code" in _answer(shared, ALICE)
+
     def test_another_page_is_rendered_afresh(self) -> None:
         """A new read (after a transition, or once the shared read is too old) is a new
         page, equal or not: its answer is never one rendered for an earlier read."""
