@@ -136,7 +136,7 @@ class FakeSlack(SocketModeSide):
         self._changed = asyncio.Condition()
         self._scripted: dict[str, deque[_Reply]] = {}
         self._sockets: list[web.WebSocketResponse] = []
-        self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._pending_acks: dict[str, asyncio.Future[tuple[dict[str, Any], float]]] = {}
         self._envelope_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
