@@ -60,6 +60,8 @@ _acked = contextvars.ContextVar("acked", default=False)
 
 
 def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    """Resolve ``future`` unless one of the others racing to (an ack, the listener's
+    end, a timer) already did."""
     if not future.done():
         future.set_result(value)
 
