@@ -341,6 +341,22 @@ class TestSocketMode:
         assert fake.calls_to("apps.connections.open")[0].token == "xapp-test"
         assert [call.method for call in fake.calls_to("auth.test")] == ["auth.test"]
 
+    @pytest.mark.usefixtures("handler")
+    async def test_an_ack_is_timed_as_it_is_read(self, fake: FakeSlack) -> None:
+        """The emulator's own work after reading an ack (in a burst: parsing the acks
+        read with it) is not the client's: the time stops as the ack is read."""
+
+        class SlowToRecord(list[dict[str, Any]]):
+            def append(self, ack: dict[str, Any]) -> None:
+                time.sleep(0.3)  # the emulator busy after the read
+                super().append(ack)
+
+        fake.acks = SlowToRecord()
+        ack, seconds = await fake.push_timed("slash_commands", slash_command(fake, "hi"))
+
+        assert fake.acks == [ack]
+        assert seconds < 0.3
+
     async def test_served_by_another_emulator(self, fake: FakeSlack) -> None:
         """With ``socket_mode_elsewhere`` the Web API sends the client to the other
         emulator's WebSocket, and envelopes pushed there are acked there."""
