@@ -66,6 +66,16 @@ def _settle(future: asyncio.Future[bool], value: bool) -> None:
         future.set_result(value)
 
 
+async def _settled_within(future: asyncio.Future[bool], seconds: float) -> bool:
+    """``future``'s result, or False once ``seconds`` pass first: a timer on the one
+    future, cheaper than ``asyncio.wait`` or ``wait_for`` on a path taken per request."""
+    timer = asyncio.get_running_loop().call_later(seconds, _settle, future, False)
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
 class InFlight:
     """Listener tasks that have not finished, answers not yet sent, and the listeners
     waiting for those answers."""
@@ -125,10 +135,8 @@ class InFlight:
 
         @functools.wraps(listener)
         async def tracked(*args: Any, **kwargs: Any) -> None:
-            loop = asyncio.get_running_loop()
-            # True once acked, False once the listener ended or ACK_WAIT passed: one
-            # future, cheaper than asyncio.wait over two, on a path taken per request.
-            acked: asyncio.Future[bool] = loop.create_future()
+            # True once acked, False once the listener ended or ACK_WAIT passed.
+            acked: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             if "ack" in kwargs:
                 kwargs["ack"] = self._ack_then_give_way(kwargs["ack"], acked)
             else:
@@ -145,13 +153,11 @@ class InFlight:
                 name, kind = listener.__name__, type(error).__name__
                 log.error("listener_failed listener=%s kind=%s", name, kind)
 
-            give_up = loop.call_later(ACK_WAIT, _settle, acked, False)
             try:
-                if not await acked and work.done():
+                if not await _settled_within(acked, ACK_WAIT) and work.done():
                     raised_to_bolt = True
                     work.result()  # Bolt answers a failure before the ack, and logs it
             finally:
-                give_up.cancel()
                 work.add_done_callback(finished)  # after the above: it knows who reported
 
         return tracked  # type: ignore[return-value]
@@ -179,18 +185,16 @@ class InFlight:
         once: work an answer waits for must not wait for answers."""
         if not _acked.get() or (self._answering == 0 and not self._waiting):
             return
-        loop = asyncio.get_running_loop()
-        turn: asyncio.Future[bool] = loop.create_future()  # True: released; False: overdue
+        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # True: released
         self._waiting.append(turn)
         self._release_soon()
-        overdue = loop.call_later(HOLD_LIMIT, _settle, turn, False)
         try:
-            if not await turn:  # held long enough: go on anyway, but one per turn
+            if not await _settled_within(turn, HOLD_LIMIT):
+                # Held long enough: go on anyway, but one per turn.
                 self._leave(turn)
                 async with self._overdue:
                     await asyncio.sleep(0)
         finally:
-            overdue.cancel()
             self._leave(turn)  # stopped while waiting
             self._release_soon()
 
