@@ -1,8 +1,9 @@
 """Ack latency under concurrent load, the bot against bare Bolt apps, in both transports.
 
     python -m tests.bench.bench_ack [--transport http|socket] [--kind command|approve|status]
+                                    [--sizes 10,50] [--rounds K]
 
-(both transports and every kind by default)
+(both transports, every kind and every size by default)
 
 N concurrent ``/exalate connect`` commands, N concurrent Approve clicks and N
 concurrent ``/exalate status`` commands (answered in the ack, with 50 open requests
@@ -84,10 +85,6 @@ Results = dict[str, dict[str, dict[int, list[float]]]]
 """Ack times in seconds, by app, kind and burst size."""
 
 
-def rounds(size: int, scale: int) -> int:
-    return scale * max(BURSTS, SAMPLES // size)
-
-
 def over_http(url: str, control: str) -> Send:
     async def send(kind: str, arguments: list[str]) -> list[float]:
         given = await handed_out(control, len(arguments))
@@ -119,8 +116,24 @@ def over_socket(socket_side: FakeSlack, control: str) -> Send:
     return send
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Which burst sizes, and how many times the usual number of bursts of each."""
+
+    sizes: Sequence[int]
+    scale: int
+
+    def rounds(self, size: int) -> int:
+        return self.scale * max(BURSTS, SAMPLES // size)
+
+    @property
+    def clicks(self) -> int:
+        """Approve clicks a run sends the bot, each on a request of its own."""
+        return WARM_UP + sum(self.rounds(size) * size for size in self.sizes)
+
+
 async def measure(
-    kind: str, sends: Mapping[str, Send], arguments: Mapping[str, Iterator[str]], scale: int
+    kind: str, sends: Mapping[str, Send], arguments: Mapping[str, Iterator[str]], plan: Plan
 ) -> dict[str, dict[int, list[float]]]:
     """Ack times of ``kind`` per app and burst size. In each round every app gets one
     burst, and who goes first rotates; ``arguments`` gives each app's."""
@@ -128,10 +141,10 @@ async def measure(
     results: dict[str, dict[int, list[float]]] = {who: {} for who in apps}
     for who in apps:
         await sends[who](kind, list(itertools.islice(arguments[who], WARM_UP)))
-    for size in SIZES:
+    for size in plan.sizes:
         for who in apps:
             results[who][size] = []
-        for turn in range(rounds(size, scale)):
+        for turn in range(plan.rounds(size)):
             for who in apps[turn % len(apps) :] + apps[: turn % len(apps)]:
                 sample = list(itertools.islice(arguments[who], size))
                 results[who][size] += await sends[who](kind, sample)
@@ -158,11 +171,11 @@ TEXTS = {"command": "connect", "status": "status", "approve": "1:000000000000000
 """What each kind sends a bare app (which acks whatever it is sent)."""
 
 
-async def bot_arguments(kind: str, at: Servers, database: str, scale: int) -> Iterator[str]:
+async def bot_arguments(kind: str, at: Servers, database: str, plan: Plan) -> Iterator[str]:
     """What the bot is sent, with its database prepared: an Approve click for each of
     as many fresh requests as the run needs, or 50 open requests for ``status`` to list."""
     if kind == "approve":
-        await submitted(at, database, WARM_UP + sum(rounds(size, scale) * size for size in SIZES))
+        await submitted(at, database, plan.clicks)
         values = await card_values(database)
         return (values[n] for n in sorted(values))
     if kind == "status":
@@ -221,7 +234,7 @@ def settling(send: Send, metrics: str) -> Send:
 
 
 async def run(
-    transport: str, kinds: Sequence[str], sides: Sides, folder: Path, scale: int
+    transport: str, kinds: Sequence[str], sides: Sides, folder: Path, plan: Plan
 ) -> Results:
     """Every app, each of ``kinds``, over ``transport``: per kind the bot on a database
     of its own, prepared for it, and the bare apps beside it."""
@@ -229,15 +242,15 @@ async def run(
     for kind in kinds:
         database = sqlite_url(folder / f"{transport}-{kind}.db")
         arguments: dict[str, Iterator[str]] = {who: itertools.repeat(TEXTS[kind]) for who in APPS}
-        arguments["bot"] = await bot_arguments(kind, sides.at, database, scale)
+        arguments["bot"] = await bot_arguments(kind, sides.at, database, plan)
         async with AsyncExitStack() as stack:
             sends = {who: await started(who, transport, database, sides, stack) for who in APPS}
-            for who, times in (await measure(kind, sends, arguments, scale)).items():
+            for who, times in (await measure(kind, sends, arguments, plan)).items():
                 results[who][kind] = times
     return results
 
 
-def report(transport: str, kinds: Sequence[str], results: Results) -> None:
+def report(transport: str, kinds: Sequence[str], sizes: Sequence[int], results: Results) -> None:
     print(f"\n{transport}")
     print(
         f"{'kind':8} {'N':>4} {'samples':>7} | {'bot p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
@@ -245,7 +258,7 @@ def report(transport: str, kinds: Sequence[str], results: Results) -> None:
         f" | {'twin p99':>8} {'ratio':>6} | {'inline p50':>10} {'p99':>7} | {'ratio':>6}"
     )
     for kind in kinds:
-        for size in SIZES:
+        for size in sizes:
             bot = results["bot"][kind][size]
             ours = percentiles(bot)
             bare = percentiles(results["bare"][kind][size])
@@ -262,7 +275,7 @@ def report(transport: str, kinds: Sequence[str], results: Results) -> None:
             )
 
 
-async def main(transports: Sequence[str], kinds: Sequence[str], scale: int) -> None:
+async def main(transports: Sequence[str], kinds: Sequence[str], plan: Plan) -> None:
     # Slack's Socket Mode side, here: the acks are timed in a process that does no
     # other work. The bot's Web API calls go to the servers' process.
     async with AsyncExitStack() as stack:
@@ -273,8 +286,8 @@ async def main(transports: Sequence[str], kinds: Sequence[str], scale: int) -> N
             latency = float(os.environ.get("BENCH_CREATE_LATENCY", str(CREATE_LATENCY)))
             await session.post(at.jira + "/_simulator/latency", json={"create": latency})
         for transport in transports:
-            results = await run(transport, kinds, Sides(at, socket_sides), Path(folder), scale)
-            report(transport, kinds, results)
+            results = await run(transport, kinds, Sides(at, socket_sides), Path(folder), plan)
+            report(transport, kinds, plan.sizes, results)
 
 
 if __name__ == "__main__":
@@ -289,10 +302,19 @@ if __name__ == "__main__":
         "burst's (1%% of the acks is one burst of 10, half of one of 50), but over more "
         "bursts each app is likelier to meet the machine's slow spells",
     )
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(size) for size in text.split(",")],
+        default=list(SIZES),
+        help="burst sizes, comma-separated (default: 1,10,50,200). Fewer sizes make more "
+        "bursts of the others affordable, Approve's above all: every click needs a "
+        "request of its own, submitted through the bot beforehand",
+    )
     chosen = parser.parse_args()
     # The timing side must not pause: a full collection of this process's heap (every
     # ack and call the fake Slack recorded) would add its 50-100 ms to whichever acks
     # were in flight. Nothing here makes much garbage in cycles.
     gc.disable()
     transports = [chosen.transport] if chosen.transport else ["http", "socket"]
-    asyncio.run(main(transports, [chosen.kind] if chosen.kind else KINDS, chosen.rounds))
+    plan = Plan(chosen.sizes, chosen.rounds)
+    asyncio.run(main(transports, [chosen.kind] if chosen.kind else KINDS, plan))
