@@ -16,7 +16,10 @@ their p99s, and how many of the bot's acks came after Slack's 3 s (``late``; an 
 request Bolt answered 404 for want of an ack counts as infinitely late). Then the same
 for a bare app that answers as its listener returns (``inline``:
 ``process_before_response``, as the bot does) instead of checking for the ack every
-10 ms, as Bolt does by default: the fastest a Bolt app acks.
+10 ms, as Bolt does by default: the fastest a Bolt app acks. Last, ``burst``: how long
+the median burst took to be acked whole (its slowest ack), the bot's over the bare app's.
+A p99 is about the slowest burst's, whichever met a slow spell; this says what a burst
+usually costs.
 
 All the apps run at once and take turns, one burst each, in an order that rotates: this
 machine has slow spells of a second or so, in which every process, the load generator
@@ -37,6 +40,7 @@ import asyncio
 import gc
 import itertools
 import os
+import statistics
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -81,8 +85,10 @@ the bot settles after each of its bursts, approvals included, before the next bu
 
 Send = Callable[[str, list[str]], Awaitable[list[float]]]
 """Sends one burst: a kind and, per message, its argument (command text or button value)."""
-Results = dict[str, dict[str, dict[int, list[float]]]]
-"""Ack times in seconds, by app, kind and burst size."""
+Bursts = list[list[float]]
+"""Ack times in seconds, burst by burst."""
+Results = dict[str, dict[str, dict[int, Bursts]]]
+"""Ack times by app, kind and burst size."""
 
 
 def over_http(url: str, control: str) -> Send:
@@ -134,11 +140,11 @@ class Plan:
 
 async def measure(
     kind: str, sends: Mapping[str, Send], arguments: Mapping[str, Iterator[str]], plan: Plan
-) -> dict[str, dict[int, list[float]]]:
+) -> dict[str, dict[int, Bursts]]:
     """Ack times of ``kind`` per app and burst size. In each round every app gets one
     burst, and who goes first rotates; ``arguments`` gives each app's."""
     apps = list(sends)
-    results: dict[str, dict[int, list[float]]] = {who: {} for who in apps}
+    results: dict[str, dict[int, Bursts]] = {who: {} for who in apps}
     for who in apps:
         await sends[who](kind, list(itertools.islice(arguments[who], WARM_UP)))
     for size in plan.sizes:
@@ -147,7 +153,7 @@ async def measure(
         for turn in range(plan.rounds(size)):
             for who in apps[turn % len(apps) :] + apps[: turn % len(apps)]:
                 sample = list(itertools.islice(arguments[who], size))
-                results[who][size] += await sends[who](kind, sample)
+                results[who][size].append(await sends[who](kind, sample))
     return results
 
 
@@ -250,20 +256,27 @@ async def run(
     return results
 
 
+def typical_burst(bursts: Bursts) -> float:
+    """In ms, the median over bursts of each one's slowest ack."""
+    return statistics.median(max(times) for times in bursts) * 1000
+
+
 def report(transport: str, kinds: Sequence[str], sizes: Sequence[int], results: Results) -> None:
     print(f"\n{transport}")
     print(
         f"{'kind':8} {'N':>4} {'samples':>7} | {'bot p50':>8} {'p95':>7} {'p99':>7} {'max':>7}"
         f" | {'bare p50':>8} {'p95':>7} {'p99':>7} | {'p99 ratio':>9} {'late':>5}"
         f" | {'twin p99':>8} {'ratio':>6} | {'inline p50':>10} {'p99':>7} | {'ratio':>6}"
+        f" | {'burst':>6} {'bare':>6} {'ratio':>6}"
     )
     for kind in kinds:
         for size in sizes:
-            bot = results["bot"][kind][size]
-            ours = percentiles(bot)
-            bare = percentiles(results["bare"][kind][size])
-            twin = percentiles(results["twin"][kind][size])
-            inline = percentiles(results["inline"][kind][size])
+            bursts = {who: results[who][kind][size] for who in APPS}
+            bot = [t for times in bursts["bot"] for t in times]
+            ours, bare, twin, inline = (
+                percentiles([t for times in bursts[who] for t in times]) for who in APPS
+            )
+            burst, bare_burst = typical_burst(bursts["bot"]), typical_burst(bursts["bare"])
             print(
                 f"{kind:8} {size:>4} {len(bot):>7} | {ours['p50']:>8.1f} "
                 f"{ours['p95']:>7.1f} {ours['p99']:>7.1f} {ours['max']:>7.1f} | "
@@ -271,7 +284,8 @@ def report(transport: str, kinds: Sequence[str], sizes: Sequence[int], results: 
                 f"{ours['p99'] / bare['p99']:>9.2f} {sum(t > 3.0 for t in bot):>5} | "
                 f"{twin['p99']:>8.1f} {twin['p99'] / bare['p99']:>6.2f} | "
                 f"{inline['p50']:>10.1f} {inline['p99']:>7.1f} | "
-                f"{ours['p99'] / inline['p99']:>6.2f}"
+                f"{ours['p99'] / inline['p99']:>6.2f} | "
+                f"{burst:>6.1f} {bare_burst:>6.1f} {burst / bare_burst:>6.2f}"
             )
 
 
