@@ -272,10 +272,9 @@ def report(transport: str, kinds: Sequence[str], sizes: Sequence[int], results: 
     for kind in kinds:
         for size in sizes:
             bursts = {who: results[who][kind][size] for who in APPS}
-            bot = [t for times in bursts["bot"] for t in times]
-            ours, bare, twin, inline = (
-                percentiles([t for times in bursts[who] for t in times]) for who in APPS
-            )
+            acks = {who: [t for times in bursts[who] for t in times] for who in APPS}
+            bot = acks["bot"]
+            ours, bare, twin, inline = (percentiles(acks[who]) for who in APPS)
             burst, bare_burst = typical_burst(bursts["bot"]), typical_burst(bursts["bare"])
             print(
                 f"{kind:8} {size:>4} {len(bot):>7} | {ours['p50']:>8.1f} "
@@ -320,9 +319,9 @@ if __name__ == "__main__":
         "--sizes",
         type=lambda text: [int(size) for size in text.split(",")],
         default=list(SIZES),
-        help="burst sizes, comma-separated (default: 1,10,50,200). Fewer sizes make more "
-        "bursts of the others affordable, Approve's above all: every click needs a "
-        "request of its own, submitted through the bot beforehand",
+        help=f"burst sizes, comma-separated (default: {','.join(map(str, SIZES))}). Fewer "
+        "sizes make more bursts of the others affordable, Approve's above all: every "
+        "click needs a request of its own, submitted through the bot beforehand",
     )
     chosen = parser.parse_args()
     # The timing side must not pause: a full collection of this process's heap (every
