@@ -56,15 +56,25 @@ def can_transition(source: Status, target: Status) -> bool:
     return target in TRANSITIONS[source]
 
 
+DEFAULT_SITE = "default"
+"""The site of a bot configured by flat variables, and of every request made before
+sites existed."""
+
+
 @dataclass(frozen=True, slots=True)
 class RequestFields:
-    """What the requester asked for: the Exalate wizard's fields, already validated."""
+    """What the requester asked for: the Exalate wizard's fields, already validated, and
+    the site (the Exalate node) that is to create the connection.
+
+    The site is not in the fingerprint: it never changes for a request, whose id is.
+    """
 
     local_short_name: str
     remote_short_name: str
     connection_name: str
     description: str
     project_key: str
+    site: str = DEFAULT_SITE
 
 
 class CreateOutcome(StrEnum):
