@@ -7,22 +7,30 @@ message that names the variable, before anything connects anywhere.
 
 from __future__ import annotations
 
-import fnmatch
-import ipaddress
 import re
-import urllib.parse
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.site_config import (
+    DEFAULT_CONFIG_FILE,
+    SiteConfig,
+    SitesInvalid,
+    check_http_url,
+    check_project_patterns,
+    config_path,
+    environment,
+    flat_site,
+    read_sites,
+)
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///exalate-bot.db"
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 _APPROVER_ID = re.compile(r"[UWS][A-Z0-9]{2,}")
-_PROJECT_PATTERN = re.compile(r"[A-Z*][A-Z0-9_*]*")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 _DURATION = re.compile(r"(?P<amount>\d+(\.\d+)?)\s*(?P<unit>[smhd])?")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -45,16 +53,6 @@ _MISSING_HINTS = {
 
 
 S = TypeVar("S", bound="DatabaseSettings")
-
-
-def _loopback(host: str) -> bool:
-    """Whether ``host`` is this machine: ``localhost`` or a loopback address."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name other than localhost: it is somewhere on the network
-        return False
 
 
 class SettingsError(Exception):
@@ -91,8 +89,11 @@ class Settings(DatabaseSettings):
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
-    jira_url: str
-    jira_token: SecretStr
+    exalate_config: str | None = None
+    """``exalate-bot.toml``: the sites; default ``./exalate-bot.toml`` when present."""
+    jira_url: str | None = None
+    """The single site's Jira, when no file describes the sites."""
+    jira_token: SecretStr | None = None
     jira_timeout: float = Field(default=10.0, gt=0)
     jira_retries: int = Field(default=2, ge=0, le=10)
     exalate_approval_channel: str
@@ -126,29 +127,24 @@ class Settings(DatabaseSettings):
             raise ValueError("must be an app-level token starting with xapp-")
         return value
 
-    @field_validator("slack_api_url", "jira_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+    _sites: tuple[SiteConfig, ...] = PrivateAttr(default=())
 
-    @field_validator("jira_url")
-    @classmethod
-    def _no_credentials(cls, value: str) -> str:
-        if "@" in value.split("/")[2]:
-            raise ValueError("must not carry a user or password; JIRA_TOKEN authenticates")
-        return value
+    @property
+    def sites(self) -> tuple[SiteConfig, ...]:
+        """The Exalate nodes the bot serves, in the order the file gives them."""
+        return self._sites
 
     @field_validator("slack_api_url")
     @classmethod
-    def _trailing_slash(cls, value: str) -> str:
+    def _slack_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http:// or https:// URL")
         return value if value.endswith("/") else value + "/"
 
     @field_validator("jira_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _jira_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
 
     @field_validator("exalate_approval_channel")
     @classmethod
@@ -184,17 +180,7 @@ class Settings(DatabaseSettings):
     @field_validator("exalate_projects", mode="before")
     @classmethod
     def _projects(cls, value: object) -> tuple[str, ...]:
-        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-        patterns = tuple(str(item).strip().upper() for item in items if str(item).strip())
-        if bad := [p for p in patterns if not _PROJECT_PATTERN.fullmatch(p)]:
-            raise ValueError(f"not a project key or *-pattern: {', '.join(bad)}")
-        return patterns
-
-    def project_allowed(self, key: str) -> bool:
-        """Whether ``key`` may be chosen for incoming sync (EXALATE_PROJECTS)."""
-        return not self.exalate_projects or any(
-            fnmatch.fnmatchcase(key.upper(), pattern) for pattern in self.exalate_projects
-        )
+        return check_project_patterns(value)
 
     @field_validator("exalate_approval_ttl", "exalate_invite_remind_after", mode="before")
     @classmethod
@@ -227,15 +213,9 @@ class Settings(DatabaseSettings):
             self.exalate_secret_key,
         ]
         found = [value.get_secret_value() for value in values if value is not None]
+        found += [secret for site in self.sites for secret in site.secrets()]
         password = make_url(self.database_url).password
         return [*found, password] if password else found
-
-    @property
-    def jira_token_in_clear(self) -> bool:
-        """Whether JIRA_URL is plain ``http://`` to another host: the token would cross
-        the network unencrypted. Loopback (the simulator, a local proxy) is exempt."""
-        url = urllib.parse.urlsplit(self.jira_url)
-        return url.scheme == "http" and not _loopback(url.hostname or "")
 
     def require_socket_mode(self) -> SecretStr:
         """The app-level token Socket Mode needs, or a SettingsError naming it."""
@@ -276,8 +256,32 @@ class HttpModeSettings(Settings):
         return value
 
 
+class _SiteVariables(BaseSettings):
+    """The variables that say where the sites come from, as given (unvalidated): whether
+    a file is in use, and which flat site variables are set beside it."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    exalate_config: str | None = None
+    jira_url: str | None = None
+    jira_token: str | None = None
+    exalate_local_short_name: str | None = None
+    exalate_projects: Annotated[str | None, NoDecode] = None
+    exalate_initiation: str | None = None
+
+
+# Flat variables that describe the single site; beside a file they would be ignored.
+_FLAT_SITE_VARIABLES = (
+    "jira_url",
+    "exalate_local_short_name",
+    "exalate_projects",
+    "exalate_initiation",
+)
+
+
 def load_settings(mode: Literal["socket", "http"] | None = None, /, **overrides: Any) -> Settings:
-    """Read the bot's settings; a problem becomes SettingsError naming each variable.
+    """Read the bot's settings and its sites; a problem becomes SettingsError naming each
+    variable, or each place in ``exalate-bot.toml``.
 
     ``mode`` also requires what that way of reaching Slack needs, so that a start is
     refused with every problem in one message, before anything is created or started.
@@ -287,7 +291,62 @@ def load_settings(mode: Literal["socket", "http"] | None = None, /, **overrides:
         "socket": SocketModeSettings,
         "http": HttpModeSettings,
     }
-    return _load(kinds[mode], overrides)
+    lines: list[str] = []
+    settings: Settings | None = None
+    try:
+        settings = kinds[mode](**overrides)
+    except ValidationError as error:
+        lines = _lines(error)
+    try:
+        sites = _sites(settings, overrides)
+    except SitesInvalid as error:
+        lines += error.lines
+    if lines:
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines))
+    assert settings is not None
+    settings._sites = sites
+    return settings
+
+
+def _sites(settings: Settings | None, overrides: dict[str, Any]) -> tuple[SiteConfig, ...]:
+    """The sites from the file in use, or the one the flat variables describe."""
+    raw: dict[str, Any] = {
+        k: str(v) for k, v in overrides.items() if k in _SiteVariables.model_fields
+    }
+    given = _SiteVariables(**raw)
+    path = config_path(given.exalate_config)
+    if path is not None:
+        beside = [name.upper() for name in _FLAT_SITE_VARIABLES if getattr(given, name)]
+        if beside:
+            raise SitesInvalid(
+                [
+                    f"{', '.join(beside)} and {path.name} are both given: the file describes "
+                    "every site; move these values into it (see README, Sites) and unset them"
+                ]
+            )
+        return read_sites(path, environment())
+    missing = [
+        f"{name.upper()} is missing"
+        for name in ("jira_url", "jira_token")
+        if not getattr(given, name)
+    ]
+    if given.jira_token is not None and not given.jira_token.strip():
+        missing.append("JIRA_TOKEN is empty")
+    if missing:
+        raise SitesInvalid(
+            [*missing[:-1], missing[-1] + f" (or describe the sites in {DEFAULT_CONFIG_FILE})"]
+        )
+    if settings is None or settings.jira_url is None or settings.jira_token is None:
+        return ()  # malformed: pydantic has named it
+    return (
+        flat_site(
+            settings.jira_url,
+            settings.jira_token,
+            local_short_name=settings.exalate_local_short_name,
+            projects=settings.exalate_projects,
+            initiation=settings.exalate_initiation,
+        ),
+    )
 
 
 def load_database_settings() -> DatabaseSettings:
@@ -300,14 +359,19 @@ def _load(kind: type[S], overrides: dict[str, Any]) -> S:
     try:
         return kind(**overrides)
     except ValidationError as error:
-        lines = []
-        for problem in error.errors():
-            name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
-            if problem["type"] == "missing":
-                hint = _MISSING_HINTS.get(name.lower())
-                message = f"is missing: {hint}" if hint else "is missing"
-            else:
-                message = problem["msg"]
-            message = message.removeprefix("Value error, ")
-            lines.append(f"{name} {message}")
-        raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(_lines(error))) from None
+
+
+def _lines(error: ValidationError) -> list[str]:
+    """Pydantic's report as one line per variable."""
+    lines = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
+        if problem["type"] == "missing":
+            hint = _MISSING_HINTS.get(name.lower())
+            message = f"is missing: {hint}" if hint else "is missing"
+        else:
+            message = problem["msg"]
+        message = message.removeprefix("Value error, ")
+        lines.append(f"{name} {message}")
+    return lines

@@ -40,10 +40,10 @@ class TestSettings:
 
     def test_project_patterns(self, environment: pytest.MonkeyPatch) -> None:
         """EXALATE_PROJECTS: keys and *-patterns, case-insensitive; empty allows all."""
-        assert load_settings().project_allowed("ANYTHING")
+        assert load_settings().sites[0].project_allowed("ANYTHING")
         environment.setenv("EXALATE_PROJECTS", "sup, D*")
-        settings = load_settings()
-        assert [settings.project_allowed(k) for k in ("SUP", "DEV", "OPS", "SUPPORT")] == [
+        site = load_settings().sites[0]
+        assert [site.project_allowed(k) for k in ("SUP", "DEV", "OPS", "SUPPORT")] == [
             True,
             True,
             False,

@@ -1,0 +1,298 @@
+"""The Exalate nodes ("sites") the bot serves: read from ``exalate-bot.toml``, or, without
+a file, from the flat variables of a single site named ``default``.
+
+The file names the environment variables that hold each site's secret; the secret
+itself never sits in the file. Every problem found is reported, each on its own line,
+so an operator fixes the whole file in one go.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import os
+import re
+import stat
+import tomllib
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+
+from bot.approvals.model import DEFAULT_SITE
+from bot.approvals.rules import SHORT_NAME_MAX
+
+DEFAULT_CONFIG_FILE = "exalate-bot.toml"
+SITE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+PROJECT_PATTERN = re.compile(r"[A-Z*][A-Z0-9_*-]*")
+_SHORT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+Initiation = Literal["api", "assisted"]
+
+
+class SitesInvalid(Exception):
+    """The sites cannot be built; ``lines`` says each problem, naming where it is."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost`` or a loopback address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost: it is somewhere on the network
+        return False
+
+
+def check_http_url(value: str) -> str:
+    """A Jira base URL without a trailing slash; ValueError says what is wrong."""
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError("must be an http:// or https:// URL")
+    if "@" in value.split("/")[2]:
+        raise ValueError("must not carry a user or password; the credentials authenticate")
+    return value.rstrip("/")
+
+
+def check_project_patterns(value: object) -> tuple[str, ...]:
+    """Project keys or ``*``-patterns, from a comma-separated string or a list."""
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    patterns = tuple(str(item).strip().upper() for item in items if str(item).strip())
+    if bad := [p for p in patterns if not PROJECT_PATTERN.fullmatch(p)]:
+        raise ValueError(f"not a project key or *-pattern: {', '.join(bad)}")
+    return patterns
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    """One Exalate node as configured: where it is, how to authenticate, what it allows.
+
+    Exactly one of ``token`` (a personal access token, sent as Bearer) and
+    ``username``/``password`` (Jira basic auth) is set.
+    """
+
+    name: str
+    jira_url: str
+    local_short_name: str = ""
+    projects: tuple[str, ...] = ()
+    """Jira project keys or ``*``-patterns allowed for incoming sync; empty: all."""
+    initiation: Initiation = "api"
+    retired: bool = False
+    """Read-only: its invitations are still followed, no new request is taken."""
+    token: SecretStr | None = field(default=None, repr=False)
+    username: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+    credentials_from: str = "JIRA_TOKEN"
+    """Where the secret comes from, for messages: the variable's name, never its value."""
+
+    def project_allowed(self, key: str) -> bool:
+        """Whether ``key`` may be chosen for incoming sync on this site."""
+        return not self.projects or any(
+            fnmatch.fnmatchcase(key.upper(), pattern) for pattern in self.projects
+        )
+
+    @property
+    def credentials_in_clear(self) -> bool:
+        """Whether the credentials cross the network unencrypted: plain ``http://`` to
+        another host. Loopback (the simulator, a local proxy) is exempt."""
+        url = urllib.parse.urlsplit(self.jira_url)
+        return url.scheme == "http" and not is_loopback(url.hostname or "")
+
+    def secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.token, self.password) if s is not None]
+
+
+class _SiteEntry(BaseModel):
+    """One ``[sites.<name>]`` table as written in the file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jira_url: str
+    token_env: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    local_short_name: str = ""
+    projects: tuple[str, ...] = ()
+    initiation: Initiation = "api"
+    retired: bool = False
+
+    @field_validator("jira_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_http_url(value)
+
+    @field_validator("projects", mode="before")
+    @classmethod
+    def _projects(cls, value: object) -> tuple[str, ...]:
+        return check_project_patterns(value)
+
+    @field_validator("local_short_name")
+    @classmethod
+    def _short_name(cls, value: str) -> str:
+        if value and not (len(value) <= SHORT_NAME_MAX and _SHORT_NAME.fullmatch(value)):
+            raise ValueError(
+                "must start with a letter and hold only letters, digits, '_' or '-' "
+                f"(at most {SHORT_NAME_MAX})"
+            )
+        return value
+
+    @field_validator("token_env", "password_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError("must be the name of an environment variable, such as JIRA_TOKEN_EU")
+        return value
+
+
+def config_path(given: str | None, cwd: Path | None = None) -> Path | None:
+    """The file in use: ``EXALATE_CONFIG`` if given, else ``./exalate-bot.toml`` when
+    present, else None (the flat variables describe one site)."""
+    if given:
+        return Path(given)
+    default = (cwd or Path.cwd()) / DEFAULT_CONFIG_FILE
+    return default if default.is_file() else None
+
+
+def loosely_writable(path: Path) -> bool:
+    """Whether others than its owner may change the file (and so which Jira gets the
+    bot's credentials)."""
+    try:
+        return bool(path.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+    except OSError:
+        return False
+
+
+def environment() -> dict[str, str]:
+    """The variables a ``token_env`` may name: the process's, over a ``.env`` file's."""
+    from_file = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    return from_file | dict(os.environ)
+
+
+def read_sites(path: Path, env: Mapping[str, str]) -> tuple[SiteConfig, ...]:
+    """Every site the file describes, with its secret from ``env``; SitesInvalid lists
+    every problem at once."""
+    where = path.name
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SitesInvalid([f"EXALATE_CONFIG names {path}, which does not exist"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SitesInvalid([f"{where} cannot be read: {type(error).__name__}"]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise SitesInvalid([f"{where} is not valid TOML: {error}"]) from None
+    problems = [
+        f"{where}: {key} is not a key this version knows" for key in document if key != "sites"
+    ]
+    tables = document.get("sites", {})
+    if not isinstance(tables, dict) or not tables:
+        problems.append(f"{where} describes no site: add a [sites.<name>] table")
+        tables = {}
+    sites = []
+    for name, table in tables.items():
+        place = f"{where}: [sites.{name}]"
+        if not SITE_NAME.fullmatch(name):
+            problems.append(
+                f"{place} the name must be lower case: a letter, then letters, digits, "
+                "'_' or '-' (at most 32)"
+            )
+        try:
+            entry = _SiteEntry.model_validate(table)
+        except ValidationError as error:
+            problems.extend(f"{place} {_says(p)}" for p in error.errors())
+            continue
+        site, wrong = _resolve(name, entry, env)
+        problems.extend(f"{place} {line}" for line in wrong)
+        if site is not None:
+            sites.append(site)
+    problems.extend(_duplicate_short_names(where, sites))
+    if problems:
+        raise SitesInvalid(problems)
+    return tuple(sites)
+
+
+def _resolve(
+    name: str, entry: _SiteEntry, env: Mapping[str, str]
+) -> tuple[SiteConfig | None, list[str]]:
+    """The site with its secret read from the environment, or what is wrong."""
+    basic = entry.username is not None or entry.password_env is not None
+    if entry.token_env is not None and basic:
+        return None, ["gives token_env and username/password_env: choose one way to sign in"]
+    if not basic and entry.token_env is None:
+        return None, [
+            "has no credentials: give token_env (a personal access token), or username "
+            "and password_env (basic auth)"
+        ]
+    if basic and (not entry.username or ":" in entry.username or entry.password_env is None):
+        return None, ["basic auth needs both username (without ':') and password_env"]
+    variable = entry.token_env or entry.password_env
+    assert variable is not None
+    secret = env.get(variable, "")
+    if not secret.strip():
+        state = "is empty" if variable in env else "is not set"
+        return None, [f"names {variable}, which {state} in the environment"]
+    site = SiteConfig(
+        name=name,
+        jira_url=entry.jira_url,
+        local_short_name=entry.local_short_name,
+        projects=entry.projects,
+        initiation=entry.initiation,
+        retired=entry.retired,
+        token=SecretStr(secret) if entry.token_env else None,
+        username=entry.username,
+        password=SecretStr(secret) if basic else None,
+        credentials_from=variable,
+    )
+    return site, []
+
+
+def _duplicate_short_names(where: str, sites: list[SiteConfig]) -> list[str]:
+    seen: dict[str, str] = {}
+    problems = []
+    for site in sites:
+        key = site.local_short_name.casefold()
+        if not key:
+            continue
+        if key in seen:
+            problems.append(
+                f"{where}: [sites.{site.name}] local_short_name {site.local_short_name!r} is "
+                f"also [sites.{seen[key]}]'s: each node's short name is its own"
+            )
+        seen.setdefault(key, site.name)
+    return problems
+
+
+def flat_site(
+    jira_url: str,
+    token: SecretStr,
+    *,
+    local_short_name: str,
+    projects: tuple[str, ...],
+    initiation: Initiation,
+) -> SiteConfig:
+    """The one site the flat variables (``JIRA_URL``, ``JIRA_TOKEN``, …) describe."""
+    return SiteConfig(
+        name=DEFAULT_SITE,
+        jira_url=jira_url,
+        local_short_name=local_short_name,
+        projects=projects,
+        initiation=initiation,
+        token=token,
+    )
+
+
+def _says(problem: Mapping[str, Any]) -> str:
+    """One of pydantic's problems with a site's table, as ``key what``."""
+    key = ".".join(str(part) for part in problem["loc"])
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        return f"{key} is not a key this version knows"
+    if kind == "missing":
+        return f"{key} is missing"
+    return f"{key} {str(problem['msg']).removeprefix('Value error, ')}"
