@@ -1,9 +1,10 @@
-"""The adapter to Exalate on Jira: one client, its typed answers and its errors.
+"""The adapter to Exalate on Jira: one client, its credentials, typed answers and errors.
 
 Import from here; the module layout behind it may change. Its stand-in, the simulator,
 lives with the other stand-ins in ``bot.sandbox``.
 """
 
+from bot.exalate.auth import BasicAuth, BearerToken, Credentials
 from bot.exalate.client import ExalateClient
 from bot.exalate.errors import (
     ExalateAuthError,
@@ -29,9 +30,12 @@ from bot.exalate.models import (
 )
 
 __all__ = [
+    "BasicAuth",
+    "BearerToken",
     "Connection",
     "ConnectionSpec",
     "CreatedConnection",
+    "Credentials",
     "ExalateAuthError",
     "ExalateBadRequest",
     "ExalateClient",

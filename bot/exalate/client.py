@@ -6,7 +6,9 @@ Callers therefore handle typed errors and typed models, never aiohttp or raw JSO
 
 Read calls are retried after a passing trouble (timeouts, refusals, 5xx, 429 within
 ``MAX_RETRY_AFTER``); the create call never is. The client logs nothing, so no body can
-leak into logs.
+leak into logs. Each call is reported to ``observe`` under its route template
+(``GET /rest/api/2/project/{key}``), never the filled-in path: a metric label per
+project key typed into a form would grow without bound.
 It does not own the ``aiohttp.ClientSession``: whoever built the session closes it.
 """
 
@@ -18,7 +20,7 @@ import math
 import random
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -26,6 +28,7 @@ import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
 from bot.exalate import errors
+from bot.exalate.auth import BasicAuth, Credentials
 from bot.exalate.models import (
     Connection,
     ConnectionList,
@@ -41,6 +44,7 @@ __all__ = ["CONNECTIONS_PATH", "ISSUEHUB", "ExalateClient"]
 ISSUEHUB = "/rest/issuehub/4.0"
 CONNECTIONS_PATH = f"{ISSUEHUB}/connections"
 PROJECTS_PATH = "/rest/api/2/project"
+PROJECT_PATH = f"{PROJECTS_PATH}/{{key}}"
 MYSELF_PATH = "/rest/api/2/myself"
 SERVER_INFO_PATH = "/rest/api/2/serverInfo"
 
@@ -61,16 +65,18 @@ class ExalateClient:
     """Exalate's REST API (``/rest/issuehub/4.0``) and the few Jira core calls the bot needs.
 
     ``base_url`` is Jira's base URL (``JIRA_URL``); Exalate on Jira Server / Data Center is
-    a Jira app, so its API lives under the same address. ``token`` is a Jira personal
-    access token, sent as ``Authorization: Bearer``. Creating a connection gets its own,
-    longer timeout because Exalate generates scripts and keys while the caller waits.
+    a Jira app, so its API lives under the same address; it must not carry a user or
+    password, which error messages quote it with. ``credentials`` is a personal access
+    token or a username and password (``bot.exalate.auth``). Creating a connection gets
+    its own, longer timeout because Exalate generates scripts and keys while the caller
+    waits.
     """
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
         base_url: str,
-        token: str,
+        credentials: Credentials,
         *,
         read_timeout: float = 10.0,
         create_timeout: float = 15.0,
@@ -79,11 +85,15 @@ class ExalateClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observe: Callable[[str, float], None] | None = None,
     ):
-        if not token:
-            raise ValueError("token must not be empty")
+        url = urllib.parse.urlsplit(base_url)
+        if url.username is not None or url.password is not None:
+            raise ValueError("the Jira URL must not contain a user or password; pass credentials")
         self._session = session
         self._base_url = base_url.rstrip("/")
-        self._token = token
+        self._credentials = credentials
+        # Longest first: a short secret replaced inside a longer one would leave the
+        # longer one's remainder in the text.
+        self._secrets = tuple(sorted(credentials.secrets(), key=len, reverse=True))
         self._read_timeout = read_timeout
         self._create_timeout = create_timeout
         self._read_retries = read_retries
@@ -91,7 +101,7 @@ class ExalateClient:
         self._sleep = sleep
         self._observe = observe
         self._headers = {
-            "Authorization": f"Bearer {token}",
+            "Authorization": credentials.header(),
             "Accept": "application/json",
             # Atlassian's XSRF filter rejects non-browser POSTs without it; harmless on GETs.
             "X-Atlassian-Token": "no-check",
@@ -101,19 +111,20 @@ class ExalateClient:
         return f"ExalateClient(base_url={self._base_url!r})"
 
     async def list_projects(self) -> list[Project]:
-        """The Jira projects the token's user can browse: candidates for incoming sync."""
+        """The Jira projects the bot's Jira user can browse: candidates for incoming sync."""
         data = await self._request("GET", PROJECTS_PATH, timeout=self._read_timeout)
         return self._parse(_PROJECTS, data, "GET", PROJECTS_PATH)
 
     async def get_project(self, key: str) -> Project | None:
         """The project ``key``, or None when Jira has none (404): a project created since
         the list was read is found here."""
-        path = f"{PROJECTS_PATH}/{urllib.parse.quote(key, safe='')}"
         try:
-            data = await self._request("GET", path, timeout=self._read_timeout)
+            data = await self._request(
+                "GET", PROJECT_PATH, {"key": key}, timeout=self._read_timeout
+            )
         except errors.ExalateEndpointMissing:
             return None
-        return self._parse(_PROJECT, data, "GET", path)
+        return self._parse(_PROJECT, data, "GET", _fill(PROJECT_PATH, {"key": key}))
 
     async def list_connections(self) -> list[Connection]:
         """Every Exalate connection on this Jira, whatever its status."""
@@ -136,7 +147,7 @@ class ExalateClient:
         return self._parse(_CREATED, data, "POST", CONNECTIONS_PATH)
 
     async def myself(self) -> JiraUser:
-        """The token's user: the cheapest proof that ``JIRA_URL`` and the token work."""
+        """The bot's Jira user: the cheapest proof that ``JIRA_URL`` and the credentials work."""
         data = await self._request("GET", MYSELF_PATH, timeout=self._read_timeout)
         return self._parse(_USER, data, "GET", MYSELF_PATH)
 
@@ -148,17 +159,21 @@ class ExalateClient:
     async def _request(
         self,
         method: str,
-        path: str,
+        route: str,
+        params: Mapping[str, str] | None = None,
         *,
         json: Any = None,
         timeout: float,  # noqa: ASYNC109 - handed to aiohttp's per-call ClientTimeout
     ) -> Any:
-        """Send a call; reads that meet a passing trouble are tried again.
+        """Send a call to ``route`` with its ``{name}`` parts filled from ``params``;
+        reads that meet a passing trouble are tried again.
 
-        Only GETs are repeated: they change nothing. Each retry waits ``backoff`` times 2ⁿ
-        seconds with up to 50 % jitter, or what a 429's ``Retry-After`` asks if that is
-        at most ``MAX_RETRY_AFTER``; a longer ask is not worth holding a person for.
+        The path is built here, so ``observe`` can only ever see the template. Only GETs
+        are repeated: they change nothing. Each retry waits ``backoff`` times 2ⁿ seconds
+        with up to 50 % jitter, or what a 429's ``Retry-After`` asks if that is at most
+        ``MAX_RETRY_AFTER``; a longer ask is not worth holding a person for.
         """
+        path = _fill(route, params or {})
         attempts = self._read_retries + 1 if method == "GET" else 1
         for attempt in range(attempts):
             started = time.monotonic()
@@ -173,7 +188,7 @@ class ExalateClient:
                 await self._sleep(delay)
             finally:
                 if self._observe is not None:
-                    self._observe(f"{method} {path}", time.monotonic() - started)
+                    self._observe(f"{method} {route}", time.monotonic() - started)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _send(
@@ -270,7 +285,8 @@ class ExalateClient:
             )
         cls, template = _classify(status, method, path)
         target = f" to {self._scrub(location)[:DETAIL_LIMIT]}" if location else ""
-        text = template.format(where=where, service=service, target=target)
+        hint = _BASIC_HINT if isinstance(self._credentials, BasicAuth) else _TOKEN_HINT
+        text = template.format(where=where, service=service, target=target, **hint)
         return cls(text + said, status=status, detail=detail)
 
     def _detail(self, body: bytes) -> str | None:
@@ -303,20 +319,36 @@ class ExalateClient:
         return text
 
     def _scrub(self, text: str) -> str:
-        """Remove the token, in case a server or proxy echoes it back in a message."""
-        return text.replace(self._token, "[token]")
+        """Remove every secret of the credentials (the token; the password and the
+        encoded header), in case a server or proxy echoes one back in a message."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[secret]")
+        return text
 
+
+_TOKEN_HINT = {
+    "credential": "token",
+    "check": "Check that JIRA_TOKEN is a valid, unexpired personal access token.",
+    "captcha": "",
+}
+_BASIC_HINT = {
+    "credential": "username and password",
+    "check": "Check the username and password.",
+    # Jira answers basic auth with 403 once failed logins made it demand a CAPTCHA.
+    "captcha": " After failed logins Jira may demand a CAPTCHA: log in once in a browser"
+    " as that user.",
+}
+"""The words of the 401 and 403 messages that depend on how the bot authenticates."""
 
 _BY_STATUS: dict[int, tuple[type[errors.ExalateError], str]] = {
     401: (
         errors.ExalateAuthError,
-        "Jira did not accept the bot's token ({where}). Check that JIRA_TOKEN is a valid,"
-        " unexpired personal access token.",
+        "Jira did not accept the bot's {credential} ({where}). {check}",
     ),
     403: (
         errors.ExalateAuthError,
-        "Jira refused this call for the token's user ({where}). The token must belong to a"
-        " Jira administrator who may use Exalate.",
+        "Jira refused this call for the bot's Jira user ({where}). That user must be a Jira"
+        " administrator who may use Exalate.{captcha}",
     ),
     409: (
         errors.ExalateNameConflict,
@@ -359,6 +391,11 @@ def _classify(status: int, method: str, path: str) -> tuple[type[errors.ExalateE
     if 400 <= status < 500:
         return errors.ExalateBadRequest, _INVALID
     return errors.ExalateServerError, _SERVER_FAILED
+
+
+def _fill(route: str, params: Mapping[str, str]) -> str:
+    """``route`` with each ``{name}`` replaced by its parameter, percent-encoded whole."""
+    return route.format_map({k: urllib.parse.quote(v, safe="") for k, v in params.items()})
 
 
 def _loads(body: bytes) -> Any:

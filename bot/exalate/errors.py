@@ -17,9 +17,10 @@ The tree answers the two questions every caller asks: *may a retry help?* (catch
         └── ExalateEndpointMissing    404/405: this Exalate version exposes no such endpoint
 
 ``str(error)`` is a sentence a Jira administrator can act on; it is shown in Slack as is.
-It never holds the token, the ``Authorization`` header or an invitation code: the client
-builds it from the HTTP status, the method, the path and the server's trimmed error
-message (kept apart in ``.detail``), and never from a successful answer's body.
+It never holds the token, the password, the ``Authorization`` header or an invitation
+code: the client builds it from the HTTP status, the method, the path and the server's
+trimmed, scrubbed error message (kept apart in ``.detail``), and never from a
+successful answer's body.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class ExalateRejected(ExalateError):
 
 
 class ExalateAuthError(ExalateRejected):
-    """The token was refused (401) or its user may not do this (403)."""
+    """The credentials were refused (401) or their user may not do this (403)."""
 
 
 class ExalateBadRequest(ExalateRejected):

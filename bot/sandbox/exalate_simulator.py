@@ -16,10 +16,17 @@ Steer it from Python (``fail``, ``accept``, ``set_status``, ``delete``,
     POST   /_simulator/projects       {"count": n}
     GET    /_simulator/calls          -> {"create": [every POST body, in order]}
 
-The ``/_simulator`` routes need no token: they are the test's controls, not Jira's API.
-Latency is a real ``asyncio.sleep`` in the handler, taken after the answer is settled: a
-create the client timed out on still exists, as it can on a real Jira. A fault, by
-contrast, changes nothing.
+Authentication is checked first on every API route, as Jira does, and a refusal is 401
+with the route's usual error body. ``Simulator()`` accepts any non-empty Bearer token and
+any well-formed Basic pair (``user:password``, both non-empty); ``Simulator(token="t")``
+only ``Bearer t``; ``Simulator(basic=("user", "password"))`` only ``Basic`` with
+base64(``user:password``), UTF-8. A simulator set for one scheme refuses the other, so a
+test can prove which one the client sent.
+
+The ``/_simulator`` routes need no credentials: they are the test's controls, not
+Jira's API. Latency is a real ``asyncio.sleep`` in the handler, taken after the answer is
+settled: a create the client timed out on still exists, as it can on a real Jira. A
+fault, by contrast, changes nothing.
 """
 
 from __future__ import annotations
@@ -87,18 +94,29 @@ class _Fault:
 class Simulator:
     """Exalate on Jira in memory: projects, connections, scripted faults and latency.
 
-    ``token=None`` accepts any non-empty Bearer token; otherwise only that one.
+    ``token`` and ``basic`` say which credentials it accepts (see the module docstring);
+    at most one may be given, as a site authenticates one way.
     ``projects`` is ``(key, name)`` pairs; by default a handful like ``("SUP", "Support")``.
 
-    What tests read back: ``create_calls`` (every create body received with a valid token,
-    in order, faulted ones included), ``connections`` (id -> ``{"id", "name", "status",
-    "invitationCode"}``) and ``requests`` (method, path and headers of every API call).
+    What tests read back: ``create_calls`` (every create body received with valid
+    credentials, in order, faulted ones included), ``connections`` (id -> ``{"id",
+    "name", "status", "invitationCode"}``) and ``requests`` (method, path and headers of
+    every API call).
     """
 
     def __init__(
-        self, *, token: str | None = None, projects: Iterable[tuple[str, str]] | None = None
+        self,
+        *,
+        token: str | None = None,
+        basic: tuple[str, str] | None = None,
+        projects: Iterable[tuple[str, str]] | None = None,
     ):
+        if token is not None and basic is not None:
+            raise ValueError("give token or basic, not both")
+        if basic is not None and (not basic[0] or ":" in basic[0] or not basic[1]):
+            raise ValueError("basic needs a username without ':' and a non-empty password")
         self.token = token
+        self.basic = basic
         self.projects: list[tuple[str, str]] = list(
             DEFAULT_PROJECTS if projects is None else projects
         )
@@ -226,15 +244,29 @@ class Simulator:
         return await handler(request)
 
     def _unauthorised(self, request: web.Request, route: Route) -> web.Response | None:
-        """401 unless the request carries an acceptable Bearer token, as Jira checks first."""
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if (
-            scheme == "Bearer"
-            and token.strip()
-            and (self.token is None or secrets.compare_digest(token.encode(), self.token.encode()))
-        ):
+        """401 unless the request carries acceptable credentials, as Jira checks first."""
+        if self._accepts(request.headers.get("Authorization", "")):
             return None
         return _error(route, 401, "Client must be authenticated to access this resource.")
+
+    def _accepts(self, authorization: str) -> bool:
+        """Whether an ``Authorization`` header value passes, by the rules of ``token`` and
+        ``basic``; secrets are compared in constant time, as a real server would."""
+        scheme, _, value = authorization.partition(" ")
+        if not value.strip():
+            return False
+        if scheme.casefold() == "bearer" and self.basic is None:
+            return self.token is None or secrets.compare_digest(value.encode(), self.token.encode())
+        if scheme.casefold() == "basic" and self.token is None:
+            pair = _basic_pair(value)
+            if pair is None:
+                return False
+            if self.basic is None:
+                user, _, password = pair.partition(b":")
+                return bool(user and password)
+            expected = ":".join(self.basic).encode()
+            return secrets.compare_digest(pair, expected)
+        return False
 
     async def _answer(self, route: Route, build: Callable[[], web.Response]) -> web.Response:
         """Take the next queued fault or build the real answer, then wait out the latency.
@@ -416,6 +448,15 @@ def _error(
         else {"errorMessages": [message], "errors": {}}
     )
     return web.json_response(body, status=status, headers=headers)
+
+
+def _basic_pair(value: str) -> bytes | None:
+    """The ``user:password`` bytes of a Basic header's value, or None if it is not one."""
+    try:
+        pair = base64.b64decode(value.strip(), validate=True)
+    except ValueError:  # binascii.Error is one, and so is a non-ASCII value
+        return None
+    return pair if b":" in pair else None
 
 
 def _invitation_code(body: dict[str, Any]) -> str:

@@ -11,8 +11,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.exalate import (
+    BearerToken,
     ConnectionSpec,
     CreatedConnection,
+    Credentials,
     ExalateAuthError,
     ExalateBadRequest,
     ExalateClient,
@@ -28,9 +30,11 @@ from bot.exalate import (
     ExalateUnreachable,
 )
 from bot.exalate.models import STATUS_MAX
+from bot.metrics import Metrics
 from bot.sandbox.exalate_simulator import Simulator
 
 TOKEN = "pat-Zm9vYmFyLXNlY3JldC10b2tlbi12YWx1ZQ"
+BEARER = BearerToken(TOKEN)
 SPEC = ConnectionSpec(
     local_short_name="acme",
     remote_short_name="partner",
@@ -64,7 +68,7 @@ class Sleeps:
 def _client_for(
     session: aiohttp.ClientSession,
     server: TestServer,
-    token: str = TOKEN,
+    credentials: Credentials = BEARER,
     *,
     read_timeout: float = 10.0,
     create_timeout: float = 15.0,
@@ -75,7 +79,7 @@ def _client_for(
     return ExalateClient(
         session,
         str(server.make_url("/")),
-        token,
+        credentials,
         read_timeout=read_timeout,
         create_timeout=create_timeout,
         read_retries=read_retries,
@@ -325,7 +329,7 @@ class TestStatusMapping:
         self, session: aiohttp.ClientSession, server: TestServer
     ) -> None:
         """A token the server does not know raises ExalateAuthError."""
-        client = _client_for(session, server, token="not-the-token")
+        client = _client_for(session, server, BearerToken("not-the-token"))
 
         with pytest.raises(ExalateAuthError) as caught:
             await client.list_connections()
@@ -461,7 +465,7 @@ class TestTransport:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        client = ExalateClient(session, f"http://127.0.0.1:{port}", TOKEN, read_retries=0)
+        client = ExalateClient(session, f"http://127.0.0.1:{port}", BEARER, read_retries=0)
 
         with pytest.raises(ExalateNotSent) as caught:
             await client.create_connection(SPEC)
@@ -484,7 +488,7 @@ class TestSecrecy:
 
         for error in (create.value, myself.value):
             assert error.detail is not None
-            assert "[token]" in error.detail
+            assert "[secret]" in error.detail
             for text in (str(error), repr(error), error.detail):
                 assert TOKEN not in text
 
@@ -503,7 +507,9 @@ class TestSecrecy:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         with pytest.raises(ExalateUnreachable) as refused:
-            await ExalateClient(session, f"http://127.0.0.1:{port}", TOKEN, read_retries=0).myself()
+            await ExalateClient(
+                session, f"http://127.0.0.1:{port}", BEARER, read_retries=0
+            ).myself()
         failures.append(refused.value)
         client = _client_for(session, server)
         for status in (400, 401, 404, 409, 429, 500):
@@ -587,3 +593,63 @@ class TestReadRetries:
         with pytest.raises(ExalateServerError):
             await client.create_connection(SPEC)
         assert len(sim.create_calls) == 1
+
+
+class TestMetricLabels:
+    """observe() gets the route template: one Prometheus series per kind of call."""
+
+    async def test_project_keys_share_one_label(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """Real, made-up and odd keys, retries included, all report the {key} template."""
+        metrics = Metrics()
+        client = ExalateClient(
+            session,
+            str(server.make_url("/")),
+            BEARER,
+            read_retries=1,
+            sleep=Sleeps(),
+            observe=metrics.observe_call,
+        )
+        sim.fail("project", 503)
+
+        assert await client.get_project("SUP") is not None
+        assert await client.get_project("MADE-UP") is None
+        assert await client.get_project("odd key?") is None
+
+        text = metrics.render({}, listeners_running=0)
+        count = 'exalate_bot_exalate_call_seconds_count{call="GET /rest/api/2/project/{key}"}'
+        assert f"{count} 4.0" in text
+        labelled = [line for line in text.splitlines() if "/rest/api/2/project/" in line]
+        assert labelled
+        assert all("/rest/api/2/project/{key}" in line for line in labelled)
+        assert [r.path for r in sim.requests][-2:] == [
+            "/rest/api/2/project/MADE-UP",
+            "/rest/api/2/project/odd key?",
+        ]
+
+    async def test_fixed_paths_report_themselves(
+        self, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """Calls without a variable part report method and path as they are."""
+        calls: list[str] = []
+        client = ExalateClient(
+            session,
+            str(server.make_url("/")),
+            BEARER,
+            observe=lambda call, _: calls.append(call),
+        )
+
+        await client.create_connection(SPEC)
+        await client.list_connections()
+        await client.list_projects()
+        await client.myself()
+        await client.server_info()
+
+        assert calls == [
+            "POST /rest/issuehub/4.0/connections",
+            "GET /rest/issuehub/4.0/connections",
+            "GET /rest/api/2/project",
+            "GET /rest/api/2/myself",
+            "GET /rest/api/2/serverInfo",
+        ]

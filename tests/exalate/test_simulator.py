@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ from bot.sandbox.exalate_simulator import Simulator, serve
 
 TOKEN = "sim-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+UNAUTHENTICATED = "Client must be authenticated to access this resource."
 CONNECTIONS = "/rest/issuehub/4.0/connections"
 BODY = {
     "connectionType": "PRIVATE",
@@ -112,6 +114,69 @@ class TestAuth:
             refused, _, _ = await http.call("GET", CONNECTIONS, headers={})
 
         assert (ok, refused) == (200, 401)
+
+    async def test_basic_simulator_accepts_only_its_pair(self) -> None:
+        """basic=(user, password) accepts that Basic pair only; a Bearer token or a wrong
+        password gets the same 401 body a wrong token gets."""
+        server = TestServer(Simulator(basic=("bot", "pw-1")).app, host="127.0.0.1")
+        async with server, aiohttp.ClientSession() as session:
+            http = Http(session, server)
+
+            ok = await http.call("GET", CONNECTIONS, headers=_basic("bot:pw-1"))
+            bearer = await http.call("GET", CONNECTIONS, headers={"Authorization": "Bearer pw-1"})
+            wrong = await http.call("GET", CONNECTIONS, headers=_basic("bot:pw-2"))
+            jira = await http.call("GET", "/rest/api/2/myself", headers=_basic("bot:pw-2"))
+
+        assert ok[0] == 200
+        assert bearer[:2] == wrong[:2] == (401, {"message": UNAUTHENTICATED})
+        assert jira[:2] == (401, {"errorMessages": [UNAUTHENTICATED], "errors": {}})
+
+    async def test_token_simulator_refuses_basic(self, http: Http) -> None:
+        """With token= set, Basic is refused even when it carries the token."""
+        status, body, _ = await http.call("GET", CONNECTIONS, headers=_basic(f"bot:{TOKEN}"))
+
+        assert (status, body) == (401, {"message": UNAUTHENTICATED})
+
+    @pytest.mark.parametrize(
+        ("authorization", "expected"),
+        [
+            ("Basic " + base64.b64encode(b"anyone:anything").decode(), 200),
+            ("Basic " + base64.b64encode(b"no-colon").decode(), 401),
+            ("Basic " + base64.b64encode(b":no-user").decode(), 401),
+            ("Basic " + base64.b64encode(b"no-password:").decode(), 401),
+            ("Basic not*base64", 401),
+            ("Basic ", 401),
+        ],
+    )
+    async def test_open_simulator_takes_any_well_formed_basic(
+        self, authorization: str, expected: int
+    ) -> None:
+        """Without token or basic, any user:password pair passes; a malformed one does not."""
+        server = TestServer(Simulator().app, host="127.0.0.1")
+        async with server, aiohttp.ClientSession() as session:
+            status, _, _ = await Http(session, server).call(
+                "GET", CONNECTIONS, headers={"Authorization": authorization}
+            )
+
+        assert status == expected
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"token": "t", "basic": ("u", "p")},
+            {"basic": ("", "p")},
+            {"basic": ("u:v", "p")},
+            {"basic": ("u", "")},
+        ],
+    )
+    def test_ambiguous_or_impossible_credentials_are_refused(self, options: dict[str, Any]) -> None:
+        """A site authenticates one way, with a pair that could log in."""
+        with pytest.raises(ValueError, match="basic"):
+            Simulator(**options)
+
+
+def _basic(pair: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
 
 class TestCreate:
