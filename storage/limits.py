@@ -13,7 +13,7 @@ from storage.tables import RequestRow
 
 
 class NameTaken(Exception):
-    """Another open request already claims this connection name."""
+    """Another open request of the same site already claims this connection name."""
 
 
 @dataclass(frozen=True, slots=True)

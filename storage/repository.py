@@ -1,4 +1,5 @@
-"""The repository: requests in and out of the database, and atomic transitions.
+"""The repository: requests in and out of the database, and atomic transitions; its
+reads are in ``storage.queries``.
 
 Every transition is one ``UPDATE … WHERE id = :id AND status = :expected AND version =
 :version`` plus its audit row, in one database transaction. The caller whose update hit
@@ -11,20 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.approvals.model import (
     OPEN_STATUSES,
-    AuditEvent,
     ConnectionRequest,
-    Page,
     RequestFields,
     Status,
     can_transition,
@@ -34,8 +31,9 @@ from storage.limits import (
     SubmissionLimits,
     check_limits,
 )
-from storage.rows import POSTING, audit_row, claim, to_domain, to_event
-from storage.tables import AuditRow, RequestRow
+from storage.queries import RequestReads, at_once
+from storage.rows import POSTING, audit_row, claim, to_domain
+from storage.tables import RequestRow
 
 # The key space of PostgreSQL advisory locks that queue one person's submissions.
 _PER_REQUESTER_LOCKS = 1
@@ -65,18 +63,6 @@ def _checked(changes: dict[str, object]) -> dict[str, object]:
     return changes
 
 
-def _newest_first(
-    query: sa.Select[Any],
-    limit: int | None,
-    order: sa.ColumnElement[Any] | InstrumentedAttribute[Any] | None = None,
-) -> sa.Select[Any]:
-    """``order`` first if given, then newest request first; at most ``limit`` rows."""
-    ordering = (order,) if order is not None else ()
-    return query.order_by(*ordering, RequestRow.created_at.desc(), RequestRow.id.desc()).limit(
-        limit
-    )
-
-
 async def _update(
     session: AsyncSession, values: dict[str, object], *conditions: sa.ColumnElement[bool]
 ) -> ConnectionRequest | None:
@@ -91,11 +77,7 @@ async def _update(
     return to_domain(row) if row is not None else None
 
 
-async def _at_once() -> None:
-    """The default ``pause``: nothing to wait for."""
-
-
-class RequestRepository:
+class RequestRepository(RequestReads):
     """Reads and writes connection requests; knows nothing of Slack or Exalate.
 
     ``pause`` is awaited before each read and each write transaction; by default it
@@ -108,10 +90,9 @@ class RequestRepository:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        pause: Callable[[], Awaitable[None]] = _at_once,
+        pause: Callable[[], Awaitable[None]] = at_once,
     ) -> None:
-        self._opened = sessions
-        self._pause = pause
+        super().__init__(sessions, pause=pause)
         bind = sessions.kw.get("bind")
         self._dialect = bind.dialect.name if bind is not None else ""
         # SQLite has one writer at a time; writers that collide back off by sleeping
@@ -120,13 +101,6 @@ class RequestRepository:
         self._write_lock = asyncio.Lock()
         self.writes = 0
         """Write transactions this process committed: shared reads go stale on each."""
-
-    @contextlib.asynccontextmanager
-    async def _sessions(self) -> AsyncIterator[AsyncSession]:
-        """A session for reading, once ``pause`` lets this caller go on."""
-        await self._pause()
-        async with self._opened() as session:
-            yield session
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
@@ -145,8 +119,9 @@ class RequestRepository:
         at: datetime,
         limits: SubmissionLimits | None = None,
     ) -> ConnectionRequest:
-        """Store a new request awaiting approval; raises NameTaken if the name is claimed,
-        TooManyOpen or TooFrequent past ``limits`` (and stores nothing)."""
+        """Store a new request awaiting approval; raises NameTaken if an open request of
+        its site claims the name, TooManyOpen or TooFrequent past ``limits`` (and stores
+        nothing)."""
         row = RequestRow(
             status=Status.PENDING_APPROVAL.value,
             version=1,
@@ -155,6 +130,7 @@ class RequestRepository:
             remote_short_name=fields.remote_short_name,
             connection_name=fields.connection_name,
             open_name=fields.connection_name.lower(),
+            site=fields.site,
             description=fields.description,
             project_key=fields.project_key,
             created_at=at,
@@ -182,12 +158,6 @@ class RequestRepository:
         except IntegrityError as error:
             raise NameTaken(fields.connection_name) from error
         return to_domain(row)
-
-    async def get(self, request_id: int) -> ConnectionRequest | None:
-        """The request as stored now, or ``None``."""
-        async with self._sessions() as session:
-            row = await session.get(RequestRow, request_id)
-            return to_domain(row) if row is not None else None
 
     async def transition(
         self,
@@ -327,136 +297,3 @@ class RequestRepository:
         async with self._writing() as session:
             result = await session.execute(query)
             return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def without_card(self) -> list[ConnectionRequest]:
-        """Requests awaiting approval whose card could not be posted yet."""
-        return await self._select(
-            sa.select(RequestRow).where(
-                RequestRow.status == Status.PENDING_APPROVAL.value, RequestRow.card_ref.is_(None)
-            ),
-            order=RequestRow.id,
-        )
-
-    async def invitation_code(self, request_id: int) -> bytes | None:
-        """The encrypted invitation code, read only when it is about to be delivered."""
-        async with self._sessions() as session:
-            return await session.scalar(
-                sa.select(RequestRow.invitation_code).where(RequestRow.id == request_id)
-            )
-
-    async def with_status(self, statuses: Iterable[Status]) -> list[ConnectionRequest]:
-        """Requests in any of ``statuses``, newest first."""
-        return await self._select(
-            sa.select(RequestRow).where(
-                RequestRow.status.in_([status.value for status in statuses])
-            )
-        )
-
-    async def claimed_connections(self) -> tuple[set[str], set[str]]:
-        """What requests claim in Exalate: every connection id any request holds, and
-        the lower-cased names of open requests whose connection may exist before its id
-        is known (being created, in the console, or after an uncertain attempt)."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                sa.select(RequestRow).where(
-                    sa.or_(
-                        RequestRow.exalate_connection_id.is_not(None),
-                        RequestRow.name_absent_at.is_not(None),
-                    )
-                )
-            )
-            ids, names = set(), set()
-            for request in map(to_domain, rows):
-                if request.exalate_connection_id is not None:
-                    ids.add(request.exalate_connection_id)
-                elif request.status in OPEN_STATUSES and request.may_adopt:
-                    names.add(request.fields.connection_name.lower())
-            return ids, names
-
-    async def page(
-        self,
-        statuses: Iterable[Status] | None = None,
-        *,
-        limit: int,
-        requester: str | None = None,
-        not_requester: str | None = None,
-        changed_since: datetime | None = None,
-    ) -> Page:
-        """The newest ``limit`` requests matching every given filter, and their total.
-
-        Lists are cut in the database: a status page over 10,000 requests reads dozens
-        of rows, not thousands.
-        """
-        conditions: list[sa.ColumnElement[bool]] = []
-        if statuses is not None:
-            conditions.append(RequestRow.status.in_([status.value for status in statuses]))
-        if requester is not None:
-            conditions.append(RequestRow.requester == requester)
-        if not_requester is not None:
-            conditions.append(RequestRow.requester != not_requester)
-        if changed_since is not None:
-            conditions.append(RequestRow.updated_at >= changed_since)
-        order = RequestRow.updated_at.desc() if changed_since is not None else None
-        query = _newest_first(sa.select(RequestRow).where(*conditions), limit, order)
-        async with self._sessions() as session:
-            items = [to_domain(row) for row in await session.scalars(query)]
-            total = await session.scalar(
-                sa.select(sa.func.count()).select_from(RequestRow).where(*conditions)
-            )
-        return Page(tuple(items), int(total or 0))
-
-    async def named(self, connection_name: str) -> ConnectionRequest | None:
-        """The newest request for ``connection_name`` (case-insensitive)."""
-        found = await self._select(
-            sa.select(RequestRow).where(
-                sa.func.lower(RequestRow.connection_name) == connection_name.lower()
-            ),
-            limit=1,
-        )
-        return found[0] if found else None
-
-    async def _select(
-        self,
-        query: sa.Select[Any],
-        *,
-        limit: int | None = None,
-        order: sa.ColumnElement[Any] | InstrumentedAttribute[Any] | None = None,
-    ) -> list[ConnectionRequest]:
-        async with self._sessions() as session:
-            rows = await session.scalars(_newest_first(query, limit, order))
-            return [to_domain(row) for row in rows]
-
-    async def count_by_status(self) -> dict[str, int]:
-        """How many requests are in each state (for metrics)."""
-        async with self._sessions() as session:
-            rows = await session.execute(
-                sa.select(RequestRow.status, sa.func.count()).group_by(RequestRow.status)
-            )
-            return {str(status): int(count) for status, count in rows}
-
-    async def name_is_open(self, connection_name: str) -> bool:
-        """Whether an open request already claims ``connection_name`` (case-insensitive)."""
-        async with self._sessions() as session:
-            found = await session.scalar(
-                sa.select(RequestRow.id).where(RequestRow.open_name == connection_name.lower())
-            )
-            return found is not None
-
-    async def audit_trail(self, since: datetime | None) -> list[tuple[AuditEvent, str]]:
-        """Every audit event (from ``since`` on), oldest first, with its connection name."""
-        query = sa.select(AuditRow, RequestRow.connection_name).join(
-            RequestRow, RequestRow.id == AuditRow.request_id
-        )
-        if since is not None:
-            query = query.where(AuditRow.at >= since)
-        async with self._sessions() as session:
-            result = await session.execute(query.order_by(AuditRow.at, AuditRow.id))
-            return [(to_event(row), name) for row, name in result]
-
-    async def history(self, request_id: int) -> list[AuditEvent]:
-        """The request's audit trail, oldest first."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                sa.select(AuditRow).where(AuditRow.request_id == request_id).order_by(AuditRow.id)
-            )
-            return [to_event(row) for row in rows]

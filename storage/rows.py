@@ -33,6 +33,7 @@ def to_domain(row: RequestRow) -> ConnectionRequest:
             connection_name=row.connection_name,
             description=row.description,
             project_key=row.project_key,
+            site=row.site,
         ),
         requester=row.requester,
         created_at=row.created_at,

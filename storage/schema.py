@@ -25,7 +25,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import sqlite_file
 
@@ -125,10 +125,20 @@ async def upgrade_schema(engine: AsyncEngine, target: str = "head") -> SchemaSta
                 # upgraders' lock: a switch racing another process's upgrade transaction
                 # would deadlock on SQLite's locks until the busy timeout.
                 await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-        async with engine.begin() as connection:
+        async with (
+            engine.connect() as connection,
+            _references_unchecked(connection),
+            connection.begin(),
+        ):
             if engine.dialect.name == "postgresql":
                 lock = sa.func.pg_advisory_xact_lock(_UPGRADE_LOCK_KEY)
                 await connection.execute(sa.select(lock))
+            elif engine.dialect.name == "sqlite":
+                # The driver would begin only at the first row written, and commit a
+                # revision's DDL before it statement by statement: a table rebuild that
+                # failed halfway would stay half done. IMMEDIATE waits for any writer
+                # now instead of failing on it halfway.
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
             before = await connection.run_sync(_upgrade, target)
     if not before.at_head:
         log.info("schema_upgraded from=%s to=%s", before.current or "none", before.head)
@@ -142,7 +152,34 @@ def _upgrade(connection: Connection, target: str) -> SchemaState:
         _add_late_baseline_parts(connection)
         command.stamp(config, BASELINE)
     command.upgrade(config, target)
+    if connection.dialect.name == "sqlite" and (
+        broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    ):
+        raise RuntimeError(f"foreign_key_check: {len(broken)} row(s) refer to nothing; undone")
     return before
+
+
+@contextlib.asynccontextmanager
+async def _references_unchecked(connection: AsyncConnection) -> AsyncIterator[None]:
+    """On SQLite, foreign keys off while the revisions run; ``_upgrade`` checks them
+    all before its commit.
+
+    A revision that changes a constraint rebuilds the table (SQLite cannot alter one in
+    place): it drops the old table while audit rows still refer to it, which SQLite
+    refuses with foreign keys on, deferred or not. Turning them off is SQLite's own
+    procedure for such changes; the pragma is ignored inside a transaction, so it is set
+    here, before the upgrade's, and not in a revision.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    await connection.commit()
+    try:
+        yield
+    finally:
+        await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        await connection.commit()
 
 
 def _add_late_baseline_parts(connection: Connection) -> None:

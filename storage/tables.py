@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.approvals.model import DEFAULT_SITE
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend; SQLite would otherwise hand back naive ones."""
@@ -48,13 +50,20 @@ class RequestRow(Base):
     """One connection request.
 
     ``open_name`` holds the lower-cased connection name while the request is open and
-    NULL afterwards; its unique constraint is what stops two open requests from
-    claiming one name, even when two people submit at the same instant.
+    NULL afterwards; the unique constraint on it and ``site`` is what stops two open
+    requests from claiming one name on one Exalate node, even when two people submit at
+    the same instant. Another site may hold an open request of the same name: its
+    connections live on another node.
     """
 
     __tablename__ = "connection_request"
-    # Status lists filter by state and show the newest first.
-    __table_args__ = (sa.Index("ix_connection_request_status_created", "status", "created_at"),)
+    __table_args__ = (
+        # Status lists filter by state and show the newest first.
+        sa.Index("ix_connection_request_status_created", "status", "created_at"),
+        # One site's open requests, and its status lists.
+        sa.Index("ix_connection_request_site_status", "site", "status"),
+        sa.UniqueConstraint("site", "open_name", name="uq_connection_request_site_open_name"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     status: Mapped[str] = mapped_column(sa.String(32), index=True)
@@ -63,7 +72,7 @@ class RequestRow(Base):
     local_short_name: Mapped[str] = mapped_column(sa.String(64))
     remote_short_name: Mapped[str] = mapped_column(sa.String(64))
     connection_name: Mapped[str] = mapped_column(sa.String(255))
-    open_name: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    open_name: Mapped[str | None] = mapped_column(sa.String(255))
     description: Mapped[str] = mapped_column(sa.Text, default="")
     project_key: Mapped[str] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -82,6 +91,9 @@ class RequestRow(Base):
     last_attempt: Mapped[str | None] = mapped_column(sa.String(16))
     initiated_by: Mapped[str | None] = mapped_column(sa.String(64))
     """The replica creating the connection while the request is ``initiating``."""
+    site: Mapped[str] = mapped_column(sa.String(64), server_default=DEFAULT_SITE)
+    """The Exalate node that creates the connection; every request made before sites
+    existed, or by a replica that does not know them yet, is in the default one."""
 
 
 class AuditRow(Base):

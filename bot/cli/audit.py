@@ -12,7 +12,16 @@ from bot.config import SettingsError
 from storage import RequestRepository, explained, has_schema, make_engine, make_sessionmaker
 from storage.db import sqlite_file
 
-COLUMNS = ("at", "request_id", "connection_name", "actor", "from_status", "to_status", "note")
+COLUMNS = (
+    "at",
+    "request_id",
+    "connection_name",
+    "site",
+    "actor",
+    "from_status",
+    "to_status",
+    "note",
+)
 
 
 def parse_since(text: str) -> datetime:
@@ -47,12 +56,13 @@ async def export(database_url: str, output_format: str, since: datetime | None) 
             "at": event.at.isoformat(),
             "request_id": event.request_id,
             "connection_name": name,
+            "site": site,
             "actor": event.actor,
             "from_status": event.from_status.value if event.from_status else "",
             "to_status": event.to_status.value,
             "note": event.note or "",
         }
-        for event, name in events
+        for event, name, site in events
     ]
     if output_format == "json":
         return json.dumps(records, indent=2, ensure_ascii=False) + "\n"

@@ -16,7 +16,7 @@ from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_s
 from storage.copy import TargetNotEmpty, copy_history
 from tests.storage.test_schema import MADE_BY_CREATE_SCHEMA
 
-History = tuple[list[ConnectionRequest | None], list[tuple[AuditEvent, str]], bytes | None]
+History = tuple[list[ConnectionRequest | None], list[tuple[AuditEvent, str, str]], bytes | None]
 
 
 async def _everything(url: str) -> History:
@@ -69,6 +69,29 @@ async def test_every_request_and_event_arrives_and_new_ids_follow_them(
         assert rejected is not None
     finally:
         await engine.dispose()
+
+
+async def test_each_request_keeps_its_site(tmp_path: Path, database_url: str) -> None:
+    """One name open in two sites arrives as two requests, each in its own site."""
+    source_url = f"sqlite+aiosqlite:///{tmp_path / 'sites.db'}"
+    source, target = make_engine(source_url), make_engine(database_url)
+    try:
+        await upgrade_schema(source)
+        await upgrade_schema(target)
+        repository = RequestRepository(make_sessionmaker(source))
+        stored = [
+            await repository.add(
+                RequestFields("acme", "p", "acme_to_p", "", "SUP", site), "U1", datetime.now(UTC)
+            )
+            for site in ("default", "emea")
+        ]
+        await copy_history(source, target)
+        copied = RequestRepository(make_sessionmaker(target))
+        assert [await copied.get(request.id) for request in stored] == stored
+        assert await copied.sites_named("acme_to_p") == ["default", "emea"]
+    finally:
+        await source.dispose()
+        await target.dispose()
 
 
 async def test_a_database_with_requests_is_refused_and_left_as_it_was(

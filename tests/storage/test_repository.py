@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.approvals.model import RequestFields, Status
+from bot.approvals.model import DEFAULT_SITE, ConnectionRequest, RequestFields, Status
 from storage import (
     NameTaken,
     RequestRepository,
@@ -82,7 +83,7 @@ class TestRepository:
         """A second open request with the same name, in any case, is refused."""
         await repository.add(FIELDS, "U1", T0)
         upper = RequestFields("acme", "partner", "ACME_TO_PARTNER", "", "SUP")
-        assert await repository.name_is_open("Acme_To_Partner")
+        assert await repository.name_is_open("Acme_To_Partner", DEFAULT_SITE)
         with pytest.raises(NameTaken):
             await repository.add(upper, "U2", T0)
 
@@ -90,7 +91,7 @@ class TestRepository:
         """After a rejection the same name can be asked for again."""
         stored = await repository.add(FIELDS, "U1", T0)
         await repository.transition(stored, Status.REJECTED, actor="U2", at=T0, reason="no")
-        assert not await repository.name_is_open(FIELDS.connection_name)
+        assert not await repository.name_is_open(FIELDS.connection_name, DEFAULT_SITE)
         again = await repository.add(FIELDS, "U1", T0)
         assert again.id != stored.id
 
@@ -143,6 +144,140 @@ class TestRepository:
         )
         listed = await repository.with_status([Status.PENDING_APPROVAL])
         assert [request.id for request in listed] == [second.id, first.id]
+
+
+def _in(site: str, name: str = FIELDS.connection_name) -> RequestFields:
+    return replace(FIELDS, connection_name=name, site=site)
+
+
+async def _invite(
+    repository: RequestRepository, request: ConnectionRequest, connection_id: str
+) -> ConnectionRequest:
+    initiating = await repository.transition(request, Status.INITIATING, actor="U2", at=T0)
+    assert initiating is not None
+    invited = await repository.transition(
+        initiating, Status.INVITED, actor="exalate", at=T0, exalate_connection_id=connection_id
+    )
+    assert invited is not None
+    return invited
+
+
+class TestSites:
+    """Connection names are unique among open requests of one site; every read can keep
+    to one site."""
+
+    async def test_two_sites_may_each_hold_an_open_request_of_one_name(
+        self, repository: RequestRepository
+    ) -> None:
+        default = await repository.add(FIELDS, "U1", T0)
+        emea = await repository.add(_in("emea"), "U2", T0)
+        assert (default.fields.site, emea.fields.site) == (DEFAULT_SITE, "emea")
+        assert await repository.get(emea.id) == emea
+        assert await repository.name_is_open("acme_to_partner", DEFAULT_SITE)
+        assert await repository.name_is_open("ACME_to_partner", "emea")
+        assert not await repository.name_is_open("acme_to_partner", "apac")
+
+    async def test_one_site_refuses_the_name_in_any_case(
+        self, repository: RequestRepository
+    ) -> None:
+        await repository.add(_in("emea"), "U1", T0)
+        with pytest.raises(NameTaken):
+            await repository.add(_in("emea", "ACME_TO_PARTNER"), "U2", T0)
+        assert len(await repository.with_status([Status.PENDING_APPROVAL])) == 1
+
+    async def test_closing_a_request_frees_its_name_in_its_own_site(
+        self, repository: RequestRepository
+    ) -> None:
+        await repository.add(FIELDS, "U1", T0)
+        emea = await repository.add(_in("emea"), "U1", T0)
+        await repository.transition(emea, Status.REJECTED, actor="U2", at=T0, reason="no")
+        assert not await repository.name_is_open(FIELDS.connection_name, "emea")
+        assert await repository.name_is_open(FIELDS.connection_name, DEFAULT_SITE)
+        await repository.add(_in("emea", "Acme_To_Partner"), "U1", T0)
+        with pytest.raises(NameTaken):
+            await repository.add(FIELDS, "U1", T0)
+
+    async def test_lists_and_look_ups_keep_to_the_site_given(
+        self, repository: RequestRepository
+    ) -> None:
+        default = await repository.add(FIELDS, "U1", T0)
+        emea = await repository.add(_in("emea"), "U1", T0 + timedelta(minutes=1))
+        other = await repository.add(_in("emea", "acme_to_other"), "U1", T0 + timedelta(2))
+        pending = [Status.PENDING_APPROVAL]
+
+        assert [r.id for r in await repository.with_status(pending)] == [
+            other.id,
+            emea.id,
+            default.id,
+        ]
+        assert [r.id for r in await repository.with_status(pending, site="emea")] == [
+            other.id,
+            emea.id,
+        ]
+        assert await repository.with_status(pending, site="apac") == []
+
+        page = await repository.page(pending, limit=1, site="emea")
+        assert ([r.id for r in page.items], page.total) == ([other.id], 2)
+        everywhere = await repository.page(limit=10)
+        assert everywhere.total == 3
+
+        assert (await repository.named("ACME_TO_PARTNER")) == emea
+        assert (await repository.named("acme_to_partner", site=DEFAULT_SITE)) == default
+        assert await repository.named("acme_to_partner", site="apac") is None
+        assert await repository.sites_named("Acme_To_Partner") == [DEFAULT_SITE, "emea"]
+        assert await repository.sites_named("acme_to_other") == ["emea"]
+        assert await repository.sites_named("acme_to_nothing") == []
+
+    async def test_claimed_connections_are_those_of_one_site(
+        self, repository: RequestRepository
+    ) -> None:
+        await _invite(repository, await repository.add(FIELDS, "U1", T0), "101")
+        await _invite(repository, await repository.add(_in("emea"), "U1", T0), "201")
+        assert await repository.claimed_connections(DEFAULT_SITE) == ({"101"}, set())
+        assert await repository.claimed_connections("emea") == ({"201"}, set())
+        assert await repository.claimed_connections("apac") == (set(), set())
+
+    async def test_open_requests_of_sites_about_to_be_removed(
+        self, repository: RequestRepository
+    ) -> None:
+        """The start-up check: sites left out of the configuration that still have
+        requests waiting, pending invitations included; closed ones do not count."""
+        await repository.add(FIELDS, "U1", T0)
+        await _invite(repository, await repository.add(_in("emea", "b_emea"), "U1", T0), "201")
+        await repository.add(_in("emea", "a_emea"), "U1", T0)
+        closed = await repository.add(_in("apac"), "U1", T0)
+        await repository.transition(closed, Status.REJECTED, actor="U2", at=T0, reason="no")
+
+        assert await repository.open_in_sites_other_than([DEFAULT_SITE]) == {
+            "emea": ["a_emea", "b_emea"]
+        }
+        assert await repository.open_in_sites_other_than(iter([DEFAULT_SITE, "emea"])) == {}
+        assert await repository.open_in_sites_other_than([]) == {
+            DEFAULT_SITE: ["acme_to_partner"],
+            "emea": ["a_emea", "b_emea"],
+        }
+
+    async def test_counts_by_site_and_status(self, repository: RequestRepository) -> None:
+        await repository.add(FIELDS, "U1", T0)
+        await repository.add(_in("emea"), "U1", T0)
+        await _invite(repository, await repository.add(_in("emea", "acme_to_b"), "U1", T0), "1")
+        assert await repository.count_by_site_and_status() == {
+            (DEFAULT_SITE, "pending_approval"): 1,
+            ("emea", "pending_approval"): 1,
+            ("emea", "invited"): 1,
+        }
+        assert await repository.count_by_status() == {"pending_approval": 2, "invited": 1}
+
+    async def test_the_audit_trail_names_each_event_s_site(
+        self, repository: RequestRepository
+    ) -> None:
+        await repository.add(FIELDS, "U1", T0)
+        await repository.add(_in("emea"), "U1", T0 + timedelta(minutes=1))
+        trail = await repository.audit_trail(None)
+        assert [(name, site) for _, name, site in trail] == [
+            ("acme_to_partner", DEFAULT_SITE),
+            ("acme_to_partner", "emea"),
+        ]
 
 
 def test_database_file_is_private(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import sqlite3
@@ -14,12 +15,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.approvals.model import RequestFields, Status
+from bot.approvals.model import DEFAULT_SITE, RequestFields, Status
 from storage import (
+    NameTaken,
     RequestRepository,
     SchemaBehind,
     make_engine,
@@ -28,10 +32,11 @@ from storage import (
     schema_state,
     upgrade_schema,
 )
-from storage.schema import BASELINE, head_revision
+from storage.schema import BASELINE, _config, head_revision
 from storage.tables import Base
 
 MADE_BY_CREATE_SCHEMA = Path(__file__).parent / "data" / "created_by_create_schema.db"
+MADE_AT_0002 = Path(__file__).parent / "data" / "made_at_0002.db"
 
 
 @pytest.fixture(name="engine")
@@ -162,10 +167,11 @@ class TestAdoptingAFileMadeByCreateSchema:
         assert len(after["connection_request"]) == 5
         assert len(after["audit_event"]) == 9
         assert after["audit_event"] == before["audit_event"]
-        # Each request keeps every value it had; the new column is appended, empty.
+        # Each request keeps every value it had; the new columns are appended: nobody
+        # is creating it, and it is in the default site.
         for old, new in zip(before["connection_request"], after["connection_request"], strict=True):
             assert new[: len(old)] == old
-            assert new[len(old) :] == (None,)
+            assert new[len(old) :] == (None, "default")
 
     async def test_the_adopted_requests_work_as_before(self, tmp_path: Path) -> None:
         """The interrupted initiation in the file can still be settled, the sealed code
@@ -198,6 +204,184 @@ class TestAdoptingAFileMadeByCreateSchema:
                 assert foreign.all() == []
         finally:
             await engine.dispose()
+
+
+def _as_dicts(path: Path) -> dict[str, list[dict[str, object]]]:
+    with sqlite3.connect(path) as connection:
+        connection.row_factory = sqlite3.Row
+        return {
+            table: [
+                dict(row)
+                for row in connection.execute(f"SELECT * FROM {table} ORDER BY id")  # noqa: S608
+            ]
+            for table in ("connection_request", "audit_event")
+        }
+
+
+async def _upgraded_copy(source: Path, tmp_path: Path) -> AsyncEngine:
+    path = tmp_path / "bot.db"
+    shutil.copy(source, path)
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    before = await upgrade_schema(engine)
+    assert before.current == "0002"
+    return engine
+
+
+class TestUpgradingAFileMadeAt0002:
+    """tests/storage/data/made_at_0002.db is a database of the release before sites.
+
+    Made by a throwaway script: ``upgrade_schema(make_engine(url), "0002")`` on a new
+    file, then with plain sqlite3 six requests (1 pending approval with a card; 2 invited,
+    with a sealed code, a reminder and its DM; 3 rejected; 4 initiating after an
+    uncertain attempt, by replica-a; 5 active; 6 failed) and their 16 audit events, each
+    column given as that release's code writes it, and the journal set back to DELETE.
+    """
+
+    async def test_every_request_lands_in_the_default_site_and_nothing_else_changes(
+        self, tmp_path: Path
+    ) -> None:
+        before = _as_dicts(MADE_AT_0002)
+        engine = await _upgraded_copy(MADE_AT_0002, tmp_path)
+        try:
+            assert (await schema_state(engine)).at_head
+            assert await _differences_from_the_models(engine) == []
+            async with engine.connect() as connection:
+                integrity = await connection.exec_driver_sql("PRAGMA integrity_check")
+                assert integrity.scalar() == "ok"
+                foreign = await connection.exec_driver_sql("PRAGMA foreign_key_check")
+                assert foreign.all() == []
+        finally:
+            await engine.dispose()
+        after = _as_dicts(tmp_path / "bot.db")
+        assert len(before["connection_request"]) == 6
+        assert len(before["audit_event"]) == 16
+        assert after["audit_event"] == before["audit_event"]
+        assert [row.pop("site") for row in after["connection_request"]] == [DEFAULT_SITE] * 6
+        assert after["connection_request"] == before["connection_request"]
+
+    async def test_an_open_name_is_refused_in_its_site_and_free_in_another(
+        self, tmp_path: Path
+    ) -> None:
+        engine = await _upgraded_copy(MADE_AT_0002, tmp_path)
+        try:
+            repository = RequestRepository(make_sessionmaker(engine))
+            pending = await repository.get(1)
+            assert pending is not None
+            assert pending.fields.site == DEFAULT_SITE
+            emea = await repository.add(
+                RequestFields("acme", "partner", "acme_to_partner", "", "SUP", "emea"),
+                "U9",
+                datetime.now(UTC),
+            )
+            assert emea.id == 7
+            with pytest.raises(NameTaken):
+                await repository.add(pending.fields, "U9", datetime.now(UTC))
+            with pytest.raises(NameTaken):  # invited, under another case
+                await repository.add(
+                    RequestFields("acme", "beta", "ACME_TO_BETA", "", "SUP"),
+                    "U9",
+                    datetime.now(UTC),
+                )
+            rejected = RequestFields("acme", "gamma", "acme_to_gamma", "", "SUP")
+            assert (await repository.add(rejected, "U9", datetime.now(UTC))).id == 8
+            assert await repository.sites_named("acme_to_partner") == [DEFAULT_SITE, "emea"]
+            assert await repository.claimed_connections(DEFAULT_SITE) == (
+                {"101", "102"},
+                {"acme_to_delta"},
+            )
+            assert await repository.invitation_code(2) == b"gAAAA-sealed-0002"
+        finally:
+            await engine.dispose()
+
+    async def test_an_upgrade_that_fails_leaves_the_file_as_it_was(self, tmp_path: Path) -> None:
+        """The table is rebuilt in one transaction: a failure (here the final check of
+        references, on an audit row of a request that does not exist) undoes all of it,
+        and the upgrade can be run again."""
+        path = tmp_path / "bot.db"
+        shutil.copy(MADE_AT_0002, path)
+        with contextlib.closing(sqlite3.connect(path)) as database, database:
+            database.execute(
+                "INSERT INTO audit_event (request_id, at, actor, to_status) "
+                "VALUES (99, '2026-10-06 09:00:00.000000', 'U0', 'expired')"
+            )
+        before = _rows(path)
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            with pytest.raises(RuntimeError, match=r"1 row\(s\) refer to nothing; undone"):
+                await upgrade_schema(engine)
+            assert (await schema_state(engine)).current == "0002"
+            assert _rows(path) == before
+            async with engine.begin() as connection:
+                tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+                assert not [table for table in tables if table.startswith("_alembic")]
+                await connection.exec_driver_sql("DELETE FROM audit_event WHERE request_id = 99")
+            await upgrade_schema(engine)
+            assert (await schema_state(engine)).at_head
+        finally:
+            await engine.dispose()
+
+
+async def _downgrade(engine: AsyncEngine, target: str) -> None:
+    """What an operator going back a release would run, on SQLite in one transaction
+    with foreign keys off, as an upgrade is."""
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
+        async with connection.begin():
+            if engine.dialect.name == "sqlite":
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            await connection.run_sync(lambda sync: command.downgrade(_config(sync), target))
+
+
+class TestDowngradingSites:
+    async def test_the_downgrade_restores_the_unique_name_and_keeps_every_request(
+        self, engine: AsyncEngine
+    ) -> None:
+        """Back at 0002 the sites are gone (upgrading again puts every request in the
+        default one) and a name is unique across the whole table again."""
+        await upgrade_schema(engine)
+        repository = RequestRepository(make_sessionmaker(engine))
+        now = datetime.now(UTC)
+        await repository.add(RequestFields("acme", "p", "acme_to_p", "", "SUP"), "U1", now)
+        emea = await repository.add(
+            RequestFields("acme", "p", "acme_to_p", "", "SUP", "emea"), "U1", now
+        )
+        await repository.transition(emea, Status.REJECTED, actor="U2", at=now, reason="no")
+        await _downgrade(engine, "0002")
+        async with engine.connect() as connection:
+            columns, unique = await connection.run_sync(
+                lambda sync: (
+                    [
+                        column["name"]
+                        for column in sa.inspect(sync).get_columns("connection_request")
+                    ],
+                    sa.inspect(sync).get_unique_constraints("connection_request"),
+                )
+            )
+        assert "site" not in columns
+        assert [(u["name"], u["column_names"]) for u in unique] == [
+            ("uq_connection_request_open_name", ["open_name"])
+        ]
+        await upgrade_schema(engine)
+        assert await _differences_from_the_models(engine) == []
+        assert [r.fields.site for r in (await repository.page(limit=5)).items] == [
+            DEFAULT_SITE,
+            DEFAULT_SITE,
+        ]
+
+    async def test_the_downgrade_refuses_one_name_open_in_two_sites(
+        self, engine: AsyncEngine
+    ) -> None:
+        await upgrade_schema(engine)
+        repository = RequestRepository(make_sessionmaker(engine))
+        for site in (DEFAULT_SITE, "emea"):
+            await repository.add(
+                RequestFields("acme", "p", "acme_to_p", "", "SUP", site), "U1", datetime.now(UTC)
+            )
+        with pytest.raises(IntegrityError):
+            await _downgrade(engine, "0002")
+        assert (await schema_state(engine)).at_head
 
 
 def _rows_seen_by_another_process(path: Path) -> int:
