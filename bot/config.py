@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
@@ -308,12 +309,22 @@ def load_settings(mode: Literal["socket", "http"] | None = None, /, **overrides:
     return settings
 
 
-def _sites(settings: Settings | None, overrides: dict[str, Any]) -> tuple[SiteConfig, ...]:
-    """The sites from the file in use, or the one the flat variables describe."""
+def _given(overrides: dict[str, Any]) -> _SiteVariables:
     raw: dict[str, Any] = {
         k: str(v) for k, v in overrides.items() if k in _SiteVariables.model_fields
     }
-    given = _SiteVariables(**raw)
+    return _SiteVariables(**raw)
+
+
+def sites_file_in_use(**overrides: Any) -> Path | None:
+    """The sites file settings would be read with (``EXALATE_CONFIG``, or
+    ``./exalate-bot.toml`` when present); None: the flat variables describe one site."""
+    return config_path(_given(overrides).exalate_config)
+
+
+def _sites(settings: Settings | None, overrides: dict[str, Any]) -> tuple[SiteConfig, ...]:
+    """The sites from the file in use, or the one the flat variables describe."""
+    given = _given(overrides)
     path = config_path(given.exalate_config)
     if path is not None:
         beside = [name.upper() for name in _FLAT_SITE_VARIABLES if getattr(given, name)]

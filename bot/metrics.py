@@ -1,14 +1,18 @@
 """What ``GET /metrics`` shows, written by ``prometheus_client``.
 
-Five families of the bot's own: requests by state (read from the database when scraped),
-listeners still running, approvals, the latency of each kind of call to Exalate/Jira, and
-errors by kind; beside them the client's process, platform and garbage-collector
-families (``process_*``, ``python_*``) that dashboards for any Python service expect.
+Five families of the bot's own: requests by site and state (read from the database when
+scraped), listeners still running, approvals, the latency of each kind of call to each
+site's Exalate/Jira, and errors by kind (and site, where one is at fault). The ``site``
+label takes only the configured sites' names, and ``call`` only route templates, so the
+number of series is bounded whatever people type. Beside them, the client's process,
+platform and garbage-collector families (``process_*``, ``python_*``) that dashboards for
+any Python service expect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from prometheus_client import (
@@ -47,8 +51,8 @@ class Metrics:
         GCCollector(registry=self.registry)
         self._requests = Gauge(
             "exalate_bot_requests",
-            "Connection requests by state.",
-            ["state"],
+            "Connection requests by site and state.",
+            ["site", "state"],
             registry=self.registry,
         )
         self._listeners = Gauge(
@@ -62,12 +66,15 @@ class Metrics:
             registry=self.registry,
         )
         self._errors = Counter(
-            "exalate_bot_errors", "Failures by kind.", ["kind"], registry=self.registry
+            "exalate_bot_errors",
+            "Failures by kind, and by site where one is at fault.",
+            ["kind", "site"],
+            registry=self.registry,
         )
         self._calls = Histogram(
             "exalate_bot_exalate_call_seconds",
-            "Latency of calls to Exalate and Jira.",
-            ["call"],
+            "Latency of calls to each site's Exalate and Jira.",
+            ["site", "call"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -75,21 +82,27 @@ class Metrics:
     def count_approval(self) -> None:
         self._approvals.inc()
 
-    def count_error(self, kind: str) -> None:
-        self._errors.labels(kind=kind).inc()
+    def count_error(self, kind: str, *, site: str = "") -> None:
+        self._errors.labels(kind=kind, site=site).inc()
 
-    def observe_call(self, call: str, seconds: float) -> None:
-        """Record one call to Exalate/Jira, e.g. ``POST /rest/issuehub/4.0/connections``."""
-        self._calls.labels(call=call).observe(seconds)
+    def observe_call(self, site: str, call: str, seconds: float) -> None:
+        """Record one call to a site's Exalate/Jira, e.g. ``POST
+        /rest/issuehub/4.0/connections``."""
+        self._calls.labels(site=site, call=call).observe(seconds)
 
-    def render(self, states: Mapping[str, int], *, listeners_running: int) -> str:
-        """The text a Prometheus scrape receives; ``states`` counts requests by state.
+    def observer(self, site: str) -> Callable[[str, float], None]:
+        """``observe_call`` for one site's client."""
+        return functools.partial(self.observe_call, site)
 
-        The gauge is refilled from ``states`` on each scrape, so a state no request is in
-        any more disappears, as it did before; nothing awaits between refill and render.
+    def render(self, requests: Mapping[tuple[str, str], int], *, listeners_running: int) -> str:
+        """The text a Prometheus scrape receives; ``requests`` counts requests by
+        (site, state).
+
+        The gauge is refilled on each scrape, so a state no request is in any more
+        disappears, as it did before; nothing awaits between refill and render.
         """
         self._requests.clear()
-        for state, count in sorted(states.items()):
-            self._requests.labels(state=state).set(count)
+        for (site, state), count in sorted(requests.items()):
+            self._requests.labels(site=site, state=state).set(count)
         self._listeners.set(listeners_running)
         return generate_latest(self.registry).decode("utf-8")

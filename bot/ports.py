@@ -6,10 +6,12 @@ Keeping these as Protocols lets ``bot/`` stay ignorant of Slack payload shapes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from bot.approvals.model import ConnectionRequest
+from bot.exalate.models import ConnectionList, ConnectionSpec, CreatedConnection, Project
 
 
 class Notice(StrEnum):
@@ -67,3 +69,28 @@ class GroupDirectory(Protocol):
 
     async def members(self, group_id: str) -> frozenset[str]:
         """The group's current members."""
+
+
+@dataclass(frozen=True, slots=True)
+class JiraProject:
+    """A Jira project someone may choose for incoming sync, as the form shows it."""
+
+    key: str
+    name: str
+
+
+class ExalatePort(Protocol):
+    """What the use cases ask of one site's Exalate on Jira (``bot.exalate.ExalateClient``;
+    in the service tests, a fake). Each call raises ``bot.exalate.ExalateError``."""
+
+    async def connection_list(self) -> ConnectionList:
+        """Exalate's connections, with whether the list is complete."""
+
+    async def list_projects(self) -> list[Project]:
+        """The Jira projects the bot's user can browse."""
+
+    async def get_project(self, key: str) -> Project | None:
+        """The project ``key``, or None when Jira has none."""
+
+    async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
+        """Create a private Script connection; never retried."""

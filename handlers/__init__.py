@@ -17,12 +17,10 @@ from handlers.ids import COMMAND, Action, View
 from handlers.inflight import InFlight
 
 
-def register(
-    app: AsyncApp, service: ConnectionService, inflight: InFlight, *, local_short_name: str
-) -> None:
-    """Hand ``service`` and ``local_short_name`` to every listener through the context,
-    and install each listener, tracked by ``inflight`` so that shutdown waits for it."""
-    app.use(BotParts(service, local_short_name))
+def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
+    """Hand ``service`` to every listener through the context, and install each
+    listener, tracked by ``inflight`` so that shutdown waits for it."""
+    app.use(BotParts(service))
     track = inflight.track
     app.command(COMMAND)(track(commands.exalate))
     app.view(View.REQUEST.value)(track(views.submit_request))

@@ -26,6 +26,7 @@ from handlers import blocks
 from handlers.context import service_in
 from handlers.guard import guard, within_budget
 from handlers.payloads import RequestRef, request_ref
+from handlers.request_form import request_form
 
 log = logging.getLogger(__name__)
 
@@ -229,15 +230,15 @@ async def request_again(
 
     async def open_request_form(request: ConnectionRequest) -> None:
         fields = request.fields
-        view = blocks.request_modal(
-            local=fields.local_short_name,
-            remote=fields.remote_short_name,
-            name=fields.connection_name,
-            description=fields.description,
-            project=fields.project_key,
-            projects=service.projects.peek(),
-        )
-        await open_modal(context.client, click, view)
+        values = {
+            "site": fields.site,
+            "local": fields.local_short_name,
+            "remote": fields.remote_short_name,
+            "name": fields.connection_name,
+            "description": fields.description,
+            "project": fields.project_key,
+        }
+        await open_modal(context.client, click, request_form(service, values))
 
     answer = Privately.to(click, ack, respond)
     await guard(answer, own_request, open_request_form, deadline=within_budget())

@@ -12,28 +12,35 @@ from slack_sdk.errors import SlackApiError
 from bot.approvals.errors import ApprovalError
 from bot.service import ConnectionService
 from handlers import blocks
-from handlers.context import local_short_name_in, service_in, shared_status_in
+from handlers.context import service_in, shared_status_in
 from handlers.guard import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
-from handlers.payloads import UsageError, connect_prefill, parse_command
+from handlers.payloads import CommandLine, UsageError, connect_prefill, parse_command
+from handlers.request_form import request_form
 from handlers.shared_status import SharedStatus, ack_body
 
 log = logging.getLogger(__name__)
 
 
 async def status_answer(
-    service: ConnectionService, shared: SharedStatus, argument: str, user: str
+    service: ConnectionService,
+    shared: SharedStatus,
+    argument: str,
+    user: str,
+    site: str | None = None,
 ) -> str:
-    """``status``, ``status mine`` or ``status <name>``, as the ack's JSON body: database
-    reads only."""
+    """``status``, ``status mine`` or ``status <name>``, each optionally ``site=…``, as
+    the ack's JSON body: database reads only."""
     try:
+        if site is not None:
+            site = service.sites[site].name
         if argument.lower() == "mine":
             mine = await service.mine(user, blocks.LIST_MAX)
             return ack_body(*blocks.status_message(mine, service.clock(), user, mine=True))
         if argument:
             try:  # answered in the ack, and the approver check may wait on Slack
                 async with asyncio.timeout(SLACK_BUDGET_SECONDS):
-                    request, events = await service.history(argument, user)
+                    request, events = await service.history(argument, user, site)
             except TimeoutError:
                 text = "Slack is slow to say who the approvers are just now; ask again soon."
                 return ack_body(text, [blocks.section(text)])
@@ -41,11 +48,11 @@ async def status_answer(
                 return ack_body(*blocks.summary_message(request))
             return ack_body(*blocks.history_message(request, events))
         return shared.answer(
-            await service.open_requests(blocks.STATUS_LIST_MAX),
+            await service.open_requests(blocks.STATUS_LIST_MAX, site),
             service.clock(),
             user,
-            foreign=service.foreign_pending,
-            listed_at=service.foreign_listed_at,
+            foreign=service.foreign_pending(site),
+            listed_at=service.foreign_listed_at(site),
         )
     except ApprovalError as error:
         text = blocks.explain(error)
@@ -56,24 +63,26 @@ async def exalate(
     ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
 ) -> None:
     """``/exalate <sub-command>``: each answer starts within Slack's 3 s."""
+    service = service_in(context)
     try:
         line = parse_command(command.get("text") or "")
         prefill = connect_prefill(line) if line.sub_command == "connect" else {}
+        site = site_option(service, line)
     except UsageError as error:
         await ack(text=f"{blocks.escape(str(error))}\n\n{blocks.USAGE}")
         return
-    service, user, argument = service_in(context), command["user_id"], " ".join(line.words)
+    user, argument = command["user_id"], " ".join(line.words)
     if line.sub_command == "status":
-        await ack(await status_answer(service, shared_status_in(context), argument, user))
+        await ack(await status_answer(service, shared_status_in(context), argument, user, site))
         if not argument:  # after the answers: the next asker finds a fresh read
-            await service.renew_open_requests(blocks.STATUS_LIST_MAX)
+            await service.renew_open_requests(blocks.STATUS_LIST_MAX, site)
     elif line.sub_command in ("connect", "cancel"):
         await ack()  # cancelling updates the card and DMs: more than 3 s may pass
         try:
             if line.sub_command == "connect":
                 await open_request_form(context, command["trigger_id"], prefill, respond)
             else:
-                text = await cancel_reply(service, argument, user)
+                text = await cancel_reply(service, argument, user, site)
                 await respond(text=text, response_type="ephemeral")
         except Exception as error:  # after the ack nothing may escape to Bolt's log
             log.error(
@@ -83,6 +92,21 @@ async def exalate(
         await ack(text=blocks.USAGE)
 
 
+def site_option(service: ConnectionService, line: CommandLine) -> str | None:
+    """The ``site=…`` of a command, checked: a site ``connect`` may create on, or any
+    configured one for the commands that read."""
+    site = line.options.get("site")
+    if site is None:
+        return None
+    if site not in service.sites.names:
+        raise UsageError(
+            f"There is no site {site}; the sites are {', '.join(service.sites.names)}."
+        )
+    if line.sub_command == "connect" and service.sites[site].config.retired:
+        raise UsageError(f"The site {site} is retired: it takes no new requests.")
+    return site
+
+
 async def open_request_form(
     context: AsyncBoltContext, trigger_id: str, prefill: dict[str, str], respond: AsyncRespond
 ) -> None:
@@ -90,14 +114,7 @@ async def open_request_form(
     trigger_id expires 3 s after the command; then Jira's lists start loading for the
     checks the submission will need."""
     service = service_in(context)
-    view = blocks.request_modal(
-        local=prefill.get("local", local_short_name_in(context)),
-        remote=prefill.get("remote", ""),
-        name=prefill.get("name", ""),
-        description=prefill.get("description", ""),
-        project=prefill.get("project", ""),
-        projects=service.projects.peek(),
-    )
+    view = request_form(service, prefill)
     try:
         await context.client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as error:
@@ -106,12 +123,14 @@ async def open_request_form(
     service.warm_up()
 
 
-async def cancel_reply(service: ConnectionService, argument: str, user: str) -> str:
-    """``cancel <name>``: withdraw the request so named, or say why not."""
+async def cancel_reply(
+    service: ConnectionService, argument: str, user: str, site: str | None = None
+) -> str:
+    """``cancel <name> [site=…]``: withdraw the request so named, or say why not."""
     if not argument:
         return f"Name the connection: `{COMMAND} cancel <connection name>`."
     try:
-        cancelled = await service.cancel_named(argument, user)
+        cancelled = await service.cancel_named(argument, user, site)
     except ApprovalError as error:
         return blocks.explain(error)
     return f"Cancelled request #{cancelled.id}; approvers can no longer approve it."

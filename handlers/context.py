@@ -16,7 +16,6 @@ from handlers.shared_status import SharedStatus
 
 # The keys under which ``BotParts`` leaves the bot's parts in Bolt's context.
 SERVICE = "service"
-LOCAL_SHORT_NAME = "local_short_name"
 SHARED_STATUS = "shared_status"
 
 
@@ -29,9 +28,8 @@ class BotParts(AsyncMiddleware):
     root built reach them.
     """
 
-    def __init__(self, service: ConnectionService, local_short_name: str) -> None:
+    def __init__(self, service: ConnectionService) -> None:
         self._service = service
-        self._local_short_name = local_short_name
         self._shared_status = SharedStatus()
 
     async def async_process(
@@ -42,7 +40,6 @@ class BotParts(AsyncMiddleware):
         next: Callable[[], Awaitable[BoltResponse]],  # Bolt passes it by this name
     ) -> BoltResponse | None:
         req.context[SERVICE] = self._service
-        req.context[LOCAL_SHORT_NAME] = self._local_short_name
         req.context[SHARED_STATUS] = self._shared_status
         return await next()
 
@@ -50,11 +47,6 @@ class BotParts(AsyncMiddleware):
 def service_in(context: AsyncBoltContext) -> ConnectionService:
     """The ConnectionService ``BotParts`` put in the context."""
     return cast("ConnectionService", context[SERVICE])
-
-
-def local_short_name_in(context: AsyncBoltContext) -> str:
-    """EXALATE_LOCAL_SHORT_NAME, which the request form offers as the local instance."""
-    return cast(str, context[LOCAL_SHORT_NAME])
 
 
 def shared_status_in(context: AsyncBoltContext) -> SharedStatus:

@@ -14,7 +14,7 @@ from bot.approvals.rules import Draft, Field
 if TYPE_CHECKING:
     pass
 
-PREFILL_KEYS = frozenset({"local", "remote", "name", "project", "description"})
+PREFILL_KEYS = frozenset({"site", "local", "remote", "name", "project", "description"})
 QUOTING = re.compile(r"['\"\\]")
 """What makes ``shlex`` more than splitting at its whitespace: quotes and backslashes."""
 SHELL_WORD = re.compile(r"[^ \t\r\n]+")
@@ -75,15 +75,22 @@ def _input_value(state: Mapping[str, Any], block_id: str) -> str:
 
 
 def draft_from_view(view: Mapping[str, Any]) -> Draft:
-    """The request form as submitted."""
+    """The request form as submitted; the site from its Site select, or, where the form
+    had none, the one it was opened for."""
     state = view["state"]["values"]
     return Draft(
+        site=_input_value(state, Field.SITE.value) or form_site(view),
         local_short_name=_input_value(state, Field.LOCAL.value),
         remote_short_name=_input_value(state, Field.REMOTE.value),
         connection_name=_input_value(state, Field.NAME.value),
         description=_input_value(state, Field.DESCRIPTION.value),
         project_key=_input_value(state, Field.PROJECT.value),
     )
+
+
+def form_site(view: Mapping[str, Any]) -> str:
+    """The site a request form was opened for (its ``private_metadata``), if any."""
+    return str(view.get("private_metadata") or "")[:64]
 
 
 def input_value(view: Mapping[str, Any], block_id: str) -> str:

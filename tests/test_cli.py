@@ -122,10 +122,10 @@ class TestSimulatedJira:
             monkeypatch.setenv(name, value)
         settings = load_settings(**SIMULATED_JIRA)
         async with simulated_jira(settings) as simulated:
-            assert simulated.jira_url.startswith("http://127.0.0.1:")
+            assert simulated.sites[0].jira_url.startswith("http://127.0.0.1:")
             runtime = await Runtime.start(simulated, http_mode=True)
             try:
-                projects = await runtime.service.projects.get(wait=5)
+                projects = await runtime.service.sites["default"].projects.get(wait=5)
             finally:
                 await runtime.close()
         assert "SUP" in {project.key for project in projects}

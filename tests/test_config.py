@@ -72,7 +72,9 @@ class TestSettings:
         environment.delenv("JIRA_TOKEN")
         environment.chdir(tmp_path)
         (tmp_path / ".env").write_text("JIRA_TOKEN=from-dotenv\n")
-        assert load_settings().jira_token.get_secret_value() == "from-dotenv"
+        token = load_settings().sites[0].token
+        assert token is not None
+        assert token.get_secret_value() == "from-dotenv"
 
     @pytest.mark.parametrize("name", sorted(VALID))
     def test_missing_value_is_named(self, environment: pytest.MonkeyPatch, name: str) -> None:

@@ -22,10 +22,10 @@ from bot.approvals.errors import ApprovalError
 from bot.approvals.model import Status, can_transition
 from bot.approvals.rules import CONNECTION_NAME_MAX, SHORT_NAME_MAX, Draft, check_draft
 from bot.approvers import ApproverPolicy
-from bot.cache import TimedCache
-from bot.exalate import ExalateClient
+from bot.exalate import BearerToken, ExalateClient
 from bot.sandbox.exalate_simulator import Simulator
-from bot.service import build_services
+from bot.service import Site, Sites, build_services
+from bot.site_config import SiteConfig
 from bot.vault import Vault
 from handlers.blocks import escape
 from handlers.payloads import UsageError, parse_command, request_ref
@@ -121,17 +121,17 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
         TestServer(simulator.app, host="127.0.0.1") as server,
         aiohttp.ClientSession() as http,
     ):
-        exalate = ExalateClient(http, str(server.make_url("")), "t", read_retries=0)
+        url = str(server.make_url(""))
+        exalate = ExalateClient(http, url, BearerToken("t"), read_retries=0)
         notifier = RecordingNotifier()
         repository = RequestRepository(make_sessionmaker(engine))
+        site = Site.of(SiteConfig("default", url), exalate, list_ttl=60)
         service = build_services(
             repository=repository,
-            exalate=exalate,
+            sites=Sites([site]),
             vault=Vault(Fernet.generate_key()),
             policy=ApproverPolicy(["U0BOB", "U0CAROL"], NoGroups()),
             notifier=notifier,
-            projects=TimedCache(exalate.list_projects, ttl=60),
-            connections=TimedCache(exalate.list_connections, ttl=60),
         ).requests
         draft = Draft("acme", "partner", "", "", "SUP")
         submission = await service.submit(draft, "U0ALICE", check_within=5)

@@ -61,11 +61,13 @@ def test_the_file_in_the_working_directory_describes_the_sites(environment: obje
         "https://jira-eu.example.test",
         "acme-eu",
     )
-    assert eu.token is not None and eu.token.get_secret_value() == "eu-personal-token"
+    assert eu.token is not None
+    assert eu.token.get_secret_value() == "eu-personal-token"
     assert [eu.project_allowed(k) for k in ("SUP", "OPS-1", "DEV")] == [True, True, False]
     assert (eu.initiation, eu.retired, eu.username) == ("api", False, None)
     assert (us.username, us.initiation, us.retired) == ("exalate-bot", "assisted", True)
-    assert us.password is not None and us.password.get_secret_value() == "us-password"
+    assert us.password is not None
+    assert us.password.get_secret_value() == "us-password"
     assert us.project_allowed("ANY")
 
 
@@ -89,7 +91,8 @@ def test_a_secret_may_come_from_the_dotenv_file(environment: pytest.MonkeyPatch)
     Path(".env").write_text("JIRA_TOKEN_EU=from-dotenv\n")
     Path("exalate-bot.toml").write_text(TWO_SITES)
     token = load_settings().sites[0].token
-    assert token is not None and token.get_secret_value() == "from-dotenv"
+    assert token is not None
+    assert token.get_secret_value() == "from-dotenv"
 
 
 def test_without_a_file_the_flat_variables_are_the_default_site(
@@ -107,7 +110,8 @@ def test_without_a_file_the_flat_variables_are_the_default_site(
         "acme",
     )
     assert (site.initiation, site.projects, site.retired) == ("assisted", ("SUP",), False)
-    assert site.token is not None and site.token.get_secret_value() == "flat-token"
+    assert site.token is not None
+    assert site.token.get_secret_value() == "flat-token"
 
 
 def test_without_a_file_the_flat_variables_are_required(environment: object) -> None:

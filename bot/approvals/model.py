@@ -51,6 +51,18 @@ OPEN_STATUSES: frozenset[Status] = frozenset(
 )
 
 
+def same_name(one: str, other: str) -> bool:
+    """Whether two connection names are the same to Exalate: case does not count. The
+    one rule everywhere names are compared (the database keeps ``open_name`` lower-cased
+    the same way, see ``name_key``)."""
+    return name_key(one) == name_key(other)
+
+
+def name_key(name: str) -> str:
+    """A connection name as compared: lower case."""
+    return name.lower()
+
+
 def can_transition(source: Status, target: Status) -> bool:
     """Whether the life cycle allows moving from ``source`` to ``target``."""
     return target in TRANSITIONS[source]
@@ -238,3 +250,4 @@ class ForeignInvitation:
     name: str
     exalate_id: str
     since: datetime
+    site: str = DEFAULT_SITE

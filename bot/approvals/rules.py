@@ -24,6 +24,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 class Field(StrEnum):
     """The form's fields; handlers map each to the input block that shows its error."""
 
+    SITE = "site"
     LOCAL = "local_short_name"
     REMOTE = "remote_short_name"
     NAME = "connection_name"
@@ -40,6 +41,8 @@ class Draft:
     connection_name: str = ""
     description: str = ""
     project_key: str = ""
+    site: str = ""
+    """The site chosen; empty: the service takes the only one there is."""
 
 
 def suggest_connection_name(local: str, remote: str) -> str:
@@ -97,4 +100,4 @@ def check_draft(draft: Draft) -> tuple[RequestFields | None, dict[Field, str]]:
 
     if errors or not name:
         return None, errors
-    return RequestFields(local, remote, name, description, project), errors
+    return RequestFields(local, remote, name, description, project, draft.site), errors

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
@@ -18,9 +18,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.pool import NullPool
 
+from bot.approvals.model import DEFAULT_SITE
 from bot.config import Settings
 from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
 from bot.private_files import loose, sqlite_files
+from bot.runtime.sites import credentials_of
+from bot.site_config import SiteConfig, config_path, loosely_writable
 from bot.vault import key_file_for
 from storage.db import DatabaseProblem, explained, make_engine, sqlite_file
 from storage.schema import SchemaState, schema_state, state_of
@@ -67,26 +70,26 @@ async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Ch
                     f"cannot reach Slack at {settings.slack_api_url} "
                     f"({type(error).__name__}); check SLACK_API_URL and the network.",
                 )
-        exalate = ExalateClient(
-            session,
-            settings.jira_url,
-            settings.jira_token.get_secret_value(),
-            read_timeout=settings.jira_timeout,
-            read_retries=0,
-        )
-        yield jira_transport(settings)
-        for name, jira_check in (
-            ("Jira token", _jira_token),
-            ("Jira version", _jira_version),
-            ("Exalate REST API", _exalate_api),
-        ):
-            try:
-                yield await jira_check(exalate)
-            except ExalateError as error:  # unreachable, timed out, refused: said plainly
-                yield Check(name, False, str(error))
+        for site in settings.sites:
+            async for check in _site_checks(site, settings, session):
+                yield check
     yield await _database(settings)
     if (mode_check := file_modes(settings)) is not None:
         yield mode_check
+    if (sites_file := config_path(settings.exalate_config)) is not None:
+        yield sites_file_mode(sites_file)
+
+
+def sites_file_mode(path: Path) -> Check:
+    """✗ when others than its owner may change which Jira gets the bot's credentials."""
+    if loosely_writable(path):
+        return Check(
+            "Sites file",
+            False,
+            f"{path} is writable by its group or others, who could send the credentials "
+            f"elsewhere; run: chmod go-w {path}",
+        )
+    return Check("Sites file", True, f"{path}, writable by its owner only")
 
 
 async def _slack_token(slack: AsyncWebClient, settings: Settings) -> Check:
@@ -195,31 +198,76 @@ def file_modes(settings: Settings) -> Check | None:
     return Check("File modes", True, "database and key files are private (0600)")
 
 
-def jira_transport(settings: Settings) -> Check:
-    """✗ when the Jira token would cross the network unencrypted."""
-    if settings.jira_token_in_clear:
+async def _site_checks(
+    site: SiteConfig, settings: Settings, session: aiohttp.ClientSession
+) -> AsyncIterator[Check]:
+    """One site's checks, each named with the site when it is not the only, unnamed one:
+    its URL, its credentials, its Jira's version, its Exalate API and its projects."""
+    exalate = ExalateClient(
+        session,
+        site.jira_url,
+        credentials_of(site),
+        read_timeout=settings.jira_timeout,
+        read_retries=0,
+    )
+    prefix = "" if site.name == DEFAULT_SITE else f"Site {site.name}: "
+    retired = " (retired)" if site.retired else ""
+    for check in (jira_transport(site),):
+        yield replace(check, name=prefix + check.name + retired)
+    for name, jira_check in (
+        ("Jira token" if site.token is not None else "Jira login", _jira_credentials),
+        ("Jira version", _jira_version),
+        ("Exalate REST API", _exalate_api),
+        ("Projects", _projects),
+    ):
+        try:
+            check = await jira_check(exalate, site)
+        except ExalateError as error:  # unreachable, timed out, refused: said plainly
+            check = Check(name, False, str(error))
+        yield replace(check, name=prefix + check.name)
+
+
+def jira_transport(site: SiteConfig) -> Check:
+    """✗ when the site's credentials would cross the network unencrypted."""
+    if site.credentials_in_clear:
         return Check(
             "Jira URL",
             False,
-            f"{settings.jira_url} is plain http://: JIRA_TOKEN travels in clear; use https://.",
+            f"{site.jira_url} is plain http://: {site.credentials_from} travels in clear; "
+            "use https://.",
         )
     return Check("Jira URL", True, "HTTPS, or plain HTTP on loopback only")
 
 
-async def _jira_token(exalate: ExalateClient) -> Check:
+async def _jira_credentials(exalate: ExalateClient, site: SiteConfig) -> Check:
+    name = "Jira token" if site.token is not None else "Jira login"
     try:
         user = await exalate.myself()
     except ExalateAuthError:
-        return Check(
-            "Jira token",
-            False,
-            "Jira refuses JIRA_TOKEN: create a personal access "
-            "token (Profile → Personal Access Tokens) for an Exalate admin.",
+        fix = (
+            "create a personal access token (Profile → Personal Access Tokens) for an Exalate admin"
+            if site.token is not None
+            else "check the user name and password of an Exalate admin"
         )
-    return Check("Jira token", True, f"valid, acting as {user.name}")
+        return Check(name, False, f"Jira refuses {site.credentials_from}: {fix}.")
+    return Check(name, True, f"valid, acting as {user.name}")
 
 
-async def _jira_version(exalate: ExalateClient) -> Check:
+async def _projects(exalate: ExalateClient, site: SiteConfig) -> Check:
+    """How many projects the form will offer: none means nobody can request."""
+    projects = [p for p in await exalate.list_projects() if site.project_allowed(p.key)]
+    if not projects:
+        allowed = ", ".join(site.projects) or "any"
+        return Check(
+            "Projects",
+            False,
+            f"none to offer (allowed: {allowed}); the bot's Jira user must be able to "
+            "browse a project the allow-list names.",
+        )
+    return Check("Projects", True, f"{len(projects)} open for incoming sync")
+
+
+async def _jira_version(exalate: ExalateClient, _site: SiteConfig) -> Check:
     info = await exalate.server_info()
     ok = tuple(info.version_numbers[:2]) >= MINIMUM_JIRA
     return Check(
@@ -229,7 +277,7 @@ async def _jira_version(exalate: ExalateClient) -> Check:
     )
 
 
-async def _exalate_api(exalate: ExalateClient) -> Check:
+async def _exalate_api(exalate: ExalateClient, _site: SiteConfig) -> Check:
     try:
         connections = await exalate.list_connections()
     except ExalateEndpointMissing:

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from bot.cli import demo
 from bot.cli.audit import export, parse_since
 from bot.cli.doctor import run_checks
-from bot.config import SettingsError, load_database_settings, load_settings
+from bot.config import SettingsError, load_database_settings, load_settings, sites_file_in_use
 from bot.log import configure_logging
-from bot.runtime.serve import SIMULATED_JIRA, run_bot
+from bot.runtime.serve import run_bot, simulated_overrides
 from bot.sandbox.exalate_simulator import Simulator, serve
 from storage import DatabaseProblem, SchemaBehind, explained, make_engine, upgrade_schema
 from storage.copy import TargetNotEmpty, copy_history
@@ -222,7 +222,7 @@ def _main(arguments: argparse.Namespace) -> int:
     # Every setting the chosen mode needs is checked here, in one message, before the
     # simulator, a database or a key file exists. The simulator's address is known only
     # once it listens: placeholders until then.
-    overrides = SIMULATED_JIRA if simulated else {}
+    overrides = simulated_overrides(sites_file_in_use()) if simulated else {}
     settings = load_settings("http" if http else "socket", **overrides)
     if running_command and arguments.migrate:
         settings = settings.model_copy(update={"exalate_auto_migrate": True})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,13 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
 from bot.approvers import ApproverPolicy
-from bot.cache import TimedCache
 from bot.config import Settings, SettingsError
-from bot.exalate import ExalateClient, Project
 from bot.metrics import Metrics
 from bot.runtime.http_gate import slack_gate
 from bot.runtime.jobs import LifecycleJobs
-from bot.service import ConnectionService, build_services, utc_now
+from bot.runtime.sites import build_sites, refuse_orphans
+from bot.service import ConnectionService, SiteHealth, build_services, utc_now
+from bot.site_config import config_path, loosely_writable
 from bot.vault import Vault, key_file_for, load_or_create_key
 from handlers.inflight import InFlight
 from handlers.notifier import SlackGroupDirectory, SlackNotifier
@@ -48,8 +48,6 @@ from storage.replicas import Identity, Replicas
 
 log = logging.getLogger(__name__)
 
-# Jira's lists change rarely; a minute keeps the form current without hammering Jira.
-LIST_CACHE_SECONDS = 60.0
 SLACK_EVENTS_PATH = "/slack/events"
 HEALTH_TIMEOUT = 2.0  # seconds a health probe may wait on the database
 # A replica silent this long is gone: two poll intervals, at most half a minute, and at
@@ -122,31 +120,6 @@ def stuck_after(settings: Settings) -> timedelta:
     return timedelta(seconds=reads + settings.exalate_create_timeout + 120)
 
 
-def make_exalate_client(
-    settings: Settings, http: aiohttp.ClientSession, metrics: Metrics
-) -> ExalateClient:
-    return ExalateClient(
-        http,
-        settings.jira_url,
-        settings.jira_token.get_secret_value(),
-        read_timeout=settings.jira_timeout,
-        create_timeout=settings.exalate_create_timeout,
-        read_retries=settings.jira_retries,
-        observe=metrics.observe_call,
-    )
-
-
-def allowed_projects(
-    settings: Settings, exalate: ExalateClient
-) -> Callable[[], Awaitable[list[Project]]]:
-    """Jira's projects that EXALATE_PROJECTS lets people choose: all the form offers."""
-
-    async def load() -> list[Project]:
-        return [p for p in await exalate.list_projects() if settings.project_allowed(p.key)]
-
-    return load
-
-
 @dataclass
 class Runtime:
     """Everything a running bot holds, so it can all be closed in one place."""
@@ -180,10 +153,16 @@ class Runtime:
         DatabaseProblem or SchemaBehind, each one line for the person starting it.
         """
         signing_secret = settings.require_http_mode() if http_mode else None
-        if settings.jira_token_in_clear:
-            log.warning(
-                "jira_url_in_clear: JIRA_TOKEN crosses the network unencrypted; use https://"
-            )
+        for config in settings.sites:
+            if config.credentials_in_clear:
+                log.warning(
+                    "jira_url_in_clear site=%s: %s crosses the network unencrypted; use https://",
+                    config.name,
+                    config.credentials_from,
+                )
+        sites_file = config_path(settings.exalate_config)
+        if sites_file is not None and loosely_writable(sites_file):
+            log.warning("sites_file_writable_by_others path=%s; run chmod go-w on it", sites_file)
         vault = load_vault(settings)
         engine = await open_database(settings)
         sessions = make_sessionmaker(engine)
@@ -195,12 +174,19 @@ class Runtime:
         # Requests made after a listener's ack give way to answers still pending.
         http = aiohttp.ClientSession(trace_configs=[inflight.trace_config()])
         metrics = Metrics()
-        exalate = make_exalate_client(settings, http, metrics)
+        sites = build_sites(settings, http, metrics)
         client = make_slack_client(settings, http)
         repository = RequestRepository(sessions, pause=inflight.give_way)
+        try:
+            await refuse_orphans(repository, sites)
+        except BaseException:
+            await http.close()
+            await replicas.leave()
+            await engine.dispose()
+            raise
         services = build_services(
             repository=repository,
-            exalate=exalate,
+            sites=sites,
             vault=vault,
             policy=ApproverPolicy(
                 settings.exalate_approvers,
@@ -208,19 +194,15 @@ class Runtime:
                 clock=lambda: clock().timestamp(),  # the runtime's clock: tests move it
             ),
             notifier=SlackNotifier(client, settings.exalate_approval_channel),
-            projects=TimedCache(allowed_projects(settings, exalate), ttl=LIST_CACHE_SECONDS),
-            project_allowed=settings.project_allowed,
             limits=SubmissionLimits(
                 max_open=settings.exalate_max_open_per_requester,
                 per_hour=settings.exalate_max_submissions_per_hour,
             ),
-            connections=TimedCache(exalate.list_connections, ttl=LIST_CACHE_SECONDS),
             approval_ttl=settings.exalate_approval_ttl,
             remind_after=settings.exalate_invite_remind_after,
             stuck_after=stuck_after(settings),
             clock=clock,
             metrics=metrics,
-            assisted=settings.exalate_initiation == "assisted",
             replicas=replicas,
         )
         app = AsyncApp(
@@ -232,9 +214,7 @@ class Runtime:
             process_before_response=True,
         )
         service = services.requests
-        handlers.register(
-            app, service, inflight, local_short_name=settings.exalate_local_short_name
-        )
+        handlers.register(app, service, inflight)
         service.warm_up()
         jobs = LifecycleJobs(services.lifecycle, replicas, interval=settings.exalate_poll_interval)
         return cls(settings, engine, http, service, app, inflight, jobs, repository, replicas)
@@ -301,20 +281,25 @@ class Runtime:
         socket: bool | None = None
         if self.socket_mode is not None:
             socket = bool(await self.socket_mode.client.is_connected())
-        last = self.jobs.last_successful_poll
+        sites = list(self.service.sites)
+        answers = [site.health.last_answer for site in sites]
+        last = None if None in answers else min(a for a in answers if a is not None)
         return {
             "ok": database and socket is not False,
             "database_reachable": database,
             "socket_mode_connected": socket,
             "last_successful_poll": last.isoformat() if last else None,
-            "jira": self.jobs.jira.as_json(),
+            "jira": _all_of(site.health for site in sites).as_json(),
+            "sites": {site.name: site.health.as_json() for site in sites},
         }
 
     async def readiness(self) -> dict[str, object]:
-        """``health``, and ``ready``: alive, and Jira (with Exalate) answered when last
-        asked. A supervisor sends no work to a replica that cannot do it."""
+        """``health``, and ``ready``: alive, and every site's Jira (with Exalate)
+        answered when last asked. A supervisor sends no work to a replica that cannot
+        do it; ``sites`` names the one that did not."""
         health = await self.health()
-        return health | {"ready": bool(health["ok"]) and self.jobs.jira.reachable is True}
+        reachable = all(site.health.reachable is True for site in self.service.sites)
+        return health | {"ready": bool(health["ok"]) and reachable}
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         health = await self.health()
@@ -325,6 +310,19 @@ class Runtime:
         return web.json_response(readiness, status=200 if readiness["ready"] else 503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        states = await self.repository.count_by_status()
+        states = await self.repository.count_by_site_and_status()
         text = self.service.metrics.render(states, listeners_running=self.inflight.running)
         return web.Response(text=text, headers={"Content-Type": Metrics.CONTENT_TYPE})
+
+
+def _all_of(healths: Iterable[SiteHealth]) -> SiteHealth:
+    """Every site's health as one, for ``jira`` (what a single-site bot reported):
+    reachable only when each site is, the oldest answer, the first site's error."""
+    healths = list(healths)
+    reach = [h.reachable for h in healths]
+    answers = [h.last_answer for h in healths]
+    return SiteHealth(
+        reachable=False if False in reach else (None if None in reach else True),
+        last_answer=None if None in answers else min(a for a in answers if a is not None),
+        last_error=next((h.last_error for h in healths if h.last_error), None),
+    )

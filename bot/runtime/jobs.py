@@ -2,13 +2,14 @@
 and remind, post cards that could not be posted, on a timer, on one replica at a time.
 
 Every ``interval`` one ``tick`` runs. The replica that holds the ``lifecycle`` lease does
-the work; the others only read Exalate's list, so their ``/readyz`` and ``/exalate
-status`` stay true, and take the lease over when its holder is gone. Each job of the
-holder fails on its own: one that raises is logged and the others still run. Expiry,
-reminders and cards run on every tick; the poll of Exalate backs off while Exalate is
-unreachable (it skips 1, 3, 7, … up to 15 ticks), so an outage neither floods Jira nor
-delays expiry. The poll reads Exalate's list even with nothing to watch, so ``jira``
-tells the truth about Jira and Exalate when idle. Tests call ``tick`` with a controlled
+the work; the others only read each site's connection list, so their ``/readyz`` and
+``/exalate status`` stay true, and take the lease over when its holder is gone. Each job
+of the holder fails on its own: one that raises is logged and the others still run.
+Expiry, reminders and cards run on every tick; each site is polled once a tick, beside
+the others, and its poll backs off while it is unreachable (it skips 1, 3, 7, … up to 15
+ticks), so an outage neither floods that Jira nor delays expiry or another site. The
+poll reads the list even with nothing to watch, so each site's health tells the truth
+about its Jira and Exalate when idle. Tests call ``tick`` with a controlled
 clock; ``run`` is the loop around it. The heartbeat is not a job: it runs from start to
 stop (``Replicas.beat_until``).
 """
@@ -18,36 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.exalate import ExalateError
-from bot.service import Lifecycle
+from bot.service import Lifecycle, Site, SiteHealth
 from storage.replicas import Replicas
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_FACTOR = 16  # while Exalate is down, poll at most every 16 intervals
 LIFECYCLE_LEASE = "lifecycle"
 FORGET_REPLICAS_AFTER = 7 * 24 * 3600.0  # seconds: rows of replicas long gone are pruned
-
-
-@dataclass
-class JiraReach:
-    """What the last poll or probe learnt of Jira: for ``/healthz`` and ``/readyz``."""
-
-    reachable: bool | None = None
-    """None until Jira was first asked."""
-    last_answer: datetime | None = None
-    last_error: str | None = None
-    """The kind of the last failure (``ExalateTimeout``, …), while it lasts."""
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "reachable": self.reachable,
-            "last_answer": self.last_answer.isoformat() if self.last_answer else None,
-            "last_error": self.last_error,
-        }
 
 
 class LifecycleJobs:
@@ -64,29 +45,29 @@ class LifecycleJobs:
         self._replicas = replicas
         self.holds_lease = False
         self.interval = interval
-        self._failures = 0
-        self._ticks_to_skip = 0
-        self.last_successful_poll: datetime | None = None
-        self.jira = JiraReach()
         self._stopping = asyncio.Event()
 
     async def tick(self) -> bool:
-        """One round; returns whether Exalate was polled this time.
+        """One round; returns whether any site was polled this time.
 
-        An outage is logged once when it starts and once when it ends, not every tick.
+        The sites are polled side by side, each with its own back-off, so a site that
+        is slow or down delays no other. An outage is logged once when it starts and
+        once when it ends, not every tick.
         """
-        if not await self._hold_lease():
-            return await self._poll_when_due(settle=False)
-        polled = await self._poll_when_due(settle=True)
-        for job, name in (
-            (self._lifecycle.expire_and_remind, "expiry"),
-            (self._lifecycle.post_missing_cards, "card_posting"),
-        ):
-            try:
-                await job()
-            except Exception as error:
-                log.error("%s_failed kind=%s", name, type(error).__name__)
-        return polled
+        settle = await self._hold_lease()
+        polled = await asyncio.gather(
+            *(self._poll_when_due(site, settle=settle) for site in self._lifecycle.sites)
+        )
+        if settle:
+            for job, name in (
+                (self._lifecycle.expire_and_remind, "expiry"),
+                (self._lifecycle.post_missing_cards, "card_posting"),
+            ):
+                try:
+                    await job()
+                except Exception as error:
+                    log.error("%s_failed kind=%s", name, type(error).__name__)
+        return any(polled)
 
     async def _hold_lease(self) -> bool:
         """Whether this replica runs the life cycle now; on taking it, forget replicas
@@ -104,34 +85,33 @@ class LifecycleJobs:
         self.holds_lease = holds
         return holds
 
-    async def _poll_when_due(self, *, settle: bool) -> bool:
-        polled = self._ticks_to_skip == 0
-        if polled:
-            await self._poll(settle=settle)
-        else:
-            self._ticks_to_skip -= 1
-        return polled
+    async def _poll_when_due(self, site: Site, *, settle: bool) -> bool:
+        if not site.backoff.due():
+            return False
+        await self._poll(site, settle=settle)
+        return True
 
-    async def _poll(self, *, settle: bool) -> None:
+    async def _poll(self, site: Site, *, settle: bool) -> None:
         try:
-            if settle:
-                await self._lifecycle.reconcile_stuck()
-            await self._lifecycle.poll_invitations(settle=settle)
+            await self._lifecycle.poll(site, settle=settle)
         except ExalateError as error:
-            self._lifecycle.metrics.count_error(f"poll_{type(error).__name__}")
-            if self._failures == 0:
-                log.warning("exalate_poll_failing kind=%s; backing off", type(error).__name__)
-            self._failures += 1
-            self._ticks_to_skip = min(2**self._failures, MAX_BACKOFF_FACTOR) - 1
-            self.jira.reachable, self.jira.last_error = False, type(error).__name__
+            kind = type(error).__name__
+            self._lifecycle.metrics.count_error(f"poll_{kind}", site=site.name)
+            if site.backoff.failures == 0:
+                log.warning("exalate_poll_failing site=%s kind=%s; backing off", site.name, kind)
+            site.backoff.failed()
+            site.health.reachable, site.health.last_error = False, kind
         except Exception as error:
-            log.error("poll_failed kind=%s", type(error).__name__)
+            log.error("poll_failed site=%s kind=%s", site.name, type(error).__name__)
         else:
-            if self._failures:
-                log.info("exalate_poll_recovered after_failures=%s", self._failures)
-            self._failures = 0
-            self.last_successful_poll = self._lifecycle.clock()
-            self.jira = JiraReach(reachable=True, last_answer=self.last_successful_poll)
+            if site.backoff.failures:
+                log.info(
+                    "exalate_poll_recovered site=%s after_failures=%s",
+                    site.name,
+                    site.backoff.failures,
+                )
+            site.backoff.succeeded()
+            site.health = SiteHealth(reachable=True, last_answer=self._lifecycle.clock())
 
     async def run(self) -> None:
         """Tick until ``stop``; nothing a tick meets stops it.

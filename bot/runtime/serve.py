@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
 import signal
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -74,9 +76,10 @@ async def running(settings: Settings, *, http_mode: bool) -> AsyncIterator[Runti
         gc.unfreeze()
 
 
-# What --simulated-jira puts in place of JIRA_URL and JIRA_TOKEN until the simulator listens.
-# The sandbox also gets its own database: the real one's invitations would otherwise be
-# compared with the simulator's empty list and declared gone.
+# What --simulated-jira puts in place of JIRA_URL and JIRA_TOKEN until the simulator listens
+# (a sites file keeps its sites: each gets a simulator of its own). The sandbox also gets
+# its own database: the real one's invitations would otherwise be compared with the
+# simulator's empty list and declared gone.
 SIMULATED_JIRA = {
     "jira_url": "http://127.0.0.1:1",
     "jira_token": "simulator-accepts-any-token",
@@ -84,17 +87,29 @@ SIMULATED_JIRA = {
 }
 
 
+def simulated_overrides(sites_file: Path | None) -> dict[str, str]:
+    """The settings ``--simulated-jira`` replaces, beside a sites file or without one."""
+    if sites_file is None:
+        return SIMULATED_JIRA
+    return {"database_url": SIMULATED_JIRA["database_url"]}
+
+
 @contextlib.asynccontextmanager
 async def simulated_jira(settings: Settings) -> AsyncIterator[Settings]:
-    """The built-in Exalate-on-Jira simulator on a free loopback port, and settings that
-    point at it: the Slack side can be tried for real with nothing at stake."""
-    runner = await serve(Simulator(), "127.0.0.1", 0, access_log=False)
-    port = runner.addresses[0][1]
-    log.info("jira_simulator_started url=http://127.0.0.1:%s", port)
-    try:
-        yield settings.model_copy(update={"jira_url": f"http://127.0.0.1:{port}"})
-    finally:
-        await runner.cleanup()
+    """The built-in Exalate-on-Jira simulator on a free loopback port for each site, and
+    settings that point each site at its own: the Slack side can be tried for real with
+    nothing at stake."""
+    async with contextlib.AsyncExitStack() as stack:
+        sites = []
+        for site in settings.sites:
+            runner = await serve(Simulator(), "127.0.0.1", 0, access_log=False)
+            stack.push_async_callback(runner.cleanup)
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            log.info("jira_simulator_started site=%s url=%s", site.name, url)
+            sites.append(dataclasses.replace(site, jira_url=url))
+        simulated = settings.model_copy(update={"jira_url": sites[0].jira_url})
+        simulated._sites = tuple(sites)
+        yield simulated
 
 
 async def run_bot(

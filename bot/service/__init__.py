@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.approvers import ApproverPolicy
-from bot.cache import TimedCache
-from bot.exalate import Connection, ExalateClient, Project
 from bot.metrics import Metrics
-from bot.ports import Notifier
+from bot.ports import JiraProject, Notifier
 from bot.service.checks import LiveChecks
 from bot.service.initiation import Initiation
-from bot.service.lifecycle import Lifecycle, SeenInExalate
+from bot.service.lifecycle import Lifecycle
 from bot.service.requests import ConnectionService, Submission
+from bot.service.site import Site, SiteHealth, Sites, UnknownSite
 from bot.service.transitions import CARD_CLAIM_LIFETIME, Transitions, utc_now
 from bot.vault import Vault
 from storage import RequestRepository, SubmissionLimits
@@ -28,9 +27,14 @@ from storage.replicas import Replicas
 __all__ = [
     "CARD_CLAIM_LIFETIME",
     "ConnectionService",
+    "JiraProject",
     "Lifecycle",
     "Services",
+    "Site",
+    "SiteHealth",
+    "Sites",
     "Submission",
+    "UnknownSite",
     "build_services",
     "utc_now",
 ]
@@ -45,34 +49,28 @@ class Services:
 def build_services(
     *,
     repository: RequestRepository,
-    exalate: ExalateClient,
+    sites: Sites,
     vault: Vault,
     policy: ApproverPolicy,
     notifier: Notifier,
-    projects: TimedCache[list[Project]],
-    connections: TimedCache[list[Connection]],
     approval_ttl: timedelta = timedelta(days=7),
     remind_after: timedelta = timedelta(days=3),
     stuck_after: timedelta = timedelta(seconds=45),
     clock: Callable[[], datetime] = utc_now,
     metrics: Metrics | None = None,
-    assisted: bool = False,
-    project_allowed: Callable[[str], bool] = lambda _key: True,
     limits: SubmissionLimits = SubmissionLimits(max_open=3, per_hour=10),  # noqa: B008
     replicas: Replicas | None = None,
 ) -> Services:
-    """The use cases and the life cycle, sharing one transition helper, one record of
-    the initiations in flight and one view of what Exalate showed last."""
+    """The use cases and the life cycle over the same sites, sharing one transition
+    helper and one record of the initiations in flight."""
     transitions = Transitions(repository, notifier, vault, metrics or Metrics(), clock)
     me = replicas.me.id if replicas is not None else None
-    initiation = Initiation(transitions, exalate, connections, assisted=assisted, me=me)
-    checks = LiveChecks(repository, exalate, projects, connections, project_allowed)
-    seen = SeenInExalate()
+    initiation = Initiation(transitions, sites, me=me)
     requests = ConnectionService(
         transitions,
         initiation,
-        checks,
-        seen,
+        LiveChecks(repository, sites),
+        sites,
         policy=policy,
         limits=limits,
         approval_ttl=approval_ttl,
@@ -80,8 +78,7 @@ def build_services(
     lifecycle = Lifecycle(
         transitions,
         initiation,
-        exalate,
-        seen,
+        sites,
         approval_ttl=approval_ttl,
         remind_after=remind_after,
         stuck_after=stuck_after,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import TypeVar
 
-from bot.approvals.model import RequestFields
+from bot.approvals.model import RequestFields, same_name
 from bot.approvals.rules import Field
 from bot.cache import CacheUnavailable, TimedCache
-from bot.exalate import Connection, ExalateClient, ExalateError, Project
+from bot.exalate import ExalateError
+from bot.service.site import Site, Sites
 from storage import RequestRepository
 
 log = logging.getLogger(__name__)
@@ -26,44 +26,40 @@ def name_in_open_request(name: str) -> str:
     return f"Another open request already uses the connection name {name}; choose another name."
 
 
+def retired_message(site: str) -> str:
+    return (
+        f"The site {site} is retired: it takes no new requests or connections; its "
+        "invitations are still followed."
+    )
+
+
 class LiveChecks:
-    """Is the project there and open for sync, is the connection name free."""
+    """Is the project there and open for sync on the request's site, is the connection
+    name free there. Only that site's Jira is asked."""
 
-    def __init__(
-        self,
-        repository: RequestRepository,
-        exalate: ExalateClient,
-        projects: TimedCache[list[Project]],
-        connections: TimedCache[list[Connection]],
-        project_allowed: Callable[[str], bool],
-    ) -> None:
+    def __init__(self, repository: RequestRepository, sites: Sites) -> None:
         self._repository = repository
-        self._exalate = exalate
-        self.projects = projects
-        self._connections = connections
-        self._project_allowed = project_allowed  # EXALATE_PROJECTS
-
-    def warm_up(self) -> None:
-        """Start loading Jira's lists in the background, ahead of the next submission."""
-        self.projects.refresh_soon()
-        self._connections.refresh_soon()
+        self._sites = sites
 
     async def errors(self, fields: RequestFields) -> dict[Field, str]:
         """The checks that need Jira and the database, run side by side, all of them
         within ``LOOKUP_BUDGET_SECONDS``."""
+        site = self._sites[fields.site]
+        if site.config.retired:
+            return {Field.SITE: retired_message(site.name)}
         deadline = asyncio.get_running_loop().time() + LOOKUP_BUDGET_SECONDS
-        projects_lookup = self._lookup(self.projects)
+        projects_lookup = self._lookup(site.projects)
         # Connections appear in the Exalate console at any time: the name is checked
         # against a list asked for after the submission arrived (shared by submissions
         # arriving together), never an older one.
-        connections_lookup = self._lookup_since(self._connections, self._connections.now())
+        connections_lookup = self._lookup_since(site.connections, site.connections.now())
         projects, connections, name_open = await asyncio.gather(
             projects_lookup,
             connections_lookup,
-            self._repository.name_is_open(fields.connection_name),
+            self._repository.name_is_open(fields.connection_name, site.name),
         )
         errors: dict[Field, str] = {}
-        if not self._project_allowed(fields.project_key):
+        if not site.config.project_allowed(fields.project_key):
             errors[Field.PROJECT] = (
                 f"{fields.project_key} is not open for incoming sync here; "
                 "choose one of the projects offered, or ask an Exalate admin."
@@ -74,39 +70,39 @@ class LiveChecks:
             )
         elif fields.project_key not in {project.key for project in projects}:
             # The list may predate the project: Jira is asked for this key before refusing.
-            exists = await self._project_exists(fields.project_key, deadline)
+            exists = await self._project_exists(site, fields.project_key, deadline)
             if exists is None:
                 errors[Field.PROJECT] = (
                     "Jira did not answer in time to check the project; submit again."
                 )
             elif not exists:
                 errors[Field.PROJECT] = f"Jira has no project with the key {fields.project_key}."
-        name = fields.connection_name.lower()
         if name_open:
             errors[Field.NAME] = name_in_open_request(fields.connection_name)
         elif connections is None:
             errors[Field.NAME] = (
                 "Exalate did not answer in time to check the connection name; submit again."
             )
-        elif any(connection.name.lower() == name for connection in connections):
+        elif any(same_name(connection.name, fields.connection_name) for connection in connections):
             errors[Field.NAME] = (
                 f"Exalate already has a connection named {fields.connection_name}; "
                 "choose another name."
             )
         return errors
 
-    async def _project_exists(self, key: str, deadline: float) -> bool | None:
+    @staticmethod
+    async def _project_exists(site: Site, key: str, deadline: float) -> bool | None:
         """Whether Jira has the project ``key`` now; None when it does not say before
         ``deadline``. A project found so is newer than the cached list: it is refreshed."""
         try:
             async with asyncio.timeout_at(deadline):
-                found = await self._exalate.get_project(key)
+                found = await site.exalate.get_project(key)
         except (TimeoutError, ExalateError) as error:
             log.warning("project_lookup_unavailable kind=%s", type(error).__name__)
             return None
         if found is not None:
-            self.projects.invalidate()
-            self.projects.refresh_soon()
+            site.projects.invalidate()
+            site.projects.refresh_soon()
         return found is not None
 
     @staticmethod

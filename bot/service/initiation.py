@@ -14,13 +14,12 @@ from bot.approvals.model import (
     CreateOutcome,
     RequestFields,
     Status,
+    same_name,
 )
-from bot.cache import TimedCache
 from bot.exalate import (
     Connection,
     ConnectionSpec,
     CreatedConnection,
-    ExalateClient,
     ExalateEndpointMissing,
     ExalateError,
     ExalateNameConflict,
@@ -28,6 +27,7 @@ from bot.exalate import (
     ExalateUnavailable,
 )
 from bot.log import remember_secret
+from bot.service.site import Site, Sites
 from bot.service.transitions import Transitions
 
 log = logging.getLogger(__name__)
@@ -36,19 +36,9 @@ log = logging.getLogger(__name__)
 class Initiation:
     """Creates connections for approved requests, and knows which it is creating now."""
 
-    def __init__(
-        self,
-        transitions: Transitions,
-        exalate: ExalateClient,
-        connections: TimedCache[list[Connection]],
-        *,
-        assisted: bool,
-        me: str | None,
-    ) -> None:
+    def __init__(self, transitions: Transitions, sites: Sites, *, me: str | None) -> None:
         self._t = transitions
-        self._exalate = exalate
-        self._connections = connections
-        self._assisted = assisted  # EXALATE_INITIATION=assisted: never call the create API
+        self._sites = sites
         self.me = me
         """This replica's id, recorded on each request it initiates."""
         self.in_flight: set[int] = set()
@@ -72,8 +62,9 @@ class Initiation:
         recorded, so a later retry or a restart knows which case it is in.
         """
         await self._t.quietly("update_card", self._t.notifier.update_card(request), request)
+        site = self._sites[request.fields.site]
         try:
-            existing = await self.connection_named(request.fields.connection_name)
+            existing = await self.connection_named(request)
         except ExalateError as error:
             return await self._fail(request, error)
         if existing is not None:
@@ -85,21 +76,22 @@ class Initiation:
             await self._t.repository.annotate(request.id, name_absent_at=at, last_attempt=None)
             or request
         )
-        if self._assisted:  # the name was free: what appears under it now is the console's
+        if site.assisted:  # the name was free: what appears under it now is the console's
             return await self._assist(request)
-        return await self._call_create(request)
+        return await self._call_create(site, request)
 
-    async def _call_create(self, request: ConnectionRequest) -> ConnectionRequest:
-        """Ask Exalate to create the connection, the name having just been seen free."""
+    async def _call_create(self, site: Site, request: ConnectionRequest) -> ConnectionRequest:
+        """Ask the site's Exalate to create the connection, the name having just been
+        seen free there."""
         try:
-            created = await self._exalate.create_connection(_spec(request.fields))
+            created = await site.exalate.create_connection(_spec(request.fields))
         except ExalateEndpointMissing:
             return await self._assist(request)  # this Exalate has no creation API
         except ExalateNameConflict:
             return await self.fail_taken(request)  # created by someone else since the check
         except ExalateError as error:
             return await self._fail(request, error, _outcome_of(error))
-        self._connections.invalidate()
+        site.connections.invalidate()
         code = created.invitation_code.get_secret_value()
         remember_secret(code)
         invited = await self._store_code(request, created, code)
@@ -163,7 +155,7 @@ class Initiation:
             request, Status.FAILED, EXALATE_ACTOR, error=str(error), **recorded
         )
         log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
-        self._t.metrics.count_error(type(error).__name__)
+        self._t.metrics.count_error(type(error).__name__, site=request.fields.site)
         await self._t.tell_everyone(failed)
         return failed
 
@@ -178,7 +170,7 @@ class Initiation:
             note="name taken in exalate",
         )
         log.warning("initiation_name_taken id=%s", request.id)
-        self._t.metrics.count_error("ExalateNameTaken")
+        self._t.metrics.count_error("ExalateNameTaken", site=request.fields.site)
         await self._t.tell_everyone(failed)
         return failed
 
@@ -212,13 +204,13 @@ class Initiation:
         await self._t.quietly("guide_approver", self._t.notifier.guide_approver(assisted), assisted)
         return assisted
 
-    async def connection_named(self, name: str) -> Connection | None:
-        """The connection called ``name`` in a complete list; ExalateUnavailable when the
-        list is not complete, because then absence proves nothing."""
-        listing = await self._exalate.connection_list()
-        wanted = name.casefold()
+    async def connection_named(self, request: ConnectionRequest) -> Connection | None:
+        """The connection with the request's name in a complete list of its site;
+        ExalateUnavailable when the list is not complete, because then absence proves
+        nothing."""
+        listing = await self._sites[request.fields.site].exalate.connection_list()
         for connection in listing.results:
-            if connection.name.casefold() == wanted:
+            if same_name(connection.name, request.fields.connection_name):
                 return connection
         if not listing.complete:
             raise ExalateUnavailable(
@@ -227,10 +219,11 @@ class Initiation:
             )
         return None
 
-    async def connection_named_quietly(self, name: str) -> Connection | None:
-        """The connection called ``name``, or None, also when Exalate cannot say now."""
+    async def connection_named_quietly(self, request: ConnectionRequest) -> Connection | None:
+        """The connection with the request's name, or None, also when Exalate cannot say
+        now."""
         try:
-            return await self.connection_named(name)
+            return await self.connection_named(request)
         except ExalateError:
             return None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.approvals.errors import Conflict
@@ -19,11 +18,14 @@ from bot.approvals.model import (
     ConnectionRequest,
     ForeignInvitation,
     Status,
+    name_key,
 )
-from bot.exalate import Connection, ExalateClient
+from bot.exalate import Connection
+from bot.exalate.models import ConnectionList
 from bot.metrics import Metrics
 from bot.ports import Notice
 from bot.service.initiation import Initiation
+from bot.service.site import Site, Sites
 from bot.service.transitions import Transitions
 from storage.replicas import Replicas
 
@@ -34,17 +36,6 @@ MISSES_BEFORE_GONE = 3
 _SETTLED = {"ACTIVE": Status.ACTIVE, "DEACTIVATED": Status.DEACTIVATED}
 
 
-@dataclass
-class SeenInExalate:
-    """What the last complete connection list showed that no request created: shown by
-    ``/exalate status`` without asking Jira again."""
-
-    foreign_pending: tuple[ForeignInvitation, ...] = ()
-    listed_at: datetime | None = None
-    pending_since: dict[str, datetime] = field(default_factory=dict)
-    """When each of them was first seen pending, by connection id."""
-
-
 class Lifecycle:
     """Moves requests on as Exalate reports and time passes."""
 
@@ -52,8 +43,7 @@ class Lifecycle:
         self,
         transitions: Transitions,
         initiation: Initiation,
-        exalate: ExalateClient,
-        seen: SeenInExalate,
+        sites: Sites,
         *,
         approval_ttl: timedelta,
         remind_after: timedelta,
@@ -62,8 +52,7 @@ class Lifecycle:
     ) -> None:
         self._t = transitions
         self._initiation = initiation
-        self._exalate = exalate
-        self._seen = seen
+        self.sites = sites
         self._approval_ttl = approval_ttl
         self._remind_after = remind_after
         self._stuck_after = stuck_after
@@ -82,33 +71,47 @@ class Lifecycle:
         claimed by a process that stopped mid-post."""
         await self._t.post_missing_cards()
 
-    async def reconcile_stuck(self) -> None:
-        """Settle requests left in ``initiating`` by a process that stopped mid-call.
+    async def poll(self, site: Site, *, settle: bool = True) -> None:
+        """Read the site's connection list once and act on it: settle interrupted
+        initiations, move invitations on, note the pending connections no request created.
+
+        The list is read on every poll, also with nothing to watch: it is what tells
+        whether the site's Jira and Exalate answer, and what is pending there. Without
+        ``settle`` (a replica that does not hold the background lease) only that is done.
+        Raises ExalateError when the list cannot be read; the caller backs off.
+        """
+        listing = await site.exalate.connection_list()
+        if settle:
+            await self._reconcile_stuck(site, listing)
+            await self._follow_invitations(site, listing)
+        if listing.complete:
+            await self._note_foreign(site, listing.results)
+
+    async def _reconcile_stuck(self, site: Site, listing: ConnectionList) -> None:
+        """Settle the site's requests left in ``initiating`` by a process that stopped
+        mid-call, against ``listing``, read after they were left.
 
         Requests this process is initiating are skipped. Another's are settled as soon
         as the replica that began them is known to be gone; while it may be alive (or
         is not recorded), only once untouched for longer than any initiation can take.
         If Exalate has the connection it is adopted (its code is unknown), but only when
         the name was seen free just before the interrupted attempt; if it certainly has
-        not, the request fails and can be retried. Raises ExalateError when Exalate
-        cannot be asked.
+        not, the request fails and can be retried.
         """
         cutoff = self._t.clock() - self._stuck_after
         others = [
             request
-            for request in await self._t.repository.with_status([Status.INITIATING])
+            for request in await self._t.repository.with_status([Status.INITIATING], site.name)
             if request.id not in self._initiation.in_flight
         ]
         gone: set[str] = set()
-        if self._replicas is not None:
+        if self._replicas is not None and others:
             gone = await self._replicas.gone({r.initiated_by for r in others if r.initiated_by})
-        stuck = [r for r in others if r.initiated_by in gone or r.updated_at <= cutoff]
-        if not stuck:
-            return
-        listing = await self._exalate.connection_list()
-        by_name = {connection.name.lower(): connection for connection in listing.results}
-        for request in stuck:
-            existing = by_name.get(request.fields.connection_name.lower())
+        by_name = {name_key(connection.name): connection for connection in listing.results}
+        for request in others:
+            if request.initiated_by not in gone and request.updated_at > cutoff:
+                continue
+            existing = by_name.get(name_key(request.fields.connection_name))
             if existing is None and not listing.complete:
                 continue  # one page of a longer list: absence proves nothing
             with contextlib.suppress(Conflict):  # another process settled it first
@@ -131,23 +134,14 @@ class Lifecycle:
                 log.warning("initiation_interrupted id=%s", failed.id)
                 await self._t.tell_everyone(failed)
 
-    async def poll_invitations(self, *, settle: bool = True) -> None:
-        """Compare invited requests with Exalate's connection list and move them on, and
-        note the pending connections no request created.
-
-        The list is read on every poll, also with nothing to watch: it is what tells
-        whether Jira and Exalate answer, and what is pending in Exalate. Without
-        ``settle`` (a replica that does not hold the background lease) only that is
-        done. Raises ExalateError when Exalate cannot be read; the caller backs off. A
-        failure on one request is logged and never keeps the others from being looked at.
-        """
-        watching = [Status.INVITED, Status.ASSISTED]
-        watched = await self._t.repository.with_status(watching) if settle else []
-        listing = await self._exalate.connection_list()
+    async def _follow_invitations(self, site: Site, listing: ConnectionList) -> None:
+        """Compare the site's invited requests with ``listing`` and move them on. A
+        failure on one request is logged and never keeps the others from being looked at."""
+        watched = await self._t.repository.with_status([Status.INVITED, Status.ASSISTED], site.name)
         by_id = {str(connection.id): connection for connection in listing.results}
-        by_name = {connection.name.lower(): connection for connection in listing.results}
+        by_name = {name_key(connection.name): connection for connection in listing.results}
         for request in watched:
-            named = by_name.get(request.fields.connection_name.lower())
+            named = by_name.get(name_key(request.fields.connection_name))
             if request.exalate_connection_id is not None:
                 found = by_id.get(request.exalate_connection_id)
             else:
@@ -159,8 +153,6 @@ class Lifecycle:
                     await self._observe(request, found)
             except Exception as error:
                 log.error("observe_failed id=%s kind=%s", request.id, type(error).__name__)
-        if listing.complete:
-            await self._note_foreign(listing.results)
 
     async def _follow_assisted(
         self,
@@ -180,24 +172,25 @@ class Lifecycle:
         elif request.exalate_connection_id is None:
             await self._confirm_created(request, named)
 
-    async def _note_foreign(self, connections: list[Connection]) -> None:
-        """Keep the pending connections that no request claims, with when each was first
-        seen pending; ``/exalate status`` shows them without asking Jira."""
-        ids, names = await self._t.repository.claimed_connections()
+    async def _note_foreign(self, site: Site, connections: list[Connection]) -> None:
+        """Keep the site's pending connections that no request claims, with when each
+        was first seen pending; ``/exalate status`` shows them without asking Jira."""
+        ids, names = await self._t.repository.claimed_connections(site.name)
         now = self._t.clock()
         foreign = [
             c
             for c in connections
             if (c.status or "").upper() == "PENDING"
             and str(c.id) not in ids
-            and c.name.lower() not in names
+            and name_key(c.name) not in names
         ]
-        since = {str(c.id): self._seen.pending_since.get(str(c.id), now) for c in foreign}
-        self._seen.pending_since = since
-        self._seen.foreign_pending = tuple(
-            ForeignInvitation(c.name, str(c.id), since[str(c.id)]) for c in foreign
+        seen = site.seen
+        since = {str(c.id): seen.pending_since.get(str(c.id), now) for c in foreign}
+        seen.pending_since = since
+        seen.foreign_pending = tuple(
+            ForeignInvitation(c.name, str(c.id), since[str(c.id)], site.name) for c in foreign
         )
-        self._seen.listed_at = now
+        seen.listed_at = now
 
     async def expire_and_remind(self) -> None:
         """Expire requests nobody decided on in time; nudge about unaccepted invitations."""

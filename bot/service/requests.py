@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.approvals.errors import ApprovalError, Conflict, NotAllowed
@@ -25,15 +25,13 @@ from bot.approvals.model import (
 )
 from bot.approvals.rules import Draft, Field, check_draft
 from bot.approvers import ApproverPolicy
-from bot.cache import TimedCache
-from bot.exalate import Project
 from bot.log import remember_secret
 from bot.metrics import Metrics
 from bot.ports import DirectoryUnavailable
-from bot.service.checks import LiveChecks, name_in_open_request
+from bot.service.checks import LiveChecks, name_in_open_request, retired_message
 from bot.service.initiation import Initiation, taken_message
-from bot.service.lifecycle import SeenInExalate
 from bot.service.shared_read import SharedRead
+from bot.service.site import Site, Sites, UnknownSite
 from bot.service.transitions import Transitions, expect, expect_seen
 from storage import NameTaken, SubmissionLimits, TooFrequent, TooManyOpen
 
@@ -60,7 +58,7 @@ class ConnectionService:
         transitions: Transitions,
         initiation: Initiation,
         checks: LiveChecks,
-        seen: SeenInExalate,
+        sites: Sites,
         *,
         policy: ApproverPolicy,
         limits: SubmissionLimits,
@@ -69,16 +67,11 @@ class ConnectionService:
         self._t = transitions
         self._initiation = initiation
         self._checks = checks
-        self._seen = seen
+        self.sites = sites
         self.policy = policy
         self._limits = limits  # per requester: flooding the approvers, squatting names
         self._approval_ttl = approval_ttl
-        self._open_pages: dict[int, SharedRead[Page]] = {}
-
-    @property
-    def projects(self) -> TimedCache[list[Project]]:
-        """Jira's projects, for the form's project menu."""
-        return self._checks.projects
+        self._open_pages: dict[tuple[int, str | None], SharedRead[Page]] = {}
 
     @property
     def metrics(self) -> Metrics:
@@ -87,18 +80,23 @@ class ConnectionService:
     def clock(self) -> datetime:
         return self._t.clock()
 
-    @property
-    def foreign_pending(self) -> tuple[ForeignInvitation, ...]:
-        """Pending connections no request created, from the last complete list read."""
-        return self._seen.foreign_pending
+    def foreign_pending(self, site: str | None = None) -> tuple[ForeignInvitation, ...]:
+        """Pending connections no request created, from each site's last complete list
+        (``site``'s only, if given)."""
+        return tuple(p for s in self._sites_or(site) for p in s.seen.foreign_pending)
 
-    @property
-    def foreign_listed_at(self) -> datetime | None:
-        return self._seen.listed_at
+    def foreign_listed_at(self, site: str | None = None) -> datetime | None:
+        """When the oldest of those lists was read; None while a site has none yet."""
+        moments = [s.seen.listed_at for s in self._sites_or(site)]
+        return None if None in moments else min(m for m in moments if m is not None)
+
+    def _sites_or(self, site: str | None) -> list[Site]:
+        return list(self.sites) if site is None else [self.sites[site]]
 
     def warm_up(self) -> None:
-        """Start loading Jira's lists in the background, ahead of the next submission."""
-        self._checks.warm_up()
+        """Start loading every open site's lists, ahead of the next submission."""
+        for site in self.sites.open():
+            site.warm_up()
 
     async def submit(self, draft: Draft, requester: str, *, check_within: float) -> Submission:
         """Validate a form against the rules and the live Jira, then store it.
@@ -108,6 +106,9 @@ class ConnectionService:
         never cut short, or a stored request could be left without its card. The
         approval card and the requester's note follow in ``announce``.
         """
+        draft, problem = self._with_site(draft)
+        if problem is not None:
+            return Submission(None, {Field.SITE: problem})
         fields, errors = check_draft(draft)
         if fields is None:
             return Submission(None, errors)
@@ -127,6 +128,24 @@ class ConnectionService:
             return Submission(None, {Field.NAME: _too_frequent(limit, self._limits.per_hour)})
         log.info("request_submitted id=%s by=%s", request.id, requester)
         return Submission(request, {})
+
+    def _with_site(self, draft: Draft) -> tuple[Draft, str | None]:
+        """The draft with its site resolved (the only open one if none was chosen) and,
+        if left empty, that site's local short name; or what is wrong with the choice."""
+        if not draft.site:
+            open_sites = self.sites.open()
+            if len(open_sites) != 1:
+                return draft, "Choose the site (the Exalate node) to create the connection on."
+            draft = replace(draft, site=open_sites[0].name)
+        try:
+            site = self.sites[draft.site]
+        except UnknownSite as error:
+            return draft, str(error)
+        if site.config.retired:
+            return draft, retired_message(site.name)
+        if not draft.local_short_name.strip():
+            draft = replace(draft, local_short_name=site.config.local_short_name)
+        return draft, None
 
     def _too_many_open(self, limit: TooManyOpen) -> str:
         expires = limit.oldest + self._approval_ttl
@@ -183,6 +202,7 @@ class ConnectionService:
     ) -> ConnectionRequest:
         """Approve and initiate the connection; exactly one concurrent caller wins."""
         request = await self.check_can_decide(request_id, actor, seen=seen)
+        self._refuse_if_retired(request)
         won = await self._t.move(
             request,
             Status.INITIATING,
@@ -203,17 +223,22 @@ class ConnectionService:
         await self.policy.ensure_can_decide(actor, request)
         expect(request, Status.FAILED)
         expect_seen(request, seen)
-        name = request.fields.connection_name
+        self._refuse_if_retired(request)
         if (
             not request.may_adopt
-            and await self._initiation.connection_named_quietly(name) is not None
+            and await self._initiation.connection_named_quietly(request) is not None
         ):
-            raise NotAllowed(taken_message(name))  # nothing changes
+            raise NotAllowed(taken_message(request.fields.connection_name))  # nothing changes
         won = await self._t.move(
             request, Status.INITIATING, actor, initiated_by=self._initiation.me, note="retried"
         )
         log.info("request_retried id=%s by=%s", won.id, actor)
         return await self._initiation.initiate(won)
+
+    def _refuse_if_retired(self, request: ConnectionRequest) -> None:
+        """A retired site creates no connection; its requests can still be rejected."""
+        if self.sites[request.fields.site].config.retired:
+            raise NotAllowed(retired_message(request.fields.site) + " Reject the request.")
 
     async def reject(
         self, request_id: int, actor: str, reason: str, *, seen: str | None = None
@@ -285,9 +310,7 @@ class ConnectionService:
         sealed = self._t.vault.seal(code)
         if request.status is Status.ASSISTED:
             # Created in the console just now: look for it, so the poller can follow it.
-            existing = await self._initiation.connection_named_quietly(
-                request.fields.connection_name
-            )
+            existing = await self._initiation.connection_named_quietly(request)
             stored: ConnectionRequest | None = await self._t.repository.transition(
                 request,
                 Status.INVITED,
@@ -319,9 +342,31 @@ class ConnectionService:
         await self._t.tell_everyone(cancelled)
         return cancelled
 
-    async def cancel_named(self, connection_name: str, actor: str) -> ConnectionRequest:
-        """``/exalate cancel <connection name>``."""
-        return await self.cancel((await self._t.named(connection_name)).id, actor)
+    async def cancel_named(
+        self, connection_name: str, actor: str, site: str | None = None
+    ) -> ConnectionRequest:
+        """``/exalate cancel <connection name> [site=…]``."""
+        return await self.cancel((await self._named(connection_name, site)).id, actor)
+
+    async def _named(self, connection_name: str, site: str | None) -> ConnectionRequest:
+        """The newest request for a connection name (on ``site``); a name two sites
+        have is refused until the person says which."""
+        if site is not None:
+            site = self.sites[site].name
+        else:
+            sites = await self._t.repository.sites_named(connection_name)
+            if len(sites) > 1:
+                raise ApprovalError(
+                    f"Sites {', '.join(sites)} each have a request named {connection_name}; "
+                    f"say which, e.g. `site={sites[0]}`."
+                )
+        request = await self._t.repository.named(connection_name, site)
+        if request is None:
+            where = f" on site {site}" if site is not None and self.sites.several else ""
+            raise ApprovalError(
+                f"There is no request for a connection named {connection_name}{where}."
+            )
+        return request
 
     async def reveal_code(self, request_id: int, actor: str) -> tuple[ConnectionRequest, str]:
         """The stored code again, for the requester alone, while the partner has not
@@ -351,29 +396,30 @@ class ConnectionService:
             expect(request, Status.REJECTED, Status.EXPIRED, Status.CANCELLED)
         return request
 
-    async def open_requests(self, limit: int) -> Page:
-        """Requests awaiting approval, in flight, failed, or awaiting the partner.
+    async def open_requests(self, limit: int, site: str | None = None) -> Page:
+        """Requests awaiting approval, in flight, failed, or awaiting the partner (on
+        ``site`` only, if given).
 
         Everyone asking at about the same time shares one read (``SharedRead``): never
         older than this process's last write, nor than ``OTHER_REPLICAS_LAG``."""
-        return await self._open_page(limit).get()
+        return await self._open_page(limit, site).get()
 
-    async def renew_open_requests(self, limit: int) -> None:
+    async def renew_open_requests(self, limit: int, site: str | None = None) -> None:
         """Once an answer from ``open_requests`` is out: read again if the shared read is
         past half its age, so that people who keep asking are answered without waiting
         for the database."""
-        await self._open_page(limit).renew(older_than=OTHER_REPLICAS_LAG / 2)
+        await self._open_page(limit, site).renew(older_than=OTHER_REPLICAS_LAG / 2)
 
-    def _open_page(self, limit: int) -> SharedRead[Page]:
-        if limit not in self._open_pages:
+    def _open_page(self, limit: int, site: str | None) -> SharedRead[Page]:
+        if (limit, site) not in self._open_pages:
             repository = self._t.repository
-            self._open_pages[limit] = SharedRead(
-                lambda: repository.page(OPEN_STATUSES, limit=limit),
+            self._open_pages[limit, site] = SharedRead(
+                lambda: repository.page(OPEN_STATUSES, limit=limit, site=site),
                 writes=lambda: repository.writes,
                 max_age=OTHER_REPLICAS_LAG,
                 clock=lambda: self._t.clock().timestamp(),  # the runtime's: tests move it
             )
-        return self._open_pages[limit]
+        return self._open_pages[limit, site]
 
     async def mine(self, user_id: str, limit: int) -> Page:
         """A person's requests, whatever their state, newest first."""
@@ -401,12 +447,12 @@ class ConnectionService:
         return await self._t.repository.page([Status.ACTIVE], limit=limit, changed_since=since)
 
     async def history(
-        self, connection_name: str, viewer: str
+        self, connection_name: str, viewer: str, site: str | None = None
     ) -> tuple[ConnectionRequest, list[AuditEvent] | None]:
-        """The newest request for a connection name, with its audit trail if ``viewer``
-        may read it: the requester and the approvers (who approved, who revealed the
-        code is theirs to know); None for anyone else."""
-        request = await self._t.named(connection_name)
+        """The newest request for a connection name (on ``site``), with its audit trail
+        if ``viewer`` may read it: the requester and the approvers (who approved, who
+        revealed the code is theirs to know); None for anyone else."""
+        request = await self._named(connection_name, site)
         if viewer != request.requester:
             try:
                 if not await self.policy.is_approver(viewer):

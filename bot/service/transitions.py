@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from bot.approvals.errors import ApprovalError, Conflict, RequestNotFound
+from bot.approvals.errors import Conflict, RequestNotFound
 from bot.approvals.model import ConnectionRequest, Status
 from bot.metrics import Metrics
 from bot.ports import DeliveryFailed, Notifier
@@ -54,12 +54,6 @@ class Transitions:
         request = await self.repository.get(request_id)
         if request is None:
             raise RequestNotFound(request_id)
-        return request
-
-    async def named(self, connection_name: str) -> ConnectionRequest:
-        request = await self.repository.named(connection_name)
-        if request is None:
-            raise ApprovalError(f"There is no request for a connection named {connection_name}.")
         return request
 
     async def move(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
+from bot.approvals.model import DEFAULT_SITE, CodeDelivery, ConnectionRequest, Status
 from bot.ports import Notice
 from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
     Json,
+    connection_name,
     context,
     escape,
     mention,
@@ -20,7 +21,7 @@ from handlers.ids import Action
 
 def _fields(request: ConnectionRequest) -> Json:
     f = request.fields
-    return {
+    fields: Json = {
         "type": "section",
         "fields": [
             mrkdwn(f"*Requested by*\n{mention(request.requester)}"),
@@ -31,12 +32,15 @@ def _fields(request: ConnectionRequest) -> Json:
             mrkdwn("*Type*\nPrivate, Script mode"),
         ],
     }
+    if f.site != DEFAULT_SITE:
+        fields["fields"].insert(1, mrkdwn(f"*Site*\n{escape(f.site)}"))
+    return fields
 
 
 def card_text(request: ConnectionRequest) -> str:
     """The notification text of the card (what a phone shows)."""
     return (
-        f"Exalate connection request #{request.id} ({escape(request.fields.connection_name)}) "
+        f"Exalate connection request #{request.id} ({connection_name(request)}) "
         f"from {mention(request.requester)}: {request.status.value.replace('_', ' ')}"
     )
 
@@ -75,7 +79,7 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
 
 def thread_note(request: ConnectionRequest, notice: Notice) -> str:
     """A reply under the card."""
-    name = escape(request.fields.connection_name)
+    name = connection_name(request)
     match notice:
         case Notice.INVITE_REMINDER:
             return (

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 
 from bot.approvals.model import ConnectionRequest
 from bot.approvals.rules import CONNECTION_NAME_MAX, DESCRIPTION_MAX, SHORT_NAME_MAX, Field
-from bot.exalate import Project
+from bot.ports import JiraProject
 from handlers.blocks.messages import invitation_dm
 from handlers.blocks.text import (
     Json,
-    escape,
+    connection_name,
     mention,
     plain,
     section,
@@ -27,12 +27,12 @@ REASON_MAX = 1000
 CODE_MAX = 2900  # fits a section with its code fence; Exalate's codes are far shorter
 
 
-def project_option(project: Project) -> Json:
+def project_option(project: JiraProject) -> Json:
     """One select option: ``KEY — Name`` (Slack cuts option text at 75 characters)."""
     return {"text": plain(f"{project.key} — {project.name}", 75), "value": project.key[:150]}
 
 
-def project_options(projects: Iterable[Project], query: str = "") -> list[Json]:
+def project_options(projects: Iterable[JiraProject], query: str = "") -> list[Json]:
     """Options matching ``query`` in key or name, at most Slack's 100."""
     needle = query.strip().lower()
     matches = (p for p in projects if needle in p.key.lower() or needle in p.name.lower())
@@ -71,35 +71,51 @@ def _text_input(
 
 def request_modal(
     *,
+    sites: Sequence[tuple[str, str]] = (),
+    site: str = "",
     local: str = "",
     remote: str = "",
     name: str = "",
     description: str = "",
     project: str = "",
-    projects: Sequence[Project] | None = None,
+    projects: Sequence[JiraProject] | None = None,
 ) -> Json:
     """The form that mirrors Exalate's "Initiate connection" wizard.
 
-    ``projects`` is the cached project list, for the project menu.
+    ``sites`` are the sites to choose from, as (name, local short name): a **Site**
+    select comes first when there are several. ``site`` is the one chosen already (it
+    travels in ``private_metadata`` too, for the project menu's type-ahead); ``projects``
+    is that site's cached project list, for the project menu.
     """
     rule = "A letter first, then letters, digits, _ or -."
+    local_hint = f"Your side. {rule}"
+    if len(sites) > 1 and not site:
+        own = ", ".join(f"{n}: {short}" for n, short in sites if short)
+        local_hint = f"Leave empty for the site's own ({own}). {rule}" if own else local_hint
+    blocks = [
+        section(
+            "Ask for a *private* connection in *Script* mode. Once an approver agrees, "
+            "you receive the invitation code privately, to send to your partner."
+        ),
+    ]
+    if len(sites) > 1:
+        blocks.append(_site_select(sites, site))
     return {
         "type": "modal",
         "callback_id": View.REQUEST.value,
+        "private_metadata": site,
         "title": plain("Exalate connection", 24),
         "submit": plain("Request", 24),
         "close": plain("Cancel", 24),
         "blocks": [
-            section(
-                "Ask for a *private* connection in *Script* mode. Once an approver agrees, "
-                "you receive the invitation code privately, to send to your partner."
-            ),
+            *blocks,
             _text_input(
                 Field.LOCAL,
                 "Local instance short name",
                 initial=local,
                 max_length=SHORT_NAME_MAX,
-                hint=f"Your side. {rule}",
+                hint=local_hint,
+                optional=len(sites) > 1 and not site,
             ),
             _text_input(
                 Field.REMOTE,
@@ -134,7 +150,27 @@ def request_modal(
     }
 
 
-def _project_select(project: str, projects: Sequence[Project] | None) -> Json:
+def _site_select(sites: Sequence[tuple[str, str]], site: str) -> Json:
+    """The Exalate node the connection is created on; ``site`` preselected."""
+    options = [{"text": plain(name, 75), "value": name} for name, _ in sites]
+    element: Json = {
+        "type": "static_select",
+        "action_id": INPUT_ACTION,
+        "placeholder": plain("Choose the Exalate node"),
+        "options": options,
+    }
+    chosen = [option for option in options if option["value"] == site]
+    if chosen:
+        element["initial_option"] = chosen[0]
+    return {
+        "type": "input",
+        "block_id": Field.SITE.value,
+        "label": plain("Site"),
+        "element": element,
+    }
+
+
+def _project_select(project: str, projects: Sequence[JiraProject] | None) -> Json:
     """Up to 100 cached projects go into a static select; with more, or none cached
     yet, the select loads options as the person types. ``project`` is preselected."""
     element: Json = {"action_id": Action.PROJECT.value, "placeholder": plain("Choose a project")}
@@ -146,7 +182,7 @@ def _project_select(project: str, projects: Sequence[Project] | None) -> Json:
     else:
         element |= {"type": "external_select", "min_query_length": 0}
         if project:
-            initial = chosen or Project(id="", key=project, name=project)
+            initial = chosen or JiraProject(key=project, name=project)
             element["initial_option"] = project_option(initial)
     return element
 
@@ -161,10 +197,7 @@ def reject_modal(request: ConnectionRequest) -> Json:
         "submit": plain("Reject", 24),
         "close": plain("Back", 24),
         "blocks": [
-            section(
-                f"Reject *{escape(request.fields.connection_name)}* for "
-                f"{mention(request.requester)}?"
-            ),
+            section(f"Reject *{connection_name(request)}* for {mention(request.requester)}?"),
             {
                 "type": "input",
                 "block_id": Block.REASON.value,
@@ -199,7 +232,7 @@ def reject_modal(request: ConnectionRequest) -> Json:
 
 def paste_modal(request: ConnectionRequest) -> Json:
     """Asks an approver for the code copied from the Exalate console."""
-    name = escape(request.fields.connection_name)
+    name = connection_name(request)
     return {
         "type": "modal",
         "callback_id": View.PASTE.value,

@@ -14,6 +14,7 @@ from handlers.blocks.text import (
     MAX_MESSAGE_BLOCKS,
     Json,
     age,
+    connection_name,
     context,
     escape,
     mention,
@@ -42,7 +43,7 @@ def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json
         else f"{age(request.created_at, now)} ago"
     )
     line = section(
-        f"*{escape(request.fields.connection_name)}* · {list_state(request)} · requested by "
+        f"*{connection_name(request)}* · {list_state(request)} · requested by "
         f"{mention(request.requester)} · {since} · #{request.id}"
     )
     if shows_code_to(request, viewer):
@@ -124,7 +125,7 @@ def foreign_list(
 def summary_message(request: ConnectionRequest) -> tuple[str, list[Json]]:
     """What anyone may know of a request: its name, number and state, not who did what."""
     text = (
-        f"*{escape(request.fields.connection_name)}* (request #{request.id}) is "
+        f"*{connection_name(request)}* (request #{request.id}) is "
         f"{WORDS[request.status].state}. Its history is for its requester and the approvers."
     )
     return text, [section(text)]
@@ -134,7 +135,7 @@ def history_message(
     request: ConnectionRequest, events: Sequence[AuditEvent]
 ) -> tuple[str, list[Json]]:
     """``/exalate status <name>``: what happened to the request, when, and by whom."""
-    name = escape(request.fields.connection_name)
+    name = connection_name(request)
     lines = [
         f"• {event.at:%Y-%m-%d %H:%M} UTC: {escape(event.note or event.to_status.value)} "
         f"by {who(event.actor)}"

@@ -7,10 +7,11 @@ Show code modal are the only places it is ever sent.
 
 from __future__ import annotations
 
-from bot.approvals.model import ConnectionRequest, Status
+from bot.approvals.model import DEFAULT_SITE, ConnectionRequest, Status
 from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
     Json,
+    connection_name,
     escape,
     section,
 )
@@ -19,13 +20,16 @@ from handlers.ids import COMMAND, Action
 
 USAGE = (
     f"*Usage*\n"
-    f"• `{COMMAND} connect [remote=NAME] [project=KEY] [name=NAME] [local=NAME]` — ask for a "
-    "private Script connection; opens a form.\n"
-    f"• `{COMMAND} status` — requests awaiting approval and invitations awaiting the partner.\n"
+    f"• `{COMMAND} connect [site=SITE] [remote=NAME] [project=KEY] [name=NAME] [local=NAME]` "
+    "— ask for a private Script connection; opens a form.\n"
+    f"• `{COMMAND} status [site=SITE]` — requests awaiting approval and invitations awaiting "
+    "the partner.\n"
     f"• `{COMMAND} status mine` — your requests, whatever became of them.\n"
-    f"• `{COMMAND} status <connection name>` — the history of one request.\n"
-    f"• `{COMMAND} cancel <connection name>` — withdraw your request while it awaits approval.\n"
-    f"• `{COMMAND} help` — this text."
+    f"• `{COMMAND} status <connection name> [site=SITE]` — the history of one request.\n"
+    f"• `{COMMAND} cancel <connection name> [site=SITE]` — withdraw your request while it "
+    "awaits approval.\n"
+    f"• `{COMMAND} help` — this text.\n"
+    "`site=` names one Exalate node, where the bot serves several."
 )
 
 
@@ -48,7 +52,7 @@ def requester_message(request: ConnectionRequest, approval_channel: str) -> tupl
 
 def spent_invitation(request: ConnectionRequest) -> str:
     """What the code's DM says once the code is spent (the code itself is gone)."""
-    name = escape(request.fields.connection_name)
+    name = connection_name(request)
     if request.status is Status.ACTIVE:
         return (
             f":white_check_mark: The invitation code for *{name}* was delivered here and the "
@@ -64,7 +68,7 @@ def invite_reminder(request: ConnectionRequest) -> tuple[str, list[Json]]:
     """The requester's nudge, with the code one click away."""
     text = (
         f":bell: Your partner has not accepted the invitation for "
-        f"*{escape(request.fields.connection_name)}* yet. If they lost the code, show it "
+        f"*{connection_name(request)}* yet. If they lost the code, show it "
         "again and send it to them privately."
     )
     body = [section(text)]
@@ -75,7 +79,7 @@ def invite_reminder(request: ConnectionRequest) -> tuple[str, list[Json]]:
 
 def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json]]:
     """The only message that carries the invitation code. It goes to a DM, never a channel."""
-    name = escape(request.fields.connection_name)
+    name = connection_name(request)
     intro = (
         f":key: The connection *{name}* was created in Exalate. Here is its invitation code, "
         "for your partner only:"
@@ -89,12 +93,18 @@ def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json
     return f"Invitation code for the connection {name}", blocks
 
 
+def _on_site(request: ConnectionRequest) -> str:
+    site = request.fields.site
+    return "" if site == DEFAULT_SITE else f"On the site *{escape(site)}*: "
+
+
 def console_guide(request: ConnectionRequest) -> tuple[str, list[Json]]:
     """The approver's DM in assisted mode: the wizard's steps with this request's values."""
     f = request.fields
     steps = "\n".join(
         (
-            "1. Jira administration → Apps → Exalate → *Connections* → *Initiate connection*.",
+            f"1. {_on_site(request)}Jira administration → Apps → Exalate → *Connections* → "
+            "*Initiate connection*.",
             "2. Choose *I don't have a URL*, then the *Script* mode, then *Next*.",
             f"3. Local instance short name: `{escape(f.local_short_name)}`",
             f"4. Destination instance short name: `{escape(f.remote_short_name)}`",
@@ -105,7 +115,7 @@ def console_guide(request: ConnectionRequest) -> tuple[str, list[Json]]:
         )
     )
     text = (
-        f"Please create the connection *{escape(f.connection_name)}* (request #{request.id}) "
+        f"Please create the connection *{connection_name(request)}* (request #{request.id}) "
         "in the Exalate console: this Exalate cannot be asked to by its API."
     )
     paste = button("Paste invitation code", Action.PASTE_CODE, request, "primary")

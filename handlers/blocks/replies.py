@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.approvals.errors import ApprovalError, Conflict
 from bot.approvals.model import CodeDelivery, ConnectionRequest
-from handlers.blocks.text import escape, mention
+from handlers.blocks.text import connection_name, escape, mention
 from handlers.blocks.vocabulary import headline
 
 
@@ -13,7 +13,7 @@ def explain(error: ApprovalError) -> str:
     """Why an action changed nothing, in words for the person who tried it."""
     if isinstance(error, Conflict):
         request = error.request
-        name = escape(request.fields.connection_name)
+        name = connection_name(request)
         return f"Nothing changed; request #{request.id} ({name}) has moved on. {headline(request)}"
     return escape(str(error))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.approvals.model import DEFAULT_SITE, ConnectionRequest
+
 Json = dict[str, Any]
 
 
@@ -34,6 +36,15 @@ def escape(text: str, limit: int = 2000) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def connection_name(request: ConnectionRequest) -> str:
+    """The request's connection name, escaped, followed by its site when sites are named:
+    names are unique per site, so two sites' ``acme_to_partner`` must not look alike. A
+    bot of one unnamed site (``default``) shows names as they always were."""
+    name = escape(request.fields.connection_name)
+    site = request.fields.site
+    return name if site == DEFAULT_SITE else f"{name} ({escape(site)})"
 
 
 def plain(text: str, limit: int = 3000) -> Json:

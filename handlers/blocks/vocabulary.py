@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.approvals.model import BOT_ACTOR, EXALATE_ACTOR, CodeDelivery, ConnectionRequest, Status
-from handlers.blocks.text import escape, mention
+from handlers.blocks.text import connection_name, escape, mention
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +173,7 @@ def _slots(request: ConnectionRequest, approval_channel: str = "") -> dict[str, 
     """The values templates may name, people's text escaped."""
     return {
         "id": str(request.id),
-        "name": f"*{escape(request.fields.connection_name)}*",
+        "name": f"*{connection_name(request)}*",
         "by": who(request.decided_by),
         "requester": mention(request.requester),
         "channel": f"<#{approval_channel}>",

@@ -20,10 +20,11 @@ from typing import Any
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from bot.approvals.model import ConnectionRequest
+from bot.approvals.model import DEFAULT_SITE, ConnectionRequest
 from bot.runtime.app import Runtime
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import Call, FakeSlack
+from bot.service import Site
 from handlers.blocks import request_modal
 from handlers.ids import Action, Block, View
 from storage import RequestRepository, make_sessionmaker
@@ -347,6 +348,10 @@ class Harness(SlackSide):
     """The bot running in this process, and the fakes around it."""
 
     runtime: Runtime
+
+    def site(self, name: str = DEFAULT_SITE) -> Site:
+        """The running bot's site ``name``: its caches, health and back-off."""
+        return self.runtime.service.sites[name]
 
     async def repository_request(self, request_id: int) -> ConnectionRequest:
         """The request as stored now."""

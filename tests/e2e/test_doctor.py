@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -46,8 +47,10 @@ class TestDoctor:
             "Jira token": True,
             "Jira version": True,
             "Exalate REST API": True,
+            "Projects": True,
             "Database": True,
         } | ({"File modes": True} if backend == "sqlite" else {})
+        assert checks["Projects"].detail == "5 open for incoming sync"
         assert checks["Jira version"].detail == "9.12.15"
         assert checks["Database"].detail == f"reachable, at the newest revision ({head_revision()})"
 
@@ -145,6 +148,6 @@ class TestJiraTransport:
     def test_a_token_in_clear_is_a_failure(self, settings: Settings, url: str, ok: bool) -> None:
         """Plain http:// to anything but loopback carries the token in clear: ✗ (no call
         is made: the check reads the URL only)."""
-        check = jira_transport(settings.model_copy(update={"jira_url": url}))
+        check = jira_transport(replace(settings.sites[0], jira_url=url))
         assert check.ok is ok
         assert ("travels in clear" in check.detail) is not ok

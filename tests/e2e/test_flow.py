@@ -77,7 +77,7 @@ class TestConnectCommand:
 
     async def test_small_project_list_is_a_static_select(self, harness: Harness) -> None:
         """With Jira's list cached and at most 100 projects, the select holds them all."""
-        await harness.runtime.service.projects.get(wait=2)
+        await harness.site().projects.get(wait=2)
         await harness.command("connect")
         opened = await harness.slack.wait_for("views.open")
         project = opened.args["view"]["blocks"][-1]["element"]
@@ -87,8 +87,8 @@ class TestConnectCommand:
     async def test_large_project_list_uses_type_ahead(self, harness: Harness) -> None:
         """Past 100 projects the select loads options, filtered, at most 100."""
         harness.simulator.set_project_count(150)
-        harness.runtime.service.projects.invalidate()
-        await harness.runtime.service.projects.get(wait=2)
+        harness.site().projects.invalidate()
+        await harness.site().projects.get(wait=2)
         await harness.command("connect")
         opened = await harness.slack.wait_for("views.open")
         assert opened.args["view"]["blocks"][-1]["element"]["type"] == "external_select"
@@ -103,7 +103,7 @@ class TestConnectCommand:
     async def test_only_allowed_projects_are_offered_and_accepted(self, harness: Harness) -> None:
         """EXALATE_PROJECTS=SUP,D*: the form and the type-ahead offer those only, and a
         submission naming another project is refused without asking Jira about it."""
-        await harness.runtime.service.projects.get(wait=2)
+        await harness.site().projects.get(wait=2)
         await harness.command("connect")
         opened = await harness.slack.wait_for("views.open")
         offered = [o["value"] for o in opened.args["view"]["blocks"][-1]["element"]["options"]]
@@ -122,8 +122,8 @@ class TestConnectCommand:
         """A query matching nothing in a list younger than 10 s is answered from it; in
         an older list, Jira's list is read again and the new project is offered."""
         harness.simulator.set_project_count(150)
-        harness.runtime.service.projects.invalidate()
-        await harness.runtime.service.projects.get(wait=2)
+        harness.site().projects.invalidate()
+        await harness.site().projects.get(wait=2)
         harness.simulator.projects.append(("NEWPRJ", "Created a minute ago"))
         assert (await harness.suggest("NEWPRJ")).body["options"] == []
         monkeypatch.setattr("handlers.options.UNMATCHED_MAX_AGE", 0.0)
@@ -163,7 +163,7 @@ class TestSubmission:
 
     async def test_a_project_newer_than_the_cached_list_is_accepted(self, harness: Harness) -> None:
         """A key the cached list lacks is asked of Jira before it is refused."""
-        await harness.runtime.service.projects.get(wait=2)
+        await harness.site().projects.get(wait=2)
         harness.simulator.projects.append(("NEWPRJ", "Created a minute ago"))
         assert (await harness.submit_request(project_key="NEWPRJ")).body == {}
         asked = [r.path for r in harness.simulator.requests]
@@ -641,6 +641,9 @@ class TestHttpEndpoint:
             "socket_mode_connected": None,
             "last_successful_poll": None,
             "jira": {"reachable": None, "last_answer": None, "last_error": None},
+            "sites": {
+                "default": {"reachable": None, "last_answer": None, "last_error": None},
+            },
         }
         await harness.runtime.jobs.tick()  # nothing to watch: Exalate is asked all the same
         async with harness.http.get(url) as response:
@@ -695,12 +698,15 @@ class TestHttpEndpoint:
             assert r.status == 200
             assert r.headers["Content-Type"].startswith("text/plain; version=")
             text = await r.text()
-        assert 'exalate_bot_requests{state="failed"} 1' in text
+        assert 'exalate_bot_requests{site="default",state="failed"} 1' in text
         assert "exalate_bot_approvals_total 1" in text
-        assert 'exalate_bot_errors_total{kind="ExalateServerError"} 1' in text
+        assert 'exalate_bot_errors_total{kind="ExalateServerError",site="default"} 1' in text
         create = 'call="POST /rest/issuehub/4.0/connections"'
-        assert f"exalate_bot_exalate_call_seconds_count{{{create}}} 1" in text
-        assert f'exalate_bot_exalate_call_seconds_bucket{{{create},le="+Inf"}} 1' in text
+        assert f'exalate_bot_exalate_call_seconds_count{{{create},site="default"}} 1' in text
+        assert (
+            f'exalate_bot_exalate_call_seconds_bucket{{{create},le="+Inf",site="default"}} 1'
+            in text
+        )
 
     async def test_metrics_count_listeners_still_running(self, harness: Harness) -> None:
         """An approval acked and waiting on Exalate is a listener still running, until

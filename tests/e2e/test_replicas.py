@@ -36,7 +36,7 @@ def _environment(settings: Settings, **overrides: str) -> dict[str, str]:
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": settings.slack_api_url,
-        "JIRA_URL": settings.jira_url,
+        "JIRA_URL": settings.sites[0].jira_url,
         "JIRA_TOKEN": JIRA_TOKEN,
         "JIRA_RETRIES": "0",
         "DATABASE_URL": settings.database_url,

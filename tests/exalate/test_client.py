@@ -609,7 +609,7 @@ class TestMetricLabels:
             BEARER,
             read_retries=1,
             sleep=Sleeps(),
-            observe=metrics.observe_call,
+            observe=metrics.observer("eu"),
         )
         sim.fail("project", 503)
 
@@ -618,7 +618,9 @@ class TestMetricLabels:
         assert await client.get_project("odd key?") is None
 
         text = metrics.render({}, listeners_running=0)
-        count = 'exalate_bot_exalate_call_seconds_count{call="GET /rest/api/2/project/{key}"}'
+        count = (
+            'exalate_bot_exalate_call_seconds_count{call="GET /rest/api/2/project/{key}",site="eu"}'
+        )
         assert f"{count} 4.0" in text
         labelled = [line for line in text.splitlines() if "/rest/api/2/project/" in line]
         assert labelled

@@ -18,7 +18,7 @@ from bot.approvals.model import (
     RequestFields,
     Status,
 )
-from bot.exalate import Project
+from bot.ports import JiraProject
 from bot.sandbox.slack_emulator.block_kit import block_problems
 from handlers import blocks
 
@@ -71,7 +71,7 @@ class TestLimits:
     @pytest.mark.parametrize("count", [0, 3, 100, 101, 500])
     def test_request_modal_is_a_valid_view(self, count: int) -> None:
         """The form validates with any number of projects, static or type-ahead."""
-        projects = [Project(id=str(n), key=f"K{n}", name="n" * 200) for n in range(count)]
+        projects = [JiraProject(key=f"K{n}", name="n" * 200) for n in range(count)]
         view = blocks.request_modal(local="acme", project="K1", projects=projects)
         View(**view).validate_json()
         element = view["blocks"][-1]["element"]

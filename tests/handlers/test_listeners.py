@@ -21,9 +21,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot.approvals.errors import NotAllowed
 from bot.approvals.model import ConnectionRequest, RequestFields, Status
+from bot.service import Sites
 from handlers import actions, commands, views
-from handlers.context import BotParts, local_short_name_in, service_in
+from handlers.context import BotParts, service_in
 from handlers.ids import Action, Block, View
+from tests.fakes.exalate import fake_site
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 REQUEST = ConnectionRequest(
@@ -71,11 +73,6 @@ class Calls:
         self.opened.append(kwargs["view"])
 
 
-class Projects:
-    def peek(self) -> None:
-        return None
-
-
 class Service:
     """The ConnectionService methods the listeners call, each recorded.
 
@@ -86,7 +83,7 @@ class Service:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.outcome: dict[str, BaseException | float] = {}
-        self.projects = Projects()
+        self.sites = Sites([fake_site()])
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         async def method(*args: Any, **kwargs: Any) -> Any:
@@ -370,8 +367,7 @@ async def test_bot_parts_reach_every_listener_through_the_context(service: Servi
         continued.append(True)
         return BoltResponse(status=200)
 
-    parts = BotParts(service, "acme")  # type: ignore[arg-type]
+    parts = BotParts(service)  # type: ignore[arg-type]
     await parts.async_process(req=request, resp=BoltResponse(status=200), next=next_middleware)
     assert continued == [True]
     assert service_in(request.context) is service  # type: ignore[comparison-overlap]
-    assert local_short_name_in(request.context) == "acme"
