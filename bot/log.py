@@ -1,12 +1,16 @@
 """Logging set-up, with a filter that keeps secrets out of every log line.
 
 Log calls in this code base never pass a secret. The filter is the second line of
-defence: it redacts Slack tokens, the Jira token and Slack response URLs wherever
-they might appear (a library's debug line, an exception from a dependency).
+defence: it redacts Slack tokens, the Jira credentials (a token, or a password and its
+Basic header), ``Bearer``/``Basic`` header values, the values of fields named like a
+secret (``password=…``, ``"token": "…"``) and Slack response URLs wherever they might
+appear (a library's debug line, an exception from a dependency).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -15,6 +19,8 @@ from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
+SECRET_MIN = 6
+"""Known secrets shorter than this are not looked for in free text (see RedactSecrets)."""
 _EVENT = re.compile(r"[a-z][a-z0-9_]*")
 _PAIR = re.compile(r"(\w+)=([^\s;,]+)")
 _PATTERNS = re.compile(
@@ -23,6 +29,23 @@ _PATTERNS = re.compile(
     r"|\S*hooks\.slack\.com\S*"  # response URLs, however a body spells them:
     # anyone holding one may post (https://…, https:\/\/… in JSON, https%3A%2F%2F… in a form)
     r"|(?i:bearer)\s+\S+"  # Authorization headers
+)
+# ``Basic base64(username:password)``, in a header or anywhere in a line; base64 may come
+# with ``/`` JSON-escaped. Prose ("Basic Information", "basic auth") is told apart in
+# _basic_credential.
+_BASIC = re.compile(
+    r"\b(?P<scheme>(?i:basic)\s+)(?P<credential>(?:[A-Za-z0-9+]|\\?/)+={0,2})(?![\w+/=\\])"
+)
+_WORD = re.compile(r"[A-Za-z][a-z]*")
+# The value of a field named like a secret, whatever the value: a form or a ``k=v`` pair
+# (``password=…``, ``access_token=…``), or a JSON/dict entry (``"password": "…"``). This
+# catches a password too short to be looked for as a known value.
+_FIELD_NAMES = r"\w*?(?:password|passwd|secret|token|(?:api|secret|private)_?key|authorization)"
+_FIELD = re.compile(
+    rf"(?P<lead>\b(?i:{_FIELD_NAMES})=)"
+    r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s&;,]+)"
+    rf"|(?P<qlead>(?P<kq>[\"'])(?i:{_FIELD_NAMES})(?P=kq)\s*:\s*)"
+    r"(?P<q>[\"'])(?:\\.|(?!(?P=q))[^\\])*(?P=q)"
 )
 # Libraries whose DEBUG lines carry request and response bodies (slack_sdk, Bolt: a DM
 # with the code, a response_url) or SQL parameters (aiosqlite, SQLAlchemy). Below INFO
@@ -39,7 +62,7 @@ _remembered: dict[str, tuple[str, ...]] = {}
 
 def remember_secret(value: str) -> None:
     """Have every log line redact ``value`` from now on; for codes seen at run time."""
-    if len(value) >= 6:
+    if len(value) >= SECRET_MIN:
         _remembered.pop(value, None)
         _remembered[value] = _spellings(value)
         while len(_remembered) > REMEMBERED_MAX:
@@ -58,12 +81,46 @@ def _spellings(secret: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(forms))
 
 
+def _basic_credential(match: re.Match[str]) -> str:
+    """``Basic [redacted]``, unless the word after "Basic" is prose: letters only, lower
+    case after the first, and not the base64 of a ``user:password`` pair."""
+    credential = match["credential"]
+    if _WORD.fullmatch(credential) and not _is_pair(credential):
+        return match[0]
+    return match["scheme"] + REDACTED
+
+
+def _is_pair(text: str) -> bool:
+    try:
+        return b":" in base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return False
+
+
+def _secret_field(match: re.Match[str]) -> str:
+    if match["lead"] is not None:
+        return match["lead"] + REDACTED
+    return f"{match['qlead']}{match['q']}{REDACTED}{match['q']}"
+
+
 class RedactSecrets(logging.Filter):
-    """Replaces known secret values and secret-shaped strings in a record's message."""
+    """Replaces known secret values and secret-shaped strings in a record's message.
+
+    A known secret shorter than SECRET_MIN characters is not looked for in free text:
+    replacing every occurrence of a 1- to 5-character string would garble every line
+    that happens to contain it (a 1-character token garbled every Jira error message,
+    a 3-letter password every word containing those letters), and would point at the
+    secret by where the gaps fall. Such a secret is still redacted where it is most
+    likely to show: as the value of a field named like a secret (``password=…``,
+    ``"password": "…"``), and inside a ``Basic`` header, whose base64 is redacted by
+    shape and, from 6 characters on (any ``username:password`` of 4 bytes or more), as
+    a known value. A short secret in prose is the cost; a password that short is weak
+    anyway.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        kept = sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True)
+        kept = sorted((s for s in secrets if len(s) >= SECRET_MIN), key=len, reverse=True)
         self._secrets = tuple(spelling for secret in kept for spelling in _spellings(secret))
 
     def redact(self, text: str) -> str:
@@ -72,7 +129,9 @@ class RedactSecrets(logging.Filter):
         for spellings in _remembered.values():
             for spelling in spellings:
                 text = text.replace(spelling, REDACTED)
-        return _PATTERNS.sub(REDACTED, text)
+        text = _PATTERNS.sub(REDACTED, text)
+        text = _BASIC.sub(_basic_credential, text)
+        return _FIELD.sub(_secret_field, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -1,16 +1,21 @@
 """What the service needs from the outside world, as small Protocols.
 
 The service decides *that* people are told something; the Slack side decides *how*.
-Keeping these as Protocols lets ``bot/`` stay ignorant of Slack payload shapes.
+It decides *which* request moves where; the store makes each move one compare-and-set.
+Keeping these as Protocols lets ``bot/`` stay ignorant of Slack payload shapes and SQL,
+and lets the service's rules be tested with in-memory fakes (``tests/service``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from bot.approvals.model import ConnectionRequest
+from bot.approvals.limits import SubmissionLimits
+from bot.approvals.model import AuditEvent, ConnectionRequest, Page, RequestFields, Status
 from bot.exalate.models import ConnectionList, ConnectionSpec, CreatedConnection, Project
 
 
@@ -94,3 +99,122 @@ class ExalatePort(Protocol):
 
     async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
         """Create a private Script connection; never retried."""
+
+
+class RequestStore(Protocol):
+    """The requests and their audit trail (``storage.RequestRepository``).
+
+    Every write that changes a state is a compare-and-set: it returns the request as
+    written, or None when another caller changed it first, and that caller alone goes
+    on to the side effect. ``writes`` counts this process's committed writes, so a
+    shared read knows when it went stale.
+    """
+
+    writes: int
+
+    async def add(
+        self,
+        fields: RequestFields,
+        requester: str,
+        at: datetime,
+        limits: SubmissionLimits | None = None,
+    ) -> ConnectionRequest:
+        """Store a new request awaiting approval; NameTaken, TooManyOpen, TooFrequent."""
+
+    async def transition(
+        self,
+        request: ConnectionRequest,
+        target: Status,
+        *,
+        actor: str,
+        at: datetime,
+        note: str | None = None,
+        **changes: object,
+    ) -> ConnectionRequest | None:
+        """Move ``request`` to ``target`` if nobody moved it since it was read, and
+        audit it; ``error`` is cleared unless given."""
+
+    async def annotate(self, request_id: int, **changes: object) -> ConnectionRequest | None:
+        """Write columns that do not change the state."""
+
+    async def store_code(self, request_id: int, sealed: bytes) -> ConnectionRequest | None:
+        """Keep a code, only if the request is invited and has none yet."""
+
+    async def note_connection(
+        self, request_id: int, connection_id: str
+    ) -> ConnectionRequest | None:
+        """Record the id of an assisted connection that appeared, the first time only."""
+
+    async def note_status(
+        self, request: ConnectionRequest, observed: str | None
+    ) -> ConnectionRequest | None:
+        """Record Exalate's status if it changed and nobody recorded it yet."""
+
+    async def claim_reminder(self, request: ConnectionRequest) -> bool:
+        """Count one more reminder, unless another process just did."""
+
+    async def record(self, request: ConnectionRequest, actor: str, at: datetime, note: str) -> None:
+        """Audit an event that changes no state."""
+
+    async def claim_card(self, request_id: int, at: datetime) -> bool:
+        """Take the job of posting a request's card; False if someone has it."""
+
+    async def set_card(self, request_id: int, card_ref: str) -> None:
+        """Remember where the card is, once posted."""
+
+    async def release_card(self, request_id: int) -> None:
+        """Give a claim back after a failed post."""
+
+    async def release_stale_card_claims(self, taken_before: datetime) -> None:
+        """Void claims older than any post takes."""
+
+    async def get(self, request_id: int) -> ConnectionRequest | None:
+        """The request as stored now."""
+
+    async def invitation_code(self, request_id: int) -> bytes | None:
+        """The sealed invitation code, read only when it is about to be delivered."""
+
+    async def without_card(self) -> list[ConnectionRequest]:
+        """Requests awaiting approval whose card could not be posted yet."""
+
+    async def with_status(
+        self, statuses: Iterable[Status], site: str | None = None
+    ) -> list[ConnectionRequest]:
+        """Requests in any of ``statuses`` (on ``site``), newest first."""
+
+    async def claimed_connections(self, site: str) -> tuple[set[str], set[str]]:
+        """The site's connection ids requests hold, and the names open requests may
+        yet own."""
+
+    async def page(
+        self,
+        statuses: Iterable[Status] | None = None,
+        *,
+        limit: int,
+        requester: str | None = None,
+        not_requester: str | None = None,
+        changed_since: datetime | None = None,
+        site: str | None = None,
+    ) -> Page:
+        """The newest ``limit`` requests matching every given filter, and their total."""
+
+    async def named(
+        self, connection_name: str, site: str | None = None
+    ) -> ConnectionRequest | None:
+        """The newest request for a connection name (on ``site``)."""
+
+    async def sites_named(self, connection_name: str) -> list[str]:
+        """The sites that have a request with this name."""
+
+    async def name_is_open(self, connection_name: str, site: str) -> bool:
+        """Whether an open request of ``site`` claims the name."""
+
+    async def history(self, request_id: int) -> list[AuditEvent]:
+        """The request's audit trail, oldest first."""
+
+
+class ReplicaDirectory(Protocol):
+    """Which bot processes are gone (``storage.replicas.Replicas``)."""
+
+    async def gone(self, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` that are known to have stopped."""

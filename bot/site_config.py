@@ -8,6 +8,7 @@ so an operator fixes the whole file in one go.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import ipaddress
 import os
@@ -106,7 +107,14 @@ class SiteConfig:
         return url.scheme == "http" and not is_loopback(url.hostname or "")
 
     def secrets(self) -> list[str]:
-        return [s.get_secret_value() for s in (self.token, self.password) if s is not None]
+        """What the log filter must redact: the token; or, for basic auth, the password
+        and the header's ``base64(username:password)``, which anyone can decode back to
+        it (as ``bot.exalate.auth.BasicAuth`` says it)."""
+        found = [s.get_secret_value() for s in (self.token, self.password) if s is not None]
+        if self.username is not None and self.password is not None:
+            pair = f"{self.username}:{self.password.get_secret_value()}"
+            found.append(base64.b64encode(pair.encode()).decode("ascii"))
+        return found
 
 
 class _SiteEntry(BaseModel):

@@ -16,7 +16,7 @@ from handlers.context import service_in, shared_status_in
 from handlers.guard import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
 from handlers.payloads import CommandLine, UsageError, connect_prefill, parse_command
-from handlers.request_form import request_form
+from handlers.request_form import chosen_site, request_form
 from handlers.shared_status import SharedStatus, ack_body
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,11 @@ async def open_request_form(
     except SlackApiError as error:
         log.warning("request_modal_failed error=%s", error.response.get("error"))
         await respond(text="Slack would not open the form in time; run the command again.")
-    service.warm_up()
+    site = chosen_site(service, prefill.get("site", ""))
+    if site is not None:  # a request for one site asks no other
+        site.warm_up()
+    else:
+        service.warm_up()
 
 
 async def cancel_reply(

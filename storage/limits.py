@@ -2,44 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.approvals.limits import NameTaken, SubmissionLimits, TooFrequent, TooManyOpen
 from bot.approvals.model import Status
 from storage.tables import RequestRow
 
-
-class NameTaken(Exception):
-    """Another open request of the same site already claims this connection name."""
-
-
-@dataclass(frozen=True, slots=True)
-class SubmissionLimits:
-    """How much one person may ask for: open requests at once, submissions an hour."""
-
-    max_open: int
-    per_hour: int
-
-
-class TooManyOpen(Exception):
-    """The requester has ``max_open`` requests awaiting a decision; ``names`` are theirs,
-    ``oldest`` is when the oldest of them began to wait."""
-
-    def __init__(self, names: list[str], oldest: datetime) -> None:
-        super().__init__(", ".join(names))
-        self.names, self.oldest = names, oldest
-
-
-class TooFrequent(Exception):
-    """The requester submitted ``per_hour`` requests in the last hour; ``free_at`` is
-    when the oldest of them leaves that hour."""
-
-    def __init__(self, free_at: datetime) -> None:
-        super().__init__(free_at.isoformat())
-        self.free_at = free_at
+__all__ = ["NameTaken", "SubmissionLimits", "TooFrequent", "TooManyOpen", "check_limits"]
 
 
 async def check_limits(session: AsyncSession, added: RequestRow, limits: SubmissionLimits) -> None:

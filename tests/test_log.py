@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+from collections.abc import Iterator
 
+import pytest
+from pydantic import SecretStr
+
+from bot.exalate.auth import BasicAuth, BearerToken
 from bot.log import REDACTED, JsonLines, RedactSecrets, remember_secret
+from bot.site_config import SiteConfig
 
 
 def _record(message: str, *args: object) -> logging.LogRecord:
@@ -98,3 +105,134 @@ class TestUrlEncoded:
         RedactSecrets().filter(record)
         for leaked in ("hooks.slack.com", "Q29kZQ"):
             assert leaked not in record.getMessage()
+
+
+PASSWORD = "s3cret-Pass"
+
+
+def _basic_site(username: str = "jira-bot", password: str = PASSWORD) -> SiteConfig:
+    return SiteConfig(
+        name="eu",
+        jira_url="https://jira.example",
+        username=username,
+        password=SecretStr(password),
+        credentials_from="JIRA_PASSWORD_EU",
+    )
+
+
+@pytest.fixture
+def logged() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger at DEBUG whose handler redacts as the bot's does, with a basic-auth
+    site's and a token site's secrets; the second item is what it wrote."""
+    token_site = SiteConfig(
+        name="us", jira_url="https://j.example", token=SecretStr("pat-0123456789")
+    )
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactSecrets([*_basic_site().secrets(), *token_site.secrets()]))
+    logger = logging.getLogger("test_log.basic")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    yield logger, out
+    logger.handlers.clear()
+
+
+class TestBasicAuth:
+    HEADER = BasicAuth("jira-bot", "s3cret-Pass").header()
+
+    def test_site_secrets_are_what_the_client_sends(self) -> None:
+        """A basic-auth site names the password and the header's base64, exactly the
+        strings the client's credentials name; a token site its token."""
+        assert set(_basic_site().secrets()) == set(BasicAuth("jira-bot", "s3cret-Pass").secrets())
+        token_site = SiteConfig(
+            name="us", jira_url="https://j.example", token=SecretStr("t-123456")
+        )
+        assert token_site.secrets() == list(BearerToken("t-123456").secrets())
+
+    def test_header_logged_at_debug_and_info_is_redacted(
+        self, logged: tuple[logging.Logger, io.StringIO]
+    ) -> None:
+        logger, out = logged
+        logger.debug("request headers %s", {"Authorization": self.HEADER})
+        logger.info("Authorization: %s", self.HEADER)
+        encoded = self.HEADER.removeprefix("Basic ")
+        logger.info("echoed back: %s", encoded)  # no scheme: redacted as a known value
+        text = out.getvalue()
+        assert len(text.splitlines()) == 3
+        assert encoded not in text
+        assert "s3cret-Pass" not in text
+
+    def test_header_in_an_exception_is_redacted(
+        self, logged: tuple[logging.Logger, io.StringIO]
+    ) -> None:
+        logger, out = logged
+        try:
+            raise RuntimeError(f"proxy refused: Authorization: {self.HEADER}; password s3cret-Pass")
+        except RuntimeError:
+            logger.exception("call_failed")
+        text = out.getvalue()
+        assert "RuntimeError" in text
+        assert self.HEADER.removeprefix("Basic ") not in text
+        assert "s3cret-Pass" not in text
+
+    def test_unknown_basic_credentials_are_redacted_by_shape(self) -> None:
+        """A header the filter was not told about, however short its pair or escaped."""
+        for pair in ("someone:other-password", "k:b", "a:b"):
+            header = BasicAuth(*pair.split(":")).header()
+            encoded = header.removeprefix("Basic ")
+            for line in (f"Authorization: {header}", f"'{header.upper()[:5]}{header[5:]}'"):
+                redacted = RedactSecrets().redact(line)
+                assert encoded not in redacted, line
+                assert "Basic " in redacted or "BASIC " in redacted
+        escaped = RedactSecrets().redact('"Authorization": "Basic dXNl\\/cjpwYXNz"')
+        assert "dXNl" not in escaped
+
+    def test_prose_after_basic_is_kept(self) -> None:
+        """Operators' messages say "Basic Information" and "basic auth"; they stay."""
+        for line in (
+            "SLACK_APP_TOKEN is missing, from Basic Information → App-Level Tokens",
+            "[sites.half] basic auth needs both username and password_env",
+            "site_loaded kind=basic user=jira-bot",
+        ):
+            assert RedactSecrets().redact(line) == line
+
+    def test_bearer_token_is_still_redacted(
+        self, logged: tuple[logging.Logger, io.StringIO]
+    ) -> None:
+        logger, out = logged
+        logger.debug("Authorization: Bearer pat-0123456789")
+        logger.info("token %s", "pat-0123456789")
+        logger.info("Authorization: %s", BearerToken("unknown-token").header())
+        text = out.getvalue()
+        assert "pat-0123456789" not in text
+        assert "unknown-token" not in text
+
+
+class TestShortSecrets:
+    def test_short_password_is_redacted_as_a_secret_fields_value(self) -> None:
+        """A 4-character password is not looked for in free text, but the value of a
+        field named like a secret is redacted whatever it is."""
+        redactor = RedactSecrets(_basic_site(password="abcd").secrets())
+        for line in (
+            'body {"username": "jira-bot", "password": "abcd"}',
+            "{'password': 'abcd'}",
+            "form os_username=jira-bot&os_password=abcd&login=Log+In",
+            "login password=abcd",
+        ):
+            redacted = redactor.redact(line)
+            assert "abcd" not in redacted, line
+            assert REDACTED in redacted
+
+    def test_short_secrets_do_not_garble_free_text(self) -> None:
+        """A 1-character token once garbled every Jira error message."""
+        redactor = RedactSecrets(["a", "abcd"])
+        line = "jira_answered status=400 message=abcd is not a valid project"
+        assert redactor.redact(line) == line
+
+    def test_base64_of_a_short_pair_is_redacted(self) -> None:
+        """The header's base64 reaches the known-value minimum from 4 bytes ("u:pw")."""
+        site = _basic_site(username="u", password="pw")
+        encoded = BasicAuth("u", "pw").header().removeprefix("Basic ")
+        assert encoded in site.secrets()
+        assert encoded not in RedactSecrets(site.secrets()).redact(f"echo {encoded}")

@@ -204,6 +204,7 @@ class Runtime:
             clock=clock,
             metrics=metrics,
             replicas=replicas,
+            me=replicas.me.id,
         )
         app = AsyncApp(
             client=client,

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.approvals.limits import SubmissionLimits
 from bot.approvers import ApproverPolicy
 from bot.metrics import Metrics
-from bot.ports import JiraProject, Notifier
+from bot.ports import JiraProject, Notifier, ReplicaDirectory, RequestStore
 from bot.service.checks import LiveChecks
 from bot.service.initiation import Initiation
 from bot.service.lifecycle import Lifecycle
@@ -21,8 +22,6 @@ from bot.service.requests import ConnectionService, Submission
 from bot.service.site import Site, SiteHealth, Sites, UnknownSite
 from bot.service.transitions import CARD_CLAIM_LIFETIME, Transitions, utc_now
 from bot.vault import Vault
-from storage import RequestRepository, SubmissionLimits
-from storage.replicas import Replicas
 
 __all__ = [
     "CARD_CLAIM_LIFETIME",
@@ -48,7 +47,7 @@ class Services:
 
 def build_services(
     *,
-    repository: RequestRepository,
+    repository: RequestStore,
     sites: Sites,
     vault: Vault,
     policy: ApproverPolicy,
@@ -59,12 +58,13 @@ def build_services(
     clock: Callable[[], datetime] = utc_now,
     metrics: Metrics | None = None,
     limits: SubmissionLimits = SubmissionLimits(max_open=3, per_hour=10),  # noqa: B008
-    replicas: Replicas | None = None,
+    replicas: ReplicaDirectory | None = None,
+    me: str | None = None,
 ) -> Services:
     """The use cases and the life cycle over the same sites, sharing one transition
-    helper and one record of the initiations in flight."""
+    helper and one record of the initiations in flight. ``me`` is this replica's id,
+    recorded on each request it initiates, so the others know when its creator is gone."""
     transitions = Transitions(repository, notifier, vault, metrics or Metrics(), clock)
-    me = replicas.me.id if replicas is not None else None
     initiation = Initiation(transitions, sites, me=me)
     requests = ConnectionService(
         transitions,

@@ -11,8 +11,8 @@ from bot.approvals.model import RequestFields, same_name
 from bot.approvals.rules import Field
 from bot.cache import CacheUnavailable, TimedCache
 from bot.exalate import ExalateError
+from bot.ports import RequestStore
 from bot.service.site import Site, Sites
-from storage import RequestRepository
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,7 +37,7 @@ class LiveChecks:
     """Is the project there and open for sync on the request's site, is the connection
     name free there. Only that site's Jira is asked."""
 
-    def __init__(self, repository: RequestRepository, sites: Sites) -> None:
+    def __init__(self, repository: RequestStore, sites: Sites) -> None:
         self._repository = repository
         self._sites = sites
 

@@ -23,11 +23,10 @@ from bot.approvals.model import (
 from bot.exalate import Connection
 from bot.exalate.models import ConnectionList
 from bot.metrics import Metrics
-from bot.ports import Notice
+from bot.ports import Notice, ReplicaDirectory
 from bot.service.initiation import Initiation
 from bot.service.site import Site, Sites
 from bot.service.transitions import Transitions
-from storage.replicas import Replicas
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class Lifecycle:
         approval_ttl: timedelta,
         remind_after: timedelta,
         stuck_after: timedelta,
-        replicas: Replicas | None,
+        replicas: ReplicaDirectory | None,
     ) -> None:
         self._t = transitions
         self._initiation = initiation

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.approvals.errors import ApprovalError, Conflict, NotAllowed
+from bot.approvals.limits import NameTaken, SubmissionLimits, TooFrequent, TooManyOpen
 from bot.approvals.model import (
     OPEN_STATUSES,
     AuditEvent,
@@ -33,7 +34,6 @@ from bot.service.initiation import Initiation, taken_message
 from bot.service.shared_read import SharedRead
 from bot.service.site import Site, Sites, UnknownSite
 from bot.service.transitions import Transitions, expect, expect_seen
-from storage import NameTaken, SubmissionLimits, TooFrequent, TooManyOpen
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,9 @@ class ConnectionService:
         self._limits = limits  # per requester: flooding the approvers, squatting names
         self._approval_ttl = approval_ttl
         self._open_pages: dict[tuple[int, str | None], SharedRead[Page]] = {}
+        self._foreign_joined: dict[
+            str | None, tuple[tuple[object, ...], tuple[ForeignInvitation, ...]]
+        ] = {}
 
     @property
     def metrics(self) -> Metrics:
@@ -82,8 +85,16 @@ class ConnectionService:
 
     def foreign_pending(self, site: str | None = None) -> tuple[ForeignInvitation, ...]:
         """Pending connections no request created, from each site's last complete list
-        (``site``'s only, if given)."""
-        return tuple(p for s in self._sites_or(site) for p in s.seen.foreign_pending)
+        (``site``'s only, if given). The same tuple while no list changed: a status
+        answer rendered from it is shared until then (``handlers.shared_status``)."""
+        parts = tuple(s.seen.foreign_pending for s in self._sites_or(site))
+        if len(parts) == 1:
+            return parts[0]
+        joined = self._foreign_joined.get(site)
+        if joined is None or any(a is not b for a, b in zip(joined[0], parts, strict=True)):
+            joined = (parts, tuple(p for part in parts for p in part))
+            self._foreign_joined[site] = joined
+        return joined[1]
 
     def foreign_listed_at(self, site: str | None = None) -> datetime | None:
         """When the oldest of those lists was read; None while a site has none yet."""

@@ -15,9 +15,8 @@ from typing import TypeVar
 from bot.approvals.errors import Conflict, RequestNotFound
 from bot.approvals.model import ConnectionRequest, Status
 from bot.metrics import Metrics
-from bot.ports import DeliveryFailed, Notifier
+from bot.ports import DeliveryFailed, Notifier, RequestStore
 from bot.vault import Vault
-from storage import RequestRepository
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,7 +36,7 @@ class Transitions:
 
     def __init__(
         self,
-        repository: RequestRepository,
+        repository: RequestStore,
         notifier: Notifier,
         vault: Vault,
         metrics: Metrics,

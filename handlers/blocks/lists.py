@@ -51,6 +51,22 @@ def request_line(request: ConnectionRequest, now: datetime, viewer: str) -> Json
     return line
 
 
+def by_site(lines: list[Json], page: Page) -> list[Json]:
+    """The lines grouped by site, each group headed by its site's name, when the page
+    holds requests of more than one site; as they are otherwise. No block is added,
+    so a list never outgrows Slack's limit for it."""
+    sites = list(dict.fromkeys(request.fields.site for request in page.items))
+    if len(sites) < 2:
+        return lines
+    grouped: list[Json] = []
+    for site in sites:
+        group = [line for line, r in zip(lines, page.items, strict=True) if r.fields.site == site]
+        first = group[0]["text"]
+        group[0] = group[0] | {"text": first | {"text": f"*Site {escape(site)}*\n{first['text']}"}}
+        grouped += group
+    return grouped
+
+
 def shows_code_to(request: ConnectionRequest, viewer: str) -> bool:
     """Whether ``viewer``'s line for ``request`` has a Show code button: theirs, awaiting
     the partner, with a code stored."""
@@ -66,7 +82,7 @@ def request_list(title: str, page: Page, now: datetime, viewer: str, *, empty: s
     blocks: list[Json] = [section(f"*{title}* ({page.total})" if page.total else f"*{title}*")]
     if not page.items:
         return [*blocks, context(empty)]
-    blocks += [request_line(request, now, viewer) for request in page.items]
+    blocks += by_site([request_line(request, now, viewer) for request in page.items], page)
     if page.total > len(page.items):
         blocks.append(context(f"…and {page.total - len(page.items)} more."))
     return blocks

@@ -149,11 +149,10 @@ class SlackSide:
         """Submit the request form with ``values`` keyed by field (block id)."""
         state: dict[str, Any] = {}
         for block_id, value in values.items():
-            if block_id == "project_key":
+            if block_id in ("project_key", "site"):
                 option = {"value": value, "text": {"type": "plain_text", "text": value}}
-                state[block_id] = {
-                    Action.PROJECT.value: {"type": "static_select", "selected_option": option}
-                }
+                action = Action.PROJECT.value if block_id == "project_key" else "input"
+                state[block_id] = {action: {"type": "static_select", "selected_option": option}}
             else:
                 state[block_id] = {"input": {"type": "plain_text_input", "value": value}}
         # The form as the person saw it: opened by /exalate connect, or as the bot draws it.
