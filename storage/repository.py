@@ -44,6 +44,7 @@ ANNOTATIONS = frozenset(
         "decided_by",
         "reason",
         "error",
+        "error_detail",
         "exalate_connection_id",
         "invitation_code",
         "exalate_status",
@@ -171,14 +172,14 @@ class RequestRepository(RequestReads):
     ) -> ConnectionRequest | None:
         """Move ``request`` to ``target`` if nobody moved it since it was read.
 
-        ``changes`` are further columns to write (see ``ANNOTATIONS``); ``error``
-        describes the new state and is cleared unless given. Returns the updated
-        request, or ``None`` when another caller won the race.
+        ``changes`` are further columns to write (see ``ANNOTATIONS``); ``error`` and
+        ``error_detail`` describe the new state and are cleared unless given. Returns
+        the updated request, or ``None`` when another caller won the race.
         """
         if not can_transition(request.status, target):
             raise ValueError(f"{request.status} -> {target} is not a transition")
         values = (
-            {"error": None}
+            {"error": None, "error_detail": None}
             | _checked(changes)
             | {
                 "status": target.value,
@@ -210,7 +211,7 @@ class RequestRepository(RequestReads):
         async with self._writing() as session:
             return await _update(
                 session,
-                {"invitation_code": sealed, "error": None},
+                {"invitation_code": sealed, "error": None, "error_detail": None},
                 RequestRow.id == request_id,
                 RequestRow.status == Status.INVITED.value,
                 RequestRow.invitation_code.is_(None),

@@ -41,6 +41,7 @@ def to_domain(row: RequestRow) -> ConnectionRequest:
         decided_by=row.decided_by,
         reason=row.reason,
         error=row.error,
+        error_detail=row.error_detail,
         exalate_connection_id=row.exalate_connection_id,
         card_ref=None if (row.card_ref or POSTING).startswith(POSTING) else row.card_ref,
         has_invitation_code=row.invitation_code is not None,

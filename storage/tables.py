@@ -80,6 +80,10 @@ class RequestRow(Base):
     decided_by: Mapped[str | None] = mapped_column(sa.String(64))
     reason: Mapped[str | None] = mapped_column(sa.Text)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    """The kind of problem the request met (``bot.approvals.model.Problem``); a sentence
+    in rows written before revision 0004."""
+    error_detail: Mapped[str | None] = mapped_column(sa.Text)
+    """What the other side said of it: Exalate's message, Slack's reason code."""
     exalate_connection_id: Mapped[str | None] = mapped_column(sa.String(64))
     card_ref: Mapped[str | None] = mapped_column(sa.String(128))
     invitation_code: Mapped[bytes | None] = mapped_column(sa.LargeBinary)

@@ -106,6 +106,22 @@ class CreateOutcome(StrEnum):
     """A timeout, a connection dropped after sending, a 5xx: it may have been created."""
 
 
+class Problem(StrEnum):
+    """What went wrong with a request, stored as its value in ``error`` beside what the
+    other side said (``error_detail``). The Slack side words it, for each reader."""
+
+    EXALATE = "exalate"
+    """Exalate did not create the connection; the detail is its message (for admins)."""
+    NAME_TAKEN = "name_taken"
+    """Exalate has a connection of the name that this request did not create."""
+    CODE_NOT_RECEIVED = "code_not_received"
+    """Adopted after the create call's answer was lost: the bot has no code."""
+    INTERRUPTED = "interrupted"
+    """The bot stopped mid-creation and Exalate has no such connection."""
+    UNDELIVERED = "undelivered"
+    """Slack refused the code's DM; the detail is Slack's reason code."""
+
+
 class CodeDelivery(StrEnum):
     """How far an invitation's code got on its way to the requester, while it is on its way
     (``ConnectionRequest.code_delivery``). ``error`` says why in words, where there is a why.
@@ -141,6 +157,8 @@ class ConnectionRequest:
     decided_by: str | None = None
     reason: str | None = None
     error: str | None = None
+    """A ``Problem``'s value; a sentence in requests stored before problems had kinds."""
+    error_detail: str | None = None
     exalate_connection_id: str | None = None
     card_ref: str | None = None
     has_invitation_code: bool = False
@@ -168,6 +186,14 @@ class ConnectionRequest:
     def name_taken(self) -> bool:
         """Whether the last attempt met a connection of this name that is not ours."""
         return self.last_attempt is CreateOutcome.NAME_TAKEN
+
+    @property
+    def problem(self) -> Problem | None:
+        """The kind of problem recorded, if it is one (older rows hold a sentence)."""
+        try:
+            return Problem(self.error) if self.error is not None else None
+        except ValueError:
+            return None
 
     @property
     def code_delivery(self) -> CodeDelivery | None:

@@ -12,6 +12,7 @@ from bot.approvals.model import (
     EXALATE_ACTOR,
     ConnectionRequest,
     CreateOutcome,
+    Problem,
     RequestFields,
     Status,
     same_name,
@@ -152,7 +153,12 @@ class Initiation:
         """Fail the attempt with Exalate's reason; ``outcome`` when create was called."""
         recorded = {"last_attempt": outcome.value} if outcome is not None else {}
         failed = await self._t.move(
-            request, Status.FAILED, EXALATE_ACTOR, error=str(error), **recorded
+            request,
+            Status.FAILED,
+            EXALATE_ACTOR,
+            error=Problem.EXALATE,
+            error_detail=str(error),
+            **recorded,
         )
         log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
         self._t.metrics.count_error(type(error).__name__, site=request.fields.site)
@@ -165,7 +171,7 @@ class Initiation:
             request,
             Status.FAILED,
             EXALATE_ACTOR,
-            error=taken_message(request.fields.connection_name),
+            error=Problem.NAME_TAKEN,
             last_attempt=CreateOutcome.NAME_TAKEN.value,
             note="name taken in exalate",
         )
@@ -181,12 +187,7 @@ class Initiation:
             Status.INVITED,
             EXALATE_ACTOR,
             exalate_connection_id=str(existing.id),
-            error=(
-                "Exalate has this connection, but its invitation code never reached the bot "
-                "(the answer to the create call was lost). An approver can copy the code from "
-                f"the Exalate console (Connections → {request.fields.connection_name}) and "
-                "use Paste invitation code: it then goes to the requester privately."
-            ),
+            error=Problem.CODE_NOT_RECEIVED,
             note="existing connection adopted",
         )
         log.info("connection_adopted id=%s exalate_id=%s", invited.id, existing.id)

@@ -17,6 +17,7 @@ from bot.approvals.model import (
     EXALATE_ACTOR,
     ConnectionRequest,
     ForeignInvitation,
+    Problem,
     Status,
     name_key,
 )
@@ -124,10 +125,7 @@ class Lifecycle:
                     request,
                     Status.FAILED,
                     BOT_ACTOR,
-                    error=(
-                        "The bot stopped while creating this connection, and Exalate has no "
-                        "connection by this name: nothing was created. Retry creates it."
-                    ),
+                    error=Problem.INTERRUPTED,
                     note="interrupted initiation",
                 )
                 log.warning("initiation_interrupted id=%s", failed.id)

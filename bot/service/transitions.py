@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from bot.approvals.errors import Conflict, RequestNotFound
-from bot.approvals.model import ConnectionRequest, Status
+from bot.approvals.model import ConnectionRequest, Problem, Status
 from bot.metrics import Metrics
 from bot.ports import DeliveryFailed, Notifier, RequestStore
 from bot.vault import Vault
@@ -95,13 +95,14 @@ class Transitions:
             reason = why(error)
             log.warning("delivery_failed id=%s reason=%s", request.id, reason)
             self.metrics.count_error(f"delivery_{reason}")
-            problem = (
-                f"The invitation code could not be sent to the requester by DM ({reason}). "
-                "It is stored encrypted; use Resend code once they can receive DMs."
+            undelivered = await self.repository.annotate(
+                request.id, error=Problem.UNDELIVERED, error_detail=reason
             )
-            request = await self.repository.annotate(request.id, error=problem) or request
+            request = undelivered or request
         else:
-            delivered = await self.repository.annotate(request.id, error=None, code_dm_ref=dm_ref)
+            delivered = await self.repository.annotate(
+                request.id, error=None, error_detail=None, code_dm_ref=dm_ref
+            )
             request = delivered or request
         await self.quietly("update_card", self.notifier.update_card(request), request)
         return request

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.approvals.errors import ApprovalError, Conflict
 from bot.approvals.model import CodeDelivery, ConnectionRequest
 from handlers.blocks.text import connection_name, escape, mention
-from handlers.blocks.vocabulary import headline
+from handlers.blocks.vocabulary import headline, problem
 
 
 def explain(error: ApprovalError) -> str:
@@ -21,5 +21,5 @@ def explain(error: ApprovalError) -> str:
 def resend_outcome(request: ConnectionRequest) -> str:
     """What the person who pressed Resend code learns."""
     if request.code_delivery is CodeDelivery.UNDELIVERED:
-        return f"Still not delivered: {escape(request.error or '')}"
+        return f"Still not delivered: {problem(request)}"
     return f"Sent the invitation code to {mention(request.requester)} by DM."

@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.approvals.model import BOT_ACTOR, EXALATE_ACTOR, CodeDelivery, ConnectionRequest, Status
+from bot.approvals.model import (
+    BOT_ACTOR,
+    EXALATE_ACTOR,
+    CodeDelivery,
+    ConnectionRequest,
+    Problem,
+    Status,
+)
 from handlers.blocks.text import connection_name, escape, mention
 
 
@@ -124,6 +131,48 @@ EXALATE_SAYS_HEADLINE = (  # invited, and Exalate reports a status other than PE
 )
 EXALATE_SAYS_STATE = "Exalate says {exalate_status}"
 
+# What each kind of problem means; ``{detail}`` is what Exalate or Slack said of it.
+PROBLEMS: Mapping[Problem, str] = {
+    Problem.EXALATE: "{detail}",
+    Problem.NAME_TAKEN: (
+        "Exalate already has a connection named {plain_name} that this request did not "
+        "create; reject this request and ask again under another name."
+    ),
+    Problem.CODE_NOT_RECEIVED: (
+        "Exalate has this connection, but its invitation code never reached the bot (the "
+        "answer to the create call was lost). An approver can copy the code from the "
+        "Exalate console (Connections → {plain_name}) and use Paste invitation code: it "
+        "then goes to the requester privately."
+    ),
+    Problem.INTERRUPTED: (
+        "The bot stopped while creating this connection, and Exalate has no connection by "
+        "this name: nothing was created. Retry creates it."
+    ),
+    Problem.UNDELIVERED: (
+        "The invitation code could not be sent to the requester by DM ({detail}). It is "
+        "stored encrypted; use Resend code once they can receive DMs."
+    ),
+}
+# Exalate's own words are for the approvers (they may name internal addresses and the
+# bot's Jira account); the requester learns where to read them.
+EXALATE_PROBLEM_FOR_REQUESTER = (
+    "Exalate did not create it; the approvers see its answer on the card."
+)
+
+
+def problem(request: ConnectionRequest, *, for_requester: bool = False) -> str:
+    """The request's problem in words, escaped; a sentence stored by an older version
+    as it is."""
+    kind = request.problem
+    if kind is None:
+        return escape(request.error or "unknown error")
+    if kind is Problem.EXALATE and for_requester:
+        return EXALATE_PROBLEM_FOR_REQUESTER
+    return PROBLEMS[kind].format(
+        detail=escape(request.error_detail or "no detail"),
+        plain_name=escape(request.fields.connection_name),
+    )
+
 
 def headline(request: ConnectionRequest) -> str:
     """One line saying where the request stands: the card's, and its thread's."""
@@ -145,7 +194,7 @@ def note(request: ConnectionRequest, approval_channel: str) -> str:
         template = NAME_TAKEN_NOTE
     elif request.status is Status.INVITED and request.code_delivery is CodeDelivery.NEVER_RECEIVED:
         template = CODE_NEVER_RECEIVED_NOTE
-    return template.format_map(_slots(request, approval_channel))
+    return template.format_map(_slots(request, approval_channel, for_requester=True))
 
 
 def list_state(request: ConnectionRequest) -> str:
@@ -169,7 +218,9 @@ def who(actor: str | None) -> str:
     return {EXALATE_ACTOR: "Exalate", BOT_ACTOR: "the bot"}.get(actor) or mention(actor)
 
 
-def _slots(request: ConnectionRequest, approval_channel: str = "") -> dict[str, str]:
+def _slots(
+    request: ConnectionRequest, approval_channel: str = "", *, for_requester: bool = False
+) -> dict[str, str]:
     """The values templates may name, people's text escaped."""
     return {
         "id": str(request.id),
@@ -178,7 +229,7 @@ def _slots(request: ConnectionRequest, approval_channel: str = "") -> dict[str, 
         "requester": mention(request.requester),
         "channel": f"<#{approval_channel}>",
         "state": WORDS[request.status].state,
-        "error": escape(request.error or "unknown error"),
+        "error": problem(request, for_requester=for_requester),
         "reason": escape(request.reason or ""),
         "exalate_status": escape(request.exalate_status or ""),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.approvals.model import Status
+from bot.approvals.model import Problem, Status
 from handlers.ids import Action
 from storage import RequestRepository, make_sessionmaker
 from storage.replicas import Identity, Replicas
@@ -103,7 +103,7 @@ class TestInitiationOfAGoneReplica:
         await harness.runtime.jobs.tick()
         failed = await harness.repository_request(request_id)
         assert failed.status is Status.FAILED
-        assert "nothing was created" in (failed.error or "")
+        assert failed.problem is Problem.INTERRUPTED
 
     async def test_this_replicas_own_initiations_are_never_settled_as_gone(
         self, harness: Harness, clock: Clock

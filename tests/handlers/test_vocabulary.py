@@ -15,6 +15,7 @@ from bot.approvals.model import (
     ConnectionRequest,
     CreateOutcome,
     Page,
+    Problem,
     RequestFields,
     Status,
 )
@@ -118,3 +119,29 @@ def test_history_names_who_acted() -> None:
     text = str(blocks.history_message(_request(Status.INVITED), events)[1])
     assert "connection created by Exalate" in text
     assert "expired by the bot" in text
+
+
+@pytest.mark.parametrize("kind", list(Problem))
+def test_every_problem_is_worded_with_its_detail(kind: Problem) -> None:
+    """The service stores a kind and what the other side said; the card words it."""
+    request = _request(Status.FAILED, error=kind.value, error_detail="detail <here>")
+    text = headline(request)
+    assert "{" not in text
+    if kind in (Problem.EXALATE, Problem.UNDELIVERED):
+        assert "detail &lt;here&gt;" in text  # escaped
+
+
+def test_exalates_own_words_reach_the_approvers_not_the_requester() -> None:
+    """Exalate's message may name the internal Jira address and the bot's account: the
+    card shows it, the requester's DM says where to read it."""
+    internal = "Jira at https://jira.internal:8443 redirected to SSO for bot-admin"
+    request = _request(Status.FAILED, error=Problem.EXALATE.value, error_detail=internal)
+    assert "jira.internal" in headline(request)
+    assert "jira.internal" not in note(request, "C1")
+    assert "the approvers see its answer on the card" in note(request, "C1")
+
+
+def test_a_sentence_stored_by_an_older_version_is_shown_as_it_is() -> None:
+    request = _request(Status.FAILED, error="Exalate answered 500 & gave up")
+    assert request.problem is None
+    assert "Exalate answered 500 &amp; gave up" in headline(request)

@@ -168,10 +168,10 @@ class TestAdoptingAFileMadeByCreateSchema:
         assert len(after["audit_event"]) == 9
         assert after["audit_event"] == before["audit_event"]
         # Each request keeps every value it had; the new columns are appended: nobody
-        # is creating it, and it is in the default site.
+        # is creating it, it is in the default site, and its problem has no detail.
         for old, new in zip(before["connection_request"], after["connection_request"], strict=True):
             assert new[: len(old)] == old
-            assert new[len(old) :] == (None, "default")
+            assert new[len(old) :] == (None, "default", None)
 
     async def test_the_adopted_requests_work_as_before(self, tmp_path: Path) -> None:
         """The interrupted initiation in the file can still be settled, the sealed code
@@ -257,6 +257,7 @@ class TestUpgradingAFileMadeAt0002:
         assert len(before["audit_event"]) == 16
         assert after["audit_event"] == before["audit_event"]
         assert [row.pop("site") for row in after["connection_request"]] == [DEFAULT_SITE] * 6
+        assert [row.pop("error_detail") for row in after["connection_request"]] == [None] * 6
         assert after["connection_request"] == before["connection_request"]
 
     async def test_an_open_name_is_refused_in_its_site_and_free_in_another(
