@@ -145,7 +145,9 @@ class ConnectionService:
         if left empty, that site's local short name; or what is wrong with the choice."""
         if not draft.site:
             open_sites = self.sites.open()
-            if len(open_sites) != 1:
+            if not open_sites:
+                return draft, "Every site is retired: no site takes new requests."
+            if len(open_sites) > 1:
                 return draft, "Choose the site (the Exalate node) to create the connection on."
             draft = replace(draft, site=open_sites[0].name)
         try:

@@ -1,0 +1,70 @@
+"""The poller follows each invitation in Exalate's list: accepted, and gone only after
+several polls in a row miss it."""
+
+from __future__ import annotations
+
+from bot.approvals.model import ConnectionRequest, Status
+from bot.service.lifecycle import MISSES_BEFORE_GONE
+from tests.service.world import World, make_world
+
+
+def remove(world: World, request: ConnectionRequest) -> None:
+    del world.exalate().connections[int(request.exalate_connection_id or "")]
+
+
+async def test_an_accepted_invitation_becomes_active_and_its_code_is_spent() -> None:
+    """Once the partner accepts, the code is worth nothing: deleted, its DM edited, the
+    requester and the card's thread told."""
+    world = make_world()
+    invited = await world.invited()
+    world.exalate().set_status(invited.fields.connection_name, "ACTIVE")
+    await world.lifecycle.poll(world.site())
+
+    active = await world.now(invited)
+    assert (active.status, active.exalate_status) == (Status.ACTIVE, "ACTIVE")
+    assert await world.store.invitation_code(invited.id) is None
+    for event in [
+        ("tell_requester", invited.id, "active"),
+        ("note_in_thread", invited.id, "state_changed"),
+        ("close_invitation", invited.id, "active"),
+    ]:
+        assert event in world.notifier.events
+
+
+async def test_a_pending_invitation_stays_invited() -> None:
+    world = make_world()
+    invited = await world.invited()
+    for _ in range(MISSES_BEFORE_GONE + 1):
+        await world.lifecycle.poll(world.site())
+    assert (await world.now(invited)).status is Status.INVITED
+
+
+async def test_an_invitation_is_gone_only_after_enough_polls_in_a_row_miss_it() -> None:
+    """One short list during a Jira restart must not delete a code the partner needs."""
+    world = make_world()
+    invited = await world.invited()
+    remove(world, invited)
+    for missed in range(1, MISSES_BEFORE_GONE):
+        await world.lifecycle.poll(world.site())
+        still = await world.now(invited)
+        assert (still.status, still.missed_polls) == (Status.INVITED, missed)
+
+    await world.lifecycle.poll(world.site())
+    gone = await world.now(invited)
+    assert gone.status is Status.GONE
+    assert await world.store.invitation_code(invited.id) is None
+
+
+async def test_a_poll_that_sees_the_connection_again_starts_the_count_over() -> None:
+    """Misses days apart never add up to a disappearance."""
+    world = make_world()
+    invited = await world.invited()
+    connection = world.exalate().connections[int(invited.exalate_connection_id or "")]
+    for _ in range(3):
+        remove(world, invited)
+        for _ in range(MISSES_BEFORE_GONE - 1):
+            await world.lifecycle.poll(world.site())
+        world.exalate().connections[int(connection.id)] = connection
+        await world.lifecycle.poll(world.site())
+    back = await world.now(invited)
+    assert (back.status, back.missed_polls) == (Status.INVITED, 0)

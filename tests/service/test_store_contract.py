@@ -1,0 +1,247 @@
+"""The in-memory store and the real one on SQLite behave alike where the service relies on
+it. Every other test in ``tests/service`` trusts ``InMemoryRequestStore``; this is what
+earns that trust: a rule the fake lets slip that the database enforces (or the other way
+round) fails here, on both."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.approvals.limits import NameTaken, SubmissionLimits, TooFrequent, TooManyOpen
+from bot.approvals.model import ConnectionRequest, Problem, RequestFields, Status
+from bot.ports import RequestStore
+from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_schema
+from tests.fakes.repository import InMemoryRequestStore
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+
+
+def fields(name: str = "acme_to_partner", site: str = "us") -> RequestFields:
+    return RequestFields("acme", "partner", name, "Support sync", "SUP", site)
+
+
+@pytest.fixture(name="store", params=["memory", "sqlite"])
+async def _store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RequestStore]:
+    if request.param == "memory":
+        yield InMemoryRequestStore()
+        return
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    await upgrade_schema(engine)
+    yield RequestRepository(make_sessionmaker(engine))
+    await engine.dispose()
+
+
+async def moved(
+    store: RequestStore, request: ConnectionRequest, target: Status, **changes: str | None
+) -> ConnectionRequest:
+    done = await store.transition(request, target, actor="U0BOB", at=T0 + MINUTE, **changes)
+    assert done is not None
+    return done
+
+
+async def test_of_two_moves_from_one_snapshot_only_the_first_is_written(
+    store: RequestStore,
+) -> None:
+    """The compare-and-set on (id, status, version): the loser gets None, and neither its
+    state nor its columns reach the store."""
+    stored = await store.add(fields(), "U0ALICE", T0)
+    won = await moved(store, stored, Status.INITIATING, decided_by="U0BOB")
+    lost = await store.transition(stored, Status.REJECTED, actor="U0EVE", at=T0, reason="no")
+    assert lost is None
+    assert (won.status, won.version, won.decided_by) == (Status.INITIATING, 2, "U0BOB")
+    assert await store.get(stored.id) == won
+
+
+async def test_of_many_concurrent_moves_exactly_one_wins(store: RequestStore) -> None:
+    """Racing callers, each from the same snapshot: one winner, one audit row for it."""
+    stored = await store.add(fields(), "U0ALICE", T0)
+    results = await asyncio.gather(
+        *(store.transition(stored, Status.INITIATING, actor=f"U{n}", at=T0) for n in range(5))
+    )
+    assert sum(result is not None for result in results) == 1
+    assert [event.to_status for event in await store.history(stored.id)] == [
+        Status.PENDING_APPROVAL,
+        Status.INITIATING,
+    ]
+
+
+async def test_a_move_the_life_cycle_lacks_is_refused(store: RequestStore) -> None:
+    stored = await store.add(fields(), "U0ALICE", T0)
+    with pytest.raises(ValueError, match="not a transition"):
+        await store.transition(stored, Status.ACTIVE, actor="U0BOB", at=T0)
+
+
+async def test_only_the_writable_columns_may_be_written(store: RequestStore) -> None:
+    """The version, the status and the card are the store's own: no caller writes them
+    as a side change."""
+    stored = await store.add(fields(), "U0ALICE", T0)
+    with pytest.raises(ValueError, match="not writable"):
+        await store.annotate(stored.id, version=7)
+    with pytest.raises(ValueError, match="not writable"):
+        await store.transition(stored, Status.INITIATING, actor="U0BOB", at=T0, card_ref="x")
+    assert await store.get(stored.id) == stored
+
+
+async def test_a_move_clears_the_error_unless_it_gives_one_and_is_audited(
+    store: RequestStore,
+) -> None:
+    stored = await store.add(fields(), "U0ALICE", T0)
+    initiating = await moved(store, stored, Status.INITIATING)
+    failed = await moved(
+        store, initiating, Status.FAILED, error=Problem.EXALATE, error_detail="Jira is down"
+    )
+    retried = await moved(store, failed, Status.INITIATING)
+    assert (failed.problem, failed.error_detail) == (Problem.EXALATE, "Jira is down")
+    assert (retried.error, retried.error_detail) == (None, None)
+    assert retried.updated_at == T0 + MINUTE
+    history = await store.history(stored.id)
+    assert [(e.actor, e.from_status, e.to_status) for e in history] == [
+        ("U0ALICE", None, Status.PENDING_APPROVAL),
+        ("U0BOB", Status.PENDING_APPROVAL, Status.INITIATING),
+        ("U0BOB", Status.INITIATING, Status.FAILED),
+        ("U0BOB", Status.FAILED, Status.INITIATING),
+    ]
+
+
+async def test_an_open_name_is_taken_within_its_site_in_any_case(store: RequestStore) -> None:
+    """Two open requests of one site may not share a name; another site's may, and a
+    closed request frees its name."""
+    first = await store.add(fields(), "U0ALICE", T0)
+    with pytest.raises(NameTaken):
+        await store.add(fields("ACME_TO_PARTNER"), "U0DAN", T0)
+    await store.add(fields(site="eu"), "U0DAN", T0)
+    assert await store.name_is_open("Acme_To_Partner", "us")
+    assert await store.name_is_open("acme_to_partner", "eu")
+    await moved(store, first, Status.REJECTED, reason="squatted")
+    assert not await store.name_is_open("acme_to_partner", "us")
+    await store.add(fields("Acme_to_Partner"), "U0DAN", T0)
+    assert await store.sites_named("ACME_to_partner") == ["eu", "us"]
+
+
+async def test_too_many_open_names_the_waiting_requests_and_when_the_oldest_began(
+    store: RequestStore,
+) -> None:
+    limits = SubmissionLimits(max_open=2, per_hour=10)
+    first = await store.add(fields("a"), "U0ALICE", T0, limits)
+    await store.add(fields("b"), "U0ALICE", T0 + MINUTE, limits)
+    await store.add(fields("c"), "U0DAN", T0 + MINUTE, limits)  # someone else's
+    with pytest.raises(TooManyOpen) as refused:
+        await store.add(fields("e"), "U0ALICE", T0 + 2 * MINUTE, limits)
+    assert (refused.value.names, refused.value.oldest) == (["a", "b"], T0)
+    assert (await store.page(limit=10, requester="U0ALICE")).total == 2  # nothing stored
+    await moved(store, first, Status.CANCELLED)
+    await store.add(fields("d"), "U0ALICE", T0 + 2 * MINUTE, limits)
+
+
+async def test_too_frequent_frees_up_an_hour_after_the_submission_it_counts(
+    store: RequestStore,
+) -> None:
+    limits = SubmissionLimits(max_open=10, per_hour=2)
+    await store.add(fields("a"), "U0ALICE", T0, limits)
+    await store.add(fields("b"), "U0ALICE", T0 + 10 * MINUTE, limits)
+    with pytest.raises(TooFrequent) as refused:
+        await store.add(fields("c"), "U0ALICE", T0 + 20 * MINUTE, limits)
+    assert refused.value.free_at == T0 + timedelta(hours=1)
+    await store.add(fields("c"), "U0ALICE", refused.value.free_at, limits)
+
+
+async def test_a_page_keeps_to_its_filters_newest_first_with_the_whole_count(
+    store: RequestStore,
+) -> None:
+    oldest = await store.add(fields("a"), "U0ALICE", T0)
+    await store.add(fields("b"), "U0DAN", T0 + MINUTE)
+    await store.add(fields("c"), "U0ALICE", T0 + 2 * MINUTE)
+    await store.add(fields("a", site="eu"), "U0ALICE", T0 + 3 * MINUTE)
+
+    us = await store.page(limit=2, site="us")
+    assert ([r.fields.connection_name for r in us.items], us.total) == (["c", "b"], 3)
+    eu = await store.page([Status.PENDING_APPROVAL], limit=10, site="eu")
+    assert ([(r.fields.connection_name, r.fields.site) for r in eu.items], eu.total) == (
+        [("a", "eu")],
+        1,
+    )
+    theirs = await store.page(limit=10, not_requester="U0ALICE")
+    assert [r.fields.connection_name for r in theirs.items] == ["b"]
+    none = await store.page([Status.INVITED], limit=10)
+    assert (none.items, none.total) == ((), 0)
+
+    await store.transition(oldest, Status.REJECTED, actor="U0BOB", at=T0 + 5 * MINUTE)
+    changed = await store.page(limit=10, changed_since=T0 + 2 * MINUTE)
+    assert [r.fields.connection_name for r in changed.items] == ["a", "a", "c"]
+    assert [r.fields.site for r in changed.items] == ["us", "eu", "us"]  # latest change first
+    named = await store.named("A", site="us")
+    assert named is not None
+    assert named.status is Status.REJECTED
+
+
+async def test_a_card_is_claimed_once_and_the_claim_never_shows(store: RequestStore) -> None:
+    """Whoever claims the card posts it; while it is being posted the request has no
+    card, and a claim older than any post takes can be voided."""
+    stored = await store.add(fields(), "U0ALICE", T0)
+    claims = await asyncio.gather(*(store.claim_card(stored.id, T0) for _ in range(3)))
+    assert sorted(claims) == [False, False, True]
+    posting = await store.get(stored.id)
+    assert posting is not None
+    assert posting.card_ref is None
+    assert await store.without_card() == []  # being posted: nobody else posts it
+
+    await store.release_stale_card_claims(T0)  # taken at T0: not older
+    assert not await store.claim_card(stored.id, T0)
+    await store.release_stale_card_claims(T0 + MINUTE)
+    assert [r.id for r in await store.without_card()] == [stored.id]
+
+    assert await store.claim_card(stored.id, T0 + MINUTE)
+    await store.set_card(stored.id, "C0CARDS:1")
+    await store.release_card(stored.id)  # a posted card is no claim to give back
+    posted = await store.get(stored.id)
+    assert posted is not None
+    assert posted.card_ref == "C0CARDS:1"
+    assert not await store.claim_card(stored.id, T0 + 2 * MINUTE)
+
+
+async def test_a_code_is_stored_once_and_only_on_an_invitation(store: RequestStore) -> None:
+    stored = await store.add(fields(), "U0ALICE", T0)
+    assert await store.store_code(stored.id, b"sealed") is None  # not invited
+    initiating = await moved(store, stored, Status.INITIATING)
+    invited = await moved(store, initiating, Status.INVITED, exalate_connection_id="154")
+    assert not invited.has_invitation_code
+    kept = await store.store_code(stored.id, b"sealed")
+    assert kept is not None
+    assert kept.has_invitation_code
+    assert await store.store_code(stored.id, b"other") is None
+    assert await store.invitation_code(stored.id) == b"sealed"
+    assert await store.claimed_connections("us") == ({"154"}, set())
+
+
+async def test_a_reminder_and_a_status_are_counted_once(store: RequestStore) -> None:
+    """Of two pollers reading the same copy, one sends the reminder and one announces
+    the status Exalate reports."""
+    stored = await store.add(fields(), "U0ALICE", T0)
+    initiating = await moved(store, stored, Status.INITIATING)
+    invited = await moved(store, initiating, Status.INVITED)
+    assert [await store.claim_reminder(invited), await store.claim_reminder(invited)] == [
+        True,
+        False,
+    ]
+    noted = await store.note_status(invited, "UNKNOWN")
+    assert noted is not None
+    assert noted.exalate_status == "UNKNOWN"
+    assert noted.reminders_sent == 1
+    assert noted.version == invited.version
+    assert await store.note_status(invited, "UNKNOWN") is None
+
+
+async def test_every_write_is_counted(store: RequestStore) -> None:
+    """A shared read goes stale on each write this process made, lost races included."""
+    before = store.writes
+    stored = await store.add(fields(), "U0ALICE", T0)
+    await moved(store, stored, Status.CANCELLED)
+    await store.transition(stored, Status.REJECTED, actor="U0BOB", at=T0)  # lost
+    await store.record(stored, "U0ALICE", T0, "looked")
+    assert store.writes == before + 4
