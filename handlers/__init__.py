@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.service import ConnectionService
+from bot.service import Services
 from handlers import actions, commands, home, options, views
 from handlers.context import BotParts
 from handlers.ids import COMMAND, Action, View
 from handlers.inflight import InFlight
 
 
-def register(app: AsyncApp, service: ConnectionService, inflight: InFlight) -> None:
-    """Hand ``service`` to every listener through the context, and install each
+def register(app: AsyncApp, services: Services, inflight: InFlight) -> None:
+    """Hand ``services`` to every listener through the context, and install each
     listener, tracked by ``inflight`` so that shutdown waits for it."""
-    app.use(BotParts(service))
+    app.use(BotParts(services))
     track = inflight.track
     app.command(COMMAND)(track(commands.exalate))
     app.view(View.REQUEST.value)(track(views.submit_request))

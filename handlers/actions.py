@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.approvals.errors import ApprovalError
 from bot.approvals.model import ConnectionRequest
 from handlers import blocks
-from handlers.context import service_in
+from handlers.context import codes_in, service_in
 from handlers.guard import guard, within_budget
 from handlers.payloads import RequestRef, request_ref
 from handlers.request_form import request_form
@@ -195,11 +195,11 @@ async def resend_code(
 ) -> None:
     """Resend code: the stored code goes to the requester again after Slack refused the
     DM, and the clicker learns whether it arrived this time."""
-    click, service = Click.of(body), service_in(context)
+    click, codes = Click.of(body), codes_in(context)
     answer = Privately.to(click, ack, respond)
 
     async def resend(ref: RequestRef) -> None:
-        request = await service.resend_code(ref.request_id, click.user)
+        request = await codes.resend_code(ref.request_id, click.user)
         await answer.say(blocks.resend_outcome(request))
 
     await guard(answer, click.request, resend)
@@ -249,11 +249,11 @@ async def paste_code(
 ) -> None:
     """Paste invitation code: check the clicker is an approver and the bot lacks the code,
     then open the form for it. Submitting the form delivers it (``views.submit_code``)."""
-    click, service = Click.of(body), service_in(context)
+    click, codes = Click.of(body), codes_in(context)
 
     async def may_paste() -> ConnectionRequest:
         ref = await click.request()
-        return await service.check_can_paste(ref.request_id, click.user)
+        return await codes.check_can_paste(ref.request_id, click.user)
 
     async def open_paste_form(request: ConnectionRequest) -> None:
         await open_modal(context.client, click, blocks.paste_modal(request))
@@ -265,12 +265,12 @@ async def paste_code(
 async def show_code(ack: AsyncAck, body: blocks.Json, context: AsyncBoltContext) -> None:
     """Show code: the requester sees the code again in a modal, which Slack does not keep,
     while the partner has not accepted; every reveal is audited."""
-    click, service = Click.of(body), service_in(context)
+    click, codes = Click.of(body), codes_in(context)
     answer = InAModal.to(click, ack, context.client)
 
     async def reveal() -> tuple[ConnectionRequest, str]:
         ref = await click.request()
-        return await service.reveal_code(ref.request_id, click.user)
+        return await codes.reveal_code(ref.request_id, click.user)
 
     async def show(revealed: tuple[ConnectionRequest, str]) -> None:
         await answer.show(blocks.code_modal(*revealed))

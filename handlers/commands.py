@@ -10,9 +10,9 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.errors import ApprovalError
-from bot.service import ConnectionService
+from bot.service import ConnectionService, Listings
 from handlers import blocks
-from handlers.context import service_in, shared_status_in
+from handlers.context import listings_in, service_in, shared_status_in
 from handlers.guard import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
 from handlers.payloads import CommandLine, UsageError, connect_prefill, parse_command
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 async def status_answer(
-    service: ConnectionService,
+    listings: Listings,
     shared: SharedStatus,
     argument: str,
     user: str,
@@ -33,14 +33,14 @@ async def status_answer(
     the ack's JSON body: database reads only."""
     try:
         if site is not None:
-            site = service.sites[site].name
+            site = listings.sites[site].name
         if argument.lower() == "mine":
-            mine = await service.mine(user, blocks.LIST_MAX)
-            return ack_body(*blocks.status_message(mine, service.clock(), user, mine=True))
+            mine = await listings.mine(user, blocks.LIST_MAX)
+            return ack_body(*blocks.status_message(mine, listings.clock(), user, mine=True))
         if argument:
             try:  # answered in the ack, and the approver check may wait on Slack
                 async with asyncio.timeout(SLACK_BUDGET_SECONDS):
-                    request, events = await service.history(argument, user, site)
+                    request, events = await listings.history(argument, user, site)
             except TimeoutError:
                 text = "Slack is slow to say who the approvers are just now; ask again soon."
                 return ack_body(text, [blocks.section(text)])
@@ -48,11 +48,11 @@ async def status_answer(
                 return ack_body(*blocks.summary_message(request))
             return ack_body(*blocks.history_message(request, events))
         return shared.answer(
-            await service.open_requests(blocks.STATUS_LIST_MAX, site),
-            service.clock(),
+            await listings.open_requests(blocks.STATUS_LIST_MAX, site),
+            listings.clock(),
             user,
-            foreign=service.foreign_pending(site),
-            listed_at=service.foreign_listed_at(site),
+            foreign=listings.foreign_pending(site),
+            listed_at=listings.foreign_listed_at(site),
         )
     except ApprovalError as error:
         text = blocks.explain(error)
@@ -73,9 +73,10 @@ async def exalate(
         return
     user, argument = command["user_id"], " ".join(line.words)
     if line.sub_command == "status":
-        await ack(await status_answer(service, shared_status_in(context), argument, user, site))
+        listings = listings_in(context)
+        await ack(await status_answer(listings, shared_status_in(context), argument, user, site))
         if not argument:  # after the answers: the next asker finds a fresh read
-            await service.renew_open_requests(blocks.STATUS_LIST_MAX, site)
+            await listings.renew_open_requests(blocks.STATUS_LIST_MAX, site)
     elif line.sub_command in ("connect", "cancel"):
         await ack()  # cancelling updates the card and DMs: more than 3 s may pass
         try:

@@ -11,11 +11,13 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.service import ConnectionService
+from bot.service import ConnectionService, InvitationCodes, Listings, Services
 from handlers.shared_status import SharedStatus
 
 # The keys under which ``BotParts`` leaves the bot's parts in Bolt's context.
 SERVICE = "service"
+CODES = "codes"
+LISTINGS = "listings"
 SHARED_STATUS = "shared_status"
 
 
@@ -28,8 +30,8 @@ class BotParts(AsyncMiddleware):
     root built reach them.
     """
 
-    def __init__(self, service: ConnectionService) -> None:
-        self._service = service
+    def __init__(self, services: Services) -> None:
+        self._services = services
         self._shared_status = SharedStatus()
 
     async def async_process(
@@ -39,14 +41,26 @@ class BotParts(AsyncMiddleware):
         resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],  # Bolt passes it by this name
     ) -> BoltResponse | None:
-        req.context[SERVICE] = self._service
+        req.context[SERVICE] = self._services.requests
+        req.context[CODES] = self._services.codes
+        req.context[LISTINGS] = self._services.listings
         req.context[SHARED_STATUS] = self._shared_status
         return await next()
 
 
 def service_in(context: AsyncBoltContext) -> ConnectionService:
-    """The ConnectionService ``BotParts`` put in the context."""
+    """The request use cases ``BotParts`` put in the context."""
     return cast("ConnectionService", context[SERVICE])
+
+
+def codes_in(context: AsyncBoltContext) -> InvitationCodes:
+    """The invitation code's use cases (resend, paste, show)."""
+    return cast("InvitationCodes", context[CODES])
+
+
+def listings_in(context: AsyncBoltContext) -> Listings:
+    """What people read: status, App Home, histories."""
+    return cast("Listings", context[LISTINGS])
 
 
 def shared_status_in(context: AsyncBoltContext) -> SharedStatus:

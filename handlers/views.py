@@ -21,7 +21,7 @@ from bot.approvals.rules import Field
 from bot.log import remember_secret
 from bot.service import ConnectionService
 from handlers import blocks
-from handlers.context import service_in
+from handlers.context import codes_in, service_in
 from handlers.guard import SLACK_BUDGET_SECONDS, guard, within_budget
 from handlers.ids import Block
 from handlers.payloads import checked, draft_from_view, input_value, request_ref
@@ -189,15 +189,15 @@ async def submit_code(
 ) -> None:
     """The pasted code: its shape, and that the approver may paste it, are checked before
     the ack; then it is stored and sent on to the requester."""
-    service, user = service_in(context), body["user"]["id"]
+    codes, user = codes_in(context), body["user"]["id"]
 
     async def may_paste() -> PastedCode:
         pasted = read_pasted_code(view)
-        await service.check_can_paste(pasted.request_id, user)
+        await codes.check_can_paste(pasted.request_id, user)
         return pasted
 
     async def deliver(pasted: PastedCode) -> None:
-        await service.paste_code(pasted.request_id, user, pasted.code)
+        await codes.paste_code(pasted.request_id, user, pasted.code)
 
     answer = InTheForm.under(Block.CODE, ack, view, event="paste")
     await guard(answer, may_paste, deliver, deadline=within_budget())

@@ -125,7 +125,7 @@ class TestSimulatedJira:
             assert simulated.sites[0].jira_url.startswith("http://127.0.0.1:")
             runtime = await Runtime.start(simulated, http_mode=True)
             try:
-                projects = await runtime.service.sites["default"].projects.get(wait=5)
+                projects = await runtime.services.sites["default"].projects.get(wait=5)
             finally:
                 await runtime.close()
         assert "SUP" in {project.key for project in projects}

@@ -126,13 +126,14 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
         notifier = RecordingNotifier()
         repository = RequestRepository(make_sessionmaker(engine))
         site = Site.of(SiteConfig("default", url), exalate, list_ttl=60)
-        service = build_services(
+        services = build_services(
             repository=repository,
             sites=Sites([site]),
             vault=Vault(Fernet.generate_key()),
             policy=ApproverPolicy(["U0BOB", "U0CAROL"], NoGroups()),
             notifier=notifier,
-        ).requests
+        )
+        service = services.requests
         draft = Draft("acme", "partner", "", "", "SUP")
         submission = await service.submit(draft, "U0ALICE", check_within=5)
         assert submission.request is not None
@@ -145,7 +146,7 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
                 "reject": lambda: service.reject(request_id, actor, "no"),
                 "retry": lambda: service.retry(request_id, actor),
                 "cancel": lambda: service.cancel(request_id, actor),
-                "resend": lambda: service.resend_code(request_id, actor),
+                "resend": lambda: services.codes.resend_code(request_id, actor),
             }
             with contextlib.suppress(ApprovalError):  # what a losing or unauthorised click gets
                 await calls[kind]()

@@ -329,7 +329,7 @@ async def run(say: Callable[[str], None] = print, styled: bool | None = None) ->
         ):
             people = People(url, slack, secret, http, say, styled)
             settle = runtime.inflight.drain
-            await next(iter(runtime.service.sites)).projects.get(wait=5)
+            await next(iter(runtime.services.sites)).projects.get(wait=5)
 
             await people.command(ALICE, "connect remote=partner project=SUP")
             await settle(5)

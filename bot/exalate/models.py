@@ -8,6 +8,7 @@ are aliases, and either may be used to build a model in code.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
@@ -17,6 +18,7 @@ __all__ = [
     "Connection",
     "ConnectionList",
     "ConnectionSpec",
+    "ConnectionState",
     "CreatedConnection",
     "JiraUser",
     "Project",
@@ -54,16 +56,39 @@ class Project(_Wire):
     name: str
 
 
+class ConnectionState(StrEnum):
+    """A connection's status as the bot acts on it, read once here from Exalate's
+    string, whatever its case; ``OTHER`` for any value Exalate may add."""
+
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    DEACTIVATED = "DEACTIVATED"
+    ERROR = "ERROR"
+    OTHER = "OTHER"
+
+    @classmethod
+    def of(cls, status: str | None) -> ConnectionState:
+        try:
+            return cls((status or "").strip().upper())
+        except ValueError:
+            return cls.OTHER
+
+
 class Connection(_Wire):
     """One entry of Exalate's connection list.
 
-    ``status`` stays an opaque string (``PENDING``, ``ACTIVE``, ``DEACTIVATED``, …): the
-    documented set is short and Exalate may add values, which the bot must show, not reject.
+    ``status`` stays Exalate's string, verbatim (``PENDING``, ``Active``, …), to be shown
+    as it is: the documented set is short and Exalate may add values, which the bot must
+    show, not reject. ``state`` is what the bot acts on.
     """
 
     id: int | str
     name: str
     status: ConnectionStatus | None = None
+
+    @property
+    def state(self) -> ConnectionState:
+        return ConnectionState.of(self.status)
 
 
 class ConnectionList(_Wire):

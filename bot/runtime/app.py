@@ -30,7 +30,7 @@ from bot.metrics import Metrics
 from bot.runtime.http_gate import slack_gate
 from bot.runtime.jobs import LifecycleJobs
 from bot.runtime.sites import build_sites, refuse_orphans
-from bot.service import ConnectionService, SiteHealth, build_services, utc_now
+from bot.service import Services, SiteHealth, build_services, utc_now
 from bot.site_config import config_path, loosely_writable
 from bot.vault import Vault, key_file_for, load_or_create_key
 from handlers.inflight import InFlight
@@ -127,12 +127,14 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     http: aiohttp.ClientSession
-    service: ConnectionService
+    services: Services
     app: AsyncApp
     inflight: InFlight
     jobs: LifecycleJobs
     repository: RequestRepository
     replicas: Replicas
+    metrics: Metrics
+    policy: ApproverPolicy
     socket_mode: AsyncSocketModeHandler | None = None
     _jobs_task: asyncio.Task[None] | None = None
     _heartbeat_task: asyncio.Task[None] | None = None
@@ -184,15 +186,16 @@ class Runtime:
             await replicas.leave()
             await engine.dispose()
             raise
+        policy = ApproverPolicy(
+            settings.exalate_approvers,
+            SlackGroupDirectory(client),
+            clock=lambda: clock().timestamp(),  # the runtime's clock: tests move it
+        )
         services = build_services(
             repository=repository,
             sites=sites,
             vault=vault,
-            policy=ApproverPolicy(
-                settings.exalate_approvers,
-                SlackGroupDirectory(client),
-                clock=lambda: clock().timestamp(),  # the runtime's clock: tests move it
-            ),
+            policy=policy,
             notifier=SlackNotifier(client, settings.exalate_approval_channel),
             limits=SubmissionLimits(
                 max_open=settings.exalate_max_open_per_requester,
@@ -214,11 +217,24 @@ class Runtime:
             # given; Bolt's own runner would check for it every 10 ms.
             process_before_response=True,
         )
-        service = services.requests
-        handlers.register(app, service, inflight)
-        service.warm_up()
-        jobs = LifecycleJobs(services.lifecycle, replicas, interval=settings.exalate_poll_interval)
-        return cls(settings, engine, http, service, app, inflight, jobs, repository, replicas)
+        handlers.register(app, services, inflight)
+        services.requests.warm_up()
+        jobs = LifecycleJobs(
+            services.lifecycle, replicas, metrics, interval=settings.exalate_poll_interval
+        )
+        return cls(
+            settings,
+            engine,
+            http,
+            services,
+            app,
+            inflight,
+            jobs,
+            repository,
+            replicas,
+            metrics,
+            policy,
+        )
 
     def start_jobs(self) -> None:
         """Run the life-cycle jobs and the heartbeat in the background until ``close``."""
@@ -238,7 +254,7 @@ class Runtime:
         unfinished = await self.inflight.drain(timeout=remaining)
         if unfinished:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
-        await self.service.policy.close()
+        await self.policy.close()
         await self.http.close()
         self._leaving.set()  # beating until now: the others wait for the clicks to finish
         if self._heartbeat_task is not None:
@@ -282,7 +298,7 @@ class Runtime:
         socket: bool | None = None
         if self.socket_mode is not None:
             socket = bool(await self.socket_mode.client.is_connected())
-        sites = list(self.service.sites)
+        sites = list(self.services.sites)
         answers = [site.health.last_answer for site in sites]
         last = None if None in answers else min(a for a in answers if a is not None)
         return {
@@ -299,7 +315,7 @@ class Runtime:
         answered when last asked. A supervisor sends no work to a replica that cannot
         do it; ``sites`` names the one that did not."""
         health = await self.health()
-        reachable = all(site.health.reachable is True for site in self.service.sites)
+        reachable = all(site.health.reachable is True for site in self.services.sites)
         return health | {"ready": bool(health["ok"]) and reachable}
 
     async def _healthz(self, _request: web.Request) -> web.Response:
@@ -312,7 +328,7 @@ class Runtime:
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         states = await self.repository.count_by_site_and_status()
-        text = self.service.metrics.render(states, listeners_running=self.inflight.running)
+        text = self.metrics.render(states, listeners_running=self.inflight.running)
         return web.Response(text=text, headers={"Content-Type": Metrics.CONTENT_TYPE})
 
 

@@ -22,6 +22,7 @@ import logging
 from datetime import timedelta
 
 from bot.exalate import ExalateError
+from bot.metrics import Metrics
 from bot.service import Lifecycle, Site, SiteHealth
 from storage.replicas import Replicas
 
@@ -38,11 +39,13 @@ class LifecycleJobs:
         self,
         lifecycle: Lifecycle,
         replicas: Replicas,
+        metrics: Metrics,
         *,
         interval: float,
     ) -> None:
         self._lifecycle = lifecycle
         self._replicas = replicas
+        self._metrics = metrics
         self.holds_lease = False
         self.interval = interval
         self._stopping = asyncio.Event()
@@ -96,7 +99,7 @@ class LifecycleJobs:
             await self._lifecycle.poll(site, settle=settle)
         except ExalateError as error:
             kind = type(error).__name__
-            self._lifecycle.metrics.count_error(f"poll_{kind}", site=site.name)
+            self._metrics.count_error(f"poll_{kind}", site=site.name)
             if site.backoff.failures == 0:
                 log.warning("exalate_poll_failing site=%s kind=%s; backing off", site.name, kind)
             site.backoff.failed()

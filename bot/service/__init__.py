@@ -16,18 +16,23 @@ from bot.approvers import ApproverPolicy
 from bot.metrics import Metrics
 from bot.ports import JiraProject, Notifier, ReplicaDirectory, RequestStore
 from bot.service.checks import LiveChecks
+from bot.service.codes import InvitationCodes
 from bot.service.initiation import Initiation
 from bot.service.lifecycle import Lifecycle
+from bot.service.listings import Listings
 from bot.service.requests import ConnectionService, Submission
 from bot.service.site import Site, SiteHealth, Sites, UnknownSite
-from bot.service.transitions import CARD_CLAIM_LIFETIME, Transitions, utc_now
+from bot.service.states import States, utc_now
+from bot.service.telling import CARD_CLAIM_LIFETIME, Telling
 from bot.vault import Vault
 
 __all__ = [
     "CARD_CLAIM_LIFETIME",
     "ConnectionService",
+    "InvitationCodes",
     "JiraProject",
     "Lifecycle",
+    "Listings",
     "Services",
     "Site",
     "SiteHealth",
@@ -41,8 +46,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Services:
+    """Everything the Slack side and the jobs use, built over the same sites."""
+
     requests: ConnectionService
+    codes: InvitationCodes
+    listings: Listings
     lifecycle: Lifecycle
+    sites: Sites
 
 
 def build_services(
@@ -61,22 +71,30 @@ def build_services(
     replicas: ReplicaDirectory | None = None,
     me: str | None = None,
 ) -> Services:
-    """The use cases and the life cycle over the same sites, sharing one transition
-    helper and one record of the initiations in flight. ``me`` is this replica's id,
-    recorded on each request it initiates, so the others know when its creator is gone."""
-    transitions = Transitions(repository, notifier, vault, metrics or Metrics(), clock)
-    initiation = Initiation(transitions, sites, me=me)
+    """The use cases and the life cycle over the same sites, each handed the
+    collaborators it uses: the one path of state changes, telling people, the store.
+    ``me`` is this replica's id, recorded on each request it initiates, so the others
+    know when its creator is gone."""
+    metrics = metrics or Metrics()
+    states = States(repository, clock)
+    tell = Telling(notifier, repository, metrics, clock)
+    initiation = Initiation(states, tell, repository, vault, metrics, sites, me=me)
     requests = ConnectionService(
-        transitions,
+        states,
+        tell,
+        repository,
         initiation,
         LiveChecks(repository, sites),
         sites,
+        metrics,
         policy=policy,
         limits=limits,
         approval_ttl=approval_ttl,
     )
     lifecycle = Lifecycle(
-        transitions,
+        states,
+        tell,
+        repository,
         initiation,
         sites,
         approval_ttl=approval_ttl,
@@ -84,4 +102,10 @@ def build_services(
         stuck_after=stuck_after,
         replicas=replicas,
     )
-    return Services(requests, lifecycle)
+    return Services(
+        requests,
+        InvitationCodes(states, tell, repository, vault, initiation, policy),
+        Listings(states, repository, sites, policy),
+        lifecycle,
+        sites,
+    )

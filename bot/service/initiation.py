@@ -28,8 +28,12 @@ from bot.exalate import (
     ExalateUnavailable,
 )
 from bot.log import remember_secret
+from bot.metrics import Metrics
+from bot.ports import RequestStore
 from bot.service.site import Site, Sites
-from bot.service.transitions import Transitions
+from bot.service.states import States
+from bot.service.telling import Telling
+from bot.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,22 @@ log = logging.getLogger(__name__)
 class Initiation:
     """Creates connections for approved requests, and knows which it is creating now."""
 
-    def __init__(self, transitions: Transitions, sites: Sites, *, me: str | None) -> None:
-        self._t = transitions
+    def __init__(
+        self,
+        states: States,
+        tell: Telling,
+        store: RequestStore,
+        vault: Vault,
+        metrics: Metrics,
+        sites: Sites,
+        *,
+        me: str | None,
+    ) -> None:
+        self._states = states
+        self._tell = tell
+        self._store = store
+        self._vault = vault
+        self._metrics = metrics
         self._sites = sites
         self.me = me
         """This replica's id, recorded on each request it initiates."""
@@ -62,7 +80,7 @@ class Initiation:
         connection that appears next is the approver's). The attempt's outcome is
         recorded, so a later retry or a restart knows which case it is in.
         """
-        await self._t.quietly("update_card", self._t.notifier.update_card(request), request)
+        await self._tell.update_card(request)
         site = self._sites[request.fields.site]
         try:
             existing = await self.connection_named(request)
@@ -72,10 +90,9 @@ class Initiation:
             if request.may_adopt:
                 return await self.adopt(request, existing)
             return await self.fail_taken(request)
-        at = self._t.clock()
+        at = self._states.now()
         request = (
-            await self._t.repository.annotate(request.id, name_absent_at=at, last_attempt=None)
-            or request
+            await self._store.annotate(request.id, name_absent_at=at, last_attempt=None) or request
         )
         if site.assisted:  # the name was free: what appears under it now is the console's
             return await self._assist(request)
@@ -97,22 +114,21 @@ class Initiation:
         remember_secret(code)
         invited = await self._store_code(request, created, code)
         log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
-        return await self._t.deliver(invited, code)
+        return await self._tell.deliver(invited, code)
 
     async def _store_code(
         self, request: ConnectionRequest, created: CreatedConnection, code: str
     ) -> ConnectionRequest:
         """Record the new connection and its sealed code. If that fails for good, the
         code goes straight to the requester: only this process knows it."""
-        sealed = self._t.vault.seal(code)
+        sealed = self._vault.seal(code)
         try:
             return await self._invite(request, created, sealed, "connection created")
         except Conflict:
             return await self._complete_late(request.id, sealed, created)
         except Exception:
             log.error("code_not_stored id=%s; delivering it directly", request.id)
-            delivery = self._t.notifier.deliver_invitation(request, code)
-            await self._t.quietly("deliver_invitation", delivery, request)
+            await self._tell.hand_over(request, code)
             raise
 
     async def _complete_late(
@@ -121,9 +137,9 @@ class Initiation:
         """Exalate answered after another replica settled the request, thinking this one
         gone: adopted without its code, or failed as interrupted. The code completes it
         either way; Conflict if it was settled otherwise (rejected after the failure)."""
-        stored = await self._t.repository.store_code(request_id, sealed)
+        stored = await self._store.store_code(request_id, sealed)
         if stored is None:
-            current = await self._t.load(request_id)
+            current = await self._states.load(request_id)
             if current.status is not Status.FAILED:
                 raise Conflict(current)
             stored = await self._invite(current, created, sealed, "connection created after all")
@@ -134,7 +150,7 @@ class Initiation:
         self, request: ConnectionRequest, created: CreatedConnection, sealed: bytes, note: str
     ) -> ConnectionRequest:
         """Move to invited with the new connection and its sealed code."""
-        return await self._t.move(
+        return await self._states.move(
             request,
             Status.INVITED,
             EXALATE_ACTOR,
@@ -152,7 +168,7 @@ class Initiation:
     ) -> ConnectionRequest:
         """Fail the attempt with Exalate's reason; ``outcome`` when create was called."""
         recorded = {"last_attempt": outcome.value} if outcome is not None else {}
-        failed = await self._t.move(
+        failed = await self._states.move(
             request,
             Status.FAILED,
             EXALATE_ACTOR,
@@ -161,13 +177,13 @@ class Initiation:
             **recorded,
         )
         log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
-        self._t.metrics.count_error(type(error).__name__, site=request.fields.site)
-        await self._t.tell_everyone(failed)
+        self._metrics.count_error(type(error).__name__, site=request.fields.site)
+        await self._tell.tell_everyone(failed)
         return failed
 
     async def fail_taken(self, request: ConnectionRequest) -> ConnectionRequest:
         """The name belongs to a connection this request did not create: never take it."""
-        failed = await self._t.move(
+        failed = await self._states.move(
             request,
             Status.FAILED,
             EXALATE_ACTOR,
@@ -176,13 +192,13 @@ class Initiation:
             note="name taken in exalate",
         )
         log.warning("initiation_name_taken id=%s", request.id)
-        self._t.metrics.count_error("ExalateNameTaken", site=request.fields.site)
-        await self._t.tell_everyone(failed)
+        self._metrics.count_error("ExalateNameTaken", site=request.fields.site)
+        await self._tell.tell_everyone(failed)
         return failed
 
     async def adopt(self, request: ConnectionRequest, existing: Connection) -> ConnectionRequest:
         """Take over a connection an earlier attempt created; its code is unknown."""
-        invited = await self._t.move(
+        invited = await self._states.move(
             request,
             Status.INVITED,
             EXALATE_ACTOR,
@@ -191,18 +207,18 @@ class Initiation:
             note="existing connection adopted",
         )
         log.info("connection_adopted id=%s exalate_id=%s", invited.id, existing.id)
-        await self._t.tell_everyone(invited)
+        await self._tell.tell_everyone(invited)
         return invited
 
     async def _assist(self, request: ConnectionRequest) -> ConnectionRequest:
         """Hand the creation to the approver: the exact values for the console's wizard,
         and the Paste invitation code button that brings the code back to the requester."""
-        assisted = await self._t.move(
+        assisted = await self._states.move(
             request, Status.ASSISTED, BOT_ACTOR, note="assisted initiation"
         )
         log.info("initiation_assisted id=%s", assisted.id)
-        await self._t.quietly("update_card", self._t.notifier.update_card(assisted), assisted)
-        await self._t.quietly("guide_approver", self._t.notifier.guide_approver(assisted), assisted)
+        await self._tell.update_card(assisted)
+        await self._tell.guide_approver(assisted)
         return assisted
 
     async def connection_named(self, request: ConnectionRequest) -> Connection | None:

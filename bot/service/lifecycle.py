@@ -21,19 +21,18 @@ from bot.approvals.model import (
     Status,
     name_key,
 )
-from bot.exalate import Connection
-from bot.exalate.models import ConnectionList
-from bot.metrics import Metrics
-from bot.ports import Notice, ReplicaDirectory
+from bot.exalate.models import Connection, ConnectionList, ConnectionState
+from bot.ports import Notice, ReplicaDirectory, RequestStore
 from bot.service.initiation import Initiation
 from bot.service.site import Site, Sites
-from bot.service.transitions import Transitions
+from bot.service.states import States
+from bot.service.telling import Telling
 
 log = logging.getLogger(__name__)
 
 MISSES_BEFORE_GONE = 3
 # Exalate's statuses (an opaque string; documented: Pending, Active, Deactivated).
-_SETTLED = {"ACTIVE": Status.ACTIVE, "DEACTIVATED": Status.DEACTIVATED}
+_SETTLED = {ConnectionState.ACTIVE: Status.ACTIVE, ConnectionState.DEACTIVATED: Status.DEACTIVATED}
 
 
 class Lifecycle:
@@ -41,7 +40,9 @@ class Lifecycle:
 
     def __init__(
         self,
-        transitions: Transitions,
+        states: States,
+        tell: Telling,
+        store: RequestStore,
         initiation: Initiation,
         sites: Sites,
         *,
@@ -50,7 +51,9 @@ class Lifecycle:
         stuck_after: timedelta,
         replicas: ReplicaDirectory | None,
     ) -> None:
-        self._t = transitions
+        self._states = states
+        self._tell = tell
+        self._store = store
         self._initiation = initiation
         self.sites = sites
         self._approval_ttl = approval_ttl
@@ -59,17 +62,13 @@ class Lifecycle:
         # Which replica creates what, so another one knows when its creator is gone.
         self._replicas = replicas
 
-    @property
-    def metrics(self) -> Metrics:
-        return self._t.metrics
-
     def clock(self) -> datetime:
-        return self._t.clock()
+        return self._states.now()
 
     async def post_missing_cards(self) -> None:
         """Post the cards that could not be posted before, and those whose post was
         claimed by a process that stopped mid-post."""
-        await self._t.post_missing_cards()
+        await self._tell.post_missing_cards()
 
     async def poll(self, site: Site, *, settle: bool = True) -> None:
         """Read the site's connection list once and act on it: settle interrupted
@@ -98,10 +97,10 @@ class Lifecycle:
         the name was seen free just before the interrupted attempt; if it certainly has
         not, the request fails and can be retried.
         """
-        cutoff = self._t.clock() - self._stuck_after
+        cutoff = self._states.now() - self._stuck_after
         others = [
             request
-            for request in await self._t.repository.with_status([Status.INITIATING], site.name)
+            for request in await self._store.with_status([Status.INITIATING], site.name)
             if request.id not in self._initiation.in_flight
         ]
         gone: set[str] = set()
@@ -121,7 +120,7 @@ class Lifecycle:
                     else:  # there before this request's attempt began: someone else's
                         await self._initiation.fail_taken(request)
                     continue
-                failed = await self._t.move(
+                failed = await self._states.move(
                     request,
                     Status.FAILED,
                     BOT_ACTOR,
@@ -129,12 +128,12 @@ class Lifecycle:
                     note="interrupted initiation",
                 )
                 log.warning("initiation_interrupted id=%s", failed.id)
-                await self._t.tell_everyone(failed)
+                await self._tell.tell_everyone(failed)
 
     async def _follow_invitations(self, site: Site, listing: ConnectionList) -> None:
         """Compare the site's invited requests with ``listing`` and move them on. A
         failure on one request is logged and never keeps the others from being looked at."""
-        watched = await self._t.repository.with_status([Status.INVITED, Status.ASSISTED], site.name)
+        watched = await self._store.with_status([Status.INVITED, Status.ASSISTED], site.name)
         by_id = {str(connection.id): connection for connection in listing.results}
         by_name = {name_key(connection.name): connection for connection in listing.results}
         for request in watched:
@@ -163,7 +162,7 @@ class Lifecycle:
         created yet is never "gone"."""
         if named is None:
             return
-        if _SETTLED.get((named.status or "").upper()) is not None:
+        if named.state in _SETTLED:
             if found is not None or complete:
                 await self._observe(request, found)
         elif request.exalate_connection_id is None:
@@ -172,12 +171,12 @@ class Lifecycle:
     async def _note_foreign(self, site: Site, connections: list[Connection]) -> None:
         """Keep the site's pending connections that no request claims, with when each
         was first seen pending; ``/exalate status`` shows them without asking Jira."""
-        ids, names = await self._t.repository.claimed_connections(site.name)
-        now = self._t.clock()
+        ids, names = await self._store.claimed_connections(site.name)
+        now = self._states.now()
         foreign = [
             c
             for c in connections
-            if (c.status or "").upper() == "PENDING"
+            if c.state is ConnectionState.PENDING
             and str(c.id) not in ids
             and name_key(c.name) not in names
         ]
@@ -191,28 +190,27 @@ class Lifecycle:
 
     async def expire_and_remind(self) -> None:
         """Expire requests nobody decided on in time; nudge about unaccepted invitations."""
-        now = self._t.clock()
-        for request in await self._t.repository.with_status(
-            [Status.PENDING_APPROVAL, Status.ASSISTED]
-        ):
+        now = self._states.now()
+        for request in await self._store.with_status([Status.PENDING_APPROVAL, Status.ASSISTED]):
             # Nobody decided, or nobody created it in the console, in time: free the name.
             if now - request.updated_at >= self._approval_ttl:
                 with contextlib.suppress(Conflict):  # decided meanwhile: nothing to expire
-                    expired = await self._t.move(request, Status.EXPIRED, BOT_ACTOR, note="expired")
+                    expired = await self._states.move(
+                        request, Status.EXPIRED, BOT_ACTOR, note="expired"
+                    )
                     log.info("request_expired id=%s", expired.id)
-                    await self._t.tell_everyone(expired)
-        for request in await self._t.repository.with_status([Status.INVITED]):
+                    await self._tell.tell_everyone(expired)
+        for request in await self._store.with_status([Status.INVITED]):
             waited = now - request.updated_at  # updated_at is when it became INVITED
             due = self._remind_after * (request.reminders_sent + 1)
             if request.reminders_sent >= 2 or waited < due:
                 continue
-            if not await self._t.repository.claim_reminder(request):
+            if not await self._store.claim_reminder(request):
                 continue  # another process sends this one
             if request.reminders_sent == 0:
-                reminder = self._t.notifier.remind_requester(request)
+                await self._tell.remind_requester(request)
             else:
-                reminder = self._t.notifier.note_in_thread(request, Notice.INVITE_REMINDER)
-            await self._t.quietly("reminder", reminder, request)
+                await self._tell.note_in_thread(request, Notice.INVITE_REMINDER)
 
     async def _observe(self, request: ConnectionRequest, found: Connection | None) -> None:
         """Act on what Exalate says of one invited request's connection.
@@ -225,22 +223,21 @@ class Lifecycle:
         target: Status | None
         if found is None:
             if request.missed_polls + 1 < MISSES_BEFORE_GONE:
-                await self._t.repository.annotate(request.id, missed_polls=request.missed_polls + 1)
+                await self._store.annotate(request.id, missed_polls=request.missed_polls + 1)
                 return
             target, observed = Status.GONE, None
         else:
             if request.missed_polls:
-                await self._t.repository.annotate(request.id, missed_polls=0)
-            observed = (found.status or "")[:64] or None  # verbatim, as Exalate says it
-            target = _SETTLED.get((observed or "").upper())
+                await self._store.annotate(request.id, missed_polls=0)
+            observed = found.status or None  # verbatim, as Exalate says it
+            target = _SETTLED.get(found.state)
             if target is None:
-                await self._note_status(request, observed)
+                await self._note_status(request, found)
                 return
-        moved = await self._t.repository.transition(
+        moved = await self._states.move_if_first(
             request,
             target,
-            actor=EXALATE_ACTOR,
-            at=self._t.clock(),
+            EXALATE_ACTOR,
             note=f"exalate reports {observed or 'no such connection'}",
             exalate_status=observed,
             invitation_code=None,  # spent: the partner accepted, or it can no longer be
@@ -248,29 +245,24 @@ class Lifecycle:
         if moved is None:
             return  # another process saw it first and tells people
         log.info("invitation_settled id=%s status=%s", moved.id, moved.status.value)
-        await self._t.tell_everyone(moved)
-        thread_note = self._t.notifier.note_in_thread(moved, Notice.STATE_CHANGED)
-        await self._t.quietly("note_in_thread", thread_note, moved)
+        await self._tell.tell_everyone(moved)
+        await self._tell.note_in_thread(moved, Notice.STATE_CHANGED)
         if moved.code_dm_ref is not None:
-            await self._t.quietly(
-                "close_invitation", self._t.notifier.close_invitation(moved), moved
-            )
+            await self._tell.close_invitation(moved)
 
     async def _confirm_created(self, request: ConnectionRequest, found: Connection) -> None:
         """An assisted connection appeared in Exalate: say so, once, and remember its id."""
-        noted = await self._t.repository.note_connection(request.id, str(found.id))
+        noted = await self._store.note_connection(request.id, str(found.id))
         if noted is not None:
             log.info("assisted_connection_appeared id=%s exalate_id=%s", request.id, found.id)
-            note = self._t.notifier.note_in_thread(noted, Notice.CONNECTION_APPEARED)
-            await self._t.quietly("note_in_thread", note, noted)
+            await self._tell.note_in_thread(noted, Notice.CONNECTION_APPEARED)
 
-    async def _note_status(self, request: ConnectionRequest, observed: str | None) -> None:
+    async def _note_status(self, request: ConnectionRequest, found: Connection) -> None:
         """A status the life cycle has no state for: show it, once, and keep watching."""
-        changed = await self._t.repository.note_status(request, observed)
+        changed = await self._store.note_status(request, found.status or None)
         if changed is None:
             return  # unchanged, or another process recorded it first
-        await self._t.quietly("update_card", self._t.notifier.update_card(changed), changed)
-        if (observed or "").upper() != "PENDING":
-            log.warning("exalate_status_unknown id=%s status=%s", request.id, observed)
-            note = self._t.notifier.note_in_thread(changed, Notice.EXALATE_STATUS)
-            await self._t.quietly("note_in_thread", note, changed)
+        await self._tell.update_card(changed)
+        if found.state is not ConnectionState.PENDING:
+            log.warning("exalate_status_unknown id=%s status=%s", request.id, found.status)
+            await self._tell.note_in_thread(changed, Notice.EXALATE_STATUS)

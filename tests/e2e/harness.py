@@ -350,7 +350,7 @@ class Harness(SlackSide):
 
     def site(self, name: str = DEFAULT_SITE) -> Site:
         """The running bot's site ``name``: its caches, health and back-off."""
-        return self.runtime.service.sites[name]
+        return self.runtime.services.sites[name]
 
     async def repository_request(self, request_id: int) -> ConnectionRequest:
         """The request as stored now."""

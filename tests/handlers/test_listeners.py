@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -23,7 +24,7 @@ from bot.approvals.errors import NotAllowed
 from bot.approvals.model import ConnectionRequest, RequestFields, Status
 from bot.service import Sites
 from handlers import actions, commands, views
-from handlers.context import BotParts, service_in
+from handlers.context import BotParts, codes_in, listings_in, service_in
 from handlers.ids import Action, Block, View
 from tests.fakes.exalate import fake_site
 
@@ -113,7 +114,10 @@ def _service() -> Service:
 
 @pytest.fixture(name="context")
 def _context(slack: Calls, service: Service) -> AsyncBoltContext:
-    return AsyncBoltContext({"service": service, "client": slack})
+    # One recording fake stands for the request use cases, the code's and the listings.
+    return AsyncBoltContext(
+        {"service": service, "codes": service, "listings": service, "client": slack}
+    )
 
 
 def click(action: Action, value: str) -> dict[str, Any]:
@@ -367,7 +371,10 @@ async def test_bot_parts_reach_every_listener_through_the_context(service: Servi
         continued.append(True)
         return BoltResponse(status=200)
 
-    parts = BotParts(service)  # type: ignore[arg-type]
+    services = SimpleNamespace(requests=service, codes=Service(), listings=Service())
+    parts = BotParts(services)  # type: ignore[arg-type]
     await parts.async_process(req=request, resp=BoltResponse(status=200), next=next_middleware)
     assert continued == [True]
     assert service_in(request.context) is service  # type: ignore[comparison-overlap]
+    assert codes_in(request.context) is services.codes
+    assert listings_in(request.context) is services.listings

@@ -91,7 +91,7 @@ async def test_an_interrupted_create_is_adopted_once_it_cannot_still_be_running(
     assert adopted.code_delivery is CodeDelivery.NEVER_RECEIVED
     assert adopted.problem is Problem.CODE_NOT_RECEIVED  # the card offers Paste code
     assert creates(exalate) == 1
-    assert world.requests.foreign_pending() == ()
+    assert world.listings.foreign_pending() == ()
 
 
 async def test_an_interrupted_create_that_created_nothing_fails_for_a_retry() -> None:
@@ -137,7 +137,7 @@ async def test_a_name_taken_in_the_console_before_approval_fails_the_request_as_
         await world.requests.retry(request.id, BOB)
     await world.lifecycle.poll(world.site())
     assert (await world.now(request)).status is Status.FAILED
-    assert [p.name for p in world.requests.foreign_pending()] == [NAME]
+    assert [p.name for p in world.listings.foreign_pending()] == [NAME]
 
 
 async def test_after_an_uncertain_create_a_retry_adopts_the_connection_that_appeared() -> None:
@@ -152,7 +152,7 @@ async def test_after_an_uncertain_create_a_retry_adopts_the_connection_that_appe
     created = world.exalate().add(NAME)
 
     await world.lifecycle.poll(world.site())
-    assert world.requests.foreign_pending() == ()
+    assert world.listings.foreign_pending() == ()
     adopted = await world.requests.retry(request.id, BOB)
     assert (adopted.status, adopted.exalate_connection_id) == (Status.INVITED, str(created.id))
     assert creates(world.exalate()) == 1
@@ -170,7 +170,7 @@ async def test_after_a_refused_create_a_connection_of_that_name_is_someone_elses
     world.exalate().add(NAME)
 
     await world.lifecycle.poll(world.site())
-    assert [p.name for p in world.requests.foreign_pending()] == [NAME]
+    assert [p.name for p in world.listings.foreign_pending()] == [NAME]
     with pytest.raises(NotAllowed):
         await world.requests.retry(request.id, BOB)
     assert (await world.now(request)).status is Status.FAILED

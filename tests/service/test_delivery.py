@@ -62,9 +62,9 @@ async def test_a_refused_dm_keeps_the_code_for_resend_code() -> None:
     assert await world.store.invitation_code(invited.id) is not None
 
     with pytest.raises(NotAllowed):
-        await world.requests.resend_code(invited.id, EVE)
+        await world.codes.resend_code(invited.id, EVE)
     notifier.closed = False
-    resent = await world.requests.resend_code(invited.id, ALICE)
+    resent = await world.codes.resend_code(invited.id, ALICE)
     assert notifier.codes == [(invited.id, CODE)]
     assert (resent.code_delivery, resent.error, resent.error_detail) == (
         CodeDelivery.DELIVERED,
@@ -72,5 +72,5 @@ async def test_a_refused_dm_keeps_the_code_for_resend_code() -> None:
         None,
     )
     with pytest.raises(NotAllowed, match="delivered already"):
-        await world.requests.resend_code(invited.id, BOB)
+        await world.codes.resend_code(invited.id, BOB)
     assert len(notifier.codes) == 1

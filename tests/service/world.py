@@ -17,7 +17,16 @@ from cryptography.fernet import Fernet
 from bot.approvals.model import ConnectionRequest, Status
 from bot.approvals.rules import Draft
 from bot.approvers import ApproverPolicy
-from bot.service import ConnectionService, Lifecycle, Services, Site, Sites, build_services
+from bot.service import (
+    ConnectionService,
+    InvitationCodes,
+    Lifecycle,
+    Listings,
+    Services,
+    Site,
+    Sites,
+    build_services,
+)
 from bot.vault import Vault
 from tests.fakes.exalate import FakeExalate, fake_site
 from tests.fakes.notifier import RecordingNotifier
@@ -66,6 +75,14 @@ class World:
     @property
     def requests(self) -> ConnectionService:
         return self.services.requests
+
+    @property
+    def codes(self) -> InvitationCodes:
+        return self.services.codes
+
+    @property
+    def listings(self) -> Listings:
+        return self.services.listings
 
     @property
     def lifecycle(self) -> Lifecycle:
