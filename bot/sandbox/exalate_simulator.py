@@ -44,6 +44,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from bot.sandbox.simulator_auth import AcceptedCredentials
 from bot.sandbox.simulator_knobs import knob_routes
 
 __all__ = ["DEFAULT_PROJECTS", "RecordedRequest", "Route", "Simulator", "serve"]
@@ -111,10 +112,7 @@ class Simulator:
         basic: tuple[str, str] | None = None,
         projects: Iterable[tuple[str, str]] | None = None,
     ):
-        if token is not None and basic is not None:
-            raise ValueError("give token or basic, not both")
-        if basic is not None and (not basic[0] or ":" in basic[0] or not basic[1]):
-            raise ValueError("basic needs a username without ':' and a non-empty password")
+        self.credentials = AcceptedCredentials(token, basic)
         self.token = token
         self.basic = basic
         self.projects: list[tuple[str, str]] = list(
@@ -245,28 +243,9 @@ class Simulator:
 
     def _unauthorised(self, request: web.Request, route: Route) -> web.Response | None:
         """401 unless the request carries acceptable credentials, as Jira checks first."""
-        if self._accepts(request.headers.get("Authorization", "")):
+        if self.credentials.accept(request.headers.get("Authorization", "")):
             return None
         return _error(route, 401, "Client must be authenticated to access this resource.")
-
-    def _accepts(self, authorization: str) -> bool:
-        """Whether an ``Authorization`` header value passes, by the rules of ``token`` and
-        ``basic``; secrets are compared in constant time, as a real server would."""
-        scheme, _, value = authorization.partition(" ")
-        if not value.strip():
-            return False
-        if scheme.casefold() == "bearer" and self.basic is None:
-            return self.token is None or secrets.compare_digest(value.encode(), self.token.encode())
-        if scheme.casefold() == "basic" and self.token is None:
-            pair = _basic_pair(value)
-            if pair is None:
-                return False
-            if self.basic is None:
-                user, _, password = pair.partition(b":")
-                return bool(user and password)
-            expected = ":".join(self.basic).encode()
-            return secrets.compare_digest(pair, expected)
-        return False
 
     async def _answer(self, route: Route, build: Callable[[], web.Response]) -> web.Response:
         """Take the next queued fault or build the real answer, then wait out the latency.
@@ -448,15 +427,6 @@ def _error(
         else {"errorMessages": [message], "errors": {}}
     )
     return web.json_response(body, status=status, headers=headers)
-
-
-def _basic_pair(value: str) -> bytes | None:
-    """The ``user:password`` bytes of a Basic header's value, or None if it is not one."""
-    try:
-        pair = base64.b64decode(value.strip(), validate=True)
-    except ValueError:  # binascii.Error is one, and so is a non-ASCII value
-        return None
-    return pair if b":" in pair else None
 
 
 def _invitation_code(body: dict[str, Any]) -> str:
