@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def shared_context() -> contextvars.Context:
     """The context for work shared by everyone who asks (a load, a read): empty, so none
     of the first asker's state rides along. A listener past its ack gives way to
-    answers still pending (``handlers.inflight``); a load a submission waits on before
+    answers still pending (``bot.runtime.answer_first``); a load a submission waits on before
     its own answer must not."""
     return contextvars.Context()
 

@@ -8,20 +8,24 @@ The listeners are plain module-level functions: ``commands`` (``/exalate``), ``v
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from slack_bolt.async_app import AsyncApp
 
 from bot.service import Services
 from handlers import actions, commands, home, options, views
 from handlers.context import BotParts
 from handlers.ids import COMMAND, Action, View
-from handlers.inflight import InFlight
+
+Listener = Callable[..., Coroutine[Any, Any, None]]
 
 
-def register(app: AsyncApp, services: Services, inflight: InFlight) -> None:
+def register(app: AsyncApp, services: Services, track: Callable[[Listener], Listener]) -> None:
     """Hand ``services`` to every listener through the context, and install each
-    listener, tracked by ``inflight`` so that shutdown waits for it."""
+    listener as ``track`` wraps it (the runtime's: answered at once, and waited for at
+    shutdown; ``bot.runtime.answer_first``)."""
     app.use(BotParts(services))
-    track = inflight.track
     app.command(COMMAND)(track(commands.exalate))
     app.view(View.REQUEST.value)(track(views.submit_request))
     app.view(View.REJECT.value)(track(views.submit_rejection))

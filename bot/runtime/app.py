@@ -27,14 +27,14 @@ import handlers
 from bot.approvers import ApproverPolicy
 from bot.config import Settings, SettingsError
 from bot.metrics import Metrics
+from bot.runtime.answer_first import InFlight
 from bot.runtime.http_gate import slack_gate
 from bot.runtime.jobs import LifecycleJobs
 from bot.runtime.sites import build_sites, refuse_orphans
 from bot.service import Services, SiteHealth, build_services, utc_now
 from bot.site_config import config_path, loosely_writable
 from bot.vault import Vault, key_file_for, load_or_create_key
-from handlers.inflight import InFlight
-from handlers.notifier import SlackGroupDirectory, SlackNotifier
+from handlers.outbound import SlackGroupDirectory, SlackNotifier
 from storage import (
     RequestRepository,
     SubmissionLimits,
@@ -217,7 +217,7 @@ class Runtime:
             # given; Bolt's own runner would check for it every 10 ms.
             process_before_response=True,
         )
-        handlers.register(app, services, inflight)
+        handlers.register(app, services, inflight.track)
         services.requests.warm_up()
         jobs = LifecycleJobs(
             services.lifecycle, replicas, metrics, interval=settings.exalate_poll_interval

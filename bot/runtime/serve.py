@@ -10,32 +10,22 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import json
 import logging
 import signal
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.socket_mode.async_internals import (
-    run_async_bolt_app,
-    send_async_response,
-)
-from slack_bolt.async_app import AsyncApp
-from slack_sdk.socket_mode.aiohttp import SocketModeClient
-from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.config import Settings
+from bot.runtime.answer_first import AnswerFirstSocketModeHandler
 from bot.runtime.app import SLACK_EVENTS_PATH, Runtime
 from bot.sandbox.exalate_simulator import Simulator, serve
-from handlers.inflight import InFlight
 
 log = logging.getLogger(__name__)
 
 SOCKET_CLOSE_SECONDS = 1.0  # Slack answers a close frame at once, or not at all
-JSON = "application/json"
 
 
 async def until_stopped() -> None:
@@ -171,32 +161,6 @@ async def serve_probes_until_stopped(runtime: Runtime, host: str, port: int | No
     finally:
         if probes is not None:
             await probes.cleanup()
-
-
-class AnswerFirstSocketModeHandler(AsyncSocketModeHandler):
-    """Bolt's Socket Mode handler, counting each envelope until its ack is sent, so
-    listeners hold their work after the ack until a burst's acks are out (as HTTP mode's
-    ``InFlight.answer_first`` does for HTTP answers).
-
-    An ack with content (``/exalate status``: some 10 kB of blocks) goes out as the JSON
-    Bolt already wrote; Bolt's own handler parses it back and writes it again, which
-    cost more than the rest of its way out."""
-
-    def __init__(self, app: AsyncApp, app_token: str, inflight: InFlight) -> None:
-        super().__init__(app, app_token)
-        self._inflight = inflight
-
-    async def handle(  # type: ignore[override]  # narrowed as in Bolt's own handler
-        self, client: SocketModeClient, req: SocketModeRequest
-    ) -> None:
-        async with self._inflight.answering():
-            response = await run_async_bolt_app(self.app, req)
-            content_type = response.headers.get("content-type", [""])[0]
-            if response.status == 200 and response.body and content_type.startswith(JSON):
-                envelope = json.dumps(req.envelope_id)
-                await client.send_message(f'{{"envelope_id":{envelope},"payload":{response.body}}}')
-            else:
-                await send_async_response(client, req, response, time.time())
 
 
 async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler:

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestServer
 from bot.approvals.model import RequestFields
 from bot.cache import TimedCache
 from bot.config import Settings
+from bot.runtime.answer_first import InFlight
 from bot.runtime.app import make_slack_client
 from bot.sandbox.slack_emulator import FakeSlack
-from handlers.inflight import InFlight
 from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_schema
 from tests.e2e.harness import APPROVAL_CHANNEL
 from tests.loop_turns import no_op_ack, until

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestServer
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.config import Settings
+from bot.runtime.answer_first import AnswerFirstSocketModeHandler
 from bot.runtime.app import Runtime
 from bot.runtime.serve import (
-    AnswerFirstSocketModeHandler,
     connect_socket_mode,
     serve_socket_mode,
 )

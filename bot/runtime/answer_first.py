@@ -1,5 +1,7 @@
-"""Listener work that goes on after the ack: answered at once, tracked, and kept out of
-the answers' way.
+"""Answers first: every ack leaves the moment its listener gives it, and the work a
+listener does after its ack keeps out of the answers' way. The bot's whole ack-speed
+machinery is here, and only what the benchmarks showed pays (BENCHMARKS.md §1: the
+bot's acks against bare Bolt apps that only ack, before and after each part).
 
 Bolt's default listener runner starts a listener in a task and then checks every 10 ms
 whether it has acked, so every answer waited for the next check: at least 10 ms, and
@@ -32,13 +34,26 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import json
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+# Bolt's own way to run an envelope through the app and send its ack; private to Bolt,
+# so pinned by the version range in pyproject.toml and covered by the Socket Mode tests.
+from slack_bolt.adapter.socket_mode.async_internals import (
+    run_async_bolt_app,
+    send_async_response,
+)
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
 Listener = TypeVar("Listener", bound=Callable[..., Coroutine[Any, Any, None]])
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -231,3 +246,32 @@ class InFlight:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         return len(self._tasks)
+
+
+JSON = "application/json"
+
+
+class AnswerFirstSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, counting each envelope until its ack is sent, so
+    listeners hold their work after the ack until a burst's acks are out (as HTTP mode's
+    ``InFlight.answer_first`` does for HTTP answers).
+
+    An ack with content (``/exalate status``: some 10 kB of blocks) goes out as the JSON
+    Bolt already wrote; Bolt's own handler parses it back and writes it again, which
+    cost more than the rest of its way out."""
+
+    def __init__(self, app: AsyncApp, app_token: str, inflight: InFlight) -> None:
+        super().__init__(app, app_token)
+        self._inflight = inflight
+
+    async def handle(  # type: ignore[override]  # narrowed as in Bolt's own handler
+        self, client: SocketModeClient, req: SocketModeRequest
+    ) -> None:
+        async with self._inflight.answering():
+            response = await run_async_bolt_app(self.app, req)
+            content_type = response.headers.get("content-type", [""])[0]
+            if response.status == 200 and response.body and content_type.startswith(JSON):
+                envelope = json.dumps(req.envelope_id)
+                await client.send_message(f'{{"envelope_id":{envelope},"payload":{response.body}}}')
+            else:
+                await send_async_response(client, req, response, time.time())

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from handlers.inflight import InFlight
+from bot.runtime.answer_first import InFlight
 from tests.loop_turns import no_op_ack, turns, until
 
 
@@ -159,7 +159,7 @@ async def test_listeners_held_too_long_go_on_one_per_turn(
 ) -> None:
     """Past HOLD_LIMIT held work goes on although answers are pending, but not all of it
     in one turn, in front of every ack that turn would have sent."""
-    monkeypatch.setattr("handlers.inflight.HOLD_LIMIT", 0.01)
+    monkeypatch.setattr("bot.runtime.answer_first.HOLD_LIMIT", 0.01)
     inflight = InFlight()
     turn = 0
     seen: list[int] = []
@@ -190,7 +190,7 @@ async def test_the_line_moves_on_while_listeners_held_too_long_leave_it(
 ) -> None:
     """Listeners past HOLD_LIMIT leave the line while the last answer goes out: the
     release that follows finds a listener still in line, not one on its way out."""
-    monkeypatch.setattr("handlers.inflight.HOLD_LIMIT", 0.01)
+    monkeypatch.setattr("bot.runtime.answer_first.HOLD_LIMIT", 0.01)
     inflight = InFlight()
     errors: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _loop, error: errors.append(error))
@@ -207,7 +207,7 @@ async def test_the_line_moves_on_while_listeners_held_too_long_leave_it(
 
 async def test_held_work_goes_on_after_the_hold_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """An answer that never goes out holds nobody for longer than HOLD_LIMIT."""
-    monkeypatch.setattr("handlers.inflight.HOLD_LIMIT", 0.01)
+    monkeypatch.setattr("bot.runtime.answer_first.HOLD_LIMIT", 0.01)
     inflight = InFlight()
     order: list[str] = []
     async with inflight.answering():

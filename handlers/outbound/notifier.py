@@ -1,4 +1,5 @@
-"""The Slack side of the service's ports: cards in the approvers' channel, DMs, groups."""
+"""The service's Notifier over Slack's Web API: cards in the approvers' channel, their
+threads, and DMs to requesters and approvers."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.model import ConnectionRequest
-from bot.ports import DeliveryFailed, DirectoryUnavailable, Notice
+from bot.ports import DeliveryFailed, Notice
 from handlers import blocks
+from handlers.outbound.errors import slack_error
 
 log = logging.getLogger(__name__)
-
-
-def _slack_error(error: SlackApiError) -> str:
-    return str(error.response.get("error", "unknown_error"))
 
 
 class SlackNotifier:
@@ -100,25 +98,7 @@ class SlackNotifier:
         try:
             response = await getattr(self._client, method)(**arguments)
         except SlackApiError as error:
-            code = _slack_error(error)
+            code = slack_error(error)
             log.warning("slack_call_failed method=%s error=%s", method, code)
             raise DeliveryFailed(code) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
-
-
-class SlackGroupDirectory:
-    """Resolves approver user groups with ``usergroups.users.list``."""
-
-    def __init__(self, client: AsyncWebClient) -> None:
-        self._client = client
-
-    async def members(self, group_id: str) -> frozenset[str]:
-        try:
-            response = await self._client.usergroups_users_list(usergroup=group_id)
-        except SlackApiError as error:
-            log.warning("usergroup_lookup_failed group=%s error=%s", group_id, _slack_error(error))
-            raise DirectoryUnavailable(group_id) from None
-        except Exception as error:  # Slack unreachable, a timeout: Slack cannot say now
-            log.warning("usergroup_lookup_failed group=%s kind=%s", group_id, type(error).__name__)
-            raise DirectoryUnavailable(group_id) from None
-        return frozenset(response.get("users") or [])

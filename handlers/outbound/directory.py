@@ -1,0 +1,31 @@
+"""The service's GroupDirectory over Slack's Web API: who is in an approver user group."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.ports import DirectoryUnavailable
+from handlers.outbound.errors import slack_error
+
+log = logging.getLogger(__name__)
+
+
+class SlackGroupDirectory:
+    """Resolves approver user groups with ``usergroups.users.list``."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def members(self, group_id: str) -> frozenset[str]:
+        try:
+            response = await self._client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as error:
+            log.warning("usergroup_lookup_failed group=%s error=%s", group_id, slack_error(error))
+            raise DirectoryUnavailable(group_id) from None
+        except Exception as error:  # Slack unreachable, a timeout: Slack cannot say now
+            log.warning("usergroup_lookup_failed group=%s kind=%s", group_id, type(error).__name__)
+            raise DirectoryUnavailable(group_id) from None
+        return frozenset(response.get("users") or [])
