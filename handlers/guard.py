@@ -5,9 +5,10 @@ Slack shows the person an error when the answer to a form submission comes more 
 Work that must come first (checks against Jira, the database, Slack's user groups) is
 held to ``SLACK_BUDGET_SECONDS``, leaving the rest of the 3 s for the answer to travel.
 
-Buttons and forms share one skeleton, ``guard``: parse and check, ack, act, and explain
-a refusal to the person who asked. What differs between them is how they answer, which
-an ``Answer`` says.
+Buttons and forms share one skeleton, ``guard``: check, act, and explain a refusal to
+the person who asked, with the ack before the check where it carries nothing (a click)
+and after it where it carries the problems (a form). What differs between them is how
+they answer, which an ``Answer`` says.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ async def guard(
     *,
     deadline: float | None = None,
 ) -> None:
-    """Parse and ``check`` (by ``deadline``, loop time), ack, then ``act`` on the result.
+    """``check`` (by ``deadline``, loop time), then ``act`` on the result; the ack comes
+    first for a click (``acks_first``), between the two for a form.
 
     A refusal (``ApprovalError``) is explained through ``answer``; so is a check past its
     deadline, and then nothing is done. No exception escapes: after the ack Bolt would

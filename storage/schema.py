@@ -6,6 +6,10 @@ SQLite on a lock of the database's folder. A database made by ``create_schema`` 
 migrations existed carries the baseline's tables but no revision: it is brought up to
 the baseline by adding the columns and indexes it may lack, stamped, and upgraded like
 any other, without touching a row.
+
+On SQLite an upgrade is one transaction, so a revision that fails halfway leaves the
+file as it was; foreign keys are checked at its end rather than enforced during it,
+because SQLite rebuilds a table to change its constraints (``_references_unchecked``).
 """
 
 from __future__ import annotations
