@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
-from bot.approvals.model import OPEN_STATUSES, AuditEvent, ConnectionRequest, Page, Status
+from bot.approvals.model import (
+    OPEN_STATUSES,
+    AuditEvent,
+    ConnectionRequest,
+    Page,
+    Status,
+    name_key,
+)
 from storage.rows import to_domain, to_event
 from storage.tables import AuditRow, RequestRow
 
@@ -38,7 +45,7 @@ def _in(statuses: Iterable[Status]) -> sa.ColumnElement[bool]:
 
 
 def _named(connection_name: str) -> sa.ColumnElement[bool]:
-    return sa.func.lower(RequestRow.connection_name) == connection_name.lower()
+    return sa.func.lower(RequestRow.connection_name) == name_key(connection_name)
 
 
 def _in_site(site: str | None) -> tuple[sa.ColumnElement[bool], ...]:
@@ -128,7 +135,7 @@ class RequestReads:
                 if request.exalate_connection_id is not None:
                     ids.add(request.exalate_connection_id)
                 elif request.status in OPEN_STATUSES and request.may_adopt:
-                    names.add(request.fields.connection_name.lower())
+                    names.add(name_key(request.fields.connection_name))
             return ids, names
 
     async def page(
@@ -189,7 +196,7 @@ class RequestReads:
         async with self._sessions() as session:
             found = await session.scalar(
                 sa.select(RequestRow.id).where(
-                    RequestRow.site == site, RequestRow.open_name == connection_name.lower()
+                    RequestRow.site == site, RequestRow.open_name == name_key(connection_name)
                 )
             )
             return found is not None

@@ -25,6 +25,7 @@ from bot.approvals.model import (
     RequestFields,
     Status,
     can_transition,
+    name_key,
 )
 from storage.limits import (
     NameTaken,
@@ -130,7 +131,7 @@ class RequestRepository(RequestReads):
             local_short_name=fields.local_short_name,
             remote_short_name=fields.remote_short_name,
             connection_name=fields.connection_name,
-            open_name=fields.connection_name.lower(),
+            open_name=name_key(fields.connection_name),
             site=fields.site,
             description=fields.description,
             project_key=fields.project_key,
