@@ -272,8 +272,14 @@ class SlackSide:
             "views.publish", lambda call: call.args.get("user_id") == user
         )
 
-    async def suggest(self, query: str, user: str = ALICE) -> Reply:
-        """What the project select asks for as the person types."""
+    async def suggest(self, query: str, user: str = ALICE, *, site: str = "") -> Reply:
+        """What the project select asks for as the person types (``site`` chosen in the
+        form's Site select, as Slack sends the form's state along)."""
+        view: dict[str, Any] = {"id": "V1", "type": "modal", "callback_id": View.REQUEST.value}
+        if site:
+            option = {"value": site, "text": {"type": "plain_text", "text": site}}
+            selected = {"type": "static_select", "selected_option": option}
+            view["state"] = {"values": {"site": {"input": selected}}}
         return await self.post_payload(
             {
                 "type": "block_suggestion",
@@ -284,7 +290,7 @@ class SlackSide:
                 "action_id": Action.PROJECT.value,
                 "block_id": "project_key",
                 "value": query,
-                "view": {"id": "V1", "type": "modal", "callback_id": View.REQUEST.value},
+                "view": view,
             }
         )
 

@@ -8,6 +8,7 @@ that is down slows and blocks no other, and ``/readyz`` names it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -119,16 +120,11 @@ def _sites_settings(
     )
 
 
-@pytest.fixture(name="harness")
-async def _harness(
-    nodes: dict[str, Node],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    slack: FakeSlack,
-    bot_database_url: str,
-    clock: Clock,
+@contextlib.asynccontextmanager
+async def _running(
+    settings: Settings, slack: FakeSlack, nodes: dict[str, Node], clock: Clock
 ) -> AsyncIterator[Harness]:
-    settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url)
+    """The bot of ``settings`` serving HTTP on loopback, until the block ends."""
     runtime = await Runtime.start(settings, http_mode=True, clock=clock)
     try:
         async with (
@@ -139,6 +135,20 @@ async def _harness(
             yield Harness(slack, nodes["eu"].simulator, url, http, runtime=runtime)
     finally:
         await runtime.close()
+
+
+@pytest.fixture(name="harness")
+async def _harness(
+    nodes: dict[str, Node],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slack: FakeSlack,
+    bot_database_url: str,
+    clock: Clock,
+) -> AsyncIterator[Harness]:
+    settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url)
+    async with _running(settings, slack, nodes, clock) as harness:
+        yield harness
 
 
 async def _invite_on(harness: Harness, site: str, remote: str = "partner") -> int:
@@ -270,30 +280,7 @@ async def test_type_ahead_and_checks_ask_the_chosen_site_only(
     """Projects offered as one types, a project newer than the list, and the name check
     all go to the form's site: eu's Jira is never asked about a request for us."""
     nodes["us"].simulator.projects.append(("USONLY", "Only on us"))
-    suggested = await harness.post_payload(
-        {
-            "type": "block_suggestion",
-            "api_app_id": "A1",
-            "team": {"id": "T1"},
-            "user": {"id": ALICE, "team_id": "T1"},
-            "action_id": Action.PROJECT.value,
-            "block_id": "project_key",
-            "value": "USON",
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": View.REQUEST.value,
-                "private_metadata": "",
-                "state": {
-                    "values": {
-                        "site": {
-                            "input": {"type": "static_select", "selected_option": {"value": "us"}}
-                        }
-                    }
-                },
-            },
-        }
-    )
+    suggested = await harness.suggest("USON", site="us")
     assert [o["value"] for o in suggested.body["options"]] == ["USONLY"]
     harness.site("eu").projects.invalidate()  # stale: a warm-up of eu would show
     harness.site("eu").connections.invalidate()
@@ -385,17 +372,8 @@ async def test_a_retired_site_takes_no_request_but_its_invitations_are_followed(
     the form and refuses ``connect site=`` it; removing it outright is refused at start,
     naming the open request."""
     settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url)
-    runtime = await Runtime.start(settings, http_mode=True, clock=clock)
-    try:
-        async with (
-            TestServer(runtime.web_app(), host="127.0.0.1") as server,
-            aiohttp.ClientSession() as http,
-        ):
-            url = str(server.make_url("/slack/events"))
-            harness = Harness(slack, nodes["eu"].simulator, url, http, runtime=runtime)
-            request_id = await _invite_on(harness, "apac")
-    finally:
-        await runtime.close()
+    async with _running(settings, slack, nodes, clock) as harness:
+        request_id = await _invite_on(harness, "apac")
 
     without_apac = SITES_FILE.split("[sites.apac]")[0]
     settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url, without_apac)
@@ -409,24 +387,15 @@ async def test_a_retired_site_takes_no_request_but_its_invitations_are_followed(
         'local_short_name = "acme-apac"', 'local_short_name = "acme-apac"\nretired = true'
     )
     settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url, retired)
-    runtime = await Runtime.start(settings, http_mode=True, clock=clock)
-    try:
-        async with (
-            TestServer(runtime.web_app(), host="127.0.0.1") as server,
-            aiohttp.ClientSession() as http,
-        ):
-            url = str(server.make_url("/slack/events"))
-            harness = Harness(slack, nodes["eu"].simulator, url, http, runtime=runtime)
-            refused = await harness.command("connect site=apac")
-            assert "The site apac is retired" in refused.body["text"]
-            await harness.command("connect")
-            opened = await harness.slack.wait_for(
-                "views.open", lambda c: c.args["view"].get("private_metadata") == ""
-            )
-            offered = [o["value"] for o in opened.args["view"]["blocks"][1]["element"]["options"]]
-            assert offered == ["eu", "us"]
-            nodes["apac"].simulator.accept("acme-apac_to_partner")
-            await runtime.jobs.tick()
-            assert (await harness.repository_request(request_id)).status is Status.ACTIVE
-    finally:
-        await runtime.close()
+    async with _running(settings, slack, nodes, clock) as harness:
+        refused = await harness.command("connect site=apac")
+        assert "The site apac is retired" in refused.body["text"]
+        await harness.command("connect")
+        opened = await harness.slack.wait_for(
+            "views.open", lambda c: c.args["view"].get("private_metadata") == ""
+        )
+        offered = [o["value"] for o in opened.args["view"]["blocks"][1]["element"]["options"]]
+        assert offered == ["eu", "us"]
+        nodes["apac"].simulator.accept("acme-apac_to_partner")
+        await harness.runtime.jobs.tick()
+        assert (await harness.repository_request(request_id)).status is Status.ACTIVE
