@@ -25,6 +25,8 @@ async def _story(url: str) -> None:
     repository = RequestRepository(make_sessionmaker(engine))
     request = await repository.add(RequestFields("acme", "p", "acme_to_p", "", "SUP"), "U1", DAY1)
     await repository.transition(request, Status.REJECTED, actor="U2", at=DAY2, note="rejected")
+    fields = RequestFields("acme", "p", "acme_to_p", "", "SUP", "eu")
+    await repository.add(fields, "U3", DAY2)
     await engine.dispose()
 
 
@@ -44,15 +46,18 @@ class TestAuditExport:
         assert [(e["actor"], e["from_status"], e["to_status"]) for e in events] == [
             ("U1", "", "pending_approval"),
             ("U2", "pending_approval", "rejected"),
+            ("U3", "", "pending_approval"),
         ]
         assert events[0]["connection_name"] == "acme_to_p"
+        assert [e["site"] for e in events] == ["default", "default", "eu"]  # same name, 2 sites
         assert events[1]["at"] == DAY2.isoformat()
 
     def test_csv_since(self, database: str, capsys: pytest.CaptureFixture[str]) -> None:
         """CSV with a header; --since leaves out what came before."""
         assert main(["audit", "export", "--format", "csv", "--since", "2026-11-02"]) == 0
         rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-        assert [row["to_status"] for row in rows] == ["rejected"]
+        assert [row["to_status"] for row in rows] == ["rejected", "pending_approval"]
+        assert [row["site"] for row in rows] == ["default", "eu"]
         assert rows[0]["request_id"] == "1"
 
     def test_missing_database_is_an_error_not_an_empty_export(

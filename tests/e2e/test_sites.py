@@ -11,14 +11,16 @@ import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
 
 from bot.approvals.model import Status
+from bot.cli.doctor import run_checks
 from bot.config import Settings, SettingsError, load_settings
 from bot.runtime.app import Runtime
 from bot.sandbox.exalate_simulator import Simulator
@@ -236,6 +238,8 @@ async def test_two_sites_may_each_have_a_connection_of_the_same_name(
     listing = json.dumps((await harness.command("status", user=BOB)).body)
     assert "acme_to_partner (eu)" in listing
     assert "acme_to_partner (us)" in listing
+    assert listing.count("*Site us*") == 1  # grouped by site, newest site's group first
+    assert listing.index("*Site us*") < listing.index("*Site eu*")
     only_us = json.dumps((await harness.command("status site=us", user=BOB)).body)
     assert "acme_to_partner (us)" in only_us
     assert "acme_to_partner (eu)" not in only_us
@@ -399,3 +403,25 @@ async def test_a_retired_site_takes_no_request_but_its_invitations_are_followed(
         nodes["apac"].simulator.accept("acme-apac_to_partner")
         await harness.runtime.jobs.tick()
         assert (await harness.repository_request(request_id)).status is Status.ACTIVE
+
+
+async def test_doctor_checks_each_site_with_its_own_credentials(
+    nodes: dict[str, Node],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slack: FakeSlack,
+    bot_database_url: str,
+) -> None:
+    """Each site's URL, token or login, Jira version, Exalate API and projects, named with
+    the site; a wrong password fails us's login alone, naming its variable."""
+    settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url)
+    wrong = replace(settings.sites[1], password=SecretStr("wrong"))
+    settings._sites = (settings.sites[0], wrong, settings.sites[2])
+    checks = {check.name: check async for check in run_checks(settings, http_mode=True)}
+    for site in ("eu", "apac"):
+        assert checks[f"Site {site}: Jira token"].ok is True
+        assert checks[f"Site {site}: Projects"].detail == "5 open for incoming sync"
+    assert checks["Site us: Jira login"].ok is False
+    assert "Jira refuses JIRA_PASSWORD_US" in checks["Site us: Jira login"].detail
+    assert checks["Site us: Exalate REST API"].ok is False
+    assert checks["Sites file"].ok is True
