@@ -258,7 +258,13 @@ class Lifecycle:
             await self._tell.note_in_thread(noted, Notice.CONNECTION_APPEARED)
 
     async def _note_status(self, request: ConnectionRequest, found: Connection) -> None:
-        """A status the life cycle has no state for: show it, once, and keep watching."""
+        """A status the life cycle has no state for: show it, once, and keep watching.
+
+        Unchanged since this poll read the request, nothing is written: hundreds of
+        invitations pending on a site would otherwise cost as many write transactions a
+        poll, each one also voiding the shared read that status answers come from."""
+        if request.exalate_status == (found.status or None):
+            return
         changed = await self._store.note_status(request, found.status or None)
         if changed is None:
             return  # unchanged, or another process recorded it first

@@ -68,3 +68,29 @@ async def test_a_poll_that_sees_the_connection_again_starts_the_count_over() -> 
         await world.lifecycle.poll(world.site())
     back = await world.now(invited)
     assert (back.status, back.missed_polls) == (Status.INVITED, 0)
+
+
+async def test_polls_that_find_nothing_new_write_nothing() -> None:
+    """Invitations still pending cost a poll no write: a write each would take the
+    database's lock once per invitation and void the shared status read every tick."""
+    world = make_world()
+    for remote in ("p1", "p2", "p3"):
+        await world.invited(remote=remote)
+    await world.lifecycle.poll(world.site())  # records Exalate's PENDING once
+    before = world.store.writes
+    await world.lifecycle.poll(world.site())
+    await world.lifecycle.poll(world.site())
+    assert world.store.writes == before
+
+
+async def test_a_status_exalate_changes_is_noted_once() -> None:
+    world = make_world()
+    invited = await world.invited()
+    world.exalate().set_status(invited.fields.connection_name, "Paused")
+    for _ in range(3):
+        await world.lifecycle.poll(world.site())
+    assert (await world.now(invited)).exalate_status == "Paused"
+    notes = [
+        e for e in world.notifier.events if e == ("note_in_thread", invited.id, "exalate_status")
+    ]
+    assert len(notes) == 1
