@@ -17,12 +17,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.exalate.auth import BearerToken
 from bot.site_config import (
     DEFAULT_CONFIG_FILE,
     SiteConfig,
     SitesInvalid,
     check_http_url,
     check_project_patterns,
+    check_short_name,
     config_path,
     environment,
     flat_site,
@@ -178,6 +180,11 @@ class Settings(DatabaseSettings):
             )
         return ids
 
+    @field_validator("exalate_local_short_name")
+    @classmethod
+    def _short_name(cls, value: str) -> str:
+        return check_short_name(value)
+
     @field_validator("exalate_projects", mode="before")
     @classmethod
     def _projects(cls, value: object) -> tuple[str, ...]:
@@ -311,7 +318,9 @@ def load_settings(mode: Literal["socket", "http"] | None = None, /, **overrides:
 
 def _given(overrides: dict[str, Any]) -> _SiteVariables:
     raw: dict[str, Any] = {
-        k: str(v) for k, v in overrides.items() if k in _SiteVariables.model_fields
+        k: str(v)
+        for k, v in overrides.items()
+        if k in _SiteVariables.model_fields and v is not None
     }
     return _SiteVariables(**raw)
 
@@ -349,10 +358,14 @@ def _sites(settings: Settings | None, overrides: dict[str, Any]) -> tuple[SiteCo
         )
     if settings is None or settings.jira_url is None or settings.jira_token is None:
         return ()  # malformed: pydantic has named it
+    try:  # a secret file's final line break is no part of the token
+        token = BearerToken(settings.jira_token.get_secret_value().strip())
+    except ValueError as error:  # says what is wrong, never the value
+        raise SitesInvalid([f"JIRA_TOKEN: {error}"]) from None
     return (
         flat_site(
             settings.jira_url,
-            settings.jira_token,
+            token,
             local_short_name=settings.exalate_local_short_name,
             projects=settings.exalate_projects,
             initiation=settings.exalate_initiation,

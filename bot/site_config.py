@@ -8,7 +8,6 @@ so an operator fixes the whole file in one go.
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import ipaddress
 import os
@@ -17,15 +16,16 @@ import stat
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from bot.approvals.model import DEFAULT_SITE
 from bot.approvals.rules import SHORT_NAME_MAX
+from bot.exalate.auth import BasicAuth, BearerToken, Credentials
 
 DEFAULT_CONFIG_FILE = "exalate-bot.toml"
 SITE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -71,27 +71,32 @@ def check_project_patterns(value: object) -> tuple[str, ...]:
     return patterns
 
 
+def check_short_name(value: str) -> str:
+    """A local instance short name as Exalate's wizard takes it, or empty (none to offer)."""
+    if value and not (len(value) <= SHORT_NAME_MAX and _SHORT_NAME.fullmatch(value)):
+        raise ValueError(
+            "must start with a letter and hold only letters, digits, '_' or '-' "
+            f"(at most {SHORT_NAME_MAX})"
+        )
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
-    """One Exalate node as configured: where it is, how to authenticate, what it allows.
-
-    Exactly one of ``token`` (a personal access token, sent as Bearer) and
-    ``username``/``password`` (Jira basic auth) is set.
-    """
+    """One Exalate node as configured: where it is, how the bot signs in (a personal
+    access token, or Jira basic auth), what it allows."""
 
     name: str
     jira_url: str
+    credentials: Credentials
+    credentials_from: str = "JIRA_TOKEN"
+    """Where the secret comes from, for messages: the variable's name, never its value."""
     local_short_name: str = ""
     projects: tuple[str, ...] = ()
     """Jira project keys or ``*``-patterns allowed for incoming sync; empty: all."""
     initiation: Initiation = "api"
     retired: bool = False
     """Read-only: its invitations are still followed, no new request is taken."""
-    token: SecretStr | None = field(default=None, repr=False)
-    username: str | None = None
-    password: SecretStr | None = field(default=None, repr=False)
-    credentials_from: str = "JIRA_TOKEN"
-    """Where the secret comes from, for messages: the variable's name, never its value."""
 
     def project_allowed(self, key: str) -> bool:
         """Whether ``key`` may be chosen for incoming sync on this site."""
@@ -106,15 +111,14 @@ class SiteConfig:
         url = urllib.parse.urlsplit(self.jira_url)
         return url.scheme == "http" and not is_loopback(url.hostname or "")
 
+    @property
+    def uses_token(self) -> bool:
+        return isinstance(self.credentials, BearerToken)
+
     def secrets(self) -> list[str]:
         """What the log filter must redact: the token; or, for basic auth, the password
-        and the header's ``base64(username:password)``, which anyone can decode back to
-        it (as ``bot.exalate.auth.BasicAuth`` says it)."""
-        found = [s.get_secret_value() for s in (self.token, self.password) if s is not None]
-        if self.username is not None and self.password is not None:
-            pair = f"{self.username}:{self.password.get_secret_value()}"
-            found.append(base64.b64encode(pair.encode()).decode("ascii"))
-        return found
+        and the header's ``base64(username:password)``, which anyone can decode."""
+        return list(self.credentials.secrets())
 
 
 class _SiteEntry(BaseModel):
@@ -144,12 +148,7 @@ class _SiteEntry(BaseModel):
     @field_validator("local_short_name")
     @classmethod
     def _short_name(cls, value: str) -> str:
-        if value and not (len(value) <= SHORT_NAME_MAX and _SHORT_NAME.fullmatch(value)):
-            raise ValueError(
-                "must start with a letter and hold only letters, digits, '_' or '-' "
-                f"(at most {SHORT_NAME_MAX})"
-            )
-        return value
+        return check_short_name(value)
 
     @field_validator("token_env", "password_env")
     @classmethod
@@ -219,7 +218,7 @@ def read_sites(path: Path, env: Mapping[str, str]) -> tuple[SiteConfig, ...]:
         problems.extend(f"{place} {line}" for line in wrong)
         if site is not None:
             sites.append(site)
-    problems.extend(_duplicate_short_names(where, sites))
+    problems.extend(_duplicates(where, sites))
     if problems:
         raise SitesInvalid(problems)
     return tuple(sites)
@@ -245,40 +244,47 @@ def _resolve(
     if not secret.strip():
         state = "is empty" if variable in env else "is not set"
         return None, [f"names {variable}, which {state} in the environment"]
+    try:
+        credentials: Credentials = (
+            BasicAuth(entry.username or "", secret.rstrip("\r\n"))
+            if basic
+            else BearerToken(secret.strip())  # a secret file's final line break
+        )
+    except ValueError as error:  # says what is wrong, never the value
+        return None, [f"{variable}: {error}"]
     site = SiteConfig(
         name=name,
         jira_url=entry.jira_url,
+        credentials=credentials,
+        credentials_from=variable,
         local_short_name=entry.local_short_name,
         projects=entry.projects,
         initiation=entry.initiation,
         retired=entry.retired,
-        token=SecretStr(secret) if entry.token_env else None,
-        username=entry.username,
-        password=SecretStr(secret) if basic else None,
-        credentials_from=variable,
     )
     return site, []
 
 
-def _duplicate_short_names(where: str, sites: list[SiteConfig]) -> list[str]:
-    seen: dict[str, str] = {}
+def _duplicates(where: str, sites: list[SiteConfig]) -> list[str]:
+    """Two sites that are one node: the same short name, or the same Jira. Each would
+    see the other's connections as made outside the bot, and names would clash."""
     problems = []
-    for site in sites:
-        key = site.local_short_name.casefold()
-        if not key:
-            continue
-        if key in seen:
-            problems.append(
-                f"{where}: [sites.{site.name}] local_short_name {site.local_short_name!r} is "
-                f"also [sites.{seen[key]}]'s: each node's short name is its own"
-            )
-        seen.setdefault(key, site.name)
+    for what in ("local_short_name", "jira_url"):
+        seen: dict[str, str] = {}
+        for site in sites:
+            value = str(getattr(site, what)).casefold()
+            if value and value in seen:
+                problems.append(
+                    f"{where}: [sites.{site.name}] {what} is also [sites.{seen[value]}]'s: "
+                    "each site is a node of its own"
+                )
+            seen.setdefault(value, site.name)
     return problems
 
 
 def flat_site(
     jira_url: str,
-    token: SecretStr,
+    token: BearerToken,
     *,
     local_short_name: str,
     projects: tuple[str, ...],
@@ -288,10 +294,10 @@ def flat_site(
     return SiteConfig(
         name=DEFAULT_SITE,
         jira_url=jira_url,
+        credentials=token,
         local_short_name=local_short_name,
         projects=projects,
         initiation=initiation,
-        token=token,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import SettingsError, load_settings
+from bot.exalate import BearerToken
 
 VALID = {
     "SLACK_BOT_TOKEN": "xoxb-1-abc",
@@ -72,9 +73,7 @@ class TestSettings:
         environment.delenv("JIRA_TOKEN")
         environment.chdir(tmp_path)
         (tmp_path / ".env").write_text("JIRA_TOKEN=from-dotenv\n")
-        token = load_settings().sites[0].token
-        assert token is not None
-        assert token.get_secret_value() == "from-dotenv"
+        assert load_settings().sites[0].credentials == BearerToken("from-dotenv")
 
     @pytest.mark.parametrize("name", sorted(VALID))
     def test_missing_value_is_named(self, environment: pytest.MonkeyPatch, name: str) -> None:

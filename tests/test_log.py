@@ -8,7 +8,6 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 
 from bot.exalate.auth import BasicAuth, BearerToken
 from bot.log import REDACTED, JsonLines, RedactSecrets, remember_secret
@@ -114,8 +113,7 @@ def _basic_site(username: str = "jira-bot", password: str = PASSWORD) -> SiteCon
     return SiteConfig(
         name="eu",
         jira_url="https://jira.example",
-        username=username,
-        password=SecretStr(password),
+        credentials=BasicAuth(username, password),
         credentials_from="JIRA_PASSWORD_EU",
     )
 
@@ -124,9 +122,7 @@ def _basic_site(username: str = "jira-bot", password: str = PASSWORD) -> SiteCon
 def logged() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     """A logger at DEBUG whose handler redacts as the bot's does, with a basic-auth
     site's and a token site's secrets; the second item is what it wrote."""
-    token_site = SiteConfig(
-        name="us", jira_url="https://j.example", token=SecretStr("pat-0123456789")
-    )
+    token_site = SiteConfig("us", "https://j.example", BearerToken("pat-0123456789"))
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.addFilter(RedactSecrets([*_basic_site().secrets(), *token_site.secrets()]))
@@ -145,9 +141,7 @@ class TestBasicAuth:
         """A basic-auth site names the password and the header's base64, exactly the
         strings the client's credentials name; a token site its token."""
         assert set(_basic_site().secrets()) == set(BasicAuth("jira-bot", "s3cret-Pass").secrets())
-        token_site = SiteConfig(
-            name="us", jira_url="https://j.example", token=SecretStr("t-123456")
-        )
+        token_site = SiteConfig("us", "https://j.example", BearerToken("t-123456"))
         assert token_site.secrets() == list(BearerToken("t-123456").secrets())
 
     def test_header_logged_at_debug_and_info_is_redacted(

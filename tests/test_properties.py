@@ -125,7 +125,7 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
         exalate = ExalateClient(http, url, BearerToken("t"), read_retries=0)
         notifier = RecordingNotifier()
         repository = RequestRepository(make_sessionmaker(engine))
-        site = Site.of(SiteConfig("default", url), exalate, list_ttl=60)
+        site = Site.of(SiteConfig("default", url, BearerToken("t")), exalate, list_ttl=60)
         services = build_services(
             repository=repository,
             sites=Sites([site]),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import SettingsError, load_settings
+from bot.exalate import BasicAuth, BearerToken
 from bot.site_config import loosely_writable
 
 COMMON = {
@@ -61,13 +62,11 @@ def test_the_file_in_the_working_directory_describes_the_sites(environment: obje
         "https://jira-eu.example.test",
         "acme-eu",
     )
-    assert eu.token is not None
-    assert eu.token.get_secret_value() == "eu-personal-token"
+    assert eu.credentials == BearerToken("eu-personal-token")
     assert [eu.project_allowed(k) for k in ("SUP", "OPS-1", "DEV")] == [True, True, False]
-    assert (eu.initiation, eu.retired, eu.username) == ("api", False, None)
-    assert (us.username, us.initiation, us.retired) == ("exalate-bot", "assisted", True)
-    assert us.password is not None
-    assert us.password.get_secret_value() == "us-password"
+    assert (eu.initiation, eu.retired) == ("api", False)
+    assert (us.initiation, us.retired) == ("assisted", True)
+    assert us.credentials == BasicAuth("exalate-bot", "us-password")
     assert us.project_allowed("ANY")
 
 
@@ -90,9 +89,7 @@ def test_a_secret_may_come_from_the_dotenv_file(environment: pytest.MonkeyPatch)
     environment.delenv("JIRA_TOKEN_EU")
     Path(".env").write_text("JIRA_TOKEN_EU=from-dotenv\n")
     Path("exalate-bot.toml").write_text(TWO_SITES)
-    token = load_settings().sites[0].token
-    assert token is not None
-    assert token.get_secret_value() == "from-dotenv"
+    assert load_settings().sites[0].credentials == BearerToken("from-dotenv")
 
 
 def test_without_a_file_the_flat_variables_are_the_default_site(
@@ -110,8 +107,7 @@ def test_without_a_file_the_flat_variables_are_the_default_site(
         "acme",
     )
     assert (site.initiation, site.projects, site.retired) == ("assisted", ("SUP",), False)
-    assert site.token is not None
-    assert site.token.get_secret_value() == "flat-token"
+    assert site.credentials == BearerToken("flat-token")
 
 
 def test_without_a_file_the_flat_variables_are_required(environment: object) -> None:
@@ -206,7 +202,7 @@ username = "bot"
 """
     )
     message = _problems()
-    assert "[sites.us] local_short_name 'ACME' is also [sites.eu]'s" in message
+    assert "[sites.us] local_short_name is also [sites.eu]'s" in message
     assert "[sites.Both] the name must be lower case" in message
     assert "[sites.Both] gives token_env and username/password_env: choose one" in message
     assert "[sites.half] basic auth needs both username (without ':') and password_env" in message
@@ -239,3 +235,42 @@ def test_a_file_others_may_write_is_noticed(tmp_path: Path) -> None:
     assert not loosely_writable(path)
     os.chmod(path, 0o620)
     assert loosely_writable(path)
+
+
+def test_a_secret_files_line_break_is_dropped_and_a_broken_token_refused(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    """A token read from a secret file ends in a line break: no part of it. A token with
+    a space or a control character inside is refused at start, naming the variable and
+    never the value."""
+    environment.setenv("JIRA_TOKEN_EU", "eu-personal-token\n")
+    Path("exalate-bot.toml").write_text(TWO_SITES)
+    assert load_settings().sites[0].credentials == BearerToken("eu-personal-token")
+    environment.setenv("JIRA_TOKEN_EU", "eu-personal token")
+    message = _problems()
+    assert "[sites.eu] JIRA_TOKEN_EU: the Jira token must not contain spaces" in message
+    assert "personal token" not in message
+
+
+def test_two_sites_on_one_jira_are_refused(environment: object) -> None:
+    Path("exalate-bot.toml").write_text(
+        TWO_SITES.replace("https://jira-us.example.test", "https://JIRA-EU.example.test")
+    )
+    assert "[sites.us] jira_url is also [sites.eu]'s" in _problems()
+
+
+def test_a_flat_token_is_checked_as_a_sites_is(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("JIRA_URL", "https://jira.example.test/")
+    environment.setenv("JIRA_TOKEN", "flat-token\n")
+    assert load_settings().sites[0].credentials == BearerToken("flat-token")
+    environment.setenv("JIRA_TOKEN", "flat\x07token")
+    assert "JIRA_TOKEN: the Jira token must not contain spaces or control" in _problems()
+    environment.setenv("JIRA_TOKEN", "flat-token")
+    environment.setenv("EXALATE_LOCAL_SHORT_NAME", "acme eu")
+    assert "EXALATE_LOCAL_SHORT_NAME must start with a letter" in _problems()
+
+
+def test_an_override_of_none_is_no_value(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("JIRA_URL", "https://jira.example.test/")
+    environment.setenv("JIRA_TOKEN", "flat-token")
+    assert load_settings(exalate_config=None).sites[0].name == "default"

@@ -22,7 +22,6 @@ from bot.approvals.model import DEFAULT_SITE
 from bot.config import Settings
 from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
 from bot.private_files import loose, sqlite_files
-from bot.runtime.sites import credentials_of
 from bot.site_config import SiteConfig, config_path, loosely_writable
 from bot.vault import key_file_for
 from storage.db import DatabaseProblem, explained, make_engine, sqlite_file
@@ -206,7 +205,7 @@ async def _site_checks(
     exalate = ExalateClient(
         session,
         site.jira_url,
-        credentials_of(site),
+        site.credentials,
         read_timeout=settings.jira_timeout,
         read_retries=0,
     )
@@ -215,7 +214,7 @@ async def _site_checks(
     for check in (jira_transport(site),):
         yield replace(check, name=prefix + check.name + retired)
     for name, jira_check in (
-        ("Jira token" if site.token is not None else "Jira login", _jira_credentials),
+        ("Jira token" if site.uses_token else "Jira login", _jira_credentials),
         ("Jira version", _jira_version),
         ("Exalate REST API", _exalate_api),
         ("Projects", _projects),
@@ -240,13 +239,13 @@ def jira_transport(site: SiteConfig) -> Check:
 
 
 async def _jira_credentials(exalate: ExalateClient, site: SiteConfig) -> Check:
-    name = "Jira token" if site.token is not None else "Jira login"
+    name = "Jira token" if site.uses_token else "Jira login"
     try:
         user = await exalate.myself()
     except ExalateAuthError:
         fix = (
             "create a personal access token (Profile → Personal Access Tokens) for an Exalate admin"
-            if site.token is not None
+            if site.uses_token
             else "check the user name and password of an Exalate admin"
         )
         return Check(name, False, f"Jira refuses {site.credentials_from}: {fix}.")

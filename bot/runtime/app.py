@@ -176,10 +176,10 @@ class Runtime:
         # Requests made after a listener's ack give way to answers still pending.
         http = aiohttp.ClientSession(trace_configs=[inflight.trace_config()])
         metrics = Metrics()
-        sites = build_sites(settings, http, metrics)
         client = make_slack_client(settings, http)
         repository = RequestRepository(sessions, pause=inflight.give_way)
         try:
+            sites = build_sites(settings, http, metrics)
             await refuse_orphans(repository, sites)
         except BaseException:
             await http.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 
 from bot.config import Settings, SettingsError
-from bot.exalate import BasicAuth, BearerToken, Credentials, ExalateClient
+from bot.exalate import ExalateClient
 from bot.metrics import Metrics
 from bot.service import Site, Sites
 from bot.site_config import SiteConfig
@@ -16,22 +16,13 @@ from storage import RequestRepository
 LIST_CACHE_SECONDS = 60.0
 
 
-def credentials_of(config: SiteConfig) -> Credentials:
-    """The site's way of signing in to Jira."""
-    if config.token is not None:
-        return BearerToken(config.token.get_secret_value())
-    assert config.username is not None
-    assert config.password is not None
-    return BasicAuth(config.username, config.password.get_secret_value())
-
-
 def make_client(
     config: SiteConfig, settings: Settings, http: aiohttp.ClientSession, metrics: Metrics
 ) -> ExalateClient:
     return ExalateClient(
         http,
         config.jira_url,
-        credentials_of(config),
+        config.credentials,
         read_timeout=settings.jira_timeout,
         create_timeout=settings.exalate_create_timeout,
         read_retries=settings.jira_retries,

@@ -17,11 +17,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from pydantic import SecretStr
 
 from bot.approvals.model import Status
 from bot.cli.doctor import run_checks
 from bot.config import Settings, SettingsError, load_settings
+from bot.exalate import BasicAuth
 from bot.runtime.app import Runtime
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import FakeSlack
@@ -415,7 +415,7 @@ async def test_doctor_checks_each_site_with_its_own_credentials(
     """Each site's URL, token or login, Jira version, Exalate API and projects, named with
     the site; a wrong password fails us's login alone, naming its variable."""
     settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url)
-    wrong = replace(settings.sites[1], password=SecretStr("wrong"))
+    wrong = replace(settings.sites[1], credentials=BasicAuth(US_LOGIN[0], "wrong"))
     settings._sites = (settings.sites[0], wrong, settings.sites[2])
     checks = {check.name: check async for check in run_checks(settings, http_mode=True)}
     for site in ("eu", "apac"):

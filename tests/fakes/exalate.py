@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from bot.exalate import (
+    BearerToken,
     Connection,
     ConnectionSpec,
     CreatedConnection,
@@ -92,7 +93,12 @@ def fake_site(
     **settings: object,
 ) -> Site:
     """A site over a ``FakeExalate``, its lists cached for a minute."""
-    config = SiteConfig(name=name, jira_url=f"https://jira-{name}.example.test", **settings)  # type: ignore[arg-type]
+    config = SiteConfig(
+        name,
+        f"https://jira-{name}.example.test",
+        BearerToken(f"{name}-token"),
+        **settings,  # type: ignore[arg-type]
+    )
     return Site.of(config, exalate or FakeExalate(), list_ttl=60)
 
 

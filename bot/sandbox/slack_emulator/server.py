@@ -16,6 +16,11 @@ Like Slack, the emulator hands out what payloads carry: `FakeSlack.trigger_id` a
 Slack's limits. Acks must arrive within `ACK_DEADLINE` (`push_envelope` and
 `FakeSlack.check_ack` enforce it), or Slack would show the person an error.
 
+A test steers the workspace as things happen in Slack: `FakeSlack.archive` a channel,
+`FakeSlack.deactivate` a person, `FakeSlack.revoke_token`, `FakeSlack.throttle` a method
+(rate limits are off unless asked for), `FakeSlack.redeliver_event`; `fail`,
+`answer` and `rate_limit` script the next answers of a method outright.
+
 Usage::
 
     async with FakeSlack(usergroups={"S1": ["U1"]}, channels={"C1"}) as fake:
@@ -51,10 +56,11 @@ from typing import Any, Self
 from aiohttp import WSCloseCode, web
 
 from bot.sandbox.slack_emulator.block_kit import ack_problems
+from bot.sandbox.slack_emulator.rate_limits import SLACK_LIMITS, Limit, RateLimiter
 from bot.sandbox.slack_emulator.socket_mode import SocketModeSide
 from bot.sandbox.slack_emulator.workspace import Refusal, Workspace
 
-__all__ = ["ACK_DEADLINE", "Call", "FakeSlack"]
+__all__ = ["ACK_DEADLINE", "Call", "FakeSlack", "retry_headers"]
 
 ACK_DEADLINE = 3.0
 """Seconds Slack waits for an HTTP answer or a Socket Mode ack before showing an error."""
@@ -81,6 +87,20 @@ class Call:
     token: str | None
 
 
+def retry_headers(retry_num: int = 1, reason: str = "http_timeout") -> dict[str, str]:
+    """The headers Slack adds when it delivers an Events API request again over HTTP.
+
+    ``reason`` is one of Slack's: ``http_timeout`` (no answer within 3 s),
+    ``too_many_redirects``, ``connection_failed``, ``ssl_error``, ``http_error`` (an answer
+    other than 2xx) or ``unknown_error``. Slack retries three times: at once, after a
+    minute, after five. A harness posting events merges these into its signed request's
+    headers (they are not part of the signature) and sends the same body again.
+    """
+    if retry_num < 1:
+        raise ValueError("a redelivery is attempt 1 or later")
+    return {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": reason}
+
+
 @dataclass(frozen=True)
 class _Reply:
     """A scripted answer that replaces the normal one for a single call."""
@@ -103,18 +123,22 @@ class FakeSlack(SocketModeSide):
         usergroups: Mapping[str, Sequence[str]] | None = None,
         users: Iterable[str] = (),
         channels: Iterable[str] = (),
+        private_channels: Iterable[str] = (),
+        scopes: Iterable[str] | None = None,
         extra_scopes: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
         ack_deadline: float = ACK_DEADLINE,
         socket_mode_elsewhere: str | None = None,
     ) -> None:
-        """``users`` exist besides the groups' members; the bot is in ``channels``; its
-        token has the manifest's scopes plus ``extra_scopes``; ``clock`` times trigger
-        ids and response URLs (a test may move it); an ack later than ``ack_deadline``
-        seconds fails the test. ``socket_mode_elsewhere``, another emulator's
-        ``socket_mode_url``, sends Socket Mode clients there, as Slack serves its
-        WebSockets from other hosts than its Web API: a benchmark then times acks in a
-        process that answers no Web API calls."""
+        """``users`` exist besides the groups' members; the bot is in ``channels``;
+        ``private_channels`` are private (the bot is in those of them also in
+        ``channels``); its token has ``scopes`` (by default `DEFAULT_SCOPES`: the
+        manifest's and ``users:read``, ``groups:read``) plus ``extra_scopes``; ``clock``
+        times trigger ids, response URLs and rate limits (a test may move it); an ack
+        later than ``ack_deadline`` seconds fails the test. ``socket_mode_elsewhere``,
+        another emulator's ``socket_mode_url``, sends Socket Mode clients there, as Slack
+        serves its WebSockets from other hosts than its Web API: a benchmark then times
+        acks in a process that answers no Web API calls."""
         self.ack_deadline = ack_deadline
         self._socket_mode_elsewhere = socket_mode_elsewhere
         self.workspace = Workspace(
@@ -122,9 +146,13 @@ class FakeSlack(SocketModeSide):
             usergroups={group: list(members) for group, members in (usergroups or {}).items()},
             users=set(users),
             member_of=set(channels),
+            private=set(private_channels),
             clock=clock,
         )
+        if scopes is not None:
+            self.workspace.scopes = set(scopes)
         self.workspace.scopes |= set(extra_scopes)
+        self._limiter = RateLimiter(clock)
         self.calls: list[Call] = []
         self.faults: list[Exception] = []
         """Exceptions the emulator itself raised; ``close`` fails with the first."""
@@ -220,8 +248,49 @@ class FakeSlack(SocketModeSide):
         return self.workspace.issue_trigger()
 
     def deactivate(self, user_id: str) -> None:
-        """Deactivate a person: opening a DM with them is refused with ``user_disabled``."""
+        """Deactivate a person, as Slack does: users.info shows them ``"deleted": true``
+        and conversations.open with them answers ``user_disabled``, but a DM already open
+        still takes posts (python-slack-sdk#1156); those land in `unread`."""
         self.workspace.deactivate(user_id)
+
+    def reactivate(self, user_id: str) -> None:
+        """Undo `deactivate`."""
+        self.workspace.reactivate(user_id)
+
+    @property
+    def unread(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Posts Slack took into a deactivated person's DM, by (channel, ts)."""
+        return self.workspace.unread
+
+    def archive(self, channel: str) -> None:
+        """Archive ``channel``: chat.postMessage (and postEphemeral) there answer
+        ``is_archived``, chat.update of a message there ``is_inactive`` (what Slack's
+        reference documents for chat.update), conversations.info ``"is_archived": true``."""
+        self.workspace.archive(channel)
+
+    def unarchive(self, channel: str) -> None:
+        """Undo `archive`."""
+        self.workspace.unarchive(channel)
+
+    def make_private(self, channel: str, *, private: bool = True) -> None:
+        """Make ``channel`` private (or public again). Outside a private channel the bot
+        is told ``channel_not_found``, by chat.postMessage and conversations.info alike,
+        where a public one says ``not_in_channel``."""
+        if private:
+            self.workspace.private.add(channel)
+        else:
+            self.workspace.private.discard(channel)
+
+    def revoke_token(self, reason: str = "token_revoked", *, token: str | None = None) -> None:
+        """Refuse every Web API call with the bot token, auth.test included: 200 and
+        ``ok: false`` with ``reason`` (``token_revoked``, ``invalid_auth`` or
+        ``account_inactive``), as Slack does. ``token`` picks one token; by default
+        every bot token is refused. App-level (``xapp-``) tokens are not affected."""
+        self.workspace.revoke(reason, token)
+
+    def restore_token(self, *, token: str | None = None) -> None:
+        """Honour the token again (by default: lift the refusal of every bot token)."""
+        self.workspace.restore(token)
 
     @property
     def member_of(self) -> set[str]:
@@ -293,6 +362,34 @@ class FakeSlack(SocketModeSide):
         body = {"ok": False, "error": "ratelimited"}
         self._script(method, _Reply(429, body, {"Retry-After": str(retry_after)}), times)
 
+    def throttle(
+        self,
+        method: str,
+        calls: int,
+        *,
+        window: float = 60.0,
+        per_channel: bool = False,
+        retry_after: int | None = None,
+    ) -> None:
+        """Let ``method`` take ``calls`` calls per ``window`` seconds (per channel if
+        ``per_channel``); beyond that it answers as Slack's rate limiter does: HTTP 429,
+        ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``. ``Retry-After`` is
+        the whole seconds until a call is allowed again (at least 1), or ``retry_after``.
+        Windows are timed by the emulator's clock. Calls refused do not count."""
+        self._limiter.set(method, Limit(calls, window, per_channel, retry_after))
+
+    def throttle_like_slack(self, *, window_scale: float = 1.0) -> None:
+        """`throttle` every method the emulator answers by its documented tier:
+        chat.postMessage one a second per channel, chat.update 50 a minute, and so on
+        (`rate_limits.SLACK_LIMITS`). ``window_scale`` shrinks the windows for quick
+        tests: 0.01 makes a minute 0.6 s."""
+        for method, (calls, window, per_channel) in SLACK_LIMITS.items():
+            self.throttle(method, calls, window=window * window_scale, per_channel=per_channel)
+
+    def unthrottle(self, method: str | None = None) -> None:
+        """Lift the limit on ``method`` (by default, on every method)."""
+        self._limiter.clear(method)
+
     def _script(self, method: str, reply: _Reply, times: int) -> None:
         if times < 1:
             raise ValueError("times must be at least 1")
@@ -325,6 +422,13 @@ class FakeSlack(SocketModeSide):
         if scripted is not None:
             return web.json_response(
                 scripted.body, status=scripted.status, headers={**headers, **scripted.headers}
+            )
+        retry_after = self._limiter.check(method, args)
+        if retry_after is not None:
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={**headers, "Retry-After": str(retry_after)},
             )
         try:
             body = self.workspace.answer(method, args, token)

@@ -47,6 +47,8 @@ class SocketModeSide:
         payload: dict[str, Any],
         *,
         accepts_response_payload: bool = True,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
         timeout: float = 5.0,
     ) -> dict[str, Any]:
         """Deliver a payload over Socket Mode and return the client's ack message.
@@ -57,15 +59,43 @@ class SocketModeSide:
         `ACK_DEADLINE` after the envelope was sent, or whose payload Slack would
         refuse, fails with an ``AssertionError``, as does no ack within ``timeout``
         (Bolt sends none when no listener acks) or having no client connected.
+        An ``events_api`` envelope carries ``retry_attempt`` and ``retry_reason``
+        (see `redeliver_event`).
         """
         message, elapsed = await self.push_timed(
             envelope_type,
             payload,
             accepts_response_payload=accepts_response_payload,
+            retry_attempt=retry_attempt,
+            retry_reason=retry_reason,
             timeout=timeout,
         )
         self.check_ack(elapsed, message.get("payload") or {})
         return message
+
+    async def redeliver_event(
+        self,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 1,
+        retry_reason: str = "http_timeout",
+        timeout: float = 5.0,
+    ) -> dict[str, Any]:
+        """Deliver an Events API payload again, as Slack does when an earlier delivery
+        was not acknowledged in time: the same payload (same ``event_id``), with
+        ``retry_attempt`` and ``retry_reason`` set. Bolt turns them into the
+        ``x-slack-retry-num`` and ``x-slack-retry-reason`` headers an HTTP delivery
+        carries (`retry_headers` builds those). Returns the ack, as `push_envelope`."""
+        if retry_attempt < 1:
+            raise ValueError("a redelivery is attempt 1 or later")
+        return await self.push_envelope(
+            "events_api",
+            payload,
+            accepts_response_payload=False,
+            retry_attempt=retry_attempt,
+            retry_reason=retry_reason,
+            timeout=timeout,
+        )
 
     async def push_timed(
         self,
@@ -73,6 +103,8 @@ class SocketModeSide:
         payload: dict[str, Any],
         *,
         accepts_response_payload: bool = True,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
         timeout: float = 5.0,
     ) -> tuple[dict[str, Any], float]:
         """Deliver a payload and return the ack with the seconds it took, judging
@@ -86,7 +118,7 @@ class SocketModeSide:
         }
         if envelope_type == "events_api":
             # Slack always sends these on events; Bolt turns them into x-slack-retry-* headers.
-            envelope |= {"retry_attempt": 0, "retry_reason": ""}
+            envelope |= {"retry_attempt": retry_attempt, "retry_reason": retry_reason}
         ack: asyncio.Future[tuple[dict[str, Any], float]] = (
             asyncio.get_running_loop().create_future()
         )

@@ -1,10 +1,14 @@
 """The workspace behind the emulator: who exists, where the bot may post, what it may do.
 
 Each Web API method here answers as Slack does, refusals included: a method the bot's
-scopes do not cover, a channel it is not in, a user who does not exist or was
-deactivated, a message that is not there, a ``trigger_id`` that is unknown, stale or
-spent, and blocks or views that break Block Kit's rules. A fake that accepted these
-would let a test pass where production breaks.
+scopes do not cover, a revoked token, a channel it is not in (or that is private or
+archived), a user who does not exist or was deactivated, a message that is not there, a
+``trigger_id`` that is unknown, stale or spent, a view updated with a stale ``hash``, and
+blocks or views that break Block Kit's rules. A fake that accepted these would let a
+test pass where production breaks.
+
+Error strings and scopes follow Slack's method reference as slack-ruby/slack-api-ref
+records it (``methods/**.json`` and ``docs.slack.dev/methods/*.json``, August 2026).
 """
 
 from __future__ import annotations
@@ -17,9 +21,23 @@ from typing import Any
 
 from bot.sandbox.slack_emulator.block_kit import block_problems, view_problems
 
-# The bot scopes of manifest.yml (a test keeps the two equal): the emulator grants
-# exactly these unless a test grants more.
+# The bot scopes of manifest.yml (a test keeps the two equal).
 MANIFEST_SCOPES = ("commands", "chat:write", "im:write", "usergroups:read")
+
+# Scopes the bot is to gain beyond the manifest (users.info, conversations.info on a
+# private channel). channels:read is planned too but is not granted by default: doctor's
+# end-to-end test of a token without it (test_unreadable_channel_is_not_a_failure) relies
+# on its absence; tests that want it pass ``extra_scopes={"channels:read"}``.
+ADDED_SCOPES = ("users:read", "groups:read")
+
+DEFAULT_SCOPES = MANIFEST_SCOPES + ADDED_SCOPES
+"""What the emulator's bot token is granted unless a test says otherwise."""
+
+TOKEN_REFUSALS = ("token_revoked", "invalid_auth", "account_inactive")
+"""How Slack answers every call with a token it no longer honours (status 200)."""
+
+# conversations.info takes any of these, the one a channel's kind needs.
+_CONVERSATION_READ_SCOPES = "channels:read,groups:read,im:read,mpim:read"
 
 TRIGGER_LIFETIME = 3.0
 """Seconds a trigger_id may be exchanged for a modal, once."""
@@ -33,6 +51,8 @@ _TS_SECOND = 1_700_000_000
 
 
 _Method = Callable[[Mapping[str, Any]], dict[str, Any]]
+_Scope = str | Callable[[Mapping[str, Any]], str] | None
+"""The scope a method needs: none, one, or one that depends on its arguments."""
 
 
 class Refusal(Exception):
@@ -65,14 +85,28 @@ class Workspace:
     deactivated: set[str] = field(default_factory=set)
     member_of: set[str] = field(default_factory=set)
     """Channels the bot was invited to; it may post only there and in DMs it opened."""
-    scopes: set[str] = field(default_factory=lambda: set(MANIFEST_SCOPES))
+    private: set[str] = field(default_factory=set)
+    """``C…`` channels that are private: to a bot outside them they do not exist (any
+    ``G…`` id is private too)."""
+    archived: set[str] = field(default_factory=set)
+    """Channels archived: nothing may be posted there, or edited."""
+    scopes: set[str] = field(default_factory=lambda: set(DEFAULT_SCOPES))
     bot_user_id: str = "UBOT"
     team_id: str = "T1"
     clock: Callable[[], float] = time.monotonic
 
     messages: dict[tuple[str, str], dict[str, Any]] = field(init=False, default_factory=dict)
     """What is in each channel, by (channel, ts), as last posted or updated."""
+    unread: dict[tuple[str, str], dict[str, Any]] = field(init=False, default_factory=dict)
+    """Messages posted to a deactivated person's DM, by (channel, ts): Slack takes them,
+    nobody will read them. They are in ``messages`` too."""
+    revoked: dict[str | None, str] = field(init=False, default_factory=dict)
+    """Refused tokens and how Slack refuses them; ``None`` stands for every bot token."""
     _dms: dict[str, str] = field(init=False, default_factory=dict)
+    _views: dict[str, str] = field(init=False, default_factory=dict)
+    """Each view Slack shows, by id: its current hash."""
+    _view_ids: dict[str, str] = field(init=False, default_factory=dict)
+    """View ids by ``external_id``, and Home tabs' by ``home:<user>``."""
     _triggers: dict[str, float] = field(init=False, default_factory=dict)
     _spent_triggers: set[str] = field(init=False, default_factory=set)
     _response_urls: dict[str, _ResponseUrl] = field(init=False, default_factory=dict)
@@ -83,15 +117,16 @@ class Workspace:
         self.users.add(self.bot_user_id)
         # Each method the emulator answers: the bot scope it needs, as Slack names it in
         # a missing_scope answer's ``needed`` (None: any bot token may call it), and how.
-        self._methods: dict[str, tuple[str | None, _Method]] = {
+        self._methods: dict[str, tuple[_Scope, _Method]] = {
             "auth.test": (None, self._auth_test),
             "apps.connections.open": (None, self._apps_connections_open),  # an app token's
             "chat.postMessage": ("chat:write", self._chat_post_message),
             "chat.postEphemeral": ("chat:write", self._chat_post_ephemeral),
             "chat.update": ("chat:write", self._chat_update),
             "conversations.open": ("im:write", self._conversations_open),
-            "conversations.info": ("channels:read", self._conversations_info),
+            "conversations.info": (self._conversation_read_scope, self._conversations_info),
             "usergroups.users.list": ("usergroups:read", self._usergroups_users_list),
+            "users.info": ("users:read", self._users_info),
             "views.open": (None, self._views_open),
             "views.push": (None, self._views_open),
             "views.update": (None, self._views_update),
@@ -122,8 +157,34 @@ class Workspace:
         url.uses += 1
 
     def deactivate(self, user_id: str) -> None:
-        """The person leaves the workspace: DMs to them are refused from now on."""
+        """The person leaves the workspace: users.info says ``deleted``, a new DM with
+        them is refused, and posts to a DM already open go to `unread`."""
         self.deactivated.add(user_id)
+
+    def reactivate(self, user_id: str) -> None:
+        """The person is back."""
+        self.deactivated.discard(user_id)
+
+    def archive(self, channel: str) -> None:
+        """Archive a channel: posts are refused with ``is_archived``, edits with
+        ``is_inactive``, and conversations.info says ``is_archived``."""
+        if channel.startswith("D"):
+            raise ValueError(f"{channel}: Slack archives channels, not DMs")
+        self.archived.add(channel)
+
+    def unarchive(self, channel: str) -> None:
+        """Bring an archived channel back; the bot's membership is as it was."""
+        self.archived.discard(channel)
+
+    def revoke(self, reason: str = "token_revoked", token: str | None = None) -> None:
+        """Refuse every call with ``token`` (None: every bot token) with ``reason``."""
+        if reason not in TOKEN_REFUSALS:
+            raise ValueError(f"reason must be one of {TOKEN_REFUSALS}, not {reason!r}")
+        self.revoked[token] = reason
+
+    def restore(self, token: str | None = None) -> None:
+        """Honour ``token`` again (None: lift the refusal of every bot token)."""
+        self.revoked.pop(token, None)
 
     # ------------------------------------------------------------ the Web API
 
@@ -133,9 +194,15 @@ class Workspace:
             raise Refusal("unknown_method", req_method=method)
         if not token:
             raise Refusal("not_authed")
+        if not token.startswith("xapp-"):
+            # Revoked, uninstalled or its user deactivated: one refusal for every method.
+            reason = self.revoked.get(token) or self.revoked.get(None)
+            if reason is not None:
+                raise Refusal(reason)
         if token.startswith("xapp-") != (method == "apps.connections.open"):
             raise Refusal("not_allowed_token_type")
-        needed, handler = self._methods[method]
+        scope, handler = self._methods[method]
+        needed = scope(args) if callable(scope) else scope
         if needed is not None and needed not in self.scopes:
             raise Refusal("missing_scope", needed=needed, provided=self.granted())
         return handler(args)
@@ -145,8 +212,11 @@ class Workspace:
         return ",".join(sorted(self.scopes))
 
     def accepted(self, method: str) -> str:
-        """The ``x-accepted-oauth-scopes`` header: the scope ``method`` needs, if any."""
-        return (self._methods.get(method) or (None,))[0] or ""
+        """The ``x-accepted-oauth-scopes`` header: the scopes ``method`` accepts, if any."""
+        scope = (self._methods.get(method) or (None,))[0]
+        if callable(scope):
+            return _CONVERSATION_READ_SCOPES
+        return scope or ""
 
     def _auth_test(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -170,6 +240,8 @@ class Workspace:
         message = {"type": "message", "user": self.bot_user_id, "bot_id": "B1", **args, "ts": ts}
         message.pop("channel", None)
         self.messages[(channel, ts)] = message
+        if self._dms.get(channel) in self.deactivated:
+            self.unread[(channel, ts)] = message
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
     def _chat_post_ephemeral(self, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,6 +253,10 @@ class Workspace:
 
     def _chat_update(self, args: Mapping[str, Any]) -> dict[str, Any]:
         channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        if channel in self.archived and not self._hidden(channel):
+            # chat.update documents is_inactive ("within a frozen, archived or deleted
+            # channel"), not is_archived, which is chat.postMessage's.
+            raise Refusal("is_inactive")
         if (channel, ts) not in self.messages:
             raise Refusal("message_not_found")
         _check_message(args)
@@ -210,9 +286,49 @@ class Workspace:
         self._dms[channel] = users[0]
         return {"ok": True, "channel": {"id": channel}}
 
+    def _conversation_read_scope(self, args: Mapping[str, Any]) -> str:
+        """The scope conversations.info needs for this channel's kind."""
+        channel = str(args.get("channel", ""))
+        if channel.startswith("D"):
+            return "im:read"
+        return "groups:read" if self._is_private(channel) else "channels:read"
+
     def _conversations_info(self, args: Mapping[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
-        return {"ok": True, "channel": {"id": channel, "is_member": channel in self.member_of}}
+        if self._hidden(channel):
+            raise Refusal("channel_not_found")
+        if channel.startswith("D"):
+            info = {"id": channel, "is_im": True, "user": self._dms[channel], "is_open": True}
+            return {"ok": True, "channel": info}
+        info = {
+            "id": channel,
+            "is_channel": True,
+            "is_im": False,
+            "is_private": self._is_private(channel),
+            "is_archived": channel in self.archived,
+            "is_member": channel in self.member_of,
+        }
+        return {"ok": True, "channel": info}
+
+    def _users_info(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user", ""))
+        if user not in self.users:
+            raise Refusal("user_not_found")
+        name = "exalate" if user == self.bot_user_id else user.lower()
+        profile = {"real_name": name, "display_name": name}
+        return {
+            "ok": True,
+            "user": {
+                "id": user,
+                "team_id": self.team_id,
+                "name": name,
+                "real_name": name,
+                "deleted": user in self.deactivated,
+                "is_bot": user == self.bot_user_id,
+                "is_app_user": False,
+                "profile": profile,
+            },
+        }
 
     def _usergroups_users_list(self, args: Mapping[str, Any]) -> dict[str, Any]:
         users = self.usergroups.get(str(args.get("usergroup")))
@@ -222,19 +338,31 @@ class Workspace:
 
     def _views_open(self, args: Mapping[str, Any]) -> dict[str, Any]:
         self._exchange_trigger(str(args.get("trigger_id", "")))
-        return self._shown_view(args, "modal")
+        return self._shown_view(args, "modal", None)
 
     def _views_update(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        if not (args.get("view_id") or args.get("external_id")):
+        view_id, external_id = args.get("view_id"), args.get("external_id")
+        if not (view_id or external_id):
             raise Refusal("invalid_arguments", response_metadata={"messages": _MISSING_VIEW_ID})
-        return self._shown_view(args, "modal")
+        if not view_id:
+            view_id = self._view_ids.get(f"external:{external_id}")
+            if view_id is None:
+                raise Refusal("not_found")
+        # A view id the emulator never handed out (a test's payload may carry one) is
+        # taken as Slack's: its first update sets its hash.
+        self._check_hash(str(view_id), args)
+        return self._shown_view(args, "modal", str(view_id))
 
     def _views_publish(self, args: Mapping[str, Any]) -> dict[str, Any]:
         if not args.get("user_id"):
             raise Refusal("invalid_arguments", response_metadata={"messages": _MISSING_USER_ID})
-        if str(args["user_id"]) not in self.users:
+        user = str(args["user_id"])
+        if user not in self.users:
             raise Refusal("user_not_found")
-        return self._shown_view(args, "home")
+        home = self._view_ids.get(f"home:{user}")
+        if home is not None:
+            self._check_hash(home, args)
+        return self._shown_view(args, "home", home, key=f"home:{user}")
 
     # ------------------------------------------------------------ rules
 
@@ -242,15 +370,34 @@ class Workspace:
         """The channel named in ``args``, if the bot may post there."""
         channel = str(args.get("channel", ""))
         if channel in self._dms:
-            if self._dms[channel] in self.deactivated:
-                # Slack documents it for conversations.open; a post to a DM already
-                # open is refused too, with this string as far as is publicly known.
-                raise Refusal("user_disabled")
+            # Even with its person deactivated: Slack takes the post (the DM's history
+            # lives on; python-slack-sdk#1156), and nobody reads it (`unread`).
             return channel
+        if self._hidden(channel):
+            # A public channel's existence is no secret; a private one's or a DM's is.
+            raise Refusal("channel_not_found")
+        if channel in self.archived:
+            raise Refusal("is_archived")
         if channel in self.member_of:
             return channel
-        # A public channel's existence is no secret; a private one's or a DM's is.
-        raise Refusal("not_in_channel" if channel.startswith("C") else "channel_not_found")
+        raise Refusal("not_in_channel")
+
+    def _is_private(self, channel: str) -> bool:
+        return channel in self.private or channel.startswith("G")
+
+    def _hidden(self, channel: str) -> bool:
+        """Whether the bot cannot know ``channel`` exists: a private channel it is not
+        in, or a DM it did not open."""
+        if channel.startswith("D"):
+            return channel not in self._dms
+        return self._is_private(channel) and channel not in self.member_of
+
+    def _check_hash(self, view_id: str, args: Mapping[str, Any]) -> None:
+        """A ``hash`` given must be the view's current one: an older one means the view
+        changed since the caller read it."""
+        given, current = args.get("hash"), self._views.get(view_id)
+        if given and current is not None and given != current:
+            raise Refusal("hash_conflict")
 
     def _exchange_trigger(self, trigger: str) -> None:
         issued = self._triggers.get(trigger)
@@ -262,17 +409,26 @@ class Workspace:
             raise Refusal("expired_trigger_id")
         self._spent_triggers.add(trigger)
 
-    def _shown_view(self, args: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    def _shown_view(
+        self, args: Mapping[str, Any], kind: str, view_id: str | None, *, key: str | None = None
+    ) -> dict[str, Any]:
+        """Check ``view`` and show it as ``view_id`` (None: a new view), with a new hash."""
         view = args.get("view")
         problems = view_problems(view, kind=kind)
         if problems:
             raise Refusal("invalid_arguments", response_metadata={"messages": problems})
         assert isinstance(view, dict)
         n = self._next()
-        view_id = args.get("view_id") or f"V{n}"
+        view_id = view_id or f"V{n}"
+        view_hash = f"{_TS_SECOND + n}.{n:08x}"  # Slack's look: "156772938.1827394"
+        self._views[view_id] = view_hash
+        if view.get("external_id"):
+            self._view_ids[f"external:{view['external_id']}"] = view_id
+        if key is not None:
+            self._view_ids[key] = view_id
         return {
             "ok": True,
-            "view": {**view, "id": view_id, "hash": f"h{n}", "team_id": self.team_id},
+            "view": {**view, "id": view_id, "hash": view_hash, "team_id": self.team_id},
         }
 
     def _next(self) -> int:
