@@ -16,7 +16,7 @@ from handlers.context import listings_in, service_in, shared_status_in
 from handlers.guard import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
 from handlers.payloads import CommandLine, UsageError, connect_prefill, parse_command
-from handlers.request_form import chosen_site, request_form
+from handlers.request_form import request_form
 from handlers.shared_status import SharedStatus, ack_body
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ async def exalate(
         await ack(await status_answer(listings, shared_status_in(context), argument, user, site))
         if not argument:  # after the answers: the next asker finds a fresh read
             await listings.renew_open_requests(blocks.STATUS_LIST_MAX, site)
+    elif line.sub_command == "connect" and not service.sites.open():
+        await ack(text="Every site is retired: no site takes new requests.")
     elif line.sub_command in ("connect", "cancel"):
         await ack()  # cancelling updates the card and DMs: more than 3 s may pass
         try:
@@ -103,8 +105,11 @@ def site_option(service: ConnectionService, line: CommandLine) -> str | None:
         raise UsageError(
             f"There is no site {site}; the sites are {', '.join(service.sites.names)}."
         )
-    if line.sub_command == "connect" and service.sites[site].config.retired:
-        raise UsageError(f"The site {site} is retired: it takes no new requests.")
+    if line.sub_command == "connect":
+        try:
+            service.sites.taking_requests(site)
+        except ApprovalError as error:
+            raise UsageError(str(error)) from None
     return site
 
 
@@ -121,7 +126,7 @@ async def open_request_form(
     except SlackApiError as error:
         log.warning("request_modal_failed error=%s", error.response.get("error"))
         await respond(text="Slack would not open the form in time; run the command again.")
-    site = chosen_site(service, prefill.get("site", ""))
+    site = service.sites.chosen(prefill.get("site", ""))
     if site is not None:  # a request for one site asks no other
         site.warm_up()
     else:

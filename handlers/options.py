@@ -14,7 +14,6 @@ from handlers import blocks
 from handlers.context import service_in
 from handlers.guard import SLACK_BUDGET_SECONDS
 from handlers.payloads import draft_from_view, form_site
-from handlers.request_form import chosen_site
 
 # A query that matches nothing in a list older than this reads Jira's list again: the
 # project may have been created since.
@@ -43,7 +42,7 @@ def _site_of(service: ConnectionService, view: blocks.Json) -> Site | None:
     name = ""
     with contextlib.suppress(KeyError, TypeError):
         name = draft_from_view(view).site
-    return chosen_site(service, name or form_site(view))
+    return service.sites.chosen(name or form_site(view))
 
 
 async def matching(cache: TimedCache[list[JiraProject]], query: str) -> list[blocks.Json]:

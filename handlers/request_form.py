@@ -5,28 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.service import ConnectionService, Site
+from bot.service import ConnectionService
 from handlers import blocks
-
-
-def chosen_site(service: ConnectionService, name: str) -> Site | None:
-    """The site the form is for: ``name`` if it takes requests, else the only open site,
-    else None (the person chooses in the form)."""
-    open_sites = service.sites.open()
-    if name:
-        return next((site for site in open_sites if site.name == name), None)
-    return open_sites[0] if len(open_sites) == 1 else None
 
 
 def request_form(service: ConnectionService, values: Mapping[str, str]) -> blocks.Json:
     """The form pre-filled with ``values`` (``site``, ``local``, ``remote``, ``name``,
-    ``description``, ``project``)."""
-    site = chosen_site(service, values.get("site", ""))
+    ``description``, ``project``). A short name given for a site that takes no requests
+    now (Request again after it was retired) is that site's, so it is not offered."""
+    site = service.sites.chosen(values.get("site", ""))
     own = site.config.local_short_name if site is not None else ""
+    given = values.get("local") if site is not None or "site" not in values else None
     return blocks.request_modal(
         sites=[(s.name, s.config.local_short_name) for s in service.sites.open()],
         site=site.name if site is not None else "",
-        local=values.get("local") or own,
+        local=given or own,
         remote=values.get("remote", ""),
         name=values.get("name", ""),
         description=values.get("description", ""),

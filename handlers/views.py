@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from bot.approvals.errors import ApprovalError
 from bot.approvals.model import ConnectionRequest
-from bot.approvals.rules import Field
+from bot.approvals.rules import Draft, Field
 from bot.log import remember_secret
 from bot.service import ConnectionService
 from handlers import blocks
 from handlers.context import codes_in, service_in
 from handlers.guard import SLACK_BUDGET_SECONDS, guard, within_budget
 from handlers.ids import Block
-from handlers.payloads import checked, draft_from_view, input_value, request_ref
+from handlers.payloads import checked, draft_from_view, form_site, input_value, request_ref
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ async def submit_request(
     service = service_in(context)
     try:
         submission = await service.submit(
-            draft_from_view(view), body["user"]["id"], check_within=SLACK_BUDGET_SECONDS
+            request_draft(service, view), body["user"]["id"], check_within=SLACK_BUDGET_SECONDS
         )
     except TimeoutError:
         log.warning("submission_too_slow")
@@ -92,11 +93,37 @@ async def submit_request(
         await ack(response_action="errors", errors={Field.NAME.value: TRY_AGAIN})
         return
     if submission.request is None:
-        errors = {field.value: message for field, message in submission.errors.items()}
-        await ack(response_action="errors", errors=errors)
+        site_shown = len(service.sites.open()) > 1  # as request_form drew it
+        await ack(response_action="errors", errors=under_blocks(submission.errors, site_shown))
         return
     await ack()
     await announce(service, submission.request)
+
+
+def request_draft(service: ConnectionService, view: blocks.Json) -> Draft:
+    """The form as submitted. A local short name the form was pre-filled with for one
+    site is no answer for another: switched to another site, the person gets that
+    site's own (the Site select does not redraw the form)."""
+    draft = draft_from_view(view)
+    opened_for = form_site(view)
+    if opened_for and draft.site != opened_for and opened_for in service.sites.names:
+        prefilled = service.sites[opened_for].config.local_short_name
+        if prefilled and draft.local_short_name.strip() == prefilled:
+            draft = replace(draft, local_short_name="")
+    return draft
+
+
+def under_blocks(errors: Mapping[Field, str], site_shown: bool) -> dict[str, str]:
+    """Each problem under its field's block; one about the site, in a form that shows no
+    Site select (one site takes requests, or none), under the local short name, as Slack
+    refuses errors naming a block the view lacks."""
+    placed: dict[str, str] = {}
+    for field, message in errors.items():
+        block = field.value
+        if field is Field.SITE and not site_shown:
+            block = Field.LOCAL.value
+        placed[block] = f"{placed[block]} {message}" if block in placed else message
+    return placed
 
 
 async def announce(service: ConnectionService, request: ConnectionRequest) -> None:

@@ -21,7 +21,7 @@ from bot.service.initiation import Initiation
 from bot.service.lifecycle import Lifecycle
 from bot.service.listings import Listings
 from bot.service.requests import ConnectionService, Submission
-from bot.service.site import Site, SiteHealth, Sites, UnknownSite
+from bot.service.site import Site, SiteHealth, SiteRetired, Sites, UnknownSite
 from bot.service.states import States, utc_now
 from bot.service.telling import CARD_CLAIM_LIFETIME, Telling
 from bot.vault import Vault
@@ -36,6 +36,7 @@ __all__ = [
     "Services",
     "Site",
     "SiteHealth",
+    "SiteRetired",
     "Sites",
     "Submission",
     "UnknownSite",

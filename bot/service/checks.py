@@ -26,13 +26,6 @@ def name_in_open_request(name: str) -> str:
     return f"Another open request already uses the connection name {name}; choose another name."
 
 
-def retired_message(site: str) -> str:
-    return (
-        f"The site {site} is retired: it takes no new requests or connections; its "
-        "invitations are still followed."
-    )
-
-
 class LiveChecks:
     """Is the project there and open for sync on the request's site, is the connection
     name free there. Only that site's Jira is asked."""
@@ -44,9 +37,7 @@ class LiveChecks:
     async def errors(self, fields: RequestFields) -> dict[Field, str]:
         """The checks that need Jira and the database, run side by side, all of them
         within ``LOOKUP_BUDGET_SECONDS``."""
-        site = self._sites[fields.site]
-        if site.config.retired:
-            return {Field.SITE: retired_message(site.name)}
+        site = self._sites[fields.site]  # one that takes requests: submit checked it
         deadline = asyncio.get_running_loop().time() + LOOKUP_BUDGET_SECONDS
         projects_lookup = self._lookup(site.projects)
         # Connections appear in the Exalate console at any time: the name is checked

@@ -20,9 +20,9 @@ from bot.approvals.rules import Draft, Field, check_draft
 from bot.approvers import ApproverPolicy
 from bot.metrics import Metrics
 from bot.ports import RequestStore
-from bot.service.checks import LiveChecks, name_in_open_request, retired_message
+from bot.service.checks import LiveChecks, name_in_open_request
 from bot.service.initiation import Initiation, taken_message
-from bot.service.site import Sites, UnknownSite
+from bot.service.site import Sites
 from bot.service.states import States, expect, expect_seen, named
 from bot.service.telling import Telling
 
@@ -112,11 +112,9 @@ class ConnectionService:
                 return draft, "Choose the site (the Exalate node) to create the connection on."
             draft = replace(draft, site=open_sites[0].name)
         try:
-            site = self.sites[draft.site]
-        except UnknownSite as error:
+            site = self.sites.taking_requests(draft.site)
+        except ApprovalError as error:
             return draft, str(error)
-        if site.config.retired:
-            return draft, retired_message(site.name)
         if not draft.local_short_name.strip():
             draft = replace(draft, local_short_name=site.config.local_short_name)
         return draft, None
@@ -211,8 +209,7 @@ class ConnectionService:
 
     def _refuse_if_retired(self, request: ConnectionRequest) -> None:
         """A retired site creates no connection; its requests can still be rejected."""
-        if self.sites[request.fields.site].config.retired:
-            raise NotAllowed(retired_message(request.fields.site) + " Reject the request.")
+        self.sites.taking_requests(request.fields.site)
 
     async def reject(
         self, request_id: int, actor: str, reason: str, *, seen: str | None = None

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.approvals.errors import ApprovalError
+from bot.approvals.errors import ApprovalError, NotAllowed
 from bot.approvals.model import ForeignInvitation
 from bot.cache import TimedCache
 from bot.exalate import Connection
@@ -24,6 +24,16 @@ MAX_BACKOFF_FACTOR = 16  # while a site is down, poll it at most every 16 interv
 
 class UnknownSite(ApprovalError):
     """A site name no configured site has."""
+
+
+class SiteRetired(NotAllowed):
+    """A retired site: it takes no new request and creates no connection."""
+
+    def __init__(self, site: str) -> None:
+        super().__init__(
+            f"The site {site} is retired: it takes no new requests or connections; its "
+            "invitations are still followed."
+        )
 
 
 @dataclass
@@ -163,3 +173,19 @@ class Sites:
     def open(self) -> list[Site]:
         """The sites that take new requests (not retired)."""
         return [site for site in self if not site.config.retired]
+
+    def taking_requests(self, name: str) -> Site:
+        """The site called ``name`` if it takes new requests; else UnknownSite or
+        SiteRetired, each saying why."""
+        site = self[name]
+        if site.config.retired:
+            raise SiteRetired(site.name)
+        return site
+
+    def chosen(self, name: str) -> Site | None:
+        """The site a form is for: ``name`` if it takes requests, else the only site
+        that does, else None (the person chooses in the form)."""
+        open_sites = self.open()
+        if name:
+            return next((site for site in open_sites if site.name == name), None)
+        return open_sites[0] if len(open_sites) == 1 else None

@@ -155,10 +155,12 @@ class SlackSide:
                 state[block_id] = {action: {"type": "static_select", "selected_option": option}}
             else:
                 state[block_id] = {"input": {"type": "plain_text_input", "value": value}}
-        # The form as the person saw it: opened by /exalate connect, or as the bot draws it.
+        # The form as the person saw it: opened by /exalate connect, or as the bot draws it;
+        # Slack sends its private_metadata back.
         view = self.opened_view(View.REQUEST.value) or request_modal()
+        metadata = str(view.get("private_metadata") or "")
         return await self.post_submission(
-            self._submission(user, View.REQUEST.value, "", state), view
+            self._submission(user, View.REQUEST.value, metadata, state), view
         )
 
     async def submit_request(self, user: str = ALICE, **overrides: str) -> Reply:

@@ -425,3 +425,27 @@ async def test_doctor_checks_each_site_with_its_own_credentials(
     assert "Jira refuses JIRA_PASSWORD_US" in checks["Site us: Jira login"].detail
     assert checks["Site us: Exalate REST API"].ok is False
     assert checks["Sites file"].ok is True
+
+
+async def test_a_site_switched_in_the_form_gets_its_own_short_name(
+    harness: Harness, nodes: dict[str, Node]
+) -> None:
+    """The form opened for eu is pre-filled with eu's short name; switched to us before
+    submitting, the request is us's with us's short name, not eu's."""
+    await harness.command("connect site=eu")
+    await harness.slack.wait_for(
+        "views.open", lambda call: call.args["view"].get("private_metadata") == "eu"
+    )
+    reply = await harness.submit(
+        site="us",
+        local_short_name="acme-eu",  # what the form showed, untouched
+        remote_short_name="partner",
+        connection_name="",
+        description="",
+        project_key="SUP",
+    )
+    assert reply.body == {}, reply.body
+    await harness.settle()
+    request = await harness.repository_request(await harness.request_id(0))
+    assert (request.fields.site, request.fields.local_short_name) == ("us", "acme-us")
+    assert request.fields.connection_name == "acme-us_to_partner"

@@ -289,7 +289,7 @@ class FakeSlack(SocketModeSide):
         self.workspace.revoke(reason, token)
 
     def restore_token(self, *, token: str | None = None) -> None:
-        """Honour the token again (by default: lift the refusal of every bot token)."""
+        """Honour ``token`` again; by default every token refused is honoured again."""
         self.workspace.restore(token)
 
     @property

@@ -183,8 +183,11 @@ class Workspace:
         self.revoked[token] = reason
 
     def restore(self, token: str | None = None) -> None:
-        """Honour ``token`` again (None: lift the refusal of every bot token)."""
-        self.revoked.pop(token, None)
+        """Honour ``token`` again (None: every token, each one revoked included)."""
+        if token is None:
+            self.revoked.clear()
+        else:
+            self.revoked.pop(token, None)
 
     # ------------------------------------------------------------ the Web API
 
