@@ -148,6 +148,8 @@ class TestRevokedToken:
         assert (await other.auth_test())["ok"] is True
         fake.revoke_token("invalid_auth")
         assert (await client.apps_connections_open(app_token="xapp-test"))["ok"] is True
+        fake.restore_token()
+        assert (await client.auth_test())["ok"] is True
 
     def test_only_slacks_reasons(self, fake: FakeSlack) -> None:
         with pytest.raises(ValueError, match="token_revoked"):
