@@ -12,6 +12,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.service import ConnectionService, InvitationCodes, Listings, Services
+from handlers.blocks.text import NAMING_SITES
 from handlers.shared_status import SharedStatus
 
 # The keys under which ``BotParts`` leaves the bot's parts in Bolt's context.
@@ -41,6 +42,7 @@ class BotParts(AsyncMiddleware):
         resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],  # Bolt passes it by this name
     ) -> BoltResponse | None:
+        NAMING_SITES.set(self._services.sites.several)  # for what the listener draws
         req.context[SERVICE] = self._services.requests
         req.context[CODES] = self._services.codes
         req.context[LISTINGS] = self._services.listings

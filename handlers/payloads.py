@@ -7,12 +7,9 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.approvals.rules import Draft, Field
-
-if TYPE_CHECKING:
-    pass
 
 PREFILL_KEYS = frozenset({"site", "local", "remote", "name", "project", "description"})
 QUOTING = re.compile(r"['\"\\]")

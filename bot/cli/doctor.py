@@ -208,6 +208,7 @@ async def _site_checks(
         site.credentials,
         read_timeout=settings.jira_timeout,
         read_retries=0,
+        credentials_from=site.credentials_from,
     )
     prefix = "" if site.name == DEFAULT_SITE else f"Site {site.name}: "
     retired = " (retired)" if site.retired else ""

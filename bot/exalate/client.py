@@ -28,7 +28,7 @@ import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
 from bot.exalate import errors
-from bot.exalate.auth import BasicAuth, Credentials
+from bot.exalate.auth import BasicAuth, BearerToken, Credentials
 from bot.exalate.models import (
     Connection,
     ConnectionList,
@@ -84,6 +84,7 @@ class ExalateClient:
         backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observe: Callable[[str, float], None] | None = None,
+        credentials_from: str | None = None,
     ):
         url = urllib.parse.urlsplit(base_url)
         if url.username is not None or url.password is not None:
@@ -91,6 +92,10 @@ class ExalateClient:
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
+        # The variable holding the secret, to name in a refusal (never the value).
+        self._credentials_from = credentials_from or (
+            "JIRA_TOKEN" if isinstance(credentials, BearerToken) else "the password's variable"
+        )
         # Longest first: a short secret replaced inside a longer one would leave the
         # longer one's remainder in the text.
         self._secrets = tuple(sorted(credentials.secrets(), key=len, reverse=True))
@@ -286,7 +291,9 @@ class ExalateClient:
         cls, template = _classify(status, method, path)
         target = f" to {self._scrub(location)[:DETAIL_LIMIT]}" if location else ""
         hint = _BASIC_HINT if isinstance(self._credentials, BasicAuth) else _TOKEN_HINT
-        text = template.format(where=where, service=service, target=target, **hint)
+        text = template.format(where=where, service=service, target=target, **hint).replace(
+            "{variable}", self._credentials_from
+        )
         return cls(text + said, status=status, detail=detail)
 
     def _detail(self, body: bytes) -> str | None:
@@ -328,12 +335,12 @@ class ExalateClient:
 
 _TOKEN_HINT = {
     "credential": "token",
-    "check": "Check that JIRA_TOKEN is a valid, unexpired personal access token.",
+    "check": "Check that {variable} is a valid, unexpired personal access token.",
     "captcha": "",
 }
 _BASIC_HINT = {
     "credential": "username and password",
-    "check": "Check the username and password.",
+    "check": "Check the username, and the password in {variable}.",
     # Jira answers basic auth with 403 once failed logins made it demand a CAPTCHA.
     "captcha": " After failed logins Jira may demand a CAPTCHA: log in once in a browser"
     " as that user.",

@@ -196,7 +196,9 @@ class Runtime:
             sites=sites,
             vault=vault,
             policy=policy,
-            notifier=SlackNotifier(client, settings.exalate_approval_channel),
+            notifier=SlackNotifier(
+                client, settings.exalate_approval_channel, name_sites=sites.several
+            ),
             limits=SubmissionLimits(
                 max_open=settings.exalate_max_open_per_requester,
                 per_hour=settings.exalate_max_submissions_per_hour,
@@ -285,7 +287,8 @@ class Runtime:
     async def health(self) -> dict[str, object]:
         """The truth about this process. ``ok`` is liveness, the bot itself: its
         database, its event loop (it answers) and its Slack connection; what it last
-        learnt of Jira is reported beside it (``jira``), for ``readiness``."""
+        learnt of each site's Jira is reported beside it (``sites``, and ``jira`` for
+        all of them as one), for ``readiness``."""
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT):
                 async with self.engine.connect() as connection:
@@ -311,11 +314,12 @@ class Runtime:
         }
 
     async def readiness(self) -> dict[str, object]:
-        """``health``, and ``ready``: alive, and every site's Jira (with Exalate)
-        answered when last asked. A supervisor sends no work to a replica that cannot
-        do it; ``sites`` names the one that did not."""
+        """``health``, and ``ready``: alive, and every site that takes requests had its
+        Jira (with Exalate) answer when last asked. A supervisor sends no work to a
+        replica that cannot do it; ``sites`` names the one that did not. A retired site
+        is reported, never waited for: its node may be switched off for good."""
         health = await self.health()
-        reachable = all(site.health.reachable is True for site in self.services.sites)
+        reachable = all(site.health.reachable is True for site in self.services.sites.open())
         return health | {"ready": bool(health["ok"]) and reachable}
 
     async def _healthz(self, _request: web.Request) -> web.Response:

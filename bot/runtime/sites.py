@@ -27,6 +27,7 @@ def make_client(
         create_timeout=settings.exalate_create_timeout,
         read_retries=settings.jira_retries,
         observe=metrics.observer(config.name),
+        credentials_from=config.credentials_from,
     )
 
 

@@ -1,7 +1,9 @@
-"""The application core: what people do with requests (``ConnectionService``) and what
-Exalate and time do to them (``Lifecycle``), over one transition helper.
+"""The application core: what people do with requests (``ConnectionService``), with
+their codes (``InvitationCodes``) and what they read (``Listings``), and what Exalate and
+time do to them (``Lifecycle``), each over the sites it serves, the one path of state
+changes (``States``) and the telling of people (``Telling``).
 
-``build_services`` wires the two around the parts they share; it is the only way the
+``build_services`` wires them around the parts they share; it is the only way the
 runtime and the tests make them.
 """
 

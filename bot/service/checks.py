@@ -39,11 +39,11 @@ class LiveChecks:
         within ``LOOKUP_BUDGET_SECONDS``."""
         site = self._sites[fields.site]  # one that takes requests: submit checked it
         deadline = asyncio.get_running_loop().time() + LOOKUP_BUDGET_SECONDS
-        projects_lookup = self._lookup(site.projects)
+        projects_lookup = self._lookup(site, site.projects)
         # Connections appear in the Exalate console at any time: the name is checked
         # against a list asked for after the submission arrived (shared by submissions
         # arriving together), never an older one.
-        connections_lookup = self._lookup_since(site.connections, site.connections.now())
+        connections_lookup = self._lookup_since(site, site.connections, site.connections.now())
         projects, connections, name_open = await asyncio.gather(
             projects_lookup,
             connections_lookup,
@@ -89,7 +89,8 @@ class LiveChecks:
             async with asyncio.timeout_at(deadline):
                 found = await site.exalate.get_project(key)
         except (TimeoutError, ExalateError) as error:
-            log.warning("project_lookup_unavailable kind=%s", type(error).__name__)
+            kind = type(error).__name__
+            log.warning("project_lookup_unavailable site=%s kind=%s", site.name, kind)
             return None
         if found is not None:
             site.projects.invalidate()
@@ -97,19 +98,19 @@ class LiveChecks:
         return found is not None
 
     @staticmethod
-    async def _lookup(cache: TimedCache[T]) -> T | None:
+    async def _lookup(site: Site, cache: TimedCache[T]) -> T | None:
         """Whatever list ``cache`` holds (refreshed behind), or None within the budget."""
         try:
             return await cache.current(wait=LOOKUP_BUDGET_SECONDS)
         except CacheUnavailable as error:
-            log.warning("lookup_unavailable reason=%s", error)
+            log.warning("lookup_unavailable site=%s reason=%s", site.name, error)
             return None
 
     @staticmethod
-    async def _lookup_since(cache: TimedCache[T], moment: float) -> T | None:
+    async def _lookup_since(site: Site, cache: TimedCache[T], moment: float) -> T | None:
         """The list as asked for at or after ``moment``, or None within the budget."""
         try:
             return await cache.get_since(moment, wait=LOOKUP_BUDGET_SECONDS)
         except CacheUnavailable as error:
-            log.warning("lookup_unavailable reason=%s", error)
+            log.warning("lookup_unavailable site=%s reason=%s", site.name, error)
             return None

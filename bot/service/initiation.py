@@ -176,7 +176,10 @@ class Initiation:
             error_detail=str(error),
             **recorded,
         )
-        log.warning("initiation_failed id=%s kind=%s", request.id, type(error).__name__)
+        kind = type(error).__name__
+        log.warning(
+            "initiation_failed id=%s site=%s kind=%s", request.id, request.fields.site, kind
+        )
         self._metrics.count_error(type(error).__name__, site=request.fields.site)
         await self._tell.tell_everyone(failed)
         return failed

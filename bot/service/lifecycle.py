@@ -1,8 +1,9 @@
 """What Exalate and time do to a request: the partner accepts, a connection disappears,
 nobody decides in time, an invitation waits, a process dies mid-creation.
 
-Run by the lease holder's jobs (``bot.runtime.jobs``); every change is the same
-compare-and-set as a person's, so a click racing the life cycle has one winner.
+Run by the jobs (``bot.runtime.jobs``): every replica reads each site's list, and the
+lease holder alone acts on it; every change is the same compare-and-set as a person's,
+so a click racing the life cycle has one winner.
 """
 
 from __future__ import annotations

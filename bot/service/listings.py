@@ -58,9 +58,10 @@ class Listings:
         return joined[1]
 
     def foreign_listed_at(self, site: str | None = None) -> datetime | None:
-        """When the oldest of those lists was read; None while a site has none yet."""
+        """When the oldest of those lists was read; None while no site has one yet. A
+        site never listed (down since the start) hides nobody else's."""
         moments = [s.seen.listed_at for s in self._sites_or(site)]
-        return None if None in moments else min(m for m in moments if m is not None)
+        return min((m for m in moments if m is not None), default=None)
 
     def _sites_or(self, site: str | None) -> list[Site]:
         return list(self.sites) if site is None else [self.sites[site]]

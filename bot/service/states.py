@@ -75,11 +75,12 @@ async def named(
     store: RequestStore, sites: Sites, connection_name: str, site: str | None
 ) -> ConnectionRequest:
     """The newest request for a connection name (on ``site``), as people name requests
-    in commands; a name two sites have is refused until the person says which."""
+    in commands; a name two configured sites have is refused until the person says
+    which (a site gone from the settings cannot be named, so it does not count)."""
     if site is not None:
         site = sites[site].name
     else:
-        holders = await store.sites_named(connection_name)
+        holders = [s for s in await store.sites_named(connection_name) if s in sites.names]
         if len(holders) > 1:
             raise ApprovalError(
                 f"Sites {', '.join(holders)} each have a request named {connection_name}; "

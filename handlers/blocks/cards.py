@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from bot.approvals.model import DEFAULT_SITE, CodeDelivery, ConnectionRequest, Status
+from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
 from bot.ports import Notice
 from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
+    NAMING_SITES,
     Json,
     connection_name,
     context,
@@ -32,7 +33,7 @@ def _fields(request: ConnectionRequest) -> Json:
             mrkdwn("*Type*\nPrivate, Script mode"),
         ],
     }
-    if f.site != DEFAULT_SITE:
+    if NAMING_SITES.get():
         fields["fields"].insert(1, mrkdwn(f"*Site*\n{escape(f.site)}"))
     return fields
 

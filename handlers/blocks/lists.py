@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.approvals.model import AuditEvent, ConnectionRequest, ForeignInvitation, Page, Status
+from bot.approvals.model import (
+    AuditEvent,
+    ConnectionRequest,
+    ForeignInvitation,
+    Page,
+    Status,
+)
 from handlers.blocks.elements import button
 from handlers.blocks.text import (
     MAX_MESSAGE_BLOCKS,
@@ -20,6 +26,7 @@ from handlers.blocks.text import (
     mention,
     plain,
     section,
+    site_suffix,
 )
 from handlers.blocks.vocabulary import WORDS, list_state, who
 from handlers.ids import COMMAND, Action, View
@@ -125,7 +132,8 @@ def foreign_list(
         return []
     lines: list[str] = []
     for invitation in foreign[:FOREIGN_MAX]:
-        line = f"• *{escape(invitation.name)}*: seen pending for {age(invitation.since, now)}"
+        name = f"*{escape(invitation.name)}*{site_suffix(invitation.site)}"
+        line = f"• {name}: seen pending for {age(invitation.since, now)}"
         if sum(len(kept) + 1 for kept in lines) + len(line) > FOREIGN_TEXT_MAX:
             break
         lines.append(line)

@@ -7,9 +7,10 @@ Show code modal are the only places it is ever sent.
 
 from __future__ import annotations
 
-from bot.approvals.model import DEFAULT_SITE, ConnectionRequest, Status
+from bot.approvals.model import ConnectionRequest, Status
 from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
+    NAMING_SITES,
     Json,
     connection_name,
     escape,
@@ -95,7 +96,7 @@ def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json
 
 def _on_site(request: ConnectionRequest) -> str:
     site = request.fields.site
-    return "" if site == DEFAULT_SITE else f"On the site *{escape(site)}*: "
+    return f"On the site *{escape(site)}*: " if NAMING_SITES.get() else ""
 
 
 def console_guide(request: ConnectionRequest) -> tuple[str, list[Json]]:

@@ -7,10 +7,11 @@ object is ``verbatim``, so a bare URL in it stays text.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from bot.approvals.model import DEFAULT_SITE, ConnectionRequest
+from bot.approvals.model import ConnectionRequest
 
 Json = dict[str, Any]
 
@@ -38,13 +39,22 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+NAMING_SITES: ContextVar[bool] = ContextVar("naming_sites", default=False)
+"""Whether what is drawn now names the site of each request: where the bot serves
+several sites. Listeners get it from ``BotParts``; what the notifier sends, from the
+notifier. A bot of one site shows nothing of sites."""
+
+
+def site_suffix(site: str) -> str:
+    """`` (eu)`` after a connection's name, where sites are named; else nothing."""
+    return f" ({escape(site)})" if NAMING_SITES.get() else ""
+
+
 def connection_name(request: ConnectionRequest) -> str:
-    """The request's connection name, escaped, followed by its site when sites are named:
-    names are unique per site, so two sites' ``acme_to_partner`` must not look alike. A
-    bot of one unnamed site (``default``) shows names as they always were."""
-    name = escape(request.fields.connection_name)
-    site = request.fields.site
-    return name if site == DEFAULT_SITE else f"{name} ({escape(site)})"
+    """The request's connection name, escaped, followed by its site where sites are
+    named: names are unique per site, so two sites' ``acme_to_partner`` must not look
+    alike."""
+    return escape(request.fields.connection_name) + site_suffix(request.fields.site)
 
 
 def plain(text: str, limit: int = 3000) -> Json:

@@ -3,8 +3,10 @@ threads, and DMs to requesters and approvers."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -12,19 +14,46 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.approvals.model import ConnectionRequest
 from bot.ports import DeliveryFailed, Notice
 from handlers import blocks
+from handlers.blocks.text import NAMING_SITES
 from handlers.outbound.errors import slack_error
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _drawing(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Draw what ``method`` sends naming sites as the notifier was told to, and leave
+    the caller's context as it was."""
+
+    @functools.wraps(method)
+    async def drawn(*args: P.args, **kwargs: P.kwargs) -> T:
+        notifier = args[0]
+        assert isinstance(notifier, SlackNotifier)
+        token = NAMING_SITES.set(notifier.name_sites)
+        try:
+            return await method(*args, **kwargs)
+        finally:
+            NAMING_SITES.reset(token)
+
+    return drawn
 
 
 class SlackNotifier:
     """Posts and updates approval cards and writes to requesters privately."""
 
-    def __init__(self, client: AsyncWebClient, approval_channel: str) -> None:
+    def __init__(
+        self, client: AsyncWebClient, approval_channel: str, *, name_sites: bool = False
+    ) -> None:
         self._client = client
         self._channel = approval_channel
+        self.name_sites = name_sites
+        """Whether messages name each request's site (the bot serves several)."""
         self._dm_channels: dict[str, str] = {}  # a user's DM with the bot never changes
 
+    @_drawing
     async def post_card(self, request: ConnectionRequest) -> str:
         """Post the card; the returned reference is ``channel:ts`` for ``chat.update``."""
         response = await self._call(
@@ -35,28 +64,33 @@ class SlackNotifier:
         )
         return f"{response['channel']}:{response['ts']}"
 
+    @_drawing
     async def update_card(self, request: ConnectionRequest) -> None:
         """Redraw the card in place, so the channel shows one message per request."""
         if request.card_ref is not None:
             text, body = blocks.card_text(request), blocks.approval_card(request)
             await self._edit(request.card_ref, text, body)
 
+    @_drawing
     async def tell_requester(self, request: ConnectionRequest) -> None:
         """A DM fitting the request's state, with the button that state allows."""
         text, body = blocks.requester_message(request, self._channel)
         await self._dm(request.requester, text=text, blocks=body)
 
+    @_drawing
     async def deliver_invitation(self, request: ConnectionRequest, code: str) -> str:
         """The code, in a DM to the requester alone; returns ``channel:ts`` of the DM."""
         text, body = blocks.invitation_dm(request, code)
         return await self._dm(request.requester, text=text, blocks=body)
 
+    @_drawing
     async def close_invitation(self, request: ConnectionRequest) -> None:
         """Replace the code in its DM by what became of the invitation."""
         assert request.code_dm_ref is not None
         text = blocks.spent_invitation(request)
         await self._edit(request.code_dm_ref, text, [blocks.section(text)])
 
+    @_drawing
     async def note_in_thread(self, request: ConnectionRequest, notice: Notice) -> None:
         """A reply under the card: the channel sees what happened without scrolling."""
         if request.card_ref is None:
@@ -69,11 +103,13 @@ class SlackNotifier:
             text=blocks.thread_note(request, notice),
         )
 
+    @_drawing
     async def remind_requester(self, request: ConnectionRequest) -> None:
         """A DM: the partner has not accepted yet."""
         text, body = blocks.invite_reminder(request)
         await self._dm(request.requester, text=text, blocks=body)
 
+    @_drawing
     async def guide_approver(self, request: ConnectionRequest) -> None:
         """DM the approver who approved the wizard's values and the Paste button."""
         if request.decided_by is not None:

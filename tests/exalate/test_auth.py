@@ -181,6 +181,19 @@ class TestOverLoopback:
         assert "username and password" in str(caught.value)
         assert "JIRA_TOKEN" not in str(caught.value)
 
+    async def test_a_refusal_names_the_sites_own_variable(
+        self, session: aiohttp.ClientSession
+    ) -> None:
+        """Each site keeps its secret in a variable of its own: the refusal names it."""
+        simulator = Simulator(token="right-token")
+        async with _jira(simulator.app) as url:
+            client = ExalateClient(
+                session, url, BearerToken("wrong-token"), credentials_from="JIRA_TOKEN_EU"
+            )
+            with pytest.raises(ExalateAuthError) as caught:
+                await client.list_connections()
+        assert "Check that JIRA_TOKEN_EU is a valid" in str(caught.value)
+
 
 class TestNoErrorShowsThePassword:
     async def test_echoed_secrets_are_scrubbed(self, session: aiohttp.ClientSession) -> None:

@@ -371,7 +371,9 @@ async def test_bot_parts_reach_every_listener_through_the_context(service: Servi
         continued.append(True)
         return BoltResponse(status=200)
 
-    services = SimpleNamespace(requests=service, codes=Service(), listings=Service())
+    services = SimpleNamespace(
+        requests=service, codes=Service(), listings=Service(), sites=service.sites
+    )
     parts = BotParts(services)  # type: ignore[arg-type]
     await parts.async_process(req=request, resp=BoltResponse(status=200), next=next_middleware)
     assert continued == [True]

@@ -3,6 +3,7 @@ the lists word each status from the same entry, and name who acted the same way.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from bot.approvals.model import (
     Status,
 )
 from handlers import blocks
+from handlers.blocks.text import NAMING_SITES
 from handlers.blocks.vocabulary import WORDS, headline, list_state, note, who
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -145,3 +147,20 @@ def test_a_sentence_stored_by_an_older_version_is_shown_as_it_is() -> None:
     request = _request(Status.FAILED, error="Exalate answered 500 & gave up")
     assert request.problem is None
     assert "Exalate answered 500 &amp; gave up" in headline(request)
+
+
+def test_sites_are_named_where_the_bot_serves_several_whatever_they_are_called() -> None:
+    """A bot of several sites names each request's site, `default` included (the site
+    of requests made before sites existed); a bot of one site names none, even when
+    its file calls it `eu`."""
+    for site in ("default", "eu"):
+        plain = _request(Status.PENDING_APPROVAL)
+        request = replace(plain, fields=replace(plain.fields, site=site))
+        token = NAMING_SITES.set(True)
+        try:
+            assert f"acme_to_partner ({site})" in blocks.card_text(request)
+            assert "*Site*" in str(blocks.approval_card(request)[1])
+        finally:
+            NAMING_SITES.reset(token)
+        assert "acme_to_partner (" not in blocks.card_text(request)
+        assert "*Site*" not in str(blocks.approval_card(request)[1])
