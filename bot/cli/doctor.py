@@ -27,7 +27,12 @@ from bot.vault import key_file_for
 from storage.db import DatabaseProblem, explained, make_engine, sqlite_file
 from storage.schema import SchemaState, schema_state, state_of
 
-REQUIRED_SCOPES = ("commands", "chat:write", "im:write")
+REQUIRED_SCOPES = ("commands", "chat:write", "im:write", "users:read")
+"""Scopes every installation needs; usergroups:read, channels:read and groups:read are
+added as EXALATE_APPROVERS and EXALATE_APPROVAL_CHANNEL need them (`needed_scopes`)."""
+CHANNEL_SCOPES = ("channels:read", "groups:read")  # conversations.info: public, private
+TOKEN_REFUSALS = frozenset({"token_revoked", "invalid_auth", "account_inactive"})
+"""How Slack refuses a bot token it no longer honours, on every call."""
 MINIMUM_JIRA = (8, 14)  # personal access tokens
 
 
@@ -44,22 +49,39 @@ class Check:
         return f"{mark} {self.name}: {self.detail}"
 
 
+@dataclass
+class _Slack:
+    """The Slack checks' client, and what the token check learnt for the others."""
+
+    client: AsyncWebClient
+    bot_name: str = "exalate"  # the manifest's, until auth.test names the bot
+    refused: str | None = None
+    """Slack's error when auth.test refused the token: nothing else can be looked at."""
+
+
 async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Check]:
     """Every check, in the order a person would fix them."""
     async with aiohttp.ClientSession() as session:
         # No retry handlers: a doctor answers at once, and says what it saw.
-        slack = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(),
-            base_url=settings.slack_api_url,
-            session=session,
-            retry_handlers=[],
+        slack = _Slack(
+            AsyncWebClient(
+                token=settings.slack_bot_token.get_secret_value(),
+                base_url=settings.slack_api_url,
+                session=session,
+                retry_handlers=[],
+            )
         )
         yield await _transport(settings, http_mode)
         for name, slack_check in (
             ("Slack bot token", _slack_token),
             ("Approval channel", _approval_channel),
-            ("Approvers", _approver_groups),
+            ("Approvers", _approvers),
         ):
+            if slack.refused is not None:
+                yield Check(
+                    name, None, f"not checked: Slack refuses the bot token ({slack.refused})."
+                )
+                continue
             try:
                 yield await slack_check(slack, settings)
             except (aiohttp.ClientError, TimeoutError) as error:
@@ -91,28 +113,46 @@ def sites_file_mode(path: Path) -> Check:
     return Check("Sites file", True, f"{path}, writable by its owner only")
 
 
-async def _slack_token(slack: AsyncWebClient, settings: Settings) -> Check:
-    try:
-        response = await slack.auth_test()
-    except SlackApiError as error:
-        return Check(
-            "Slack bot token",
-            False,
-            f"auth.test says {error.response.get('error')}; "
-            "copy the Bot User OAuth Token into SLACK_BOT_TOKEN.",
-        )
-    granted = set((response.headers.get("x-oauth-scopes") or "").split(","))
-    needed = set(REQUIRED_SCOPES)
+def needed_scopes(settings: Settings) -> list[str]:
+    """The bot scopes these settings need, in the manifest's order: usergroups:read for
+    approver groups; channels:read for the approval channel, groups:read for a ``G…`` one
+    (a private ``C…`` channel's need shows when the channel is looked at)."""
+    needed = list(REQUIRED_SCOPES)
     if any(a.startswith("S") for a in settings.exalate_approvers):
-        needed.add("usergroups:read")
-    if missing := sorted(needed - granted):
+        needed.append("usergroups:read")
+    private = settings.exalate_approval_channel.startswith("G")
+    needed.append("groups:read" if private else "channels:read")
+    return needed
+
+
+async def _slack_token(slack: _Slack, settings: Settings) -> Check:
+    name = "Slack bot token"
+    try:
+        response = await slack.client.auth_test()
+    except SlackApiError as error:
+        slack.refused = code = str(error.response.get("error"))
+        if code in TOKEN_REFUSALS:
+            return Check(
+                name,
+                False,
+                f"Slack refuses the bot token ({code}): reinstall the app and copy the new "
+                "Bot User OAuth Token into SLACK_BOT_TOKEN.",
+            )
         return Check(
-            "Slack bot token",
+            name,
             False,
-            f"missing scopes {', '.join(missing)}: add them "
-            "(manifest.yml lists them) and reinstall the app.",
+            f"auth.test says {code}; copy the Bot User OAuth Token into SLACK_BOT_TOKEN.",
         )
-    return Check("Slack bot token", True, f"valid for {response.get('team')}, scopes present")
+    slack.bot_name = str(response.get("user") or slack.bot_name)
+    granted = set((response.headers.get("x-oauth-scopes") or "").split(","))
+    if missing := [scope for scope in needed_scopes(settings) if scope not in granted]:
+        return Check(
+            name,
+            False,
+            f"missing scopes {', '.join(missing)}: reinstall the app from manifest.yml, "
+            "which asks for them (a workspace admin approves new scopes); README: Upgrading.",
+        )
+    return Check(name, True, f"valid for {response.get('team')}, scopes present")
 
 
 async def _transport(settings: Settings, http_mode: bool) -> Check:
@@ -135,47 +175,107 @@ async def _transport(settings: Settings, http_mode: bool) -> Check:
     )
 
 
-async def _approval_channel(slack: AsyncWebClient, settings: Settings) -> Check:
+async def _approval_channel(slack: _Slack, settings: Settings) -> Check:
+    """conversations.info on EXALATE_APPROVAL_CHANNEL: it exists, is not archived, and
+    the bot is in it; each way it is not names its fix."""
     name = "Approval channel"
+    channel = settings.exalate_approval_channel
+    invite = f"/invite @{slack.bot_name}"
     try:
-        response = await slack.conversations_info(channel=settings.exalate_approval_channel)
+        response = await slack.client.conversations_info(channel=channel)
     except SlackApiError as error:
         code = error.response.get("error")
         if code == "missing_scope":
+            lacking = " and ".join(_lacking_channel_scopes(error, channel))
             return Check(
                 name,
                 None,
-                "cannot look without channels:read (groups:read for a "
-                "private channel); make sure the bot is invited there.",
+                f"{channel}: cannot look: the bot token lacks {lacking}; reinstall the app "
+                "from manifest.yml, which asks for it.",
+            )
+        if code == "channel_not_found":
+            return Check(
+                name,
+                False,
+                f"{channel}: channel_not_found: check EXALATE_APPROVAL_CHANNEL (a channel id "
+                "such as C0123456789), or it is a private channel the bot is not in: invite "
+                f"it: {invite} in that channel.",
             )
         return Check(
             name,
             False,
-            f"{settings.exalate_approval_channel}: {code}; check "
-            "EXALATE_APPROVAL_CHANNEL (a channel id such as C0123456789).",
+            f"{channel}: {code}; check EXALATE_APPROVAL_CHANNEL (a channel id such as "
+            "C0123456789).",
         )
-    if not (response.get("channel") or {}).get("is_member"):
-        return Check(name, False, "the bot is not a member: /invite @exalate in that channel.")
-    return Check(name, True, f"{settings.exalate_approval_channel}, the bot is a member")
+    info = response.get("channel") or {}
+    label = f"{channel} (#{info['name']})" if info.get("name") else channel
+    if info.get("is_archived"):
+        return Check(
+            name,
+            False,
+            f"{label} is archived: unarchive it in Slack (channel settings) or point "
+            "EXALATE_APPROVAL_CHANNEL at another channel.",
+        )
+    if not info.get("is_member"):
+        return Check(
+            name,
+            False,
+            f"{label}: the bot is not a member; invite the bot: {invite} in that channel.",
+        )
+    kind = "private" if info.get("is_private") else "public"
+    return Check(name, True, f"{label}, {kind}, not archived, the bot is a member")
 
 
-async def _approver_groups(slack: AsyncWebClient, settings: Settings) -> Check:
+def _lacking_channel_scopes(error: SlackApiError, channel: str) -> list[str]:
+    """Which of channels:read and groups:read a missing_scope answer asks for and the
+    token lacks (Slack's ``needed`` may name one, or every scope the method accepts)."""
+    body = error.response
+    provided = set(str(body.get("provided") or "").split(","))
+    needed = [s for s in str(body.get("needed") or "").split(",") if s in CHANNEL_SCOPES]
+    if not needed:
+        needed = ["groups:read" if channel.startswith("G") else "channels:read"]
+    return [s for s in needed if s not in provided] or needed
+
+
+async def _approvers(slack: _Slack, settings: Settings) -> Check:
+    """Each approver group resolves; each approver user exists and is not deactivated."""
+    name = "Approvers"
     groups = [a for a in settings.exalate_approvers if a.startswith("S")]
-    users = len(settings.exalate_approvers) - len(groups)
+    users = [a for a in settings.exalate_approvers if not a.startswith("S")]
     for group in groups:
         try:
-            await slack.usergroups_users_list(usergroup=group)
+            await slack.client.usergroups_users_list(usergroup=group)
         except SlackApiError as error:
             return Check(
-                "Approvers",
+                name,
                 False,
                 f"user group {group}: {error.response.get('error')}; check EXALATE_APPROVERS.",
             )
+    deactivated: list[str] = []
+    for user in users:
+        try:
+            response = await slack.client.users_info(user=user)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            if code == "missing_scope":
+                return Check(
+                    name,
+                    None,
+                    f"{len(groups)} group(s) resolvable; {len(users)} user id(s) not looked "
+                    "up: the bot token lacks users:read; reinstall the app from manifest.yml.",
+                )
+            return Check(name, False, f"user {user}: {code}; check EXALATE_APPROVERS.")
+        if (response.get("user") or {}).get("deleted"):
+            deactivated.append(user)
+    if deactivated:
+        return Check(
+            name,
+            False,
+            f"{', '.join(deactivated)} deactivated in Slack: take them out of "
+            "EXALATE_APPROVERS, and add whoever decides in their place.",
+        )
     return Check(
-        "Approvers",
-        True,
-        f"{len(groups)} group(s) resolvable; {users} user id(s) taken as given "
-        "(looking them up would need users:read)",
+        name, True, f"{len(groups)} group(s) resolvable; {len(users)} user(s) active in Slack"
     )
 
 

@@ -21,7 +21,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox.slack_emulator import DEFAULT_SCOPES, MANIFEST_SCOPES, FakeSlack
+from bot.sandbox.slack_emulator import ADDED_SCOPES, DEFAULT_SCOPES, MANIFEST_SCOPES, FakeSlack
 
 MANIFEST = Path(__file__).parents[2] / "manifest.yml"
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}
@@ -287,24 +287,28 @@ class TestMethods:
 
 class TestScopes:
     def test_manifest_scopes_are_the_manifests(self) -> None:
-        """MANIFEST_SCOPES is what manifest.yml asks for, and the emulator grants them."""
+        """MANIFEST_SCOPES is what manifest.yml asks for, and the emulator grants exactly
+        them: a token installed from the manifest."""
         text = MANIFEST.read_text()
         listed = re.search(r"^\s+bot:\n((?:\s+- \S+.*\n)+)", text, re.MULTILINE)
         assert listed is not None
         scopes = re.findall(r"- (\S+)", listed.group(1))
         assert sorted(scopes) == sorted(MANIFEST_SCOPES)
-        assert set(MANIFEST_SCOPES) <= set(DEFAULT_SCOPES)
+        assert set(DEFAULT_SCOPES) == set(MANIFEST_SCOPES)
+        assert set(ADDED_SCOPES) <= set(MANIFEST_SCOPES)
 
-    async def test_a_method_beyond_the_scopes_is_missing_scope(
-        self, client: AsyncWebClient
-    ) -> None:
-        """conversations.info on a public channel needs channels:read, not granted."""
-        body = await refusal(client.conversations_info(channel="C1"))
+    async def test_a_method_beyond_the_scopes_is_missing_scope(self) -> None:
+        """conversations.info on a public channel needs channels:read: a token installed
+        from the previous manifest, without it, is refused, naming it."""
+        previous = [s for s in MANIFEST_SCOPES if s not in ADDED_SCOPES]
+        async with FakeSlack(channels={"C1"}, scopes=previous) as fake:
+            client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+            body = await refusal(client.conversations_info(channel="C1"))
         assert body == {
             "ok": False,
             "error": "missing_scope",
             "needed": "channels:read",
-            "provided": ",".join(sorted(DEFAULT_SCOPES)),
+            "provided": ",".join(sorted(previous)),
         }
 
     async def test_every_answer_carries_the_granted_scopes(
@@ -321,7 +325,9 @@ class TestScopes:
         assert response.headers["x-accepted-oauth-scopes"] == "chat:write"
 
     async def test_a_granted_scope_opens_the_method(self) -> None:
-        async with FakeSlack(channels={"C1"}, extra_scopes={"channels:read"}) as fake:
+        async with FakeSlack(
+            channels={"C1"}, scopes=["chat:write"], extra_scopes={"channels:read"}
+        ) as fake:
             client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
             info = await client.conversations_info(channel="C1")
         assert info["channel"]["is_member"] is True

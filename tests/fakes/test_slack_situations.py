@@ -56,7 +56,6 @@ async def fixture_fake(clock: Clock) -> AsyncIterator[FakeSlack]:
         users={"U1", "U2"},
         channels={"C1", "C2", "C8"},
         private_channels={"C7", "C8"},
-        extra_scopes={"channels:read"},
         clock=clock,
     ) as fake:
         yield fake
@@ -292,7 +291,8 @@ class TestDeactivatedUsers:
         assert (await client.conversations_open(users="U1"))["channel"]["id"] == dm
 
     async def test_users_info_needs_users_read(self) -> None:
-        async with FakeSlack(users={"U1"}, scopes=MANIFEST_SCOPES) as fake:
+        without = [s for s in MANIFEST_SCOPES if s != "users:read"]
+        async with FakeSlack(users={"U1"}, scopes=without) as fake:
             client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
             body = await refusal(client.users_info(user="U1"))
         assert (body["error"], body["needed"]) == ("missing_scope", "users:read")
@@ -420,9 +420,8 @@ class TestPrivateChannels:
         )
 
     async def test_reading_one_needs_groups_read(self) -> None:
-        async with FakeSlack(
-            channels={"C8"}, private_channels={"C8"}, scopes=[*MANIFEST_SCOPES, "channels:read"]
-        ) as fake:
+        without = [s for s in MANIFEST_SCOPES if s != "groups:read"]
+        async with FakeSlack(channels={"C8"}, private_channels={"C8"}, scopes=without) as fake:
             client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
             body = await refusal(client.conversations_info(channel="C8"))
         assert (body["error"], body["needed"]) == ("missing_scope", "groups:read")

@@ -133,12 +133,12 @@ class FakeSlack(SocketModeSide):
         """``users`` exist besides the groups' members; the bot is in ``channels``;
         ``private_channels`` are private (the bot is in those of them also in
         ``channels``); its token has ``scopes`` (by default `DEFAULT_SCOPES`: the
-        manifest's and ``users:read``, ``groups:read``) plus ``extra_scopes``; ``clock``
-        times trigger ids, response URLs and rate limits (a test may move it); an ack
-        later than ``ack_deadline`` seconds fails the test. ``socket_mode_elsewhere``,
-        another emulator's ``socket_mode_url``, sends Socket Mode clients there, as Slack
-        serves its WebSockets from other hosts than its Web API: a benchmark then times
-        acks in a process that answers no Web API calls."""
+        manifest's) plus ``extra_scopes``; ``clock`` times trigger ids, response URLs
+        and rate limits (a test may move it); an ack later than ``ack_deadline`` seconds
+        fails the test. ``socket_mode_elsewhere``, another emulator's
+        ``socket_mode_url``, sends Socket Mode clients there, as Slack serves its
+        WebSockets from other hosts than its Web API: a benchmark then times acks in a
+        process that answers no Web API calls."""
         self.ack_deadline = ack_deadline
         self._socket_mode_elsewhere = socket_mode_elsewhere
         self.workspace = Workspace(
