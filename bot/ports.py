@@ -11,25 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 from bot.approvals.limits import SubmissionLimits
+from bot.approvals.messages import Message, Notice, OutboxItem
 from bot.approvals.model import AuditEvent, ConnectionRequest, Page, RequestFields, Status
 from bot.exalate.models import ConnectionList, ConnectionSpec, CreatedConnection, Project
 
 
-class Notice(StrEnum):
-    """What a note in the approval card's thread is about."""
-
-    STATE_CHANGED = "state_changed"  # accepted, deactivated, gone: the card's news, kept
-    EXALATE_STATUS = "exalate_status"  # Exalate reports a status the bot does not know
-    INVITE_REMINDER = "invite_reminder"  # the partner has not accepted for a long time
-    CONNECTION_APPEARED = "connection_appeared"  # an assisted connection now exists
-
-
 class DeliveryFailed(Exception):
-    """A message could not be delivered; ``str()`` is the channel's reason code only."""
+    """A message could not be delivered; ``str()`` is Slack's reason code only, and
+    ``retry_after`` the seconds Slack asked to wait (a rate limit), if it said."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class Notifier(Protocol):
@@ -102,12 +98,14 @@ class ExalatePort(Protocol):
 
 
 class RequestStore(Protocol):
-    """The requests and their audit trail (``storage.RequestRepository``).
+    """The requests, their audit trail and the messages they leave behind
+    (``storage.RequestRepository``).
 
     Every write that changes a state is a compare-and-set: it returns the request as
     written, or None when another caller changed it first, and that caller alone goes
-    on to the side effect. ``writes`` counts this process's committed writes, so a
-    shared read knows when it went stale.
+    on to the side effect. What to tell people of a write (``tell``) is written in the
+    same transaction, to the outbox, so it is never lost. ``writes`` counts this
+    process's committed writes, so a shared read knows when it went stale.
     """
 
     writes: int
@@ -118,8 +116,11 @@ class RequestStore(Protocol):
         requester: str,
         at: datetime,
         limits: SubmissionLimits | None = None,
+        *,
+        view_id: str | None = None,
     ) -> ConnectionRequest:
-        """Store a new request awaiting approval; NameTaken, TooManyOpen, TooFrequent."""
+        """Store a new request awaiting approval, its card to post; NameTaken,
+        TooManyOpen, TooFrequent, or AlreadySubmitted for a form seen before."""
 
     async def transition(
         self,
@@ -129,53 +130,80 @@ class RequestStore(Protocol):
         actor: str,
         at: datetime,
         note: str | None = None,
+        tell: Iterable[Message] = (),
         **changes: object,
     ) -> ConnectionRequest | None:
         """Move ``request`` to ``target`` if nobody moved it since it was read, and
         audit it; ``error`` is cleared unless given."""
 
-    async def annotate(self, request_id: int, **changes: object) -> ConnectionRequest | None:
+    async def annotate(
+        self,
+        request_id: int,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
+        **changes: object,
+    ) -> ConnectionRequest | None:
         """Write columns that do not change the state."""
 
-    async def store_code(self, request_id: int, sealed: bytes) -> ConnectionRequest | None:
+    async def store_code(
+        self,
+        request_id: int,
+        sealed: bytes,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
+    ) -> ConnectionRequest | None:
         """Keep a code, only if the request is invited and has none yet."""
 
     async def note_connection(
-        self, request_id: int, connection_id: str
+        self,
+        request_id: int,
+        connection_id: str,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
     ) -> ConnectionRequest | None:
         """Record the id of an assisted connection that appeared, the first time only."""
 
     async def note_status(
-        self, request: ConnectionRequest, observed: str | None
+        self,
+        request: ConnectionRequest,
+        observed: str | None,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
     ) -> ConnectionRequest | None:
         """Record Exalate's status if it changed and nobody recorded it yet."""
 
-    async def claim_reminder(self, request: ConnectionRequest) -> bool:
+    async def claim_reminder(
+        self,
+        request: ConnectionRequest,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
+    ) -> bool:
         """Count one more reminder, unless another process just did."""
+
+    async def tell(
+        self, request: ConnectionRequest, messages: Iterable[Message], at: datetime
+    ) -> None:
+        """Write messages no change of the request causes."""
 
     async def record(self, request: ConnectionRequest, actor: str, at: datetime, note: str) -> None:
         """Audit an event that changes no state."""
 
-    async def claim_card(self, request_id: int, at: datetime) -> bool:
-        """Take the job of posting a request's card; False if someone has it."""
-
     async def set_card(self, request_id: int, card_ref: str) -> None:
         """Remember where the card is, once posted."""
-
-    async def release_card(self, request_id: int) -> None:
-        """Give a claim back after a failed post."""
-
-    async def release_stale_card_claims(self, taken_before: datetime) -> None:
-        """Void claims older than any post takes."""
 
     async def get(self, request_id: int) -> ConnectionRequest | None:
         """The request as stored now."""
 
+    async def submitted_from(self, view_id: str) -> ConnectionRequest | None:
+        """The request a form stored, if it stored one."""
+
     async def invitation_code(self, request_id: int) -> bytes | None:
         """The sealed invitation code, read only when it is about to be delivered."""
-
-    async def without_card(self) -> list[ConnectionRequest]:
-        """Requests awaiting approval whose card could not be posted yet."""
 
     async def with_status(
         self, statuses: Iterable[Status], site: str | None = None
@@ -211,6 +239,41 @@ class RequestStore(Protocol):
 
     async def history(self, request_id: int) -> list[AuditEvent]:
         """The request's audit trail, oldest first."""
+
+
+class OutboxQueue(Protocol):
+    """The messages waiting to be sent (``storage.outbox.OutboxQueue``): taken one by
+    one, so each is sent by one replica, in order per request and lane."""
+
+    async def due(self, now: datetime, limit: int = 50) -> list[OutboxItem]:
+        """The messages that may be sent now, oldest first."""
+
+    async def take(self, item_id: int, holder: str, now: datetime, until: datetime) -> bool:
+        """Hold a message to send it; False if someone else holds it or it went."""
+
+    async def sent(self, item: OutboxItem, at: datetime, *, holder: str) -> None:
+        """Slack took it (a card's redraw takes the older ones with it)."""
+
+    async def newest_redraw(self, request_id: int) -> int | None:
+        """The newest card redraw waiting for the request."""
+
+    async def later(self, item: OutboxItem, due_at: datetime, *, parked: str | None = None) -> None:
+        """Try again at ``due_at``; ``parked`` names a cause that will not heal by itself."""
+
+    async def unpark(self, causes: Iterable[str], now: datetime) -> None:
+        """What waited for ``causes`` is due now."""
+
+    async def parked(self) -> dict[str, int]:
+        """How many messages wait for each such cause."""
+
+    async def holders(self) -> set[str]:
+        """The replicas holding messages not sent yet."""
+
+    async def release(self, holders: Iterable[str]) -> None:
+        """Let go of what ``holders`` held."""
+
+    async def waiting(self) -> int:
+        """Messages not sent yet."""
 
 
 class ReplicaDirectory(Protocol):

@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from bot.approvals.errors import ApprovalError
-from bot.approvals.model import ConnectionRequest
 from bot.approvals.rules import Draft, Field
 from bot.log import remember_secret
 from bot.service import ConnectionService
@@ -74,7 +73,8 @@ async def submit_request(
     ack: AsyncAck, body: blocks.Json, view: blocks.Json, context: AsyncBoltContext
 ) -> None:
     """The request form: checked against the rules and the live Jira before the ack, so
-    each problem shows under its field; once stored, its card is posted.
+    each problem shows under its field; once stored, its card is on its way (the
+    outbox). A form Slack sends twice (a retry, or a replay) stores one request.
 
     Not through ``guard``: its problems are several, one per field, and the service
     holds its checks to the budget itself.
@@ -82,7 +82,10 @@ async def submit_request(
     service = service_in(context)
     try:
         submission = await service.submit(
-            request_draft(service, view), body["user"]["id"], check_within=SLACK_BUDGET_SECONDS
+            request_draft(service, view),
+            body["user"]["id"],
+            check_within=SLACK_BUDGET_SECONDS,
+            view_id=str(view.get("id") or "")[:64] or None,
         )
     except TimeoutError:
         log.warning("submission_too_slow")
@@ -97,7 +100,6 @@ async def submit_request(
         await ack(response_action="errors", errors=under_blocks(submission.errors, site_shown))
         return
     await ack()
-    await announce(service, submission.request)
 
 
 def request_draft(service: ConnectionService, view: blocks.Json) -> Draft:
@@ -124,15 +126,6 @@ def under_blocks(errors: Mapping[Field, str], site_shown: bool) -> dict[str, str
             block = Field.LOCAL.value
         placed[block] = f"{placed[block]} {message}" if block in placed else message
     return placed
-
-
-async def announce(service: ConnectionService, request: ConnectionRequest) -> None:
-    """Post the stored request's card; a failure is only logged, as the card is posted
-    again later."""
-    try:
-        await service.announce(request)
-    except Exception as error:
-        log.error("announce_failed id=%s kind=%s", request.id, type(error).__name__)
 
 
 @dataclass(frozen=True)

@@ -100,14 +100,10 @@ class RequestReads:
                 sa.select(RequestRow.invitation_code).where(RequestRow.id == request_id)
             )
 
-    async def without_card(self) -> list[ConnectionRequest]:
-        """Requests awaiting approval whose card could not be posted yet."""
-        return await self._select(
-            sa.select(RequestRow).where(
-                RequestRow.status == Status.PENDING_APPROVAL.value, RequestRow.card_ref.is_(None)
-            ),
-            order=RequestRow.id,
-        )
+    async def submitted_from(self, view_id: str) -> ConnectionRequest | None:
+        """The request a form (Slack's view id) stored, if it stored one."""
+        found = await self._select(sa.select(RequestRow).where(RequestRow.view_id == view_id))
+        return found[0] if found else None
 
     async def with_status(
         self, statuses: Iterable[Status], site: str | None = None

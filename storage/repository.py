@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.approvals.limits import AlreadySubmitted
+from bot.approvals.messages import Message, Say
 from bot.approvals.model import (
     OPEN_STATUSES,
     ConnectionRequest,
@@ -32,8 +34,9 @@ from storage.limits import (
     SubmissionLimits,
     check_limits,
 )
+from storage.outbox import OutboxQueue
 from storage.queries import RequestReads, at_once
-from storage.rows import POSTING, audit_row, claim, to_domain
+from storage.rows import OUTBOX_POSTS, POSTING, audit_row, outbox_row, to_domain
 from storage.tables import RequestRow
 
 # The key space of PostgreSQL advisory locks that queue one person's submissions.
@@ -57,6 +60,14 @@ ANNOTATIONS = frozenset(
         "initiated_by",
     }
 )
+
+
+def _enqueue(
+    session: AsyncSession, request: ConnectionRequest, messages: Iterable[Message], at: datetime
+) -> None:
+    """Add the messages about ``request`` to the outbox, in the caller's transaction."""
+    for message in messages:
+        session.add(outbox_row(request, message, at))
 
 
 def _checked(changes: dict[str, object]) -> dict[str, object]:
@@ -101,8 +112,14 @@ class RequestRepository(RequestReads):
         # (1, 2, 5 … 100 ms). Queueing this process's writes here avoids those sleeps.
         self._one_writer = self._dialect == "sqlite"
         self._write_lock = asyncio.Lock()
+        self.outbox = OutboxQueue(
+            sessions, pause=pause, one_writer=self._write_lock if self._one_writer else None
+        )
+        """The messages to Slack these writes leave behind, for the outbox's sender."""
         self.writes = 0
         """Write transactions this process committed: shared reads go stale on each."""
+        self.on_commit: Callable[[], None] = lambda: None
+        """Called after each committed write: the outbox's sender wakes for what it left."""
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
@@ -113,6 +130,7 @@ class RequestRepository(RequestReads):
                 await stack.enter_async_context(self._write_lock)
             yield await stack.enter_async_context(self._opened.begin())
         self.writes += 1
+        self.on_commit()
 
     async def add(
         self,
@@ -120,10 +138,15 @@ class RequestRepository(RequestReads):
         requester: str,
         at: datetime,
         limits: SubmissionLimits | None = None,
+        *,
+        view_id: str | None = None,
     ) -> ConnectionRequest:
         """Store a new request awaiting approval; raises NameTaken if an open request of
         its site claims the name, TooManyOpen or TooFrequent past ``limits`` (and stores
-        nothing)."""
+        nothing). Its card is the outbox's to post, in the same transaction; a form
+        submitted before (``view_id``) stores nothing and raises AlreadySubmitted."""
+        if view_id is not None and (earlier := await self.submitted_from(view_id)):
+            raise AlreadySubmitted(earlier)
         row = RequestRow(
             status=Status.PENDING_APPROVAL.value,
             version=1,
@@ -137,6 +160,8 @@ class RequestRepository(RequestReads):
             project_key=fields.project_key,
             created_at=at,
             updated_at=at,
+            card_ref=OUTBOX_POSTS,
+            view_id=view_id,
         )
         try:
             async with self._writing() as session:
@@ -157,9 +182,13 @@ class RequestRepository(RequestReads):
                 session.add(
                     audit_row(row.id, at, requester, None, Status.PENDING_APPROVAL, "requested")
                 )
+                added = to_domain(row)
+                session.add(outbox_row(added, Message(Say.POST_CARD), at))
         except IntegrityError as error:
+            if view_id is not None and (earlier := await self.submitted_from(view_id)):
+                raise AlreadySubmitted(earlier) from None  # the same form, at the same time
             raise NameTaken(fields.connection_name) from error
-        return to_domain(row)
+        return added
 
     async def transition(
         self,
@@ -169,9 +198,11 @@ class RequestRepository(RequestReads):
         actor: str,
         at: datetime,
         note: str | None = None,
+        tell: Iterable[Message] = (),
         **changes: object,
     ) -> ConnectionRequest | None:
-        """Move ``request`` to ``target`` if nobody moved it since it was read.
+        """Move ``request`` to ``target`` if nobody moved it since it was read, and
+        write what to ``tell`` people of it in the same transaction.
 
         ``changes`` are further columns to write (see ``ANNOTATIONS``); ``error`` and
         ``error_detail`` describe the new state and are cleared unless given. Returns
@@ -200,102 +231,137 @@ class RequestRepository(RequestReads):
             )
             if moved is not None:
                 session.add(audit_row(request.id, at, actor, request.status, target, note))
+                _enqueue(session, moved, tell, at)
             return moved
 
-    async def annotate(self, request_id: int, **changes: object) -> ConnectionRequest | None:
-        """Write columns that do not change the state (an error, a reminder count, …)."""
-        async with self._writing() as session:
-            return await _update(session, _checked(changes), RequestRow.id == request_id)
+    async def annotate(
+        self,
+        request_id: int,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
+        **changes: object,
+    ) -> ConnectionRequest | None:
+        """Write columns that do not change the state (an error, a missed poll, …), and
+        what to ``tell`` of it (written ``at`` then)."""
+        return await self._write(_checked(changes), tell, at, RequestRow.id == request_id)
 
-    async def store_code(self, request_id: int, sealed: bytes) -> ConnectionRequest | None:
+    async def store_code(
+        self,
+        request_id: int,
+        sealed: bytes,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
+    ) -> ConnectionRequest | None:
         """Keep a pasted code, only if the request is invited and still has none."""
-        async with self._writing() as session:
-            return await _update(
-                session,
-                {"invitation_code": sealed, "error": None, "error_detail": None},
-                RequestRow.id == request_id,
-                RequestRow.status == Status.INVITED.value,
-                RequestRow.invitation_code.is_(None),
-            )
+        return await self._write(
+            {"invitation_code": sealed, "error": None, "error_detail": None},
+            tell,
+            at,
+            RequestRow.id == request_id,
+            RequestRow.status == Status.INVITED.value,
+            RequestRow.invitation_code.is_(None),
+        )
 
     async def note_connection(
-        self, request_id: int, connection_id: str
+        self,
+        request_id: int,
+        connection_id: str,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
     ) -> ConnectionRequest | None:
         """Record the id of an assisted connection that appeared, only the first time."""
-        async with self._writing() as session:
-            return await _update(
-                session,
-                {"exalate_connection_id": connection_id},
-                RequestRow.id == request_id,
-                RequestRow.status == Status.ASSISTED.value,
-                RequestRow.exalate_connection_id.is_(None),
-            )
+        return await self._write(
+            {"exalate_connection_id": connection_id},
+            tell,
+            at,
+            RequestRow.id == request_id,
+            RequestRow.status == Status.ASSISTED.value,
+            RequestRow.exalate_connection_id.is_(None),
+        )
 
     async def note_status(
-        self, request: ConnectionRequest, observed: str | None
+        self,
+        request: ConnectionRequest,
+        observed: str | None,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
     ) -> ConnectionRequest | None:
         """Record the status Exalate reports, if it changed and nobody recorded it yet.
 
         Returns the request only to the one process whose update changed the row, so a
         change is announced once however many replicas poll.
         """
-        async with self._writing() as session:
-            return await _update(
-                session,
-                {"exalate_status": observed, "missed_polls": 0},
-                RequestRow.id == request.id,
-                RequestRow.status == Status.INVITED.value,
-                RequestRow.exalate_status.is_distinct_from(observed),
-            )
+        return await self._write(
+            {"exalate_status": observed, "missed_polls": 0},
+            tell,
+            at,
+            RequestRow.id == request.id,
+            RequestRow.status == Status.INVITED.value,
+            RequestRow.exalate_status.is_distinct_from(observed),
+        )
 
-    async def claim_reminder(self, request: ConnectionRequest) -> bool:
-        """Count one more reminder, unless another process just did; True if ours to send."""
+    async def claim_reminder(
+        self,
+        request: ConnectionRequest,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
+    ) -> bool:
+        """Count one more reminder, unless another process just did; True if ours, and
+        then the reminder (``tell``) is written with the count."""
+        counted = await self._write(
+            {"reminders_sent": request.reminders_sent + 1},
+            tell,
+            at,
+            RequestRow.id == request.id,
+            RequestRow.status == request.status.value,
+            RequestRow.reminders_sent == request.reminders_sent,
+        )
+        return counted is not None
+
+    async def tell(
+        self, request: ConnectionRequest, messages: Iterable[Message], at: datetime
+    ) -> None:
+        """Write messages about ``request`` that no change of it causes (a code sent
+        again, say)."""
         async with self._writing() as session:
-            result = await session.execute(
-                sa.update(RequestRow)
-                .where(
-                    RequestRow.id == request.id,
-                    RequestRow.status == request.status.value,
-                    RequestRow.reminders_sent == request.reminders_sent,
-                )
-                .values(reminders_sent=request.reminders_sent + 1)
-            )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            _enqueue(session, request, messages, at)
+
+    async def _write(
+        self,
+        values: dict[str, object],
+        tell: Iterable[Message],
+        at: datetime | None,
+        *conditions: sa.ColumnElement[bool],
+    ) -> ConnectionRequest | None:
+        """One UPDATE, and what to tell of it if it hit the row, in one transaction."""
+        async with self._writing() as session:
+            changed = await _update(session, values, *conditions)
+            if changed is not None and at is not None:
+                _enqueue(session, changed, tell, at)
+            return changed
 
     async def record(self, request: ConnectionRequest, actor: str, at: datetime, note: str) -> None:
         """Audit an event that changes no state, such as revealing the code again."""
         async with self._writing() as session:
             session.add(audit_row(request.id, at, actor, request.status, request.status, note))
 
-    async def claim_card(self, request_id: int, at: datetime) -> bool:
-        """Take the job of posting a request's card; False if it has one or is being posted.
-
-        The claim makes posting exactly-once however many coroutines or processes try;
-        it records when it was taken, so a claim left by a stopped process can expire.
-        """
-        return await self._set_card(request_id, claim(at), RequestRow.card_ref.is_(None))
-
     async def set_card(self, request_id: int, card_ref: str) -> None:
         """Remember where the approval card is, so it can be updated in place later."""
         await self._set_card(request_id, card_ref, RequestRow.card_ref.startswith(POSTING))
 
-    async def release_card(self, request_id: int) -> None:
-        """Give a claim back after a failed post, so a later attempt may try."""
-        await self._set_card(request_id, None, RequestRow.card_ref.startswith(POSTING))
-
-    async def release_stale_card_claims(self, taken_before: datetime) -> None:
-        """Void claims older than any post takes: their process stopped mid-post."""
-        stale = RequestRow.card_ref.startswith(POSTING) & (
-            RequestRow.card_ref < claim(taken_before)
-        )
-        await self._set_card(None, None, stale)
-
     async def _set_card(
-        self, request_id: int | None, card_ref: str | None, condition: sa.ColumnElement[bool]
+        self, request_id: int, card_ref: str | None, condition: sa.ColumnElement[bool]
     ) -> bool:
-        query = sa.update(RequestRow).where(condition).values(card_ref=card_ref)
-        if request_id is not None:
-            query = query.where(RequestRow.id == request_id)
+        query = (
+            sa.update(RequestRow)
+            .where(condition, RequestRow.id == request_id)
+            .values(card_ref=card_ref)
+        )
         async with self._writing() as session:
             result = await session.execute(query)
             return bool(result.rowcount)  # type: ignore[attr-defined]

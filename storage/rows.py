@@ -1,9 +1,14 @@
-"""Rows to domain values and back: requests, audit events, card claims."""
+"""Rows to domain values and back: requests, audit events, card claims, outbox items
+and the snapshots of requests they carry."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime
+from typing import Any
 
+from bot.approvals.messages import Message, Notice, OutboxItem, Say
 from bot.approvals.model import (
     AuditEvent,
     ConnectionRequest,
@@ -11,10 +16,13 @@ from bot.approvals.model import (
     RequestFields,
     Status,
 )
-from storage.tables import AuditRow, RequestRow
+from storage.tables import AuditRow, OutboxRow, RequestRow
 
 # card_ref while one process posts the card ("posting:<when>"); never leaves storage.
 POSTING = "posting:"
+OUTBOX_POSTS = POSTING + "outbox"
+"""card_ref of a card the outbox is to post. It sorts after every timed claim, so the
+previous version, which voids claims older than ten minutes, never posts it too."""
 
 
 def claim(at: datetime) -> str:
@@ -81,4 +89,58 @@ def audit_row(
         from_status=source.value if source else None,
         to_status=target.value,
         note=note,
+    )
+
+
+_MOMENTS = ("created_at", "updated_at", "name_absent_at")
+
+
+def snapshot(request: ConnectionRequest) -> str:
+    """The request as JSON, for a message worded as of the moment it was written. It
+    holds no secret: the code is not part of a request, only whether it has one."""
+    values = dataclasses.asdict(request)
+    for name in _MOMENTS:
+        if values[name] is not None:
+            values[name] = values[name].isoformat()
+    return json.dumps(values, default=str)
+
+
+def from_snapshot(text: str) -> ConnectionRequest | None:
+    """The request a snapshot holds; None for an empty one (written by a migration)."""
+    values: dict[str, Any] = json.loads(text)
+    if not values:
+        return None
+    for name in _MOMENTS:
+        if values[name] is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    values["fields"] = RequestFields(**values["fields"])
+    values["status"] = Status(values["status"])
+    if values["last_attempt"] is not None:
+        values["last_attempt"] = CreateOutcome(values["last_attempt"])
+    return ConnectionRequest(**values)
+
+
+def to_item(row: OutboxRow) -> OutboxItem:
+    notice = Notice(row.notice) if row.notice else None
+    return OutboxItem(
+        id=row.id,
+        request_id=row.request_id,
+        message=Message(Say(row.say), notice),
+        snapshot=from_snapshot(row.snapshot),
+        attempts=row.attempts or 0,
+        parked=row.parked,
+    )
+
+
+def outbox_row(request: ConnectionRequest, message: Message, at: datetime) -> OutboxRow:
+    """A message about ``request`` as it is now, due at once."""
+    return OutboxRow(
+        request_id=request.id,
+        lane=message.say.lane.value,
+        say=message.say.value,
+        notice=message.notice.value if message.notice else None,
+        snapshot=snapshot(request),
+        created_at=at,
+        due_at=at,
+        attempts=0,
     )

@@ -98,6 +98,39 @@ class RequestRow(Base):
     site: Mapped[str] = mapped_column(sa.String(64), server_default=DEFAULT_SITE)
     """The Exalate node that creates the connection; every request made before sites
     existed, or by a replica that does not know them yet, is in the default one."""
+    view_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    """The Slack view (the form) the request was submitted from: one request a view,
+    however often that submission arrives."""
+
+
+class OutboxRow(Base):
+    """A message to send to Slack about a request, written with the change it reports.
+
+    Sent by whichever replica claims it (``claimed_by`` until ``claimed_until``), in
+    order per request and lane; ``due_at`` is when it may next be tried, ``parked`` the
+    reason while it waits for a cause that will not heal by itself; ``sent_at`` once
+    Slack took it (or it was left out, a newer redraw of its card going instead).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index("ix_outbox_unsent_due", "sent_at", "due_at"),
+        sa.Index("ix_outbox_lane", "request_id", "lane", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("connection_request.id"))
+    lane: Mapped[str] = mapped_column(sa.String(16))
+    say: Mapped[str] = mapped_column(sa.String(32))
+    notice: Mapped[str | None] = mapped_column(sa.String(32))
+    snapshot: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    parked: Mapped[str | None] = mapped_column(sa.String(64))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditRow(Base):

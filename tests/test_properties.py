@@ -23,8 +23,9 @@ from bot.approvals.model import Status, can_transition
 from bot.approvals.rules import CONNECTION_NAME_MAX, SHORT_NAME_MAX, Draft, check_draft
 from bot.approvers import ApproverPolicy
 from bot.exalate import BearerToken, ExalateClient
+from bot.metrics import Metrics
 from bot.sandbox.exalate_simulator import Simulator
-from bot.service import Site, Sites, build_services
+from bot.service import OutboxSender, Site, Sites, build_services, utc_now
 from bot.site_config import SiteConfig
 from bot.vault import Vault
 from handlers.blocks import escape
@@ -126,14 +127,27 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
         notifier = RecordingNotifier()
         repository = RequestRepository(make_sessionmaker(engine))
         site = Site.of(SiteConfig("default", url, BearerToken("t")), exalate, list_ttl=60)
+        vault = Vault(Fernet.generate_key())
         services = build_services(
             repository=repository,
+            queue=repository.outbox,
             sites=Sites([site]),
-            vault=Vault(Fernet.generate_key()),
+            vault=vault,
             policy=ApproverPolicy(["U0BOB", "U0CAROL"], NoGroups()),
             notifier=notifier,
+            me="replica-a",
         )
         service = services.requests
+        # A second replica's sender, on its own store object: every message is sent once.
+        other = OutboxSender(
+            RequestRepository(make_sessionmaker(engine)).outbox,
+            RequestRepository(make_sessionmaker(engine)),
+            notifier,
+            vault,
+            Metrics(),
+            utc_now,
+            me="replica-b",
+        )
         draft = Draft("acme", "partner", "", "", "SUP")
         submission = await service.submit(draft, "U0ALICE", check_within=5)
         assert submission.request is not None
@@ -152,6 +166,7 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
                 await calls[kind]()
 
         await asyncio.gather(*(run(operation) for operation in operations))
+        await asyncio.gather(services.outbox.send_due(), other.send_due())
         final = await repository.get(request_id)
         history = await repository.history(request_id)
     await engine.dispose()

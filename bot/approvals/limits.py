@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.approvals.model import ConnectionRequest
+
 
 class NameTaken(Exception):
     """Another open request of the same site already claims this connection name."""
@@ -36,3 +38,12 @@ class TooFrequent(Exception):
     def __init__(self, free_at: datetime) -> None:
         super().__init__(free_at.isoformat())
         self.free_at = free_at
+
+
+class AlreadySubmitted(Exception):
+    """This form was submitted before (Slack retried it, or it was replayed): the
+    request it stored is ``request``, and nothing new is stored."""
+
+    def __init__(self, request: ConnectionRequest) -> None:
+        super().__init__(str(request.id))
+        self.request = request

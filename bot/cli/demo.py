@@ -328,7 +328,7 @@ async def run(say: Callable[[str], None] = print, styled: bool | None = None) ->
             aiohttp.ClientSession() as http,
         ):
             people = People(url, slack, secret, http, say, styled)
-            settle = runtime.inflight.drain
+            settle = runtime.settle
             await next(iter(runtime.services.sites)).projects.get(wait=5)
 
             await people.command(ALICE, "connect remote=partner project=SUP")
@@ -346,6 +346,7 @@ async def run(say: Callable[[str], None] = print, styled: bool | None = None) ->
             say("\n>>> The partner pastes the code in their Exalate: Accept invitation")
             simulator.accept("acme_to_partner")
             await runtime.jobs.tick()
+            await settle(5)
             people.show_new()
 
             answer = await people.command(ALICE, "status acme_to_partner")

@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -35,6 +36,7 @@ from bot.service import Services, SiteHealth, build_services, utc_now
 from bot.site_config import config_path, loosely_writable
 from bot.vault import Vault, key_file_for, load_or_create_key
 from handlers.outbound import SlackGroupDirectory, SlackNotifier
+from handlers.outbound.probe import SlackProbe
 from storage import (
     RequestRepository,
     SubmissionLimits,
@@ -75,23 +77,27 @@ _SLACK_CLIENT_LOG = logging.getLogger("slack_sdk.web.bot_client")
 _SLACK_CLIENT_LOG.setLevel(logging.INFO)
 
 
-def make_slack_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
-    """The Web API client: one retry on a dropped connection, and Slack's 429s ridden out.
+def make_slack_client(
+    settings: Settings, session: aiohttp.ClientSession, *, ride_out_rate_limits: bool = True
+) -> AsyncWebClient:
+    """The Web API client: one retry on a dropped connection, and, for the listeners,
+    Slack's 429s ridden out. The outbox's client gets the 429 instead: it waits the
+    ``Retry-After`` itself, by rescheduling the message rather than sleeping on it.
 
     It shares ``session``: without one, slack_sdk opens a new connection pool (and a new
     TCP connection) for every call, which under load costs more than the calls. Its
     logger has a level of its own: at the default (NOTSET) slack_sdk formats a DEBUG line
     with the whole request for every call, modal and all, which ``bot.log`` then drops.
     """
+    retries: list[AsyncRetryHandler] = [AsyncConnectionErrorRetryHandler()]
+    if ride_out_rate_limits:
+        retries.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
     return AsyncWebClient(
         logger=_SLACK_CLIENT_LOG,
         session=session,
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=retries,
     )
 
 
@@ -136,9 +142,12 @@ class Runtime:
     metrics: Metrics
     policy: ApproverPolicy
     socket_mode: AsyncSocketModeHandler | None = None
+    _outbox_task: asyncio.Task[None] | None = None
     _jobs_task: asyncio.Task[None] | None = None
     _heartbeat_task: asyncio.Task[None] | None = None
     _leaving: asyncio.Event = field(default_factory=asyncio.Event)
+    _silent: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the outbox is to stop sending."""
 
     @classmethod
     async def start(
@@ -193,11 +202,14 @@ class Runtime:
         )
         services = build_services(
             repository=repository,
+            queue=repository.outbox,
             sites=sites,
             vault=vault,
             policy=policy,
             notifier=SlackNotifier(
-                client, settings.exalate_approval_channel, name_sites=sites.several
+                make_slack_client(settings, http, ride_out_rate_limits=False),
+                settings.exalate_approval_channel,
+                name_sites=sites.several,
             ),
             limits=SubmissionLimits(
                 max_open=settings.exalate_max_open_per_requester,
@@ -210,6 +222,7 @@ class Runtime:
             metrics=metrics,
             replicas=replicas,
             me=replicas.me.id,
+            approvals=settings.exalate_approval_channel,
         )
         app = AsyncApp(
             client=client,
@@ -222,9 +235,15 @@ class Runtime:
         handlers.register(app, services, inflight.track)
         services.requests.warm_up()
         jobs = LifecycleJobs(
-            services.lifecycle, replicas, metrics, interval=settings.exalate_poll_interval
+            services.lifecycle,
+            replicas,
+            metrics,
+            services.outbox,
+            interval=settings.exalate_poll_interval,
+            slack=SlackProbe(client, settings.exalate_approval_channel),
         )
-        return cls(
+        repository.on_commit = services.outbox.wake
+        runtime = cls(
             settings,
             engine,
             http,
@@ -237,6 +256,16 @@ class Runtime:
             metrics,
             policy,
         )
+        runtime._outbox_task = asyncio.create_task(services.outbox.run(runtime._silent))
+        return runtime
+
+    async def settle(self, within: float) -> int:
+        """Let the listeners finish their work after the ack (within ``within`` seconds)
+        and send what they left in the outbox; how many listeners still run. For the
+        demo and the tests, which show or check what people were told."""
+        unfinished = await self.inflight.drain(timeout=within)
+        await self.services.outbox.send_due()
+        return unfinished
 
     def start_jobs(self) -> None:
         """Run the life-cycle jobs and the heartbeat in the background until ``close``."""
@@ -256,6 +285,9 @@ class Runtime:
         unfinished = await self.inflight.drain(timeout=remaining)
         if unfinished:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
+        self._silent.set()  # what is left in the outbox waits for the next replica to start
+        if self._outbox_task is not None:
+            await self._outbox_task
         await self.policy.close()
         await self.http.close()
         self._leaving.set()  # beating until now: the others wait for the clicks to finish
@@ -314,13 +346,20 @@ class Runtime:
         }
 
     async def readiness(self) -> dict[str, object]:
-        """``health``, and ``ready``: alive, and every site that takes requests had its
-        Jira (with Exalate) answer when last asked. A supervisor sends no work to a
-        replica that cannot do it; ``sites`` names the one that did not. A retired site
-        is reported, never waited for: its node may be switched off for good."""
+        """``health``, and ``ready``: alive, Slack takes the bot's token and its cards,
+        and every site that takes requests had its Jira (with Exalate) answer when last
+        asked. A supervisor sends no work to a replica that cannot do it; ``sites`` and
+        ``slack`` say what is wrong (with the messages parked for each cause). A retired
+        site is reported, never waited for: its node may be switched off for good."""
         health = await self.health()
+        slack = self.services.outbox.health
+        try:
+            parked = await self.repository.outbox.parked()
+        except Exception:  # the database: ``ok`` says so already
+            parked = {}
         reachable = all(site.health.reachable is True for site in self.services.sites.open())
-        return health | {"ready": bool(health["ok"]) and reachable}
+        ready = bool(health["ok"]) and reachable and slack.ready
+        return health | {"ready": ready, "slack": slack.as_json() | {"parked": parked}}
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         health = await self.health()

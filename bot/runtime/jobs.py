@@ -1,11 +1,13 @@
 """The background life cycle: settle interrupted initiations, watch invitations, expire
-and remind, post cards that could not be posted, on a timer, on one replica at a time.
+and remind, and look at Slack, on a timer, on one replica at a time (Slack: on each).
 
 Every ``interval`` one ``tick`` runs. The replica that holds the ``lifecycle`` lease does
 the work; the others only read each site's connection list, so their ``/readyz`` and
 ``/exalate status`` stay true, and take the lease over when its holder is gone. Each job
 of the holder fails on its own: one that raises is logged and the others still run.
-Expiry, reminders and cards run on every tick; each site is polled once a tick, beside
+Expiry and reminders run on every tick, and every replica looks at Slack (the
+token, the approvals channel) for its ``/readyz`` and to release what waited for a
+cause now gone; each site is polled once a tick, beside
 the others, and its poll backs off while it is unreachable (it skips 1, 3, 7, … up to 15
 ticks), so an outage neither floods that Jira nor delays expiry or another site. The
 poll reads the list even with nothing to watch, so each site's health tells the truth
@@ -23,7 +25,8 @@ from datetime import timedelta
 
 from bot.exalate import ExalateError
 from bot.metrics import Metrics
-from bot.service import Lifecycle, Site, SiteHealth
+from bot.service import Lifecycle, OutboxSender, Site, SiteHealth
+from handlers.outbound.probe import SlackProbe
 from storage.replicas import Replicas
 
 log = logging.getLogger(__name__)
@@ -40,12 +43,16 @@ class LifecycleJobs:
         lifecycle: Lifecycle,
         replicas: Replicas,
         metrics: Metrics,
+        outbox: OutboxSender,
         *,
         interval: float,
+        slack: SlackProbe | None = None,
     ) -> None:
         self._lifecycle = lifecycle
         self._replicas = replicas
         self._metrics = metrics
+        self._outbox = outbox
+        self._slack = slack
         self.holds_lease = False
         self.interval = interval
         self._stopping = asyncio.Event()
@@ -61,16 +68,31 @@ class LifecycleJobs:
         polled = await asyncio.gather(
             *(self._poll_when_due(site, settle=settle) for site in self._lifecycle.sites)
         )
+        jobs = [(self._watch_slack, "slack_watch")]
         if settle:
-            for job, name in (
-                (self._lifecycle.expire_and_remind, "expiry"),
-                (self._lifecycle.post_missing_cards, "card_posting"),
-            ):
-                try:
-                    await job()
-                except Exception as error:
-                    log.error("%s_failed kind=%s", name, type(error).__name__)
+            jobs.append((self._lifecycle.expire_and_remind, "expiry"))
+            jobs.append((self._release_gone, "outbox_release"))
+        for job, name in jobs:
+            try:
+                await job()
+            except Exception as error:
+                log.error("%s_failed kind=%s", name, type(error).__name__)
         return any(polled)
+
+    async def _release_gone(self) -> None:
+        await self._outbox.release_gone(self._replicas)
+
+    async def _watch_slack(self) -> None:
+        """Look at Slack (every replica: each answers its own ``/readyz``)."""
+        if self._slack is None:
+            return
+        look = await self._slack.look()
+        if look.seen:
+            await self._outbox.slack_seen(
+                token_refused=look.token_refused,
+                channel=self._slack.channel,
+                channel_refused=look.channel_refused,
+            )
 
     async def _hold_lease(self) -> bool:
         """Whether this replica runs the life cycle now; on taking it, forget replicas

@@ -16,30 +16,31 @@ from datetime import datetime, timedelta
 from bot.approvals.limits import SubmissionLimits
 from bot.approvers import ApproverPolicy
 from bot.metrics import Metrics
-from bot.ports import JiraProject, Notifier, ReplicaDirectory, RequestStore
+from bot.ports import JiraProject, Notifier, OutboxQueue, ReplicaDirectory, RequestStore
 from bot.service.checks import LiveChecks
 from bot.service.codes import InvitationCodes
 from bot.service.initiation import Initiation
 from bot.service.lifecycle import Lifecycle
 from bot.service.listings import Listings
+from bot.service.outbox import OutboxSender, SlackHealth
 from bot.service.requests import ConnectionService, Submission
 from bot.service.site import Site, SiteHealth, SiteRetired, Sites, UnknownSite
 from bot.service.states import States, utc_now
-from bot.service.telling import CARD_CLAIM_LIFETIME, Telling
 from bot.vault import Vault
 
 __all__ = [
-    "CARD_CLAIM_LIFETIME",
     "ConnectionService",
     "InvitationCodes",
     "JiraProject",
     "Lifecycle",
     "Listings",
+    "OutboxSender",
     "Services",
     "Site",
     "SiteHealth",
     "SiteRetired",
     "Sites",
+    "SlackHealth",
     "Submission",
     "UnknownSite",
     "build_services",
@@ -55,12 +56,14 @@ class Services:
     codes: InvitationCodes
     listings: Listings
     lifecycle: Lifecycle
+    outbox: OutboxSender
     sites: Sites
 
 
 def build_services(
     *,
     repository: RequestStore,
+    queue: OutboxQueue,
     sites: Sites,
     vault: Vault,
     policy: ApproverPolicy,
@@ -73,6 +76,7 @@ def build_services(
     limits: SubmissionLimits = SubmissionLimits(max_open=3, per_hour=10),  # noqa: B008
     replicas: ReplicaDirectory | None = None,
     me: str | None = None,
+    approvals: str = "approvals",
 ) -> Services:
     """The use cases and the life cycle over the same sites, each handed the
     collaborators it uses: the one path of state changes, telling people, the store.
@@ -80,11 +84,13 @@ def build_services(
     know when its creator is gone."""
     metrics = metrics or Metrics()
     states = States(repository, clock)
-    tell = Telling(notifier, repository, metrics, clock)
-    initiation = Initiation(states, tell, repository, vault, metrics, sites, me=me)
+    outbox = OutboxSender(
+        queue, repository, notifier, vault, metrics, clock, me=me or "this", approvals=approvals
+    )
+    initiation = Initiation(states, notifier, repository, vault, metrics, sites, me=me)
     requests = ConnectionService(
         states,
-        tell,
+        outbox.health,
         repository,
         initiation,
         LiveChecks(repository, sites),
@@ -96,7 +102,6 @@ def build_services(
     )
     lifecycle = Lifecycle(
         states,
-        tell,
         repository,
         initiation,
         sites,
@@ -107,8 +112,9 @@ def build_services(
     )
     return Services(
         requests,
-        InvitationCodes(states, tell, repository, vault, initiation, policy),
+        InvitationCodes(states, repository, vault, initiation, policy),
         Listings(states, repository, sites, policy),
         lifecycle,
+        outbox,
         sites,
     )

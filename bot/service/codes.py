@@ -13,9 +13,8 @@ from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
 from bot.approvers import ApproverPolicy
 from bot.log import remember_secret
 from bot.ports import RequestStore
-from bot.service.initiation import Initiation
+from bot.service.initiation import DELIVERY, Initiation
 from bot.service.states import States, expect
-from bot.service.telling import Telling
 from bot.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -27,21 +26,20 @@ class InvitationCodes:
     def __init__(
         self,
         states: States,
-        tell: Telling,
         store: RequestStore,
         vault: Vault,
         initiation: Initiation,
         policy: ApproverPolicy,
     ) -> None:
         self._states = states
-        self._tell = tell
         self._store = store
         self._vault = vault
         self._initiation = initiation
         self._policy = policy
 
     async def resend_code(self, request_id: int, actor: str) -> ConnectionRequest:
-        """Deliver the stored code to the requester again, after a failed delivery.
+        """Send the stored code to the requester again, after a failed delivery: the
+        refusal is cleared and the code's DM goes back in the outbox.
 
         The requester or an approver may ask; the code still goes only to the requester.
         """
@@ -55,9 +53,11 @@ class InvitationCodes:
             raise Conflict(request)
         if request.code_delivery is not CodeDelivery.UNDELIVERED:
             raise NotAllowed("The code was delivered already; the requester can Show code.")
-        code = self._vault.open(sealed)
-        remember_secret(code)
-        return await self._tell.deliver(request, code)
+        sending = await self._store.annotate(
+            request.id, error=None, error_detail=None, tell=DELIVERY, at=self._states.now()
+        )
+        log.info("code_resent id=%s by=%s", request.id, actor)
+        return sending or request
 
     async def check_can_paste(self, request_id: int, actor: str) -> ConnectionRequest:
         """Raise unless ``actor`` may paste the code of a connection whose code was lost."""
@@ -69,7 +69,7 @@ class InvitationCodes:
         return request
 
     async def paste_code(self, request_id: int, actor: str, code: str) -> ConnectionRequest:
-        """Store a code copied from the Exalate console and deliver it privately.
+        """Store a code copied from the Exalate console, and its private delivery.
 
         The store is a compare-and-set on "invited, no code yet": of two approvers
         pasting at once, one delivers and the other is told.
@@ -89,14 +89,17 @@ class InvitationCodes:
                 if existing
                 else request.exalate_connection_id,
                 exalate_status=existing.status if existing else None,
+                tell=DELIVERY,
             )
         else:
-            stored = await self._store.store_code(request.id, sealed)
+            stored = await self._store.store_code(
+                request.id, sealed, tell=DELIVERY, at=self._states.now()
+            )
         if stored is None:
             raise Conflict(await self._states.load(request.id))
         await self._states.record(stored, actor, "code pasted")
         log.info("code_pasted id=%s by=%s", request.id, actor)
-        return await self._tell.deliver(stored, code)
+        return stored
 
     async def reveal_code(self, request_id: int, actor: str) -> tuple[ConnectionRequest, str]:
         """The stored code again, for the requester alone, while the partner has not

@@ -4,9 +4,11 @@ connection list first, its outcome recorded so a retry or a restart knows where 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from bot.approvals.errors import Conflict
+from bot.approvals.messages import CARD, EVERYONE, Message, Say
 from bot.approvals.model import (
     BOT_ACTOR,
     EXALATE_ACTOR,
@@ -29,13 +31,15 @@ from bot.exalate import (
 )
 from bot.log import remember_secret
 from bot.metrics import Metrics
-from bot.ports import RequestStore
+from bot.ports import Notifier, RequestStore
 from bot.service.site import Site, Sites
 from bot.service.states import States
-from bot.service.telling import Telling
 from bot.vault import Vault
 
 log = logging.getLogger(__name__)
+
+DELIVERY = (Message(Say.DELIVER_CODE), CARD)
+"""What a new code tells: the requester gets it (privately), the card says so."""
 
 
 class Initiation:
@@ -44,7 +48,7 @@ class Initiation:
     def __init__(
         self,
         states: States,
-        tell: Telling,
+        notifier: Notifier,
         store: RequestStore,
         vault: Vault,
         metrics: Metrics,
@@ -53,7 +57,7 @@ class Initiation:
         me: str | None,
     ) -> None:
         self._states = states
-        self._tell = tell
+        self._notifier = notifier  # for the code whose storing failed, and nothing else
         self._store = store
         self._vault = vault
         self._metrics = metrics
@@ -80,7 +84,6 @@ class Initiation:
         connection that appears next is the approver's). The attempt's outcome is
         recorded, so a later retry or a restart knows which case it is in.
         """
-        await self._tell.update_card(request)
         site = self._sites[request.fields.site]
         try:
             existing = await self.connection_named(request)
@@ -114,13 +117,14 @@ class Initiation:
         remember_secret(code)
         invited = await self._store_code(request, created, code)
         log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
-        return await self._tell.deliver(invited, code)
+        return invited
 
     async def _store_code(
         self, request: ConnectionRequest, created: CreatedConnection, code: str
     ) -> ConnectionRequest:
-        """Record the new connection and its sealed code. If that fails for good, the
-        code goes straight to the requester: only this process knows it."""
+        """Record the new connection and its sealed code, its delivery to the requester
+        in the outbox. If that fails for good, the code goes straight to the requester:
+        only this process knows it."""
         sealed = self._vault.seal(code)
         try:
             return await self._invite(request, created, sealed, "connection created")
@@ -128,7 +132,8 @@ class Initiation:
             return await self._complete_late(request.id, sealed, created)
         except Exception:
             log.error("code_not_stored id=%s; delivering it directly", request.id)
-            await self._tell.hand_over(request, code)
+            with contextlib.suppress(Exception):  # the original failure is the one to raise
+                await self._notifier.deliver_invitation(request, code)
             raise
 
     async def _complete_late(
@@ -137,7 +142,9 @@ class Initiation:
         """Exalate answered after another replica settled the request, thinking this one
         gone: adopted without its code, or failed as interrupted. The code completes it
         either way; Conflict if it was settled otherwise (rejected after the failure)."""
-        stored = await self._store.store_code(request_id, sealed)
+        stored = await self._store.store_code(
+            request_id, sealed, tell=DELIVERY, at=self._states.now()
+        )
         if stored is None:
             current = await self._states.load(request_id)
             if current.status is not Status.FAILED:
@@ -158,6 +165,7 @@ class Initiation:
             invitation_code=sealed,
             exalate_status=created.status,
             note=note,
+            tell=DELIVERY,
         )
 
     async def _fail(
@@ -174,6 +182,7 @@ class Initiation:
             EXALATE_ACTOR,
             error=Problem.EXALATE,
             error_detail=str(error),
+            tell=EVERYONE,
             **recorded,
         )
         kind = type(error).__name__
@@ -181,7 +190,6 @@ class Initiation:
             "initiation_failed id=%s site=%s kind=%s", request.id, request.fields.site, kind
         )
         self._metrics.count_error(type(error).__name__, site=request.fields.site)
-        await self._tell.tell_everyone(failed)
         return failed
 
     async def fail_taken(self, request: ConnectionRequest) -> ConnectionRequest:
@@ -193,10 +201,10 @@ class Initiation:
             error=Problem.NAME_TAKEN,
             last_attempt=CreateOutcome.NAME_TAKEN.value,
             note="name taken in exalate",
+            tell=EVERYONE,
         )
         log.warning("initiation_name_taken id=%s", request.id)
         self._metrics.count_error("ExalateNameTaken", site=request.fields.site)
-        await self._tell.tell_everyone(failed)
         return failed
 
     async def adopt(self, request: ConnectionRequest, existing: Connection) -> ConnectionRequest:
@@ -208,20 +216,22 @@ class Initiation:
             exalate_connection_id=str(existing.id),
             error=Problem.CODE_NOT_RECEIVED,
             note="existing connection adopted",
+            tell=EVERYONE,
         )
         log.info("connection_adopted id=%s exalate_id=%s", invited.id, existing.id)
-        await self._tell.tell_everyone(invited)
         return invited
 
     async def _assist(self, request: ConnectionRequest) -> ConnectionRequest:
         """Hand the creation to the approver: the exact values for the console's wizard,
         and the Paste invitation code button that brings the code back to the requester."""
         assisted = await self._states.move(
-            request, Status.ASSISTED, BOT_ACTOR, note="assisted initiation"
+            request,
+            Status.ASSISTED,
+            BOT_ACTOR,
+            note="assisted initiation",
+            tell=[CARD, Message(Say.GUIDE_APPROVER)],
         )
         log.info("initiation_assisted id=%s", assisted.id)
-        await self._tell.update_card(assisted)
-        await self._tell.guide_approver(assisted)
         return assisted
 
     async def connection_named(self, request: ConnectionRequest) -> Connection | None:

@@ -13,6 +13,7 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.approvals.errors import Conflict
+from bot.approvals.messages import CARD, EVERYONE, Message, Notice, Say
 from bot.approvals.model import (
     BOT_ACTOR,
     EXALATE_ACTOR,
@@ -23,11 +24,10 @@ from bot.approvals.model import (
     name_key,
 )
 from bot.exalate.models import Connection, ConnectionList, ConnectionState
-from bot.ports import Notice, ReplicaDirectory, RequestStore
+from bot.ports import ReplicaDirectory, RequestStore
 from bot.service.initiation import Initiation
 from bot.service.site import Site, Sites
 from bot.service.states import States
-from bot.service.telling import Telling
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ class Lifecycle:
     def __init__(
         self,
         states: States,
-        tell: Telling,
         store: RequestStore,
         initiation: Initiation,
         sites: Sites,
@@ -53,7 +52,6 @@ class Lifecycle:
         replicas: ReplicaDirectory | None,
     ) -> None:
         self._states = states
-        self._tell = tell
         self._store = store
         self._initiation = initiation
         self.sites = sites
@@ -65,11 +63,6 @@ class Lifecycle:
 
     def clock(self) -> datetime:
         return self._states.now()
-
-    async def post_missing_cards(self) -> None:
-        """Post the cards that could not be posted before, and those whose post was
-        claimed by a process that stopped mid-post."""
-        await self._tell.post_missing_cards()
 
     async def poll(self, site: Site, *, settle: bool = True) -> None:
         """Read the site's connection list once and act on it: settle interrupted
@@ -127,9 +120,9 @@ class Lifecycle:
                     BOT_ACTOR,
                     error=Problem.INTERRUPTED,
                     note="interrupted initiation",
+                    tell=EVERYONE,
                 )
                 log.warning("initiation_interrupted id=%s", failed.id)
-                await self._tell.tell_everyone(failed)
 
     async def _follow_invitations(self, site: Site, listing: ConnectionList) -> None:
         """Compare the site's invited requests with ``listing`` and move them on. A
@@ -197,21 +190,21 @@ class Lifecycle:
             if now - request.updated_at >= self._approval_ttl:
                 with contextlib.suppress(Conflict):  # decided meanwhile: nothing to expire
                     expired = await self._states.move(
-                        request, Status.EXPIRED, BOT_ACTOR, note="expired"
+                        request, Status.EXPIRED, BOT_ACTOR, note="expired", tell=EVERYONE
                     )
                     log.info("request_expired id=%s", expired.id)
-                    await self._tell.tell_everyone(expired)
         for request in await self._store.with_status([Status.INVITED]):
             waited = now - request.updated_at  # updated_at is when it became INVITED
             due = self._remind_after * (request.reminders_sent + 1)
             if request.reminders_sent >= 2 or waited < due:
                 continue
-            if not await self._store.claim_reminder(request):
-                continue  # another process sends this one
-            if request.reminders_sent == 0:
-                await self._tell.remind_requester(request)
-            else:
-                await self._tell.note_in_thread(request, Notice.INVITE_REMINDER)
+            reminder = (
+                Message(Say.REMIND)
+                if request.reminders_sent == 0
+                else Message(Say.NOTE, Notice.INVITE_REMINDER)
+            )
+            # Counted once however many replicas look: the one that counts it sends it.
+            await self._store.claim_reminder(request, tell=[reminder], at=now)
 
     async def _observe(self, request: ConnectionRequest, found: Connection | None) -> None:
         """Act on what Exalate says of one invited request's connection.
@@ -235,28 +228,30 @@ class Lifecycle:
             if target is None:
                 await self._note_status(request, found)
                 return
+        told = [*EVERYONE, Message(Say.NOTE, Notice.STATE_CHANGED)]
+        if request.code_dm_ref is not None:
+            told.append(Message(Say.CLOSE_INVITATION))
         moved = await self._states.move_if_first(
             request,
             target,
             EXALATE_ACTOR,
             note=f"exalate reports {observed or 'no such connection'}",
+            tell=told,
             exalate_status=observed,
             invitation_code=None,  # spent: the partner accepted, or it can no longer be
         )
         if moved is None:
             return  # another process saw it first and tells people
         log.info("invitation_settled id=%s status=%s", moved.id, moved.status.value)
-        await self._tell.tell_everyone(moved)
-        await self._tell.note_in_thread(moved, Notice.STATE_CHANGED)
-        if moved.code_dm_ref is not None:
-            await self._tell.close_invitation(moved)
 
     async def _confirm_created(self, request: ConnectionRequest, found: Connection) -> None:
         """An assisted connection appeared in Exalate: say so, once, and remember its id."""
-        noted = await self._store.note_connection(request.id, str(found.id))
+        appeared = Message(Say.NOTE, Notice.CONNECTION_APPEARED)
+        noted = await self._store.note_connection(
+            request.id, str(found.id), tell=[appeared], at=self._states.now()
+        )
         if noted is not None:
             log.info("assisted_connection_appeared id=%s exalate_id=%s", request.id, found.id)
-            await self._tell.note_in_thread(noted, Notice.CONNECTION_APPEARED)
 
     async def _note_status(self, request: ConnectionRequest, found: Connection) -> None:
         """A status the life cycle has no state for: show it, once, and keep watching.
@@ -266,10 +261,11 @@ class Lifecycle:
         poll, each one also voiding the shared read that status answers come from."""
         if request.exalate_status == (found.status or None):
             return
-        changed = await self._store.note_status(request, found.status or None)
-        if changed is None:
-            return  # unchanged, or another process recorded it first
-        await self._tell.update_card(changed)
+        told = [CARD]
         if found.state is not ConnectionState.PENDING:
+            told.append(Message(Say.NOTE, Notice.EXALATE_STATUS))
+        changed = await self._store.note_status(
+            request, found.status or None, tell=told, at=self._states.now()
+        )
+        if changed is not None and found.state is not ConnectionState.PENDING:
             log.warning("exalate_status_unknown id=%s status=%s", request.id, found.status)
-            await self._tell.note_in_thread(changed, Notice.EXALATE_STATUS)

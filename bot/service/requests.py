@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.approvals.errors import ApprovalError, NotAllowed
-from bot.approvals.limits import NameTaken, SubmissionLimits, TooFrequent, TooManyOpen
+from bot.approvals.limits import (
+    AlreadySubmitted,
+    NameTaken,
+    SubmissionLimits,
+    TooFrequent,
+    TooManyOpen,
+)
+from bot.approvals.messages import CARD, EVERYONE
 from bot.approvals.model import ConnectionRequest, Status
 from bot.approvals.rules import Draft, Field, check_draft
 from bot.approvers import ApproverPolicy
@@ -22,9 +29,9 @@ from bot.metrics import Metrics
 from bot.ports import RequestStore
 from bot.service.checks import LiveChecks, name_in_open_request
 from bot.service.initiation import Initiation, taken_message
+from bot.service.outbox import SlackHealth
 from bot.service.site import Sites
 from bot.service.states import States, expect, expect_seen, named
-from bot.service.telling import Telling
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,7 @@ class ConnectionService:
     def __init__(
         self,
         states: States,
-        tell: Telling,
+        slack: SlackHealth,
         store: RequestStore,
         initiation: Initiation,
         checks: LiveChecks,
@@ -55,7 +62,7 @@ class ConnectionService:
         approval_ttl: timedelta,
     ) -> None:
         self._states = states
-        self._tell = tell
+        self._slack = slack
         self._store = store
         self._initiation = initiation
         self._checks = checks
@@ -70,13 +77,16 @@ class ConnectionService:
         for site in self.sites.open():
             site.warm_up()
 
-    async def submit(self, draft: Draft, requester: str, *, check_within: float) -> Submission:
+    async def submit(
+        self, draft: Draft, requester: str, *, check_within: float, view_id: str | None = None
+    ) -> Submission:
         """Validate a form against the rules and the live Jira, then store it.
 
         Runs before the submission is acknowledged: the checks get ``check_within``
         seconds and raise TimeoutError past that, with nothing stored. Storing itself is
-        never cut short, or a stored request could be left without its card. The
-        approval card and the requester's note follow in ``announce``.
+        never cut short; its card is written to the outbox with it. A form submitted
+        before (``view_id``: Slack retried, or someone replayed it) stores nothing and
+        is answered with the request it stored.
         """
         draft, problem = self._with_site(draft)
         if problem is not None:
@@ -89,7 +99,12 @@ class ConnectionService:
         if errors:
             return Submission(None, errors)
         try:
-            request = await self._store.add(fields, requester, self._states.now(), self._limits)
+            request = await self._store.add(
+                fields, requester, self._states.now(), self._limits, view_id=view_id
+            )
+        except AlreadySubmitted as again:
+            log.info("submission_repeated id=%s by=%s", again.request.id, requester)
+            return Submission(again.request, {})
         except NameTaken:
             return Submission(None, {Field.NAME: name_in_open_request(fields.connection_name)})
         except TooManyOpen as limit:
@@ -128,19 +143,6 @@ class ConnectionService:
             f"on {expires:%Y-%m-%d %H:%M} UTC, when the oldest expires undecided."
         )
 
-    async def announce(self, request: ConnectionRequest) -> ConnectionRequest:
-        """Post the approval card and tell the requester their request is waiting.
-
-        A card that cannot be posted (the bot is not in the channel, say) leaves the
-        request stored and waiting; the requester hears why, and the card follows as
-        soon as posting to the channel works again.
-        """
-        request = await self._tell.post_card(request)
-        await self._tell.tell_requester(request)
-        if request.card_ref is not None and self._tell.cards_missing:
-            await self._tell.post_missing_cards()
-        return request
-
     async def check_can_decide(
         self, request_id: int, actor: str, *, seen: str | None = None
     ) -> ConnectionRequest:
@@ -174,7 +176,7 @@ class ConnectionService:
     ) -> ConnectionRequest:
         """Approve and initiate the connection; exactly one concurrent caller wins."""
         request = await self.check_can_decide(request_id, actor, seen=seen)
-        self._refuse_if_retired(request)
+        self._may_create(request)
         won = await self._states.move(
             request,
             Status.INITIATING,
@@ -182,6 +184,7 @@ class ConnectionService:
             decided_by=actor,
             initiated_by=self._initiation.me,
             note="approved",
+            tell=[CARD],
         )
         log.info("request_approved id=%s by=%s", won.id, actor)
         self._metrics.count_approval()
@@ -195,21 +198,34 @@ class ConnectionService:
         await self._policy.ensure_can_decide(actor, request)
         expect(request, Status.FAILED)
         expect_seen(request, seen)
-        self._refuse_if_retired(request)
+        self._may_create(request)
         if (
             not request.may_adopt
             and await self._initiation.connection_named_quietly(request) is not None
         ):
             raise NotAllowed(taken_message(request.fields.connection_name))  # nothing changes
         won = await self._states.move(
-            request, Status.INITIATING, actor, initiated_by=self._initiation.me, note="retried"
+            request,
+            Status.INITIATING,
+            actor,
+            initiated_by=self._initiation.me,
+            note="retried",
+            tell=[CARD],
         )
         log.info("request_retried id=%s by=%s", won.id, actor)
         return await self._initiation.initiate(won)
 
-    def _refuse_if_retired(self, request: ConnectionRequest) -> None:
-        """A retired site creates no connection; its requests can still be rejected."""
+    def _may_create(self, request: ConnectionRequest) -> None:
+        """Refuse to start a creation that could not end well: on a retired site (its
+        requests can still be rejected), or while Slack refuses the bot's token (the
+        code could not reach the requester, and nobody would be told)."""
         self.sites.taking_requests(request.fields.site)
+        if (refused := self._slack.token_refused) is not None:
+            raise NotAllowed(
+                f"Slack refuses the bot's token just now ({refused}), so nothing is created: "
+                "the invitation code could not reach the requester. An admin must install "
+                "the app again; then approve once more."
+            )
 
     async def reject(
         self, request_id: int, actor: str, reason: str, *, seen: str | None = None
@@ -217,10 +233,15 @@ class ConnectionService:
         """Reject with a reason the requester will read."""
         request = await self.check_can_reject(request_id, actor, seen=seen)
         rejected = await self._states.move(
-            request, Status.REJECTED, actor, decided_by=actor, reason=reason, note="rejected"
+            request,
+            Status.REJECTED,
+            actor,
+            decided_by=actor,
+            reason=reason,
+            note="rejected",
+            tell=EVERYONE,
         )
         log.info("request_rejected id=%s by=%s", rejected.id, actor)
-        await self._tell.tell_everyone(rejected)
         return rejected
 
     async def reject_all_from(
@@ -249,9 +270,10 @@ class ConnectionService:
         if actor != request.requester:
             raise NotAllowed("Only the requester can cancel a request; approvers reject it.")
         expect(request, Status.PENDING_APPROVAL)
-        cancelled = await self._states.move(request, Status.CANCELLED, actor, note="cancelled")
+        cancelled = await self._states.move(
+            request, Status.CANCELLED, actor, note="cancelled", tell=EVERYONE
+        )
         log.info("request_cancelled id=%s by=%s", cancelled.id, actor)
-        await self._tell.tell_everyone(cancelled)
         return cancelled
 
     async def cancel_named(

@@ -9,10 +9,11 @@ is left to do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from bot.approvals.errors import ApprovalError, Conflict, RequestNotFound
+from bot.approvals.messages import Message
 from bot.approvals.model import ConnectionRequest, Status
 from bot.ports import RequestStore
 from bot.service.site import Sites
@@ -43,11 +44,13 @@ class States:
         actor: str,
         *,
         note: str | None = None,
+        tell: Iterable[Message] = (),
         **changes: object,
     ) -> ConnectionRequest:
-        """Move ``request`` as it was read; Conflict, with the winner's state, if
-        someone moved it first."""
-        moved = await self.move_if_first(request, target, actor, note=note, **changes)
+        """Move ``request`` as it was read, writing what to ``tell`` people of it in
+        the same transaction; Conflict, with the winner's state, if someone moved it
+        first."""
+        moved = await self.move_if_first(request, target, actor, note=note, tell=tell, **changes)
         if moved is None:
             raise Conflict(await self.load(request.id))
         return moved
@@ -59,11 +62,12 @@ class States:
         actor: str,
         *,
         note: str | None = None,
+        tell: Iterable[Message] = (),
         **changes: object,
     ) -> ConnectionRequest | None:
-        """Move ``request`` as it was read; None if someone moved it first."""
+        """Move ``request`` as it was read, and ``tell``; None if someone moved it first."""
         return await self._store.transition(
-            request, target, actor=actor, at=self.now(), note=note, **changes
+            request, target, actor=actor, at=self.now(), note=note, tell=tell, **changes
         )
 
     async def record(self, request: ConnectionRequest, actor: str, note: str) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.approvals.messages import Notice
 from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
-from bot.ports import Notice
 from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
     NAMING_SITES,

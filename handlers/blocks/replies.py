@@ -22,4 +22,7 @@ def resend_outcome(request: ConnectionRequest) -> str:
     """What the person who pressed Resend code learns."""
     if request.code_delivery is CodeDelivery.UNDELIVERED:
         return f"Still not delivered: {problem(request)}"
-    return f"Sent the invitation code to {mention(request.requester)} by DM."
+    return (
+        f"Sending the invitation code to {mention(request.requester)} by DM; the card says "
+        "when it arrives."
+    )

@@ -110,9 +110,20 @@ WORDS: Mapping[Status, Words] = {
 # Sub-states worded apart from their status.
 CARD_NOT_POSTED_NOTE = (  # pending approval, but the channel refused the card
     "Your request #{id} for the connection {name} is saved, but I could not post it to "
-    "{channel} for approval; most likely I am not a member of that channel. Ask an Exalate "
-    "admin to invite me there: the card follows as soon as I can post there."
+    "{channel} for approval: {why}. Ask an Exalate admin to {fix}: the card follows as "
+    "soon as I can post there, without you asking again."
 )
+# Why the approvals channel refused the card, and what an admin does about it.
+CARD_REFUSALS: Mapping[str, tuple[str, str]] = {
+    "is_archived": ("that channel is archived", "unarchive it, or point me at another one"),
+    "is_inactive": ("that channel is archived", "unarchive it, or point me at another one"),
+    "not_in_channel": ("I am not a member of that channel", "invite me there"),
+    "channel_not_found": (
+        "I cannot see that channel (it is private and I am not in it, or it is gone)",
+        "invite me there, or point me at another channel",
+    ),
+}
+CARD_REFUSED_SOMEHOW = ("Slack refused it", "look at `exalate-bot doctor`")
 NAME_TAKEN_NOTE = (  # failed, because Exalate has a connection of that name that is not ours
     "Your request #{id} for {name} was approved, but Exalate already has a connection of "
     "that name that this request did not create, so it cannot be yours. Ask again under "
@@ -152,6 +163,7 @@ PROBLEMS: Mapping[Problem, str] = {
         "The invitation code could not be sent to the requester by DM ({detail}). It is "
         "stored encrypted; use Resend code once they can receive DMs."
     ),
+    Problem.CARD_NOT_POSTED: "The approvals channel refused the card ({detail}).",
 }
 # Exalate's own words are for the approvers (they may name internal addresses and the
 # bot's Jira account); the requester learns where to read them.
@@ -194,7 +206,9 @@ def note(request: ConnectionRequest, approval_channel: str) -> str:
         template = NAME_TAKEN_NOTE
     elif request.status is Status.INVITED and request.code_delivery is CodeDelivery.NEVER_RECEIVED:
         template = CODE_NEVER_RECEIVED_NOTE
-    return template.format_map(_slots(request, approval_channel, for_requester=True))
+    why, fix = CARD_REFUSALS.get(request.error_detail or "", CARD_REFUSED_SOMEHOW)
+    slots = _slots(request, approval_channel, for_requester=True) | {"why": why, "fix": fix}
+    return template.format_map(slots)
 
 
 def list_state(request: ConnectionRequest) -> str:

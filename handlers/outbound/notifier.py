@@ -11,11 +11,12 @@ from typing import Any, ParamSpec, TypeVar
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.approvals.messages import Notice
 from bot.approvals.model import ConnectionRequest
-from bot.ports import DeliveryFailed, Notice
+from bot.ports import DeliveryFailed
 from handlers import blocks
 from handlers.blocks.text import NAMING_SITES
-from handlers.outbound.errors import slack_error
+from handlers.outbound.errors import retry_after, slack_error
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -130,11 +131,12 @@ class SlackNotifier:
         return f"{posted['channel']}:{posted['ts']}"
 
     async def _call(self, method: str, **arguments: object) -> dict[str, Any]:
-        """Call the Web API, turning Slack's refusal into DeliveryFailed with its code."""
+        """Call the Web API, turning Slack's refusal into DeliveryFailed with its code,
+        and the seconds a rate limit asks to wait (the outbox waits them, not this call)."""
         try:
             response = await getattr(self._client, method)(**arguments)
         except SlackApiError as error:
             code = slack_error(error)
             log.warning("slack_call_failed method=%s error=%s", method, code)
-            raise DeliveryFailed(code) from None
+            raise DeliveryFailed(code, retry_after=retry_after(error)) from None
         return dict(response.data) if isinstance(response.data, dict) else {}

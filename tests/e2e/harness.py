@@ -297,8 +297,15 @@ class SlackSide:
         )
 
     def _submission(
-        self, user: str, callback_id: str, metadata: str, state: dict[str, Any]
+        self,
+        user: str,
+        callback_id: str,
+        metadata: str,
+        state: dict[str, Any],
+        view_id: str | None = None,
     ) -> dict[str, Any]:
+        """A view_submission payload. Each comes from a view of its own (Slack closes a
+        view once submitted) unless ``view_id`` names one: the same form sent again."""
         return {
             "type": "view_submission",
             "api_app_id": "A1",
@@ -307,7 +314,7 @@ class SlackSide:
             "user": {"id": user, "username": user.lower(), "team_id": "T1"},
             "trigger_id": self.slack.trigger_id(),
             "view": {
-                "id": "V1",
+                "id": view_id or f"V{next(self._payloads)}",
                 "type": "modal",
                 "callback_id": callback_id,
                 "hash": "h",
@@ -366,9 +373,16 @@ class Harness(SlackSide):
         assert request is not None
         return request
 
+    async def tick(self) -> bool:
+        """One tick of the life-cycle jobs, then what it left in the outbox sent."""
+        polled = await self.runtime.jobs.tick()
+        await self.runtime.services.outbox.send_due()
+        return polled
+
     async def settle(self) -> None:
-        """Wait until every listener has finished its work after the ack."""
-        assert await self.runtime.inflight.drain(timeout=5) == 0
+        """Wait until every listener has finished its work after the ack, and the
+        outbox has sent what they left in it."""
+        assert await self.runtime.settle(within=5) == 0
 
     async def invited(self, **overrides: str) -> int:
         """A request approved by Bob, its code delivered; returns its id."""

@@ -216,7 +216,7 @@ class TestSubmission:
         retried = await harness.click(Action.RETRY, request_id, CAROL)
         assert taken in (await harness.private_reply(retried)).args["text"]
         harness.simulator.accept("acme_to_partner")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         await harness.settle()
         request = await harness.repository_request(request_id)
         assert (request.status, request.version) == (Status.FAILED, failed.version)
@@ -244,7 +244,7 @@ class TestSubmission:
         )
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("failed")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         await harness.settle()
         request = await harness.repository_request(request_id)
         assert (request.status, request.exalate_connection_id) == (Status.FAILED, None)
@@ -353,9 +353,13 @@ class TestApproval:
         assert "Accept invitation" in json.dumps(delivered.args["blocks"])
 
     async def test_approving_shows_progress_before_the_outcome(self, harness: Harness) -> None:
-        """The card first says who approved, then what came of it."""
+        """The card first says who approved, while Exalate creates the connection, then
+        what came of it."""
         request_id = await _submitted_request(harness)
+        harness.simulator.hold_creates()
         await harness.click(Action.APPROVE, request_id, BOB)
+        await harness.card("initiating")
+        harness.simulator.release_creates()
         await harness.card("invited")
         updates = [c.args["text"] for c in harness.slack.calls_to("chat.update")]
         assert [u.rsplit(": ", 1)[1] for u in updates] == ["initiating", "invited"]
@@ -445,7 +449,7 @@ class TestFailure:
         await harness.dm(ALICE, "CODE-7")
         await harness.card("invited")
         harness.simulator.accept("acme_to_partner")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         await harness.card("active")
 
     @pytest.mark.parametrize("create_timeout", [0.1])
@@ -645,7 +649,7 @@ class TestHttpEndpoint:
                 "default": {"reachable": None, "last_answer": None, "last_error": None},
             },
         }
-        await harness.runtime.jobs.tick()  # nothing to watch: Exalate is asked all the same
+        await harness.tick()  # nothing to watch: Exalate is asked all the same
         async with harness.http.get(url) as response:
             assert (await response.json())["last_successful_poll"] == clock.now.isoformat()
 
@@ -657,13 +661,13 @@ class TestHttpEndpoint:
         base = harness.url.replace("/slack/events", "")
         async with harness.http.get(f"{base}/readyz") as response:
             assert response.status == 503  # Jira not asked yet
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         async with harness.http.get(f"{base}/readyz") as response:
             assert response.status == 200
             assert (await response.json())["jira"]["last_answer"] == clock.now.isoformat()
         harness.simulator.fail("connections", 503)
         clock.advance(timedelta(minutes=1))
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         async with harness.http.get(f"{base}/healthz") as response:
             assert response.status == 200
             jira = (await response.json())["jira"]

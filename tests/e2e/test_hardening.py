@@ -76,7 +76,7 @@ class TestInitiationOfAGoneReplica:
             harness, clock, initiated_by=crashed.id, aged=timedelta(seconds=1)
         )
         harness.simulator.create_in_console("acme_to_partner", code="SECRET-X1")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         request = await harness.repository_request(request_id)
         assert request.status is Status.INVITED
         assert request.exalate_connection_id is not None
@@ -92,15 +92,15 @@ class TestInitiationOfAGoneReplica:
         request_id = await _stuck_in_initiating(
             harness, clock, initiated_by=elsewhere.me.id, aged=timedelta(seconds=1)
         )
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         assert (await harness.repository_request(request_id)).status is Status.INITIATING
         clock.advance(elsewhere.ttl)
         await elsewhere.beat()
         clock.advance(elsewhere.ttl)
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         assert (await harness.repository_request(request_id)).status is Status.INITIATING
         clock.advance(timedelta(seconds=1))
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         failed = await harness.repository_request(request_id)
         assert failed.status is Status.FAILED
         assert failed.problem is Problem.INTERRUPTED
@@ -116,7 +116,7 @@ class TestInitiationOfAGoneReplica:
             initiated_by=harness.runtime.replicas.me.id,
             aged=timedelta(seconds=1),
         )
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         assert (await harness.repository_request(request_id)).status is Status.INITIATING
 
 

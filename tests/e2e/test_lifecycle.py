@@ -32,7 +32,7 @@ class TestPartnerAcceptance:
         request_id = await harness.invited()
         code = _code(harness)
         harness.simulator.accept("acme_to_partner")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         await harness.dm(ALICE, "Your partner accepted")
         card = await harness.card("active")
         assert "The partner accepted" in json.dumps(card.args["blocks"])
@@ -55,7 +55,7 @@ class TestPartnerAcceptance:
         """DEACTIVATED is told to the requester, on the card and in its thread."""
         await harness.invited()
         harness.simulator.set_status("acme_to_partner", "DEACTIVATED")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         await harness.card("deactivated")
         assert len(_thread_replies(harness)) == 1
         await harness.dm(ALICE, "Exalate reports the connection")
@@ -65,9 +65,9 @@ class TestPartnerAcceptance:
         await harness.invited()
         harness.simulator.delete("acme_to_partner")
         for _ in range(2):
-            await harness.runtime.jobs.tick()
+            await harness.tick()
         assert _thread_replies(harness) == []
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         await harness.card("gone")
         assert len(_thread_replies(harness)) == 1
         await harness.dm(ALICE, "no longer exists in Exalate")
@@ -80,9 +80,9 @@ class TestPartnerAcceptance:
         for _ in range(3):
             del harness.simulator.connections[exalate_id]
             for _ in range(2):
-                await harness.runtime.jobs.tick()
+                await harness.tick()
             harness.simulator.connections[exalate_id] = connection
-            await harness.runtime.jobs.tick()
+            await harness.tick()
         request = await harness.repository_request(request_id)
         assert (request.status, request.missed_polls) == (Status.INVITED, 0)
         assert _thread_replies(harness) == []
@@ -96,8 +96,8 @@ class TestPartnerAcceptance:
         await harness.invited()
         harness.simulator.set_status("acme_to_partner", "Suspended_By_Admin")
         harness.simulator.accept("acme_to_other")
-        await harness.runtime.jobs.tick()
-        await harness.runtime.jobs.tick()
+        await harness.tick()
+        await harness.tick()
         replies = _thread_replies(harness)
         assert sum("Suspended_By_Admin" in text for text in replies) == 1
         await harness.card("active")  # the older request, looked at after the odd one
@@ -113,7 +113,7 @@ class TestPartnerAcceptance:
         await harness.invited()
         harness.simulator.fail("connections", 503, times=2)
         with caplog.at_level(logging.INFO, logger="bot.runtime.jobs"):
-            polled = [await harness.runtime.jobs.tick() for _ in range(7)]
+            polled = [await harness.tick() for _ in range(7)]
         assert polled == [True, False, True, False, False, False, True]
         messages = [
             record.getMessage() for record in caplog.records if record.name == "bot.runtime.jobs"
@@ -126,9 +126,9 @@ class TestPartnerAcceptance:
         await harness.invited()
         assert (await harness.submit_request(remote_short_name="late")).body == {}
         harness.simulator.fail("connections", 503, times=5)
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         clock.advance(timedelta(days=8))
-        assert not await harness.runtime.jobs.tick()  # backing off
+        assert not await harness.tick()  # backing off
         await harness.card("expired")
 
 
@@ -138,10 +138,10 @@ class TestTime:
         assert (await harness.submit_request()).body == {}
         request_id = await harness.request_id()
         clock.advance(timedelta(days=7) - timedelta(seconds=1))
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         assert not harness.slack.calls_to("chat.update")
         clock.advance(timedelta(seconds=1))
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         await harness.card("expired")
         expired = await harness.dm(ALICE, "expired")
         assert "Request again" in json.dumps(expired.args["blocks"])
@@ -152,15 +152,15 @@ class TestTime:
         """One DM after EXALATE_INVITE_REMIND_AFTER, one thread reply after twice that."""
         await harness.invited()
         clock.advance(timedelta(days=3))
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         reminder = await harness.dm(ALICE, "has not accepted")
         assert Action.SHOW_CODE.value in json.dumps(reminder.args["blocks"])
         assert _thread_replies(harness) == []
         clock.advance(timedelta(days=3))
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         assert len(_thread_replies(harness)) == 1
         clock.advance(timedelta(days=30))
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         assert len(_thread_replies(harness)) == 1
         dms = [
             c
@@ -226,9 +226,9 @@ class TestStatus:
         harness.simulator.create_in_console(
             "console_active", status="ACTIVE", code="not-ours-either"
         )
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         clock.advance(timedelta(hours=5))
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         reads = len(harness.simulator.requests)
         reply = await harness.command("status", user=MALLORY)
         text = json.dumps(reply.body)
@@ -248,7 +248,7 @@ class TestStatus:
         harness.simulator.create_in_console("acme_to_partner", code="not-ours")
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("failed")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         text = json.dumps((await harness.command("status")).body)
         assert "Pending in Exalate, created outside Slack* (1)" in text
 
@@ -256,7 +256,7 @@ class TestStatus:
         """`status <name>` lists requested, approved, created and accepted, with who."""
         await harness.invited()
         harness.simulator.accept("acme_to_partner")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         for reader in (ALICE, CAROL):  # the requester, an approver (by group)
             text = json.dumps((await harness.command("status acme_to_partner", user=reader)).body)
             for expected in (

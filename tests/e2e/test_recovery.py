@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.approvals.model import RequestFields
-from bot.service import CARD_CLAIM_LIFETIME
+from bot.service.outbox import HOLD
 from handlers.ids import Action
 from storage import RequestRepository, make_sessionmaker
 from tests.e2e.conftest import Clock
@@ -66,7 +66,7 @@ class TestUndeliveredCode:
         )
         name = await harness.click(Action.RESEND, request_id, ALICE)
         await harness.dm(ALICE, code)
-        assert "Sent the invitation code" in (await harness.private_reply(name)).args["text"]
+        assert "Sending the invitation code" in (await harness.private_reply(name)).args["text"]
         fixed = await harness.slack.wait_for(
             "chat.update", lambda c: "was sent privately" in json.dumps(c.args["blocks"])
         )
@@ -92,21 +92,31 @@ class TestUnpostedCard:
         await harness.click(Action.APPROVE, 1, BOB)
         await harness.card("invited")
 
-    async def test_a_card_claimed_by_a_process_that_died_mid_post_follows(
+    async def test_a_card_held_by_a_process_that_died_mid_post_follows(
         self, harness: Harness, clock: Clock
     ) -> None:
-        """A request stored and its card claimed by a replica that died before posting:
-        the lease holder posts it once the claim is older than any post takes."""
+        """A request stored and its card's message taken by a replica that died before
+        posting it: another replica posts it, once, when the dead one's hold runs out."""
         repository = RequestRepository(make_sessionmaker(harness.runtime.engine))
         fields = RequestFields("acme", "partner", "acme_to_partner", "", "SUP")
         request = await repository.add(fields, ALICE, clock.now)
-        assert await repository.claim_card(request.id, clock.now)
-        await harness.runtime.jobs.tick()
+        (item,) = await repository.outbox.due(clock.now)
+        assert await repository.outbox.take(item.id, "dead-replica", clock.now, clock.now + HOLD)
+        await harness.settle()
         assert harness.slack.calls_to("chat.postMessage") == []
-        clock.advance(CARD_CLAIM_LIFETIME + timedelta(seconds=1))
-        await harness.runtime.jobs.tick()
+        clock.advance(HOLD + timedelta(seconds=1))
+        await harness.settle()
         assert await _card_id(harness) == request.id
-        assert len(harness.slack.calls_to("chat.postMessage")) == 1
+        assert (
+            len(
+                [
+                    c
+                    for c in harness.slack.calls_to("chat.postMessage")
+                    if c.args["channel"] == APPROVAL_CHANNEL
+                ]
+            )
+            == 1
+        )
 
 
 class TestExpiredTrigger:
@@ -134,8 +144,8 @@ class TestAssistedMode:
             "status": "PENDING",
             "invitationCode": "CODE",
         }
-        await harness.runtime.jobs.tick()
-        await harness.runtime.jobs.tick()
+        await harness.tick()
+        await harness.tick()
         notes = [
             c.args["text"]
             for c in harness.slack.calls_to("chat.postMessage")
@@ -154,7 +164,7 @@ class TestAssistedMode:
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("assisted")
         harness.simulator.create_in_console("acme_to_partner", status="ACTIVE", code="C")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         await harness.card("active")
 
     @pytest.mark.parametrize("initiation", ["assisted"])
@@ -168,6 +178,6 @@ class TestAssistedMode:
         await harness.click(Action.APPROVE, request_id, BOB)
         await harness.card("assisted")
         clock.advance(timedelta(days=8))
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         await harness.card("expired")
         assert (await harness.submit_request()).body == {}  # the name is free again

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import Call, FakeSlack
 from handlers.ids import Action
+from storage import RequestRepository, make_engine, make_sessionmaker
 from tests.e2e.bot_process import bot_process
 from tests.e2e.harness import (
     ADMINS_GROUP,
@@ -126,6 +127,9 @@ class TestTwoReplicas:
             survivor = second if holder is first else first
             simulator.accept("acme_to_partner")
             await one.dm(ALICE, "Your partner accepted")
+            # Slack took it; the holder records that a moment later. A replica killed in
+            # that moment leaves the message to be sent again (at least once, never lost).
+            await _outbox_sent(settings.database_url)
 
             # The holder dies; the other takes the lease over and carries on.
             holder.kill()
@@ -197,3 +201,15 @@ def _adoption_told(name: str) -> Callable[[Call], bool]:
         )
 
     return told
+
+
+async def _outbox_sent(database_url: str) -> None:
+    """Wait until every message in the outbox is recorded as sent."""
+    engine = make_engine(database_url)
+    try:
+        queue = RequestRepository(make_sessionmaker(engine)).outbox
+        # Another process writes it, which no event here can tell: look again shortly.
+        while await queue.waiting():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    finally:
+        await engine.dispose()

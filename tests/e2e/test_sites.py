@@ -314,7 +314,7 @@ async def test_with_one_site_down_the_others_work_and_readyz_names_it(
     await apac.projects.get(wait=2)  # the lists loading since the start are in: a server
     await apac.connections.get(wait=2)  # closing mid-answer would hold them for 10 s
     await nodes["apac"].server.close()
-    await harness.runtime.jobs.tick()
+    await harness.tick()
     base = harness.url.replace("/slack/events", "")
     async with harness.http.get(f"{base}/readyz") as response:
         assert response.status == 503
@@ -341,13 +341,13 @@ async def test_one_poll_per_site_per_tick_however_many_are_pending(
     for site in nodes:
         await harness.site(site).connections.get(wait=2)  # the start's warm-up is in
     before = {name: node.calls("/connections") for name, node in nodes.items()}
-    await harness.runtime.jobs.tick()
+    await harness.tick()
     after = {name: node.calls("/connections") for name, node in nodes.items()}
     assert {name: after[name] - before[name] for name in nodes} == {"eu": 1, "us": 1, "apac": 1}
     for n in range(3):
         await _invite_on(harness, "eu", remote=f"p{n}")
     before = {name: node.calls("/connections") for name, node in nodes.items()}
-    await harness.runtime.jobs.tick()
+    await harness.tick()
     after = {name: node.calls("/connections") for name, node in nodes.items()}
     assert {name: after[name] - before[name] for name in nodes} == {"eu": 1, "us": 1, "apac": 1}
 
@@ -359,7 +359,7 @@ async def test_a_partner_accepting_on_one_site_settles_that_sites_request_only(
     eu_id = await _invite_on(harness, "eu", remote="partner")
     us_id = await _invite_on(harness, "us", remote="partner")
     nodes["us"].simulator.accept("acme-us_to_partner")
-    await harness.runtime.jobs.tick()
+    await harness.tick()
     assert (await harness.repository_request(us_id)).status is Status.ACTIVE
     assert (await harness.repository_request(eu_id)).status is Status.INVITED
 
@@ -401,7 +401,7 @@ async def test_a_retired_site_takes_no_request_but_its_invitations_are_followed(
         offered = [o["value"] for o in opened.args["view"]["blocks"][1]["element"]["options"]]
         assert offered == ["eu", "us"]
         nodes["apac"].simulator.accept("acme-apac_to_partner")
-        await harness.runtime.jobs.tick()
+        await harness.tick()
         assert (await harness.repository_request(request_id)).status is Status.ACTIVE
 
 

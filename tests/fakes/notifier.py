@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from bot.approvals.messages import Notice
 from bot.approvals.model import ConnectionRequest
-from bot.ports import Notice
 
 
 @dataclass

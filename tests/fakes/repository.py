@@ -1,13 +1,16 @@
 """The request store in memory, for the service tests: implements ``bot.ports.RequestStore``
-as strictly as ``storage.RequestRepository`` does on a database.
+and its outbox (``bot.ports.OutboxQueue``) as strictly as ``storage.RequestRepository``
+does on a database.
 
 Strict means the service cannot pass here and fail there: every state change is the same
 compare-and-set on (id, status, version) and clears the error unless it gives one, a
 move the life cycle lacks is a ValueError,
 only the real table's writable columns may be written, an open name is unique per site
-in any case, the submission limits count what ``storage/limits.py`` counts, and a card
-claim stays inside the store. ``tests/service/test_store_contract.py`` runs the same
-behaviours against both, which is what keeps this honest.
+in any case, the submission limits count what ``storage/limits.py`` counts, a card is
+the outbox's to post, messages are written with the writes that cause them (and only if
+the write hit), and the outbox hands out the head of each lane, once.
+``tests/service/test_store_contract.py`` runs the same behaviours against both, which is
+what keeps this honest.
 
 Each call gives way to the event loop once before it acts, as a database round trip
 does, so callers racing each other interleave the way they do against the real store.
@@ -18,10 +21,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.approvals.limits import NameTaken, SubmissionLimits, TooFrequent, TooManyOpen
+from bot.approvals.limits import (
+    AlreadySubmitted,
+    NameTaken,
+    SubmissionLimits,
+    TooFrequent,
+    TooManyOpen,
+)
+from bot.approvals.messages import Lane, Message, OutboxItem, Say
 from bot.approvals.model import (
     OPEN_STATUSES,
     AuditEvent,
@@ -35,11 +45,7 @@ from bot.approvals.model import (
 from storage.repository import ANNOTATIONS
 
 POSTING = "posting:"  # card_ref while a card is being posted; never leaves the store
-
-
-def _claim(at: datetime) -> str:
-    """A claim that sorts by time, as the real store writes it."""
-    return POSTING + at.astimezone(UTC).isoformat(timespec="seconds")
+OUTBOX_POSTS = POSTING + "outbox"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +109,10 @@ class InMemoryRequestStore:
     def __init__(self) -> None:
         self._rows: dict[int, _Row] = {}
         self._events: list[AuditEvent] = []
+        self._views: dict[str, int] = {}
         self._next_id = 1
         self.writes = 0
+        self.outbox = InMemoryOutbox()
 
     async def _turn(self) -> None:
         await asyncio.sleep(0)  # a round trip's worth of giving way, never a wait
@@ -124,14 +132,20 @@ class InMemoryRequestStore:
         request_id: int,
         changes: Mapping[str, object],
         condition: Callable[[_Row], bool] = lambda _: True,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
     ) -> ConnectionRequest | None:
-        """One UPDATE … WHERE id AND ``condition``: the request as written, or None."""
+        """One UPDATE … WHERE id AND ``condition``: the request as written, or None;
+        and if it hit, what to ``tell`` of it."""
         self.writes += 1
         row = self._rows.get(request_id)
         if row is None or not condition(row):
             return None
         self._rows[request_id] = row.written(changes)
-        return self._rows[request_id].read()
+        changed = self._rows[request_id].read()
+        if at is not None:
+            self.outbox.add(changed, tell, at)
+        return changed
 
     # Writes
 
@@ -141,8 +155,12 @@ class InMemoryRequestStore:
         requester: str,
         at: datetime,
         limits: SubmissionLimits | None = None,
+        *,
+        view_id: str | None = None,
     ) -> ConnectionRequest:
         await self._turn()
+        if view_id is not None and view_id in self._views:
+            raise AlreadySubmitted(self._rows[self._views[view_id]].read())
         open_name = fields.connection_name.lower()
         rows = self._rows.values()
         if any(r.of.fields.site == fields.site and r.open_name == open_name for r in rows):
@@ -153,8 +171,11 @@ class InMemoryRequestStore:
             self._next_id, Status.PENDING_APPROVAL, 1, fields, requester, at, at
         )
         self._next_id += 1
-        self._rows[added.id] = _Row(added, open_name=open_name)
+        self._rows[added.id] = _Row(added, card_ref=OUTBOX_POSTS, open_name=open_name)
+        if view_id is not None:
+            self._views[view_id] = added.id
         self._audit(added, at, requester, None, "requested")
+        self.outbox.add(added, [Message(Say.POST_CARD)], at)
         self.writes += 1
         return added
 
@@ -180,6 +201,7 @@ class InMemoryRequestStore:
         actor: str,
         at: datetime,
         note: str | None = None,
+        tell: Iterable[Message] = (),
         **changes: object,
     ) -> ConnectionRequest | None:
         if not can_transition(request.status, target):
@@ -193,44 +215,82 @@ class InMemoryRequestStore:
             request.id,
             values,
             lambda row: row.of.status is request.status and row.of.version == request.version,
+            tell,
+            at,
         )
         if moved is not None:
             self._audit(moved, at, actor, request.status, note)
         return moved
 
-    async def annotate(self, request_id: int, **changes: object) -> ConnectionRequest | None:
+    async def annotate(
+        self,
+        request_id: int,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
+        **changes: object,
+    ) -> ConnectionRequest | None:
         await self._turn()
-        return self._update(request_id, _checked(changes))
+        return self._update(request_id, _checked(changes), tell=tell, at=at)
 
-    async def store_code(self, request_id: int, sealed: bytes) -> ConnectionRequest | None:
+    async def store_code(
+        self,
+        request_id: int,
+        sealed: bytes,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
+    ) -> ConnectionRequest | None:
         await self._turn()
         return self._update(
             request_id,
             {"invitation_code": sealed, "error": None, "error_detail": None},
             lambda row: row.of.status is Status.INVITED and row.invitation_code is None,
+            tell,
+            at,
         )
 
     async def note_connection(
-        self, request_id: int, connection_id: str
+        self,
+        request_id: int,
+        connection_id: str,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
     ) -> ConnectionRequest | None:
         await self._turn()
         return self._update(
             request_id,
             {"exalate_connection_id": connection_id},
             lambda row: row.of.status is Status.ASSISTED and row.of.exalate_connection_id is None,
+            tell,
+            at,
         )
 
     async def note_status(
-        self, request: ConnectionRequest, observed: str | None
+        self,
+        request: ConnectionRequest,
+        observed: str | None,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
     ) -> ConnectionRequest | None:
         await self._turn()
         return self._update(
             request.id,
             {"exalate_status": observed, "missed_polls": 0},
             lambda row: row.of.status is Status.INVITED and row.of.exalate_status != observed,
+            tell,
+            at,
         )
 
-    async def claim_reminder(self, request: ConnectionRequest) -> bool:
+    async def claim_reminder(
+        self,
+        request: ConnectionRequest,
+        *,
+        tell: Iterable[Message] = (),
+        at: datetime | None = None,
+    ) -> bool:
         await self._turn()
         claimed = self._update(
             request.id,
@@ -238,33 +298,26 @@ class InMemoryRequestStore:
             lambda row: (
                 (row.of.status, row.of.reminders_sent) == (request.status, request.reminders_sent)
             ),
+            tell,
+            at,
         )
         return claimed is not None
+
+    async def tell(
+        self, request: ConnectionRequest, messages: Iterable[Message], at: datetime
+    ) -> None:
+        await self._turn()
+        self.outbox.add(request, messages, at)
+        self.writes += 1
 
     async def record(self, request: ConnectionRequest, actor: str, at: datetime, note: str) -> None:
         await self._turn()
         self._audit(request, at, actor, request.status, note)
         self.writes += 1
 
-    async def claim_card(self, request_id: int, at: datetime) -> bool:
-        await self._turn()
-        claim = {"card_ref": _claim(at)}
-        return self._update(request_id, claim, lambda row: row.card_ref is None) is not None
-
     async def set_card(self, request_id: int, card_ref: str) -> None:
         await self._turn()
         self._update(request_id, {"card_ref": card_ref}, lambda row: row.posting)
-
-    async def release_card(self, request_id: int) -> None:
-        await self._turn()
-        self._update(request_id, {"card_ref": None}, lambda row: row.posting)
-
-    async def release_stale_card_claims(self, taken_before: datetime) -> None:
-        await self._turn()
-        self.writes += 1
-        for request_id, row in list(self._rows.items()):
-            if row.posting and (row.card_ref or "") < _claim(taken_before):
-                self._rows[request_id] = replace(row, card_ref=None)
 
     # Reads
 
@@ -278,13 +331,10 @@ class InMemoryRequestStore:
         row = self._rows.get(request_id)
         return row.invitation_code if row is not None else None
 
-    async def without_card(self) -> list[ConnectionRequest]:
+    async def submitted_from(self, view_id: str) -> ConnectionRequest | None:
         await self._turn()
-        return [
-            row.read()
-            for _, row in sorted(self._rows.items())
-            if row.of.status is Status.PENDING_APPROVAL and row.card_ref is None
-        ]
+        request_id = self._views.get(view_id)
+        return self._rows[request_id].read() if request_id is not None else None
 
     async def with_status(
         self, statuses: Iterable[Status], site: str | None = None
@@ -350,3 +400,119 @@ class InMemoryRequestStore:
     async def history(self, request_id: int) -> list[AuditEvent]:
         await self._turn()
         return [event for event in self._events if event.request_id == request_id]
+
+
+@dataclass
+class _Waiting:
+    """One message in the outbox, and how it stands."""
+
+    item: OutboxItem
+    lane: Lane
+    due_at: datetime
+    held_by: str | None = None
+    held_until: datetime | None = None
+    sent: bool = False
+
+
+class InMemoryOutbox:
+    """``bot.ports.OutboxQueue`` in a list, as ``storage.outbox.OutboxQueue`` keeps it:
+    the head of each lane, due and free, is handed out to one holder at a time."""
+
+    def __init__(self) -> None:
+        self._items: list[_Waiting] = []
+
+    def add(self, request: ConnectionRequest, messages: Iterable[Message], at: datetime) -> None:
+        for message in messages:
+            item = OutboxItem(len(self._items) + 1, request.id, message, request)
+            self._items.append(_Waiting(item, message.say.lane, at))
+
+    def _free(self, waiting: _Waiting, now: datetime) -> bool:
+        return waiting.held_until is None or waiting.held_until < now
+
+    def _head(self, waiting: _Waiting) -> bool:
+        return not any(
+            other.item.request_id == waiting.item.request_id
+            and other.lane is waiting.lane
+            and not other.sent
+            and other.item.id < waiting.item.id
+            for other in self._items
+        )
+
+    async def due(self, now: datetime, limit: int = 50) -> list[OutboxItem]:
+        await asyncio.sleep(0)
+        ready = [
+            w.item
+            for w in self._items
+            if not w.sent and w.due_at <= now and self._free(w, now) and self._head(w)
+        ]
+        return ready[:limit]
+
+    async def take(self, item_id: int, holder: str, now: datetime, until: datetime) -> bool:
+        await asyncio.sleep(0)
+        waiting = self._items[item_id - 1]
+        if waiting.sent or not self._free(waiting, now):
+            return False
+        waiting.held_by, waiting.held_until = holder, until
+        return True
+
+    async def sent(self, item: OutboxItem, at: datetime, *, holder: str) -> None:
+        await asyncio.sleep(0)
+        for waiting in self._items:
+            same = waiting.item.id == item.id
+            older_redraw = (
+                item.message.say is Say.UPDATE_CARD
+                and waiting.item.message.say is Say.UPDATE_CARD
+                and waiting.item.request_id == item.request_id
+                and waiting.item.id <= item.id
+                and waiting.held_by in (None, holder)
+            )
+            if not waiting.sent and (same or older_redraw):
+                waiting.sent, waiting.held_by, waiting.held_until = True, None, None
+                waiting.item = replace(waiting.item, parked=None)
+
+    async def newest_redraw(self, request_id: int) -> int | None:
+        await asyncio.sleep(0)
+        redraws = [
+            w.item.id
+            for w in self._items
+            if not w.sent
+            and w.item.request_id == request_id
+            and w.item.message.say is Say.UPDATE_CARD
+        ]
+        return max(redraws, default=None)
+
+    async def later(self, item: OutboxItem, due_at: datetime, *, parked: str | None = None) -> None:
+        await asyncio.sleep(0)
+        waiting = self._items[item.id - 1]
+        waiting.due_at, waiting.held_by, waiting.held_until = due_at, None, None
+        waiting.item = replace(waiting.item, attempts=item.attempts + 1, parked=parked)
+
+    async def unpark(self, causes: Iterable[str], now: datetime) -> None:
+        await asyncio.sleep(0)
+        wanted = set(causes)
+        for waiting in self._items:
+            if not waiting.sent and waiting.item.parked in wanted:
+                waiting.due_at = now
+
+    async def parked(self) -> dict[str, int]:
+        await asyncio.sleep(0)
+        counts: dict[str, int] = {}
+        for waiting in self._items:
+            if not waiting.sent and waiting.item.parked is not None:
+                counts[waiting.item.parked] = counts.get(waiting.item.parked, 0) + 1
+        return counts
+
+    async def holders(self) -> set[str]:
+        await asyncio.sleep(0)
+        return {w.held_by for w in self._items if not w.sent and w.held_by is not None}
+
+    async def release(self, holders: Iterable[str]) -> None:
+        await asyncio.sleep(0)
+        gone = set(holders)
+        for waiting in self._items:
+            if not waiting.sent and waiting.held_by in gone:
+                waiting.held_by, waiting.held_until = None, None
+
+    async def waiting(self) -> int:
+        await asyncio.sleep(0)
+        return sum(1 for w in self._items if not w.sent)

@@ -55,7 +55,7 @@ class TestCard:
         request = _invited(has_invitation_code=True, code_dm_ref="D1:1")
         assert _buttons(request) == []
         assert "was sent privately to <@U0ALICE>" in _line(request)
-        assert "Sent the invitation code" in blocks.resend_outcome(request)
+        assert "Sending the invitation code" in blocks.resend_outcome(request)
 
     def test_sending_offers_nothing_yet(self) -> None:
         """Between storing the code and recording its DM the card offers no resend: a

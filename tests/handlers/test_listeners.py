@@ -222,7 +222,9 @@ class TestClicks:
     ) -> None:
         await actions.resend_code(slack.ack, click(Action.RESEND, "7"), slack.respond, context)
         assert service.called() == ["resend_code"]
-        assert slack.replies == ["Sent the invitation code to <@U0ALICE> by DM."]
+        assert slack.replies == [
+            "Sending the invitation code to <@U0ALICE> by DM; the card says when it arrives."
+        ]
 
     async def test_show_code_answers_in_a_modal_even_a_refusal(
         self, slack: Calls, service: Service, context: AsyncBoltContext

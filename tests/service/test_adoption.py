@@ -198,7 +198,9 @@ async def test_a_late_answer_completes_a_request_another_replica_settled(
     assert settled.status is (Status.INVITED if listed_early else Status.FAILED)
 
     exalate.answer.set()
-    completed = await approving
+    await approving
+    await a.flush()
+    completed = await a.now(request)
     assert (completed.status, completed.code_delivery) == (Status.INVITED, CodeDelivery.DELIVERED)
     assert completed.error is None
     assert len(a.notifier.codes) == 1

@@ -47,6 +47,7 @@ async def test_of_two_approvers_clicking_at_once_exactly_one_creates_the_connect
     assert (len(winners), len(losers)) == (1, 1), results
     assert winners[0].status is Status.INVITED
     assert world.exalate().calls.count("create acme_to_partner") == 1
+    await world.flush()
     assert world.notifier.codes == [(request.id, "CODE0001")]
     decisions = [
         e for e in await world.store.history(request.id) if e.to_status is Status.INITIATING

@@ -64,7 +64,10 @@ async def test_a_refused_dm_keeps_the_code_for_resend_code() -> None:
     with pytest.raises(NotAllowed):
         await world.codes.resend_code(invited.id, EVE)
     notifier.closed = False
-    resent = await world.codes.resend_code(invited.id, ALICE)
+    resending = await world.codes.resend_code(invited.id, ALICE)
+    assert resending.code_delivery is CodeDelivery.SENDING
+    await world.flush()
+    resent = await world.now(invited)
     assert notifier.codes == [(invited.id, CODE)]
     assert (resent.code_delivery, resent.error, resent.error_detail) == (
         CodeDelivery.DELIVERED,

@@ -19,6 +19,7 @@ async def test_an_accepted_invitation_becomes_active_and_its_code_is_spent() -> 
     invited = await world.invited()
     world.exalate().set_status(invited.fields.connection_name, "ACTIVE")
     await world.lifecycle.poll(world.site())
+    await world.flush()
 
     active = await world.now(invited)
     assert (active.status, active.exalate_status) == (Status.ACTIVE, "ACTIVE")
@@ -36,6 +37,7 @@ async def test_a_pending_invitation_stays_invited() -> None:
     invited = await world.invited()
     for _ in range(MISSES_BEFORE_GONE + 1):
         await world.lifecycle.poll(world.site())
+        await world.flush()
     assert (await world.now(invited)).status is Status.INVITED
 
 
@@ -46,10 +48,12 @@ async def test_an_invitation_is_gone_only_after_enough_polls_in_a_row_miss_it() 
     remove(world, invited)
     for missed in range(1, MISSES_BEFORE_GONE):
         await world.lifecycle.poll(world.site())
+        await world.flush()
         still = await world.now(invited)
         assert (still.status, still.missed_polls) == (Status.INVITED, missed)
 
     await world.lifecycle.poll(world.site())
+    await world.flush()
     gone = await world.now(invited)
     assert gone.status is Status.GONE
     assert await world.store.invitation_code(invited.id) is None
@@ -64,8 +68,10 @@ async def test_a_poll_that_sees_the_connection_again_starts_the_count_over() -> 
         remove(world, invited)
         for _ in range(MISSES_BEFORE_GONE - 1):
             await world.lifecycle.poll(world.site())
+        await world.flush()
         world.exalate().connections[int(connection.id)] = connection
         await world.lifecycle.poll(world.site())
+        await world.flush()
     back = await world.now(invited)
     assert (back.status, back.missed_polls) == (Status.INVITED, 0)
 
@@ -79,7 +85,9 @@ async def test_polls_that_find_nothing_new_write_nothing() -> None:
     await world.lifecycle.poll(world.site())  # records Exalate's PENDING once
     before = world.store.writes
     await world.lifecycle.poll(world.site())
+    await world.flush()
     await world.lifecycle.poll(world.site())
+    await world.flush()
     assert world.store.writes == before
 
 
@@ -89,6 +97,7 @@ async def test_a_status_exalate_changes_is_noted_once() -> None:
     world.exalate().set_status(invited.fields.connection_name, "Paused")
     for _ in range(3):
         await world.lifecycle.poll(world.site())
+        await world.flush()
     assert (await world.now(invited)).exalate_status == "Paused"
     notes = [
         e for e in world.notifier.events if e == ("note_in_thread", invited.id, "exalate_status")

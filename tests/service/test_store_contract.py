@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.approvals.limits import NameTaken, SubmissionLimits, TooFrequent, TooManyOpen
+from bot.approvals.limits import (
+    AlreadySubmitted,
+    NameTaken,
+    SubmissionLimits,
+    TooFrequent,
+    TooManyOpen,
+)
+from bot.approvals.messages import CARD, EVERYONE, Message, Notice, Say
 from bot.approvals.model import ConnectionRequest, Problem, RequestFields, Status
-from bot.ports import RequestStore
+from bot.ports import OutboxQueue, RequestStore
 from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_schema
 from tests.fakes.repository import InMemoryRequestStore
 
@@ -38,9 +46,9 @@ async def _store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 async def moved(
-    store: RequestStore, request: ConnectionRequest, target: Status, **changes: str | None
+    store: RequestStore, request: ConnectionRequest, target: Status, **changes: object
 ) -> ConnectionRequest:
-    done = await store.transition(request, target, actor="U0BOB", at=T0 + MINUTE, **changes)
+    done = await store.transition(request, target, actor="U0BOB", at=T0 + MINUTE, **changes)  # type: ignore[arg-type]
     assert done is not None
     return done
 
@@ -180,29 +188,99 @@ async def test_a_page_keeps_to_its_filters_newest_first_with_the_whole_count(
     assert named.status is Status.REJECTED
 
 
-async def test_a_card_is_claimed_once_and_the_claim_never_shows(store: RequestStore) -> None:
-    """Whoever claims the card posts it; while it is being posted the request has no
-    card, and a claim older than any post takes can be voided."""
+def queue_of(store: RequestStore) -> OutboxQueue:
+    queue: OutboxQueue = store.outbox  # type: ignore[attr-defined]  # both stores have one
+    return queue
+
+
+async def test_a_new_request_leaves_its_card_to_the_outbox(store: RequestStore) -> None:
+    """The card is posted by the outbox (no card yet); posted, the request has it."""
     stored = await store.add(fields(), "U0ALICE", T0)
-    claims = await asyncio.gather(*(store.claim_card(stored.id, T0) for _ in range(3)))
-    assert sorted(claims) == [False, False, True]
-    posting = await store.get(stored.id)
-    assert posting is not None
-    assert posting.card_ref is None
-    assert await store.without_card() == []  # being posted: nobody else posts it
-
-    await store.release_stale_card_claims(T0)  # taken at T0: not older
-    assert not await store.claim_card(stored.id, T0)
-    await store.release_stale_card_claims(T0 + MINUTE)
-    assert [r.id for r in await store.without_card()] == [stored.id]
-
-    assert await store.claim_card(stored.id, T0 + MINUTE)
+    assert stored.card_ref is None
+    (item,) = await queue_of(store).due(T0)
+    assert (item.request_id, item.message) == (stored.id, Message(Say.POST_CARD))
     await store.set_card(stored.id, "C0CARDS:1")
-    await store.release_card(stored.id)  # a posted card is no claim to give back
     posted = await store.get(stored.id)
     assert posted is not None
     assert posted.card_ref == "C0CARDS:1"
-    assert not await store.claim_card(stored.id, T0 + 2 * MINUTE)
+
+
+async def test_messages_are_written_only_with_a_write_that_hit(store: RequestStore) -> None:
+    """A lost race tells nobody anything; the winner's messages carry the request as
+    it became."""
+    queue = queue_of(store)
+    stored = await store.add(fields(), "U0ALICE", T0)
+    (post,) = await queue.due(T0)
+    await queue.sent(post, T0, holder="me")
+    won = await store.transition(stored, Status.REJECTED, actor="U0BOB", at=T0, tell=EVERYONE)
+    lost = await store.transition(stored, Status.CANCELLED, actor="U0ALICE", at=T0, tell=EVERYONE)
+    assert won is not None
+    assert lost is None
+    due = await queue.due(T0)
+    assert [i.message for i in due] == list(EVERYONE)  # two lanes: both heads are due
+    assert all(i.snapshot is not None and i.snapshot.status is Status.REJECTED for i in due)
+
+
+async def test_a_lane_goes_in_order_each_message_to_one_holder(store: RequestStore) -> None:
+    """Only a lane's head is due; it is handed to one taker; a hold that runs out frees it."""
+    queue = queue_of(store)
+    stored = await store.add(fields(), "U0ALICE", T0)
+    await store.tell(stored, [Message(Say.NOTE, Notice.STATE_CHANGED)], T0)
+    (head,) = await queue.due(T0)
+    assert head.message.say is Say.POST_CARD  # the note waits behind its card
+    taken = await asyncio.gather(*(queue.take(head.id, f"r{n}", T0, T0 + MINUTE) for n in range(3)))
+    assert sorted(taken) == [False, False, True]
+    assert await queue.due(T0) == []  # held: nobody else sends it
+    assert [i.id for i in await queue.due(T0 + 2 * MINUTE)] == [head.id]  # the hold ran out
+    assert await queue.take(head.id, "r9", T0 + 2 * MINUTE, T0 + 3 * MINUTE)
+    await queue.sent(head, T0, holder="r9")
+    (note,) = await queue.due(T0)
+    assert note.message == Message(Say.NOTE, Notice.STATE_CHANGED)
+
+
+async def test_a_redraw_takes_the_older_redraws_with_it(store: RequestStore) -> None:
+    queue = queue_of(store)
+    stored = await store.add(fields(), "U0ALICE", T0)
+    (post,) = await queue.due(T0)
+    await queue.sent(post, T0, holder="me")
+    await store.tell(stored, [CARD, CARD, CARD], T0)
+    first = (await queue.due(T0))[0]
+    newest = await queue.newest_redraw(stored.id)
+    assert newest is not None
+    assert newest > first.id
+    newest_item = replace(first, id=newest)
+    await queue.sent(newest_item, T0, holder="me")
+    assert await queue.due(T0) == []
+    assert await queue.waiting() == 0
+
+
+async def test_a_parked_message_waits_for_its_cause(store: RequestStore) -> None:
+    """Parked, it is not due until its time, or until its cause is seen gone."""
+    queue = queue_of(store)
+    stored = await store.add(fields(), "U0ALICE", T0)
+    (post,) = await queue.due(T0)
+    await queue.later(post, T0 + 10 * MINUTE, parked="is_archived")
+    assert await queue.due(T0 + MINUTE) == []
+    assert await queue.parked() == {"is_archived": 1}
+    await queue.unpark({"token_revoked"}, T0 + MINUTE)
+    assert await queue.due(T0 + MINUTE) == []
+    await queue.unpark({"is_archived"}, T0 + MINUTE)
+    (again,) = await queue.due(T0 + MINUTE)
+    assert (again.id, again.attempts, again.parked) == (post.id, 1, "is_archived")
+    await queue.sent(again, T0 + MINUTE, holder="me")
+    assert await queue.parked() == {}
+    assert stored.id == again.request_id
+
+
+async def test_a_form_stores_one_request_however_often_it_arrives(store: RequestStore) -> None:
+    first = await store.add(fields(), "U0ALICE", T0, view_id="V123")
+    with pytest.raises(AlreadySubmitted) as again:
+        await store.add(fields("other"), "U0ALICE", T0, view_id="V123")
+    assert again.value.request.id == first.id
+    found = await store.submitted_from("V123")
+    assert found is not None
+    assert found.id == first.id
+    assert await store.submitted_from("V999") is None
 
 
 async def test_a_code_is_stored_once_and_only_on_an_invitation(store: RequestStore) -> None:

@@ -103,18 +103,24 @@ class World:
         site: str = "",
         local: str = "acme",
     ) -> ConnectionRequest:
-        """Submit a valid form and announce it (card, note), as the handler does."""
+        """Submit a valid form; its card and the requester's note go out."""
         draft = Draft(local, remote, name, "Support sync", "SUP", site)
         submission = await self.requests.submit(draft, requester, check_within=5)
         assert submission.request is not None, submission.errors
-        return await self.requests.announce(submission.request)
+        await self.flush()
+        return await self.now(submission.request)
 
     async def invited(self, requester: str = ALICE, **draft: str) -> ConnectionRequest:
         """A request submitted and approved: its connection created, its code delivered."""
         request = await self.submit(requester, **draft)
         invited = await self.requests.approve(request.id, BOB)
         assert invited.status is Status.INVITED, invited.error
-        return invited
+        await self.flush()
+        return await self.now(invited)
+
+    async def flush(self) -> None:
+        """Send what the outbox holds that is due, as the sender's loop would."""
+        await self.services.outbox.send_due()
 
     async def now(self, request: ConnectionRequest) -> ConnectionRequest:
         """The request as stored now."""
@@ -145,6 +151,7 @@ def make_world(
     vault = vault or Vault(Fernet.generate_key())
     services = build_services(
         repository=store,
+        queue=store.outbox,
         sites=built,
         vault=vault,
         policy=ApproverPolicy([BOB, CAROL], NoGroups()),

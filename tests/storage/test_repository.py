@@ -301,7 +301,6 @@ class TestOpenLimit:
             )
             for n in range(3)
         ]
-        assert await repository.claim_card(stored[0].id, T0)
         await repository.set_card(stored[0].id, "C1:1.0")
         with pytest.raises(TooManyOpen) as refused:
             await repository.add(

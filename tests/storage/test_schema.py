@@ -156,22 +156,33 @@ class TestAdoptingAFileMadeByCreateSchema:
     async def test_every_row_survives_and_the_file_is_at_the_head(self, tmp_path: Path) -> None:
         path = tmp_path / "bot.db"
         shutil.copy(MADE_BY_CREATE_SCHEMA, path)
-        before = _rows(path)
         engine = make_engine(f"sqlite+aiosqlite:///{path}")
         try:
             assert (await upgrade_schema(engine)).before_migrations
             assert (await schema_state(engine)).at_head
         finally:
             await engine.dispose()
-        after = _rows(path)
+        after = _as_dicts(path)
+        was = _as_dicts(MADE_BY_CREATE_SCHEMA)
         assert len(after["connection_request"]) == 5
         assert len(after["audit_event"]) == 9
-        assert after["audit_event"] == before["audit_event"]
-        # Each request keeps every value it had; the new columns are appended: nobody
-        # is creating it, it is in the default site, and its problem has no detail.
-        for old, new in zip(before["connection_request"], after["connection_request"], strict=True):
-            assert new[: len(old)] == old
-            assert new[len(old) :] == (None, "default", None)
+        assert after["audit_event"] == was["audit_event"]
+        # Each request keeps every value it had, and the new columns say: nobody is
+        # creating it, it is in the default site, its problem has no detail, and no
+        # form is known to have made it. A card never posted is the outbox's to post.
+        unposted = _cards_for_the_outbox(was["connection_request"])
+        for old, new in zip(was["connection_request"], after["connection_request"], strict=True):
+            added = {name: new.pop(name) for name in set(new) - set(old)}
+            assert added == {
+                "initiated_by": None,
+                "site": "default",
+                "error_detail": None,
+                "view_id": None,
+            }
+            if old["id"] in unposted:
+                old["card_ref"] = "posting:outbox"
+            assert new == old
+        assert _outbox(path) == [(request_id, "card", "post_card") for request_id in unposted]
 
     async def test_the_adopted_requests_work_as_before(self, tmp_path: Path) -> None:
         """The interrupted initiation in the file can still be settled, the sealed code
@@ -204,6 +215,21 @@ class TestAdoptingAFileMadeByCreateSchema:
                 assert foreign.all() == []
         finally:
             await engine.dispose()
+
+
+def _cards_for_the_outbox(requests: list[dict[str, object]]) -> list[object]:
+    """The requests awaiting approval whose card was never posted (or left mid-post)."""
+    return [
+        r["id"]
+        for r in requests
+        if r["status"] == "pending_approval"
+        and (r["card_ref"] is None or str(r["card_ref"]).startswith("posting:"))
+    ]
+
+
+def _outbox(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as connection:
+        return connection.execute("SELECT request_id, lane, say FROM outbox ORDER BY id").fetchall()
 
 
 def _as_dicts(path: Path) -> dict[str, list[dict[str, object]]]:
@@ -258,7 +284,10 @@ class TestUpgradingAFileMadeAt0002:
         assert after["audit_event"] == before["audit_event"]
         assert [row.pop("site") for row in after["connection_request"]] == [DEFAULT_SITE] * 6
         assert [row.pop("error_detail") for row in after["connection_request"]] == [None] * 6
+        assert [row.pop("view_id") for row in after["connection_request"]] == [None] * 6
+        assert _cards_for_the_outbox(before["connection_request"]) == []  # its one is posted
         assert after["connection_request"] == before["connection_request"]
+        assert _outbox(tmp_path / "bot.db") == []
 
     async def test_an_open_name_is_refused_in_its_site_and_free_in_another(
         self, tmp_path: Path
