@@ -9,17 +9,20 @@ them an error while the bot would go on to act.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 
 from bot.approvals.errors import ApprovalError
+from bot.approvals.model import ConnectionRequest
 from bot.approvals.rules import Draft, Field
 from bot.log import remember_secret
-from bot.service import ConnectionService
+from bot.service import ConnectionService, Submission
 from handlers import blocks
 from handlers.context import codes_in, service_in
 from handlers.guard import SLACK_BUDGET_SECONDS, guard, within_budget
@@ -32,6 +35,14 @@ log = logging.getLogger(__name__)
 # block it is shown in, so it is refused rather than escaped.
 INVITATION_CODE = re.compile(r"[A-Za-z0-9+/=_-]+")
 TRY_AGAIN = "Something went wrong on my side; your answers are kept. Submit again."
+SAVING = "Saving your request… The database is slow just now; this form will say when it is saved."
+NOT_SAVED = (
+    "Something went wrong on my side while saving; nothing is lost that you cannot type "
+    "again: run `/exalate connect` again."
+)
+SAVING_MARGIN = 0.4
+"""Seconds past the checks' budget that storing may take before the form says "Saving…":
+the answer still travels well inside Slack's 3 s."""
 TOO_SLOW = (
     "Slack or Jira is slow to answer just now, so nothing was changed; "
     "your answers are kept. Submit again in a moment."
@@ -77,16 +88,29 @@ async def submit_request(
     outbox). A form Slack sends twice (a retry, or a replay) stores one request.
 
     Not through ``guard``: its problems are several, one per field, and the service
-    holds its checks to the budget itself.
+    holds its checks to the budget itself. Storing is never cut short (a request
+    half-stored helps nobody): if it outlasts the budget (a database busy with another
+    writer), the form is answered in time with "Saving…" and redrawn with the outcome.
     """
     service = service_in(context)
-    try:
-        submission = await service.submit(
+    started = asyncio.get_running_loop().time()
+    submitting = asyncio.ensure_future(
+        service.submit(
             request_draft(service, view),
             body["user"]["id"],
             check_within=SLACK_BUDGET_SECONDS,
             view_id=str(view.get("id") or "")[:64] or None,
         )
+    )
+    within = started + SLACK_BUDGET_SECONDS + SAVING_MARGIN - asyncio.get_running_loop().time()
+    done, _ = await asyncio.wait({submitting}, timeout=max(within, 0.0))
+    if not done:
+        log.warning("submission_slow_to_store")
+        await ack(response_action="update", view=blocks.notice_modal(SAVING))
+        await _outcome_later(context, view, submitting)
+        return
+    try:
+        submission = submitting.result()
     except TimeoutError:
         log.warning("submission_too_slow")
         await ack(response_action="errors", errors={Field.NAME.value: TOO_SLOW})
@@ -100,6 +124,34 @@ async def submit_request(
         await ack(response_action="errors", errors=under_blocks(submission.errors, site_shown))
         return
     await ack()
+
+
+async def _outcome_later(
+    context: AsyncBoltContext, view: blocks.Json, submitting: asyncio.Future[Submission]
+) -> None:
+    """Redraw the "Saving…" form with what came of the submission."""
+    try:
+        submission = await submitting
+    except Exception as error:
+        log.error("submission_failed kind=%s", type(error).__name__)
+        text = NOT_SAVED
+    else:
+        if submission.request is not None:
+            text = saved(submission.request)
+        else:
+            problems = "\n".join(f"• {blocks.escape(m)}" for m in submission.errors.values())
+            text = f"Your request was not saved:\n{problems}\nRun `/exalate connect` again."
+    try:
+        await context.client.views_update(view_id=view.get("id"), view=blocks.notice_modal(text))
+    except SlackApiError as error:  # closed meanwhile: the card and the DM still tell
+        log.info("saving_view_not_updated error=%s", error.response.get("error"))
+
+
+def saved(request: ConnectionRequest) -> str:
+    return (
+        f"Saved as request #{request.id}. The approvers' card is on its way, and I will "
+        "message you when it is decided."
+    )
 
 
 def request_draft(service: ConnectionService, view: blocks.Json) -> Draft:
