@@ -61,6 +61,14 @@ class Notifier(Protocol):
         """Give the approver the exact values for the Exalate console's wizard."""
 
 
+class People(Protocol):
+    """Who is still in the workspace (Slack's ``users.info``)."""
+
+    async def deactivated(self, user_id: str) -> bool:
+        """Whether the account is deactivated; False when Slack cannot say just now (the
+        message to them fails then on its own, and is tried again)."""
+
+
 class DirectoryUnavailable(Exception):
     """Slack could not say who is in a user group just now."""
 

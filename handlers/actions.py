@@ -262,6 +262,24 @@ async def paste_code(
     await guard(answer, may_paste, open_paste_form, deadline=within_budget())
 
 
+async def hand_over(
+    ack: AsyncAck, body: blocks.Json, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    """Hand over: check the clicker is an approver and the request open, then open the
+    form asking whom to give it to (``views.submit_hand_over``)."""
+    click, service = Click.of(body), service_in(context)
+
+    async def may_hand_over() -> ConnectionRequest:
+        ref = await click.request()
+        return await service.check_can_hand_over(ref.request_id, click.user)
+
+    async def open_hand_over_form(request: ConnectionRequest) -> None:
+        await open_modal(context.client, click, blocks.hand_over_modal(request))
+
+    answer = Privately.to(click, ack, respond)
+    await guard(answer, may_hand_over, open_hand_over_form, deadline=within_budget())
+
+
 async def show_code(ack: AsyncAck, body: blocks.Json, context: AsyncBoltContext) -> None:
     """Show code: the requester sees the code again in a modal, which Slack does not keep,
     while the partner has not accepted; every reveal is audited."""

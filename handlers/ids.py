@@ -23,6 +23,7 @@ class Action(StrEnum):
     REREQUEST = "exalate_request_again"
     SHOW_CODE = "exalate_show_code"
     PASTE_CODE = "exalate_paste_code"
+    HAND_OVER = "exalate_hand_over"
     PROJECT = "exalate_project"
 
 
@@ -33,6 +34,7 @@ class View(StrEnum):
     REJECT = "exalate_reject_reason"
     CODE = "exalate_code"
     PASTE = "exalate_paste_code"
+    HAND_OVER = "exalate_hand_over"
     HOME = "exalate_home"
 
 
@@ -42,3 +44,4 @@ class Block(StrEnum):
     REASON = "reason"
     REJECT_ALL = "reject_all"
     CODE = "invitation_code"
+    NEW_REQUESTER = "new_requester"

@@ -67,6 +67,8 @@ def _input_value(state: Mapping[str, Any], block_id: str) -> str:
     for element in actions.values():
         if element.get("selected_option"):
             return str(element["selected_option"].get("value") or "")
+        if element.get("selected_user"):
+            return str(element["selected_user"])
         return str(element.get("value") or "")
     return ""
 

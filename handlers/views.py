@@ -273,3 +273,42 @@ async def submit_code(
 
     answer = InTheForm.under(Block.CODE, ack, view, event="paste")
     await guard(answer, may_paste, deliver, deadline=within_budget())
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """A submitted Hand over form."""
+
+    request_id: int
+    to: str
+
+
+def read_hand_over(view: blocks.Json) -> HandOver:
+    """Whom the approver chose, refused unless it is a person and the form names its
+    request."""
+    to = input_value(view, Block.NEW_REQUESTER.value)
+    ref = request_ref(view.get("private_metadata") or "")
+    if ref is None:
+        raise ApprovalError("This form is not for a request.")
+    if not re.fullmatch(r"[UW][A-Z0-9]{2,}", to):
+        raise ApprovalError("Choose a person.")
+    return HandOver(ref.request_id, to)
+
+
+async def submit_hand_over(
+    ack: AsyncAck, body: blocks.Json, view: blocks.Json, context: AsyncBoltContext
+) -> None:
+    """The new requester, handed the request before the ack (one write): a refusal (no
+    approver, a request closed meanwhile, a person who left too) shows in the form, which
+    stays open; the request's news and code follow through the outbox."""
+    service, user = service_in(context), body["user"]["id"]
+
+    async def hand() -> ConnectionRequest:
+        chosen = read_hand_over(view)
+        return await service.hand_over(chosen.request_id, user, chosen.to)
+
+    async def done(_handed: ConnectionRequest) -> None:
+        """Nothing more: the outbox tells the new requester."""
+
+    answer = InTheForm.under(Block.NEW_REQUESTER, ack, view, event="hand_over")
+    await guard(answer, hand, done, deadline=within_budget())

@@ -58,6 +58,7 @@ ANNOTATIONS = frozenset(
         "name_absent_at",
         "last_attempt",
         "initiated_by",
+        "requester",
     }
 )
 

@@ -120,6 +120,9 @@ class Problem(StrEnum):
     """The bot stopped mid-creation and Exalate has no such connection."""
     UNDELIVERED = "undelivered"
     """Slack refused the code's DM; the detail is Slack's reason code."""
+    REQUESTER_GONE = "requester_gone"
+    """The requester's Slack account is deactivated: no code goes to nobody; an approver
+    hands the request to someone else."""
     CARD_NOT_POSTED = "card_not_posted"
     """The approvals channel refused the card; the detail is Slack's reason code. Said
     to the requester only, never stored: the outbox posts the card once it can."""

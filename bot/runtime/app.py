@@ -35,7 +35,7 @@ from bot.runtime.sites import build_sites, refuse_orphans
 from bot.service import Services, SiteHealth, build_services, utc_now
 from bot.site_config import config_path, loosely_writable
 from bot.vault import Vault, key_file_for, load_or_create_key
-from handlers.outbound import SlackGroupDirectory, SlackNotifier
+from handlers.outbound import SlackGroupDirectory, SlackNotifier, SlackPeople
 from handlers.outbound.probe import SlackProbe
 from storage import (
     RequestRepository,
@@ -223,6 +223,7 @@ class Runtime:
             replicas=replicas,
             me=replicas.me.id,
             approvals=settings.exalate_approval_channel,
+            people=SlackPeople(client),
         )
         app = AsyncApp(
             client=client,

@@ -16,13 +16,20 @@ from datetime import datetime, timedelta
 from bot.approvals.limits import SubmissionLimits
 from bot.approvers import ApproverPolicy
 from bot.metrics import Metrics
-from bot.ports import JiraProject, Notifier, OutboxQueue, ReplicaDirectory, RequestStore
+from bot.ports import (
+    JiraProject,
+    Notifier,
+    OutboxQueue,
+    People,
+    ReplicaDirectory,
+    RequestStore,
+)
 from bot.service.checks import LiveChecks
 from bot.service.codes import InvitationCodes
 from bot.service.initiation import Initiation
 from bot.service.lifecycle import Lifecycle
 from bot.service.listings import Listings
-from bot.service.outbox import OutboxSender, SlackHealth
+from bot.service.outbox import NobodyLeft, OutboxSender, SlackHealth
 from bot.service.requests import ConnectionService, Submission
 from bot.service.site import Site, SiteHealth, SiteRetired, Sites, UnknownSite
 from bot.service.states import States, utc_now
@@ -77,6 +84,7 @@ def build_services(
     replicas: ReplicaDirectory | None = None,
     me: str | None = None,
     approvals: str = "approvals",
+    people: People | None = None,
 ) -> Services:
     """The use cases and the life cycle over the same sites, each handed the
     collaborators it uses: the one path of state changes, telling people, the store.
@@ -84,13 +92,23 @@ def build_services(
     know when its creator is gone."""
     metrics = metrics or Metrics()
     states = States(repository, clock)
+    people = people or NobodyLeft()
     outbox = OutboxSender(
-        queue, repository, notifier, vault, metrics, clock, me=me or "this", approvals=approvals
+        queue,
+        repository,
+        notifier,
+        vault,
+        metrics,
+        clock,
+        me=me or "this",
+        people=people,
+        approvals=approvals,
     )
     initiation = Initiation(states, notifier, repository, vault, metrics, sites, me=me)
     requests = ConnectionService(
         states,
         outbox.health,
+        people,
         repository,
         initiation,
         LiveChecks(repository, sites),

@@ -24,7 +24,14 @@ from bot.approvals.messages import Lane, Message, OutboxItem, Say
 from bot.approvals.model import CodeDelivery, ConnectionRequest, Problem, Status
 from bot.log import remember_secret
 from bot.metrics import Metrics
-from bot.ports import DeliveryFailed, Notifier, OutboxQueue, ReplicaDirectory, RequestStore
+from bot.ports import (
+    DeliveryFailed,
+    Notifier,
+    OutboxQueue,
+    People,
+    ReplicaDirectory,
+    RequestStore,
+)
 from bot.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -67,6 +74,14 @@ class SlackHealth:
         return self.token_refused is None and not self.channels
 
 
+class NobodyLeft:
+    """People as a workspace without deactivations: what the service assumes when told
+    no better (tests of other rules)."""
+
+    async def deactivated(self, user_id: str) -> bool:
+        return False
+
+
 class OutboxSender:
     """Sends the due messages of the outbox through the notifier."""
 
@@ -80,6 +95,7 @@ class OutboxSender:
         clock: Callable[[], datetime],
         *,
         me: str,
+        people: People | None = None,
         approvals: str = "approvals",
         health: SlackHealth | None = None,
     ) -> None:
@@ -90,6 +106,7 @@ class OutboxSender:
         self._metrics = metrics
         self._now = clock
         self._me = me
+        self._people = people or NobodyLeft()
         self._approvals = approvals  # the channel a card without a place yet goes to
         self.health = health or SlackHealth()
         self._sending = asyncio.Lock()  # one pass at a time in this process
@@ -189,6 +206,16 @@ class OutboxSender:
         """The stored code to the requester, if it still has one to deliver."""
         sealed = await self._store.invitation_code(request.id)
         if sealed is None or request.code_delivery in (CodeDelivery.DELIVERED, None):
+            return
+        if await self._people.deactivated(request.requester):
+            log.warning("requester_gone id=%s; the code stays stored", request.id)
+            await self._store.annotate(
+                request.id,
+                error=Problem.REQUESTER_GONE,
+                error_detail=None,
+                tell=[Message(Say.UPDATE_CARD)],
+                at=self._now(),
+            )
             return
         code = self._vault.open(sealed)
         remember_secret(code)

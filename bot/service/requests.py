@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from bot.approvals.errors import ApprovalError, NotAllowed
+from bot.approvals.errors import ApprovalError, Conflict, NotAllowed
 from bot.approvals.limits import (
     AlreadySubmitted,
     NameTaken,
@@ -21,12 +21,12 @@ from bot.approvals.limits import (
     TooFrequent,
     TooManyOpen,
 )
-from bot.approvals.messages import CARD, EVERYONE
-from bot.approvals.model import ConnectionRequest, Status
+from bot.approvals.messages import CARD, EVERYONE, Message, Say
+from bot.approvals.model import OPEN_STATUSES, ConnectionRequest, Problem, Status
 from bot.approvals.rules import Draft, Field, check_draft
 from bot.approvers import ApproverPolicy
 from bot.metrics import Metrics
-from bot.ports import RequestStore
+from bot.ports import People, RequestStore
 from bot.service.checks import LiveChecks, name_in_open_request
 from bot.service.initiation import Initiation, taken_message
 from bot.service.outbox import SlackHealth
@@ -34,6 +34,9 @@ from bot.service.site import Sites
 from bot.service.states import States, expect, expect_seen, named
 
 log = logging.getLogger(__name__)
+
+# Problems that were the requester's own, and end with a new requester.
+_PERSONAL = (Problem.REQUESTER_GONE, Problem.UNDELIVERED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class ConnectionService:
         self,
         states: States,
         slack: SlackHealth,
+        people: People,
         store: RequestStore,
         initiation: Initiation,
         checks: LiveChecks,
@@ -63,6 +67,7 @@ class ConnectionService:
     ) -> None:
         self._states = states
         self._slack = slack
+        self._people = people
         self._store = store
         self._initiation = initiation
         self._checks = checks
@@ -169,6 +174,8 @@ class ConnectionService:
         await self._policy.ensure_can_decide(actor, request)
         expect(request, *statuses)
         expect_seen(request, seen)
+        if await self._people.deactivated(actor):
+            raise NotAllowed("Your Slack account is deactivated: you can no longer decide.")
         return request
 
     async def approve(
@@ -176,7 +183,7 @@ class ConnectionService:
     ) -> ConnectionRequest:
         """Approve and initiate the connection; exactly one concurrent caller wins."""
         request = await self.check_can_decide(request_id, actor, seen=seen)
-        self._may_create(request)
+        await self._may_create(request)
         won = await self._states.move(
             request,
             Status.INITIATING,
@@ -198,7 +205,7 @@ class ConnectionService:
         await self._policy.ensure_can_decide(actor, request)
         expect(request, Status.FAILED)
         expect_seen(request, seen)
-        self._may_create(request)
+        await self._may_create(request)
         if (
             not request.may_adopt
             and await self._initiation.connection_named_quietly(request) is not None
@@ -215,16 +222,31 @@ class ConnectionService:
         log.info("request_retried id=%s by=%s", won.id, actor)
         return await self._initiation.initiate(won)
 
-    def _may_create(self, request: ConnectionRequest) -> None:
+    async def _may_create(self, request: ConnectionRequest) -> None:
         """Refuse to start a creation that could not end well: on a retired site (its
-        requests can still be rejected), or while Slack refuses the bot's token (the
-        code could not reach the requester, and nobody would be told)."""
+        requests can still be rejected), while Slack refuses the bot's token (the code
+        could not reach the requester, and nobody would be told), or for a requester who
+        has left (the card then says so, and offers to hand the request over)."""
         self.sites.taking_requests(request.fields.site)
         if (refused := self._slack.token_refused) is not None:
             raise NotAllowed(
                 f"Slack refuses the bot's token just now ({refused}), so nothing is created: "
                 "the invitation code could not reach the requester. An admin must install "
                 "the app again; then approve once more."
+            )
+        if await self._people.deactivated(request.requester):
+            await self._store.annotate(  # the card says so
+                request.id,
+                error=Problem.REQUESTER_GONE,
+                error_detail=None,
+                tell=[CARD],
+                at=self._states.now(),
+            )
+            log.warning("requester_gone id=%s", request.id)
+            raise NotAllowed(
+                "The requester has left the workspace (their Slack account is deactivated): "
+                "nothing is created for nobody. Hand the request over to someone else with "
+                "the button on the card, then approve."
             )
 
     async def reject(
@@ -263,6 +285,38 @@ class ConnectionService:
             len(rejected),
         )
         return rejected
+
+    async def check_can_hand_over(self, request_id: int, actor: str) -> ConnectionRequest:
+        """Raise unless ``actor`` may give the request to another person: an approver,
+        while the request is open."""
+        request = await self._states.load(request_id)
+        await self._policy.ensure_approver(actor, "Only approvers can hand a request over.")
+        expect(request, *OPEN_STATUSES)
+        return request
+
+    async def hand_over(self, request_id: int, actor: str, to: str) -> ConnectionRequest:
+        """Make ``to`` the requester, audited: the request's news, and its invitation
+        code if it has one not delivered, go to them from now on."""
+        request = await self.check_can_hand_over(request_id, actor)
+        if to == request.requester:
+            raise NotAllowed("That person is the requester already.")
+        if await self._people.deactivated(to):
+            raise NotAllowed("That person's Slack account is deactivated too; choose another.")
+        cleared = {"error": None, "error_detail": None} if request.problem in _PERSONAL else {}
+        owed_code = (
+            request.status is Status.INVITED
+            and request.has_invitation_code
+            and (request.code_dm_ref is None)
+        )
+        tell = [Message(Say.DELIVER_CODE), CARD] if owed_code else [*EVERYONE]
+        handed = await self._store.annotate(
+            request.id, requester=to, tell=tell, at=self._states.now(), **cleared
+        )
+        if handed is None:
+            raise Conflict(request)
+        await self._states.record(handed, actor, f"handed over from {request.requester} to {to}")
+        log.info("request_handed_over id=%s by=%s", request.id, actor)
+        return handed
 
     async def cancel(self, request_id: int, actor: str) -> ConnectionRequest:
         """The requester withdraws a request that still awaits approval."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.approvals.messages import Notice
-from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
+from bot.approvals.model import OPEN_STATUSES, CodeDelivery, ConnectionRequest, Problem, Status
 from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
     NAMING_SITES,
@@ -16,7 +16,7 @@ from handlers.blocks.text import (
     plain,
     section,
 )
-from handlers.blocks.vocabulary import headline
+from handlers.blocks.vocabulary import headline, problem
 from handlers.ids import Action
 
 
@@ -75,6 +75,10 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
         blocks.append(actions(button("Paste invitation code", Action.PASTE_CODE, request)))
     elif request.code_delivery is CodeDelivery.UNDELIVERED:
         blocks.append(actions(button("Resend code", Action.RESEND, request)))
+    if request.problem is Problem.REQUESTER_GONE and request.status in OPEN_STATUSES:
+        if request.status is not Status.INVITED:  # an invitation's headline says it
+            blocks.append(context(problem(request)))
+        blocks.append(actions(button("Hand over", Action.HAND_OVER, request)))
     return blocks
 
 

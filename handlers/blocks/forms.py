@@ -261,6 +261,30 @@ def paste_modal(request: ConnectionRequest) -> Json:
     }
 
 
+def hand_over_modal(request: ConnectionRequest) -> Json:
+    """Asks an approver whom to give a request to, its requester having left."""
+    return {
+        "type": "modal",
+        "callback_id": View.HAND_OVER.value,
+        "private_metadata": str(request.id),
+        "title": plain("Hand over request", 24),
+        "submit": plain("Hand over", 24),
+        "close": plain("Back", 24),
+        "blocks": [
+            section(
+                f"Who takes over *{connection_name(request)}* from {mention(request.requester)}? "
+                "They are told of it, and get its invitation code privately."
+            ),
+            {
+                "type": "input",
+                "block_id": Block.NEW_REQUESTER.value,
+                "label": plain("New requester"),
+                "element": {"type": "users_select", "action_id": INPUT_ACTION},
+            },
+        ],
+    }
+
+
 def code_modal(request: ConnectionRequest, code: str) -> Json:
     """The code again, in a modal: it is not kept in message history."""
     _, body = invitation_dm(request, code)

@@ -164,6 +164,10 @@ PROBLEMS: Mapping[Problem, str] = {
         "stored encrypted; use Resend code once they can receive DMs."
     ),
     Problem.CARD_NOT_POSTED: "The approvals channel refused the card ({detail}).",
+    Problem.REQUESTER_GONE: (
+        "The requester {requester} has left the workspace (deactivated): nothing goes to "
+        "them. An approver can hand the request over to someone else."
+    ),
 }
 # Exalate's own words are for the approvers (they may name internal addresses and the
 # bot's Jira account); the requester learns where to read them.
@@ -183,6 +187,7 @@ def problem(request: ConnectionRequest, *, for_requester: bool = False) -> str:
     return PROBLEMS[kind].format(
         detail=escape(request.error_detail or "no detail"),
         plain_name=escape(request.fields.connection_name),
+        requester=mention(request.requester),
     )
 
 

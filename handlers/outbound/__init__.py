@@ -2,7 +2,7 @@
 ports (``bot.ports.Notifier``, ``GroupDirectory``) over the Web API. The composition
 root builds them; listeners never call them."""
 
-from handlers.outbound.directory import SlackGroupDirectory
+from handlers.outbound.directory import SlackGroupDirectory, SlackPeople
 from handlers.outbound.notifier import SlackNotifier
 
-__all__ = ["SlackGroupDirectory", "SlackNotifier"]
+__all__ = ["SlackGroupDirectory", "SlackNotifier", "SlackPeople"]

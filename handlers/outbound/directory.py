@@ -29,3 +29,21 @@ class SlackGroupDirectory:
             log.warning("usergroup_lookup_failed group=%s kind=%s", group_id, type(error).__name__)
             raise DirectoryUnavailable(group_id) from None
         return frozenset(response.get("users") or [])
+
+
+class SlackPeople:
+    """Whether a person's account is deactivated, from ``users.info`` (users:read)."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def deactivated(self, user_id: str) -> bool:
+        try:
+            response = await self._client.users_info(user=user_id)
+        except SlackApiError as error:
+            log.warning("user_lookup_failed error=%s", slack_error(error))
+            return False
+        except Exception as error:  # Slack unreachable: it cannot say now
+            log.warning("user_lookup_failed kind=%s", type(error).__name__)
+            return False
+        return bool((response.get("user") or {}).get("deleted"))
