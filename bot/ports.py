@@ -253,11 +253,11 @@ class OutboxQueue(Protocol):
     """The messages waiting to be sent (``storage.outbox.OutboxQueue``): taken one by
     one, so each is sent by one replica, in order per request and lane."""
 
-    async def due(self, now: datetime, limit: int = 50) -> list[OutboxItem]:
-        """The messages that may be sent now, oldest first."""
-
-    async def take(self, item_id: int, holder: str, now: datetime, until: datetime) -> bool:
-        """Hold a message to send it; False if someone else holds it or it went."""
+    async def take_due(
+        self, now: datetime, holder: str, until: datetime, limit: int = 50
+    ) -> list[OutboxItem]:
+        """Hold the messages that may be sent now (the head of each lane, due, free),
+        oldest first; each is handed to one taker."""
 
     async def sent(self, item: OutboxItem, at: datetime, *, holder: str) -> None:
         """Slack took it (a card's redraw takes the older ones with it)."""

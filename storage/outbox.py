@@ -49,9 +49,14 @@ class OutboxQueue:
                 await stack.enter_async_context(self._one_writer)
             yield await stack.enter_async_context(self._opened.begin())
 
-    async def due(self, now: datetime, limit: int = 50) -> list[OutboxItem]:
-        """The messages that may be sent now: the head of each lane, its time come, held
-        by nobody (or by a replica whose hold ran out), oldest first."""
+    async def take_due(
+        self, now: datetime, holder: str, until: datetime, limit: int = 50
+    ) -> list[OutboxItem]:
+        """Hold, for ``holder`` until ``until``, the messages that may be sent now: the
+        head of each lane, its time come, held by nobody (or by a replica whose hold ran
+        out); oldest first. One statement for the lot, and each message goes to one
+        taker: a taker that waited for another's row finds it held when it looks again.
+        """
         earlier = aliased(OutboxRow)
         head = ~sa.exists().where(
             earlier.request_id == OutboxRow.request_id,
@@ -59,29 +64,22 @@ class OutboxQueue:
             earlier.sent_at.is_(None),
             earlier.id < OutboxRow.id,
         )
-        query = (
-            sa.select(OutboxRow)
-            .where(
-                OutboxRow.sent_at.is_(None),
-                OutboxRow.due_at <= now,
-                _free(now),
-                head,
-            )
+        due = (
+            sa.select(OutboxRow.id)
+            .where(OutboxRow.sent_at.is_(None), OutboxRow.due_at <= now, _free(now), head)
             .order_by(OutboxRow.id)
             .limit(limit)
         )
-        await self._pause()
-        async with self._opened() as session:
-            return [to_item(row) for row in await session.scalars(query)]
-
-    async def take(self, item_id: int, holder: str, now: datetime, until: datetime) -> bool:
-        """Hold a message to send it; False if someone else holds it or it went."""
-        return await self._update(
-            {"claimed_by": holder, "claimed_until": until},
-            OutboxRow.id == item_id,
-            OutboxRow.sent_at.is_(None),
-            _free(now),
+        taking = (
+            sa.update(OutboxRow)
+            .where(OutboxRow.id.in_(due.scalar_subquery()), OutboxRow.sent_at.is_(None), _free(now))
+            .values(claimed_by=holder, claimed_until=until)
+            .returning(OutboxRow)
+            .execution_options(synchronize_session=False)
         )
+        async with self._writing() as session:
+            rows = (await session.scalars(taking)).all()
+            return sorted((to_item(row) for row in rows), key=lambda item: item.id)
 
     async def sent(self, item: OutboxItem, at: datetime, *, holder: str) -> None:
         """Slack took it. A card's redraw takes with it every older redraw waiting in

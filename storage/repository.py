@@ -66,9 +66,14 @@ ANNOTATIONS = frozenset(
 def _enqueue(
     session: AsyncSession, request: ConnectionRequest, messages: Iterable[Message], at: datetime
 ) -> None:
-    """Add the messages about ``request`` to the outbox, in the caller's transaction."""
+    """Add the messages about ``request`` to the outbox, in the caller's transaction, and
+    mark the transaction as one that leaves the sender something to send."""
     for message in messages:
         session.add(outbox_row(request, message, at))
+        session.info[_TOLD] = True
+
+
+_TOLD = "told"  # in a session's info: the transaction wrote messages to the outbox
 
 
 def _checked(changes: dict[str, object]) -> dict[str, object]:
@@ -119,19 +124,22 @@ class RequestRepository(RequestReads):
         """The messages to Slack these writes leave behind, for the outbox's sender."""
         self.writes = 0
         """Write transactions this process committed: shared reads go stale on each."""
-        self.on_commit: Callable[[], None] = lambda: None
-        """Called after each committed write: the outbox's sender wakes for what it left."""
+        self.on_told: Callable[[], None] = lambda: None
+        """Called after a write that left messages in the outbox: its sender wakes."""
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction, committed on success, then counted in ``writes``."""
+        """A write transaction, committed on success, then counted in ``writes``; the
+        sender is woken if it wrote messages."""
         await self._pause()
         async with contextlib.AsyncExitStack() as stack:
             if self._one_writer:
                 await stack.enter_async_context(self._write_lock)
-            yield await stack.enter_async_context(self._opened.begin())
+            session = await stack.enter_async_context(self._opened.begin())
+            yield session
         self.writes += 1
-        self.on_commit()
+        if session.info.pop(_TOLD, False):
+            self.on_told()
 
     async def add(
         self,
@@ -184,7 +192,7 @@ class RequestRepository(RequestReads):
                     audit_row(row.id, at, requester, None, Status.PENDING_APPROVAL, "requested")
                 )
                 added = to_domain(row)
-                session.add(outbox_row(added, Message(Say.POST_CARD), at))
+                _enqueue(session, added, [Message(Say.POST_CARD)], at)
         except IntegrityError as error:
             if view_id is not None and (earlier := await self.submitted_from(view_id)):
                 raise AlreadySubmitted(earlier) from None  # the same form, at the same time

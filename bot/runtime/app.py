@@ -243,7 +243,7 @@ class Runtime:
             interval=settings.exalate_poll_interval,
             slack=SlackProbe(client, settings.exalate_approval_channel),
         )
-        repository.on_commit = services.outbox.wake
+        repository.on_told = services.outbox.wake
         runtime = cls(
             settings,
             engine,

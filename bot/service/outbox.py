@@ -120,15 +120,9 @@ class OutboxSender:
         """Send every message due now; how many were sent or settled."""
         async with self._sending:
             done = 0
-            while items := await self._queue.due(self._now()):
-                taken = 0
+            while items := await self._queue.take_due(self._now(), self._me, self._now() + HOLD):
                 for item in items:
-                    now = self._now()
-                    if await self._queue.take(item.id, self._me, now, now + HOLD):
-                        taken += 1
-                        done += await self._send(item)
-                if not taken:
-                    break  # due, but held by another replica
+                    done += await self._send(item)
             return done
 
     async def run(self, stopping: asyncio.Event, every: float = 1.0) -> None:

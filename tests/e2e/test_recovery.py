@@ -100,8 +100,8 @@ class TestUnpostedCard:
         repository = RequestRepository(make_sessionmaker(harness.runtime.engine))
         fields = RequestFields("acme", "partner", "acme_to_partner", "", "SUP")
         request = await repository.add(fields, ALICE, clock.now)
-        (item,) = await repository.outbox.due(clock.now)
-        assert await repository.outbox.take(item.id, "dead-replica", clock.now, clock.now + HOLD)
+        (item,) = await repository.outbox.take_due(clock.now, "dead-replica", clock.now + HOLD)
+        assert item.request_id == request.id
         await harness.settle()
         assert harness.slack.calls_to("chat.postMessage") == []
         clock.advance(HOLD + timedelta(seconds=1))

@@ -438,22 +438,18 @@ class InMemoryOutbox:
             for other in self._items
         )
 
-    async def due(self, now: datetime, limit: int = 50) -> list[OutboxItem]:
+    async def take_due(
+        self, now: datetime, holder: str, until: datetime, limit: int = 50
+    ) -> list[OutboxItem]:
         await asyncio.sleep(0)
-        ready = [
-            w.item
+        taken = [
+            w
             for w in self._items
             if not w.sent and w.due_at <= now and self._free(w, now) and self._head(w)
-        ]
-        return ready[:limit]
-
-    async def take(self, item_id: int, holder: str, now: datetime, until: datetime) -> bool:
-        await asyncio.sleep(0)
-        waiting = self._items[item_id - 1]
-        if waiting.sent or not self._free(waiting, now):
-            return False
-        waiting.held_by, waiting.held_until = holder, until
-        return True
+        ][:limit]
+        for waiting in taken:
+            waiting.held_by, waiting.held_until = holder, until
+        return [w.item for w in taken]
 
     async def sent(self, item: OutboxItem, at: datetime, *, holder: str) -> None:
         await asyncio.sleep(0)

@@ -197,7 +197,7 @@ async def test_a_new_request_leaves_its_card_to_the_outbox(store: RequestStore) 
     """The card is posted by the outbox (no card yet); posted, the request has it."""
     stored = await store.add(fields(), "U0ALICE", T0)
     assert stored.card_ref is None
-    (item,) = await queue_of(store).due(T0)
+    (item,) = await queue_of(store).take_due(T0, "me", T0 + MINUTE)
     assert (item.request_id, item.message) == (stored.id, Message(Say.POST_CARD))
     await store.set_card(stored.id, "C0CARDS:1")
     posted = await store.get(stored.id)
@@ -210,13 +210,13 @@ async def test_messages_are_written_only_with_a_write_that_hit(store: RequestSto
     it became."""
     queue = queue_of(store)
     stored = await store.add(fields(), "U0ALICE", T0)
-    (post,) = await queue.due(T0)
+    (post,) = await queue.take_due(T0, "me", T0 + MINUTE)
     await queue.sent(post, T0, holder="me")
     won = await store.transition(stored, Status.REJECTED, actor="U0BOB", at=T0, tell=EVERYONE)
     lost = await store.transition(stored, Status.CANCELLED, actor="U0ALICE", at=T0, tell=EVERYONE)
     assert won is not None
     assert lost is None
-    due = await queue.due(T0)
+    due = await queue.take_due(T0, "me", T0 + MINUTE)
     assert [i.message for i in due] == list(EVERYONE)  # two lanes: both heads are due
     assert all(i.snapshot is not None and i.snapshot.status is Status.REJECTED for i in due)
 
@@ -226,31 +226,31 @@ async def test_a_lane_goes_in_order_each_message_to_one_holder(store: RequestSto
     queue = queue_of(store)
     stored = await store.add(fields(), "U0ALICE", T0)
     await store.tell(stored, [Message(Say.NOTE, Notice.STATE_CHANGED)], T0)
-    (head,) = await queue.due(T0)
-    assert head.message.say is Say.POST_CARD  # the note waits behind its card
-    taken = await asyncio.gather(*(queue.take(head.id, f"r{n}", T0, T0 + MINUTE) for n in range(3)))
-    assert sorted(taken) == [False, False, True]
-    assert await queue.due(T0) == []  # held: nobody else sends it
-    assert [i.id for i in await queue.due(T0 + 2 * MINUTE)] == [head.id]  # the hold ran out
-    assert await queue.take(head.id, "r9", T0 + 2 * MINUTE, T0 + 3 * MINUTE)
-    await queue.sent(head, T0, holder="r9")
-    (note,) = await queue.due(T0)
+    takers = await asyncio.gather(*(queue.take_due(T0, f"r{n}", T0 + MINUTE) for n in range(3)))
+    held = [taken for taken in takers if taken]
+    assert len(held) == 1  # one taker, one message: the note waits behind its card
+    (head,) = held[0]
+    assert head.message.say is Say.POST_CARD
+    assert await queue.take_due(T0, "r8", T0 + MINUTE) == []  # held: nobody else sends it
+    (again,) = await queue.take_due(T0 + 2 * MINUTE, "r9", T0 + 3 * MINUTE)  # hold ran out
+    assert again.id == head.id
+    await queue.sent(again, T0, holder="r9")
+    (note,) = await queue.take_due(T0 + 2 * MINUTE, "r9", T0 + 3 * MINUTE)
     assert note.message == Message(Say.NOTE, Notice.STATE_CHANGED)
 
 
 async def test_a_redraw_takes_the_older_redraws_with_it(store: RequestStore) -> None:
     queue = queue_of(store)
     stored = await store.add(fields(), "U0ALICE", T0)
-    (post,) = await queue.due(T0)
+    (post,) = await queue.take_due(T0, "me", T0 + MINUTE)
     await queue.sent(post, T0, holder="me")
     await store.tell(stored, [CARD, CARD, CARD], T0)
-    first = (await queue.due(T0))[0]
+    (first,) = await queue.take_due(T0, "me", T0 + MINUTE)
     newest = await queue.newest_redraw(stored.id)
     assert newest is not None
     assert newest > first.id
-    newest_item = replace(first, id=newest)
-    await queue.sent(newest_item, T0, holder="me")
-    assert await queue.due(T0) == []
+    await queue.sent(replace(first, id=newest), T0, holder="me")
+    assert await queue.take_due(T0, "me", T0 + MINUTE) == []
     assert await queue.waiting() == 0
 
 
@@ -258,14 +258,14 @@ async def test_a_parked_message_waits_for_its_cause(store: RequestStore) -> None
     """Parked, it is not due until its time, or until its cause is seen gone."""
     queue = queue_of(store)
     stored = await store.add(fields(), "U0ALICE", T0)
-    (post,) = await queue.due(T0)
+    (post,) = await queue.take_due(T0, "me", T0 + MINUTE)
     await queue.later(post, T0 + 10 * MINUTE, parked="is_archived")
-    assert await queue.due(T0 + MINUTE) == []
+    assert await queue.take_due(T0 + MINUTE, "me", T0 + 2 * MINUTE) == []
     assert await queue.parked() == {"is_archived": 1}
     await queue.unpark({"token_revoked"}, T0 + MINUTE)
-    assert await queue.due(T0 + MINUTE) == []
+    assert await queue.take_due(T0 + MINUTE, "me", T0 + 2 * MINUTE) == []
     await queue.unpark({"is_archived"}, T0 + MINUTE)
-    (again,) = await queue.due(T0 + MINUTE)
+    (again,) = await queue.take_due(T0 + MINUTE, "me", T0 + 2 * MINUTE)
     assert (again.id, again.attempts, again.parked) == (post.id, 1, "is_archived")
     await queue.sent(again, T0 + MINUTE, holder="me")
     assert await queue.parked() == {}
