@@ -234,6 +234,9 @@ def payload_body(payload: dict[str, Any]) -> tuple[bytes, str]:
     return body, "application/x-www-form-urlencoded"
 
 
+_VIEWS = itertools.count(1)
+
+
 def submission_body(remote: str, user: str = REQUESTER) -> tuple[bytes, str]:
     def text(value: str) -> dict[str, Any]:
         return {"input": {"type": "plain_text_input", "value": value}}
@@ -255,7 +258,7 @@ def submission_body(remote: str, user: str = REQUESTER) -> tuple[bytes, str]:
             "user": {"id": user, "team_id": "T1"},
             "trigger_id": UNUSED.trigger_id,
             "view": {
-                "id": "V1",
+                "id": f"V{next(_VIEWS)}",  # each submission from a view of its own
                 "type": "modal",
                 "callback_id": "exalate_request",
                 "hash": "h",
