@@ -66,7 +66,8 @@ class People(Protocol):
 
     async def deactivated(self, user_id: str) -> bool:
         """Whether the account is deactivated; False when Slack cannot say just now (the
-        message to them fails then on its own, and is tried again)."""
+        message to them fails then on its own, and is tried again); DeliveryFailed when
+        Slack asks to wait first (a rate limit)."""
 
 
 class DirectoryUnavailable(Exception):

@@ -200,6 +200,8 @@ class Runtime:
             SlackGroupDirectory(client),
             clock=lambda: clock().timestamp(),  # the runtime's clock: tests move it
         )
+        # What the outbox's sender calls: a 429 is its to wait out, by rescheduling.
+        quiet_client = make_slack_client(settings, http, ride_out_rate_limits=False)
         services = build_services(
             repository=repository,
             queue=repository.outbox,
@@ -207,7 +209,7 @@ class Runtime:
             vault=vault,
             policy=policy,
             notifier=SlackNotifier(
-                make_slack_client(settings, http, ride_out_rate_limits=False),
+                quiet_client,
                 settings.exalate_approval_channel,
                 name_sites=sites.several,
             ),
@@ -223,7 +225,7 @@ class Runtime:
             replicas=replicas,
             me=replicas.me.id,
             approvals=settings.exalate_approval_channel,
-            people=SlackPeople(client),
+            people=SlackPeople(quiet_client),
         )
         app = AsyncApp(
             client=client,

@@ -26,7 +26,7 @@ from bot.approvals.model import OPEN_STATUSES, ConnectionRequest, Problem, Statu
 from bot.approvals.rules import Draft, Field, check_draft
 from bot.approvers import ApproverPolicy
 from bot.metrics import Metrics
-from bot.ports import People, RequestStore
+from bot.ports import DeliveryFailed, People, RequestStore
 from bot.service.checks import LiveChecks, name_in_open_request
 from bot.service.initiation import Initiation, taken_message
 from bot.service.outbox import SlackHealth
@@ -102,16 +102,20 @@ class ConnectionService:
         async with asyncio.timeout(check_within):
             errors = await self._checks.errors(fields)
         if errors:
-            return Submission(None, errors)
+            # The same form sent again: its name is taken by its own first copy. (Asked
+            # only now, not before the checks: forms arriving together start their
+            # checks together, and share Jira's list reads.)
+            return await self._repeated(view_id, requester) or Submission(None, errors)
         try:
             request = await self._store.add(
                 fields, requester, self._states.now(), self._limits, view_id=view_id
             )
-        except AlreadySubmitted as again:
+        except AlreadySubmitted as again:  # its twin stored it a moment before
             log.info("submission_repeated id=%s by=%s", again.request.id, requester)
             return Submission(again.request, {})
         except NameTaken:
-            return Submission(None, {Field.NAME: name_in_open_request(fields.connection_name)})
+            taken = Submission(None, {Field.NAME: name_in_open_request(fields.connection_name)})
+            return await self._repeated(view_id, requester) or taken
         except TooManyOpen as limit:
             log.warning("submission_refused by=%s reason=too_many_open", requester)
             return Submission(None, {Field.NAME: self._too_many_open(limit)})
@@ -120,6 +124,23 @@ class ConnectionService:
             return Submission(None, {Field.NAME: _too_frequent(limit, self._limits.per_hour)})
         log.info("request_submitted id=%s by=%s", request.id, requester)
         return Submission(request, {})
+
+    async def _gone(self, user_id: str) -> bool:
+        """Whether the person left; a click is not held up by a rate limit on asking
+        (the code's delivery asks again before it goes)."""
+        try:
+            return await self._people.deactivated(user_id)
+        except DeliveryFailed:
+            return False
+
+    async def _repeated(self, view_id: str | None, requester: str) -> Submission | None:
+        """The answer to a form that stored its request already (Slack retried it, or it
+        was replayed): that request, and nothing stored again."""
+        earlier = await self._store.submitted_from(view_id) if view_id is not None else None
+        if earlier is None:
+            return None
+        log.info("submission_repeated id=%s by=%s", earlier.id, requester)
+        return Submission(earlier, {})
 
     def _with_site(self, draft: Draft) -> tuple[Draft, str | None]:
         """The draft with its site resolved (the only open one if none was chosen) and,
@@ -174,7 +195,7 @@ class ConnectionService:
         await self._policy.ensure_can_decide(actor, request)
         expect(request, *statuses)
         expect_seen(request, seen)
-        if await self._people.deactivated(actor):
+        if await self._gone(actor):
             raise NotAllowed("Your Slack account is deactivated: you can no longer decide.")
         return request
 
@@ -234,7 +255,7 @@ class ConnectionService:
                 "the invitation code could not reach the requester. An admin must install "
                 "the app again; then approve once more."
             )
-        if await self._people.deactivated(request.requester):
+        if await self._gone(request.requester):
             await self._store.annotate(  # the card says so
                 request.id,
                 error=Problem.REQUESTER_GONE,
@@ -300,7 +321,7 @@ class ConnectionService:
         request = await self.check_can_hand_over(request_id, actor)
         if to == request.requester:
             raise NotAllowed("That person is the requester already.")
-        if await self._people.deactivated(to):
+        if await self._gone(to):
             raise NotAllowed("That person's Slack account is deactivated too; choose another.")
         cleared = {"error": None, "error_detail": None} if request.problem in _PERSONAL else {}
         owed_code = (

@@ -7,8 +7,8 @@ import logging
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.ports import DirectoryUnavailable
-from handlers.outbound.errors import slack_error
+from bot.ports import DeliveryFailed, DirectoryUnavailable
+from handlers.outbound.errors import retry_after, slack_error
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,15 @@ class SlackPeople:
         self._client = client
 
     async def deactivated(self, user_id: str) -> bool:
+        """Raises DeliveryFailed when Slack asks to wait (a rate limit): the outbox then
+        waits before sending, rather than sending unchecked."""
         try:
             response = await self._client.users_info(user=user_id)
         except SlackApiError as error:
-            log.warning("user_lookup_failed error=%s", slack_error(error))
+            reason = slack_error(error)
+            log.warning("user_lookup_failed error=%s", reason)
+            if (wait := retry_after(error)) is not None:
+                raise DeliveryFailed(reason, retry_after=wait) from None
             return False
         except Exception as error:  # Slack unreachable: it cannot say now
             log.warning("user_lookup_failed kind=%s", type(error).__name__)
