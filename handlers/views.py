@@ -102,13 +102,17 @@ async def submit_request(
             view_id=str(view.get("id") or "")[:64] or None,
         )
     )
-    within = started + SLACK_BUDGET_SECONDS + SAVING_MARGIN - asyncio.get_running_loop().time()
-    done, _ = await asyncio.wait({submitting}, timeout=max(within, 0.0))
-    if not done:
-        log.warning("submission_slow_to_store")
-        await ack(response_action="update", view=blocks.notice_modal(SAVING))
-        await _outcome_later(context, view, submitting)
-        return
+    try:
+        within = started + SLACK_BUDGET_SECONDS + SAVING_MARGIN - asyncio.get_running_loop().time()
+        done, _ = await asyncio.wait({submitting}, timeout=max(within, 0.0))
+        if not done:
+            log.warning("submission_slow_to_store")
+            await ack(response_action="update", view=blocks.notice_modal(SAVING))
+            await _outcome_later(context, view, submitting)
+            return
+    finally:  # this listener cut short (shutdown): the submission with it, not left alone
+        if not submitting.done():
+            submitting.cancel()
     try:
         submission = submitting.result()
     except TimeoutError:
