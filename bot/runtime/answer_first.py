@@ -247,6 +247,15 @@ class InFlight:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         return len(self._tasks)
 
+    async def cut_short(self) -> None:
+        """Cancel the listeners still running and wait for them to unwind, so none holds
+        a database connection past the engine's end (what they left undone is settled
+        at the next start)."""
+        remaining = set(self._tasks)
+        for task in remaining:
+            task.cancel()
+        await asyncio.gather(*remaining, return_exceptions=True)
+
 
 JSON = "application/json"
 

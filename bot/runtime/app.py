@@ -288,6 +288,7 @@ class Runtime:
         unfinished = await self.inflight.drain(timeout=remaining)
         if unfinished:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
+            await self.inflight.cut_short()
         self._silent.set()  # what is left in the outbox waits for the next replica to start
         if self._outbox_task is not None:
             await self._outbox_task
