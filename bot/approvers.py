@@ -1,4 +1,5 @@
-"""Who may decide on a request: the approvers, and never the requester themselves."""
+"""Who may decide on a request: the approvers of its rule (a route's, or the default
+ones), and never the requester themselves."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from collections.abc import Callable, Iterable
 
 from bot.approvals.errors import NotAllowed
 from bot.approvals.model import ConnectionRequest
+from bot.approvals.routes import Routes, Rule
 from bot.ports import DirectoryUnavailable, GroupDirectory
 
 GROUP_CACHE_SECONDS = 60.0
 
 
 class ApproverPolicy:
-    """Checks a person against ``EXALATE_APPROVERS`` on every click.
+    """Checks a person against the approvers of a request's rule on every click: its
+    route's, or ``EXALATE_APPROVERS`` for requests no route matched.
 
     User-group membership is looked up, not copied at start-up, so removing someone
     from the group takes their right away within ``GROUP_CACHE_SECONDS``. A lookup
@@ -25,25 +28,38 @@ class ApproverPolicy:
 
     def __init__(
         self,
-        approver_ids: Iterable[str],
+        routes: Routes,
         groups: GroupDirectory,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        ids = tuple(approver_ids)
-        self._users = frozenset(item for item in ids if not item.startswith("S"))
-        self._group_ids = tuple(item for item in ids if item.startswith("S"))
+        self.routes = routes
         self._groups = groups
         self._clock = clock
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self._lookups: dict[str, asyncio.Task[frozenset[str]]] = {}
 
-    async def is_approver(self, user_id: str) -> bool:
-        """Whether ``user_id`` is named directly or belongs to an approver group."""
-        if user_id in self._users:
+    def rule_of(self, request: ConnectionRequest) -> Rule:
+        """The rule the request was made under; the default for one that has none."""
+        return request.route or self.routes.default
+
+    def deciders(self, request: ConnectionRequest) -> tuple[str, ...]:
+        """The ids that may decide it now: its rule's approvers and, once it is
+        escalated, the escalation group too."""
+        return self.rule_of(request).deciders(escalated=request.escalated_at is not None)
+
+    async def is_among(self, user_id: str, ids: Iterable[str]) -> bool:
+        """Whether ``user_id`` is one of ``ids`` or in one of its groups."""
+        ids = tuple(ids)
+        if user_id in ids:
             return True
-        memberships = await asyncio.gather(*(self._group(group) for group in self._group_ids))
+        groups = [item for item in ids if item.startswith("S")]
+        memberships = await asyncio.gather(*(self._group(group) for group in groups))
         return any(user_id in members for members in memberships)
+
+    async def may_decide(self, user_id: str, request: ConnectionRequest) -> bool:
+        """Whether ``user_id`` may approve or reject ``request`` now (never its requester)."""
+        return user_id != request.requester and await self.is_among(user_id, self.deciders(request))
 
     async def ensure_can_decide(self, user_id: str, request: ConnectionRequest) -> None:
         """Raise NotAllowed unless ``user_id`` may approve, reject or retry ``request``."""
@@ -53,14 +69,16 @@ class ApproverPolicy:
             )
         await self.ensure_approver(
             user_id,
-            "Only approvers can approve, reject or retry connection requests. "
+            request,
+            "Only approvers of this request can approve, reject or retry it. "
             "Ask an Exalate admin if you should be one.",
         )
 
-    async def ensure_approver(self, user_id: str, refusal: str) -> None:
-        """Raise NotAllowed(``refusal``) unless ``user_id`` is an approver right now."""
+    async def ensure_approver(self, user_id: str, request: ConnectionRequest, refusal: str) -> None:
+        """Raise NotAllowed(``refusal``) unless ``user_id`` is one of the request's
+        approvers right now."""
         try:
-            allowed = await self.is_approver(user_id)
+            allowed = await self.is_among(user_id, self.deciders(request))
         except DirectoryUnavailable:
             raise NotAllowed(
                 "Slack could not say who is in the approver groups just now; try again in a minute."

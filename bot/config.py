@@ -17,35 +17,29 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.approvals.routes import Route, Routes, Rule
 from bot.exalate.auth import BearerToken
+from bot.setting_checks import (
+    check_approvers,
+    check_channel,
+    check_project_patterns,
+    parse_duration,
+)
 from bot.site_config import (
     DEFAULT_CONFIG_FILE,
+    ConfigFile,
     SiteConfig,
     SitesInvalid,
     check_http_url,
-    check_project_patterns,
     check_short_name,
     config_path,
     environment,
     flat_site,
-    read_sites,
+    read_config,
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///exalate-bot.db"
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-_APPROVER_ID = re.compile(r"[UWS][A-Z0-9]{2,}")
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
-_DURATION = re.compile(r"(?P<amount>\d+(\.\d+)?)\s*(?P<unit>[smhd])?")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# Slack shows ids in few places; an operator who gave a name needs to know where.
-FIND_CHANNEL_ID = (
-    "To find it in Slack: open the channel, click its name (channel details); the "
-    "channel ID is at the bottom."
-)
-FIND_APPROVER_IDS = (
-    "To find them in Slack: a user's profile → ⋮ → Copy member ID; a user group's S… id "
-    "on the user group's page, or from the API method usergroups.list."
-)
 # What a person who left out a mode's credential needs to know to get it.
 _MISSING_HINTS = {
     "slack_app_token": "Socket Mode needs an app-level token (xapp-…) with "
@@ -131,6 +125,13 @@ class Settings(DatabaseSettings):
         return value
 
     _sites: tuple[SiteConfig, ...] = PrivateAttr(default=())
+    _routes: tuple[Route, ...] = PrivateAttr(default=())
+
+    @property
+    def routes(self) -> Routes:
+        """Who decides which request: the file's routes, then ``EXALATE_APPROVERS`` in
+        ``EXALATE_APPROVAL_CHANNEL`` for requests no route matches."""
+        return Routes(self._routes, default=Rule(self.exalate_approvers))
 
     @property
     def sites(self) -> tuple[SiteConfig, ...]:
@@ -152,33 +153,12 @@ class Settings(DatabaseSettings):
     @field_validator("exalate_approval_channel")
     @classmethod
     def _channel(cls, value: str) -> str:
-        if _CHANNEL_ID.fullmatch(value):
-            return value
-        if value.startswith("#"):
-            wrong = "a channel's name, not its id"
-        elif re.fullmatch(r"[CGD][A-Z0-9]?", value):
-            wrong = "too short for a channel id"
-        else:
-            wrong = "not a channel id"
-        raise ValueError(f"is {value!r}, {wrong}; give one such as C0123456789. {FIND_CHANNEL_ID}")
+        return check_channel(value)
 
     @field_validator("exalate_approvers", mode="before")
     @classmethod
     def _approvers(cls, value: object) -> tuple[str, ...]:
-        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-        ids = tuple(str(item).strip() for item in items if str(item).strip())
-        if not ids:
-            raise ValueError(
-                "names no approver; give user ids such as U0123456789 and/or user-group "
-                f"ids such as S0123456789, comma-separated. {FIND_APPROVER_IDS}"
-            )
-        if bad := [item for item in ids if not _APPROVER_ID.fullmatch(item)]:
-            raise ValueError(
-                f"has {', '.join(map(repr, bad))}: not a user id such as U0123456789 or a "
-                "user-group id such as S0123456789 (names and @handles do not work). "
-                f"{FIND_APPROVER_IDS}"
-            )
-        return ids
+        return check_approvers(value)
 
     @field_validator("exalate_local_short_name")
     @classmethod
@@ -193,16 +173,7 @@ class Settings(DatabaseSettings):
     @field_validator("exalate_approval_ttl", "exalate_invite_remind_after", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        match = _DURATION.fullmatch(value.strip().lower())
-        if match is None:
-            raise ValueError("must be a duration such as 7d, 36h, 90m or 3600 (seconds)")
-        amount, unit = float(match["amount"]), match["unit"] or "s"
-        duration = timedelta(seconds=amount * _UNIT_SECONDS[unit])
-        if duration <= timedelta(0):
-            raise ValueError("must be longer than zero")
-        return duration
+        return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod
@@ -306,13 +277,14 @@ def load_settings(mode: Literal["socket", "http"] | None = None, /, **overrides:
     except ValidationError as error:
         lines = _lines(error)
     try:
-        sites = _sites(settings, overrides)
+        described = _described(settings, overrides)
     except SitesInvalid as error:
         lines += error.lines
     if lines:
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines))
     assert settings is not None
-    settings._sites = sites
+    settings._sites = described.sites
+    settings._routes = described.routes
     return settings
 
 
@@ -331,8 +303,9 @@ def sites_file_in_use(**overrides: Any) -> Path | None:
     return config_path(_given(overrides).exalate_config)
 
 
-def _sites(settings: Settings | None, overrides: dict[str, Any]) -> tuple[SiteConfig, ...]:
-    """The sites from the file in use, or the one the flat variables describe."""
+def _described(settings: Settings | None, overrides: dict[str, Any]) -> ConfigFile:
+    """The sites and routes from the file in use, or the one site the flat variables
+    describe (and no routes)."""
     given = _given(overrides)
     path = config_path(given.exalate_config)
     if path is not None:
@@ -344,7 +317,7 @@ def _sites(settings: Settings | None, overrides: dict[str, Any]) -> tuple[SiteCo
                     "every site; move these values into it (see README, Sites) and unset them"
                 ]
             )
-        return read_sites(path, environment())
+        return read_config(path, environment())
     missing = [
         f"{name.upper()} is missing"
         for name in ("jira_url", "jira_token")
@@ -357,20 +330,19 @@ def _sites(settings: Settings | None, overrides: dict[str, Any]) -> tuple[SiteCo
             [*missing[:-1], missing[-1] + f" (or describe the sites in {DEFAULT_CONFIG_FILE})"]
         )
     if settings is None or settings.jira_url is None or settings.jira_token is None:
-        return ()  # malformed: pydantic has named it
+        return ConfigFile(())  # malformed: pydantic has named it
     try:  # a secret file's final line break is no part of the token
         token = BearerToken(settings.jira_token.get_secret_value().strip())
     except ValueError as error:  # says what is wrong, never the value
         raise SitesInvalid([f"JIRA_TOKEN: {error}"]) from None
-    return (
-        flat_site(
-            settings.jira_url,
-            token,
-            local_short_name=settings.exalate_local_short_name,
-            projects=settings.exalate_projects,
-            initiation=settings.exalate_initiation,
-        ),
+    site = flat_site(
+        settings.jira_url,
+        token,
+        local_short_name=settings.exalate_local_short_name,
+        projects=settings.exalate_projects,
+        initiation=settings.exalate_initiation,
     )
+    return ConfigFile((site,))
 
 
 def load_database_settings() -> DatabaseSettings:

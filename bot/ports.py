@@ -16,6 +16,7 @@ from typing import Protocol
 from bot.approvals.limits import SubmissionLimits
 from bot.approvals.messages import Message, Notice, OutboxItem
 from bot.approvals.model import AuditEvent, ConnectionRequest, Page, RequestFields, Status
+from bot.approvals.routes import Rule
 from bot.exalate.models import ConnectionList, ConnectionSpec, CreatedConnection, Project
 
 
@@ -127,9 +128,11 @@ class RequestStore(Protocol):
         limits: SubmissionLimits | None = None,
         *,
         view_id: str | None = None,
+        route: Rule | None = None,
     ) -> ConnectionRequest:
-        """Store a new request awaiting approval, its card to post; NameTaken,
-        TooManyOpen, TooFrequent, or AlreadySubmitted for a form seen before."""
+        """Store a new request awaiting approval, decided under ``route`` (None: the
+        default approvers), its card to post; NameTaken, TooManyOpen, TooFrequent, or
+        AlreadySubmitted for a form seen before."""
 
     async def transition(
         self,
@@ -144,6 +147,25 @@ class RequestStore(Protocol):
     ) -> ConnectionRequest | None:
         """Move ``request`` to ``target`` if nobody moved it since it was read, and
         audit it; ``error`` is cleared unless given."""
+
+    async def approve(
+        self,
+        request: ConnectionRequest,
+        approver: str,
+        *,
+        at: datetime,
+        complete: bool,
+        note: str,
+        tell: Iterable[Message] = (),
+        **changes: object,
+    ) -> ConnectionRequest | None:
+        """Count one more approval of a request awaiting approval, if nobody approved or
+        moved it since it was read; ``complete`` also moves it to ``initiating``."""
+
+    async def escalate(
+        self, request: ConnectionRequest, *, at: datetime, tell: Iterable[Message] = ()
+    ) -> ConnectionRequest | None:
+        """Mark a request awaiting approval as escalated, the first time only."""
 
     async def annotate(
         self,

@@ -24,12 +24,14 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from bot.approvals.model import DEFAULT_SITE
+from bot.approvals.routes import Route
 from bot.approvals.rules import SHORT_NAME_MAX
 from bot.exalate.auth import BasicAuth, BearerToken, Credentials
+from bot.route_config import read_routes
+from bot.setting_checks import check_project_patterns
 
 DEFAULT_CONFIG_FILE = "exalate-bot.toml"
 SITE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-PROJECT_PATTERN = re.compile(r"[A-Z*][A-Z0-9_*-]*")
 _SHORT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 Initiation = Literal["api", "assisted"]
@@ -60,15 +62,6 @@ def check_http_url(value: str) -> str:
     if "@" in value.split("/")[2]:
         raise ValueError("must not carry a user or password; the credentials authenticate")
     return value.rstrip("/")
-
-
-def check_project_patterns(value: object) -> tuple[str, ...]:
-    """Project keys or ``*``-patterns, from a comma-separated string or a list."""
-    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-    patterns = tuple(str(item).strip().upper() for item in items if str(item).strip())
-    if bad := [p for p in patterns if not PROJECT_PATTERN.fullmatch(p)]:
-        raise ValueError(f"not a project key or *-pattern: {', '.join(bad)}")
-    return patterns
 
 
 def check_short_name(value: str) -> str:
@@ -182,9 +175,17 @@ def environment() -> dict[str, str]:
     return from_file | dict(os.environ)
 
 
-def read_sites(path: Path, env: Mapping[str, str]) -> tuple[SiteConfig, ...]:
-    """Every site the file describes, with its secret from ``env``; SitesInvalid lists
-    every problem at once."""
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    """What ``exalate-bot.toml`` describes: the sites, and the routes of approvals."""
+
+    sites: tuple[SiteConfig, ...]
+    routes: tuple[Route, ...] = ()
+
+
+def read_config(path: Path, env: Mapping[str, str]) -> ConfigFile:
+    """Every site the file describes, with its secret from ``env``, and its routes;
+    SitesInvalid lists every problem at once."""
     where = path.name
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -195,7 +196,9 @@ def read_sites(path: Path, env: Mapping[str, str]) -> tuple[SiteConfig, ...]:
     except tomllib.TOMLDecodeError as error:
         raise SitesInvalid([f"{where} is not valid TOML: {error}"]) from None
     problems = [
-        f"{where}: {key} is not a key this version knows" for key in document if key != "sites"
+        f"{where}: {key} is not a key this version knows"
+        for key in document
+        if key not in ("sites", "routes")
     ]
     tables = document.get("sites", {})
     if not isinstance(tables, dict) or not tables:
@@ -219,9 +222,11 @@ def read_sites(path: Path, env: Mapping[str, str]) -> tuple[SiteConfig, ...]:
         if site is not None:
             sites.append(site)
     problems.extend(_duplicates(where, sites))
+    routes, wrong = read_routes(document.get("routes", []), where, tuple(tables))
+    problems.extend(wrong)
     if problems:
         raise SitesInvalid(problems)
-    return tuple(sites)
+    return ConfigFile(tuple(sites), tuple(routes))
 
 
 def _resolve(

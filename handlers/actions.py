@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.errors import ApprovalError
-from bot.approvals.model import ConnectionRequest
+from bot.approvals.model import ConnectionRequest, Status
 from handlers import blocks
 from handlers.context import codes_in, service_in
 from handlers.guard import guard, within_budget
@@ -151,13 +151,17 @@ async def open_modal(client: AsyncWebClient, click: Click, view: blocks.Json) ->
 async def approve(
     ack: AsyncAck, body: blocks.Json, respond: AsyncRespond, context: AsyncBoltContext
 ) -> None:
-    """Approve: the request, exactly as its card showed it, is created in Exalate."""
+    """Approve: the request, exactly as its card showed it, is created in Exalate once
+    its route has the approvals it needs; an approval short of that is counted."""
     click, service = Click.of(body), service_in(context)
+    answer = Privately.to(click, ack, respond)
 
     async def create(ref: RequestRef) -> None:
-        await service.approve(ref.request_id, click.user, seen=ref.seen)
+        approved = await service.approve(ref.request_id, click.user, seen=ref.seen)
+        if approved.status is Status.PENDING_APPROVAL:  # more approvals are needed
+            await answer.say(blocks.approval_counted(approved, service.rule_of(approved)))
 
-    await guard(Privately.to(click, ack, respond), click.as_shown, create)
+    await guard(answer, click.as_shown, create)
 
 
 async def retry(

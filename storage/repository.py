@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.approvals.limits import AlreadySubmitted
 from bot.approvals.messages import Message, Say
 from bot.approvals.model import (
+    BOT_ACTOR,
     OPEN_STATUSES,
     ConnectionRequest,
     RequestFields,
@@ -29,6 +30,7 @@ from bot.approvals.model import (
     can_transition,
     name_key,
 )
+from bot.approvals.routes import Rule
 from storage.limits import (
     NameTaken,
     SubmissionLimits,
@@ -149,11 +151,13 @@ class RequestRepository(RequestReads):
         limits: SubmissionLimits | None = None,
         *,
         view_id: str | None = None,
+        route: Rule | None = None,
     ) -> ConnectionRequest:
-        """Store a new request awaiting approval; raises NameTaken if an open request of
-        its site claims the name, TooManyOpen or TooFrequent past ``limits`` (and stores
-        nothing). Its card is the outbox's to post, in the same transaction; a form
-        submitted before (``view_id``) stores nothing and raises AlreadySubmitted."""
+        """Store a new request awaiting approval, decided under ``route`` (None: the
+        default approvers); raises NameTaken if an open request of its site claims the
+        name, TooManyOpen or TooFrequent past ``limits`` (and stores nothing). Its card
+        is the outbox's to post, in the same transaction; a form submitted before
+        (``view_id``) stores nothing and raises AlreadySubmitted."""
         if view_id is not None and (earlier := await self.submitted_from(view_id)):
             raise AlreadySubmitted(earlier)
         row = RequestRow(
@@ -171,6 +175,8 @@ class RequestRepository(RequestReads):
             updated_at=at,
             card_ref=OUTBOX_POSTS,
             view_id=view_id,
+            route=None if route is None else route.to_json(),
+            approved_by="",
         )
         try:
             async with self._writing() as session:
@@ -242,6 +248,62 @@ class RequestRepository(RequestReads):
                 session.add(audit_row(request.id, at, actor, request.status, target, note))
                 _enqueue(session, moved, tell, at)
             return moved
+
+    async def approve(
+        self,
+        request: ConnectionRequest,
+        approver: str,
+        *,
+        at: datetime,
+        complete: bool,
+        note: str,
+        tell: Iterable[Message] = (),
+        **changes: object,
+    ) -> ConnectionRequest | None:
+        """Count ``approver``'s approval if nobody approved or moved the request since it
+        was read (a compare-and-set on ``approved_by``, the count, and the version), with
+        its audit row; ``complete``: it is the last one needed, and the request moves to
+        ``initiating`` with ``changes`` in the same update. None when another caller won."""
+        values: dict[str, object] = {"approved_by": " ".join((*request.approved_by, approver))}
+        target = Status.INITIATING if complete else Status.PENDING_APPROVAL
+        if complete:  # a change of state; an approval short of the count changes none
+            values |= {"error": None, "error_detail": None} | _checked(changes)
+            values |= {"status": target.value, "version": request.version + 1, "updated_at": at}
+        async with self._writing() as session:
+            approved = await _update(
+                session,
+                values,
+                RequestRow.id == request.id,
+                RequestRow.status == Status.PENDING_APPROVAL.value,
+                RequestRow.version == request.version,
+                RequestRow.approved_by == " ".join(request.approved_by),
+            )
+            if approved is not None:
+                session.add(audit_row(request.id, at, approver, request.status, target, note))
+                _enqueue(session, approved, tell, at)
+            return approved
+
+    async def escalate(
+        self, request: ConnectionRequest, *, at: datetime, tell: Iterable[Message] = ()
+    ) -> ConnectionRequest | None:
+        """Mark a request awaiting approval as escalated, once: the process whose update
+        hit the row is the one that tells the escalation group."""
+        async with self._writing() as session:
+            escalated = await _update(
+                session,
+                {"escalated_at": at},
+                RequestRow.id == request.id,
+                RequestRow.status == Status.PENDING_APPROVAL.value,
+                RequestRow.escalated_at.is_(None),
+            )
+            if escalated is not None:
+                session.add(
+                    audit_row(
+                        request.id, at, BOT_ACTOR, request.status, request.status, "escalated"
+                    )
+                )
+                _enqueue(session, escalated, tell, at)
+            return escalated
 
     async def annotate(
         self,

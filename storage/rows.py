@@ -16,6 +16,7 @@ from bot.approvals.model import (
     RequestFields,
     Status,
 )
+from bot.approvals.routes import Rule
 from storage.tables import AuditRow, OutboxRow, RequestRow
 
 # card_ref while one process posts the card ("posting:<when>"); never leaves storage.
@@ -60,6 +61,9 @@ def to_domain(row: RequestRow) -> ConnectionRequest:
         name_absent_at=row.name_absent_at,
         last_attempt=CreateOutcome(row.last_attempt) if row.last_attempt else None,
         initiated_by=row.initiated_by,
+        route=Rule.from_json(row.route) if row.route else None,
+        approved_by=tuple(row.approved_by.split()) if row.approved_by else (),
+        escalated_at=row.escalated_at,
     )
 
 
@@ -92,13 +96,14 @@ def audit_row(
     )
 
 
-_MOMENTS = ("created_at", "updated_at", "name_absent_at")
+_MOMENTS = ("created_at", "updated_at", "name_absent_at", "escalated_at")
 
 
 def snapshot(request: ConnectionRequest) -> str:
     """The request as JSON, for a message worded as of the moment it was written. It
     holds no secret: the code is not part of a request, only whether it has one."""
     values = dataclasses.asdict(request)
+    values["route"] = None if request.route is None else request.route.to_json()
     for name in _MOMENTS:
         if values[name] is not None:
             values[name] = values[name].isoformat()
@@ -111,8 +116,11 @@ def from_snapshot(text: str) -> ConnectionRequest | None:
     if not values:
         return None
     for name in _MOMENTS:
-        if values[name] is not None:
+        if values.get(name) is not None:  # snapshots written before a moment existed lack it
             values[name] = datetime.fromisoformat(values[name])
+    if values.get("route") is not None:
+        values["route"] = Rule.from_json(values["route"])
+    values["approved_by"] = tuple(values.get("approved_by", ()))
     values["fields"] = RequestFields(**values["fields"])
     values["status"] = Status(values["status"])
     if values["last_attempt"] is not None:

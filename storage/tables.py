@@ -101,6 +101,13 @@ class RequestRow(Base):
     view_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     """The Slack view (the form) the request was submitted from: one request a view,
     however often that submission arrives."""
+    route: Mapped[str | None] = mapped_column(sa.Text)
+    """The rule of who decides it (``Rule`` as JSON), taken when it was made; NULL: the
+    default approvers."""
+    approved_by: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    """The user ids that approved it, space-separated, in order. Only ever extended by a
+    compare-and-set on its previous value, so the count is exact."""
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxRow(Base):

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from bot.approvals.errors import ApprovalError
 from bot.approvals.model import Status, can_transition
+from bot.approvals.routes import Routes, Rule
 from bot.approvals.rules import CONNECTION_NAME_MAX, SHORT_NAME_MAX, Draft, check_draft
 from bot.approvers import ApproverPolicy
 from bot.exalate import BearerToken, ExalateClient
@@ -133,7 +134,7 @@ async def _race(operations: list[Operation], failures: int, database: Path) -> N
             queue=repository.outbox,
             sites=Sites([site]),
             vault=vault,
-            policy=ApproverPolicy(["U0BOB", "U0CAROL"], NoGroups()),
+            policy=ApproverPolicy(Routes((), Rule(("U0BOB", "U0CAROL"))), NoGroups()),
             notifier=notifier,
             me="replica-a",
         )

@@ -164,7 +164,7 @@ token_env = "JIRA_TOKEN_EU"
 username = "bot"
 password_env = "JIRA_PASSWORD_US"
 
-[routes]
+[approvals]
 """
     )
     message = _problems()
@@ -173,7 +173,7 @@ password_env = "JIRA_PASSWORD_US"
     assert "[sites.apac] jira_url must be an http:// or https:// URL" in message
     assert "[sites.apac] token is not a key this version knows" in message
     assert "[sites.staging] has no credentials" in message
-    assert "routes is not a key this version knows" in message
+    assert "approvals is not a key this version knows" in message
     assert "pasted-secret" not in message
 
 

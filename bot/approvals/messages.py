@@ -22,6 +22,8 @@ class Notice(StrEnum):
     EXALATE_STATUS = "exalate_status"  # Exalate reports a status the bot does not know
     INVITE_REMINDER = "invite_reminder"  # the partner has not accepted for a long time
     CONNECTION_APPEARED = "connection_appeared"  # an assisted connection now exists
+    APPROVED = "approved"  # one approval of several needed, from the latest approver
+    ESCALATED = "escalated"  # undecided too long: the escalation group is called in
 
 
 class Lane(StrEnum):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from bot.approvals.routes import Rule
+
 
 class Status(StrEnum):
     """Where a request stands. Stored as its value, so renaming a member is a migration."""
@@ -178,6 +180,13 @@ class ConnectionRequest:
     """How that attempt ended; None while it runs, or if the process stopped during it."""
     initiated_by: str | None = None
     """The replica that moved it to ``initiating`` and is creating the connection."""
+    route: Rule | None = None
+    """Who decides it, as the routes said when it was made; None: the default approvers
+    (``EXALATE_APPROVERS``), as they are now."""
+    approved_by: tuple[str, ...] = ()
+    """The distinct people who approved it, in order; it is created at the rule's count."""
+    escalated_at: datetime | None = None
+    """When its route's escalation group was called in to decide too."""
 
     @property
     def may_adopt(self) -> bool:

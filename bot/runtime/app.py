@@ -196,7 +196,7 @@ class Runtime:
             await engine.dispose()
             raise
         policy = ApproverPolicy(
-            settings.exalate_approvers,
+            settings.routes,
             SlackGroupDirectory(client),
             clock=lambda: clock().timestamp(),  # the runtime's clock: tests move it
         )

@@ -46,7 +46,7 @@ class InvitationCodes:
         request = await self._states.load(request_id)
         if actor != request.requester:
             await self._policy.ensure_approver(
-                actor, "Only the requester or an approver can resend the code."
+                actor, request, "Only the requester or an approver can resend the code."
             )
         sealed = await self._store.invitation_code(request.id)
         if request.status is not Status.INVITED or sealed is None:
@@ -62,7 +62,9 @@ class InvitationCodes:
     async def check_can_paste(self, request_id: int, actor: str) -> ConnectionRequest:
         """Raise unless ``actor`` may paste the code of a connection whose code was lost."""
         request = await self._states.load(request_id)
-        await self._policy.ensure_approver(actor, "Only approvers can paste an invitation code.")
+        await self._policy.ensure_approver(
+            actor, request, "Only approvers of this request can paste its invitation code."
+        )
         expect(request, Status.INVITED, Status.ASSISTED)
         if request.code_delivery is not CodeDelivery.NEVER_RECEIVED:
             raise NotAllowed("The bot has this connection's code already.")

@@ -36,6 +36,22 @@ MISSES_BEFORE_GONE = 3
 _SETTLED = {ConnectionState.ACTIVE: Status.ACTIVE, ConnectionState.DEACTIVATED: Status.DEACTIVATED}
 
 
+ESCALATION = (CARD, Message(Say.NOTE, Notice.ESCALATED))
+"""What an escalation tells: the card (who decides now), and the group, in the channel."""
+
+
+def _escalation_due(request: ConnectionRequest, now: datetime) -> bool:
+    """Whether a request awaiting approval has waited past its route's escalation."""
+    rule = request.route
+    return (
+        request.status is Status.PENDING_APPROVAL
+        and request.escalated_at is None
+        and rule is not None
+        and rule.escalate_after is not None
+        and now - request.created_at >= rule.escalate_after
+    )
+
+
 class Lifecycle:
     """Moves requests on as Exalate reports and time passes."""
 
@@ -183,7 +199,8 @@ class Lifecycle:
         seen.listed_at = now
 
     async def expire_and_remind(self) -> None:
-        """Expire requests nobody decided on in time; nudge about unaccepted invitations."""
+        """Expire requests nobody decided on in time, call in the escalation group of
+        those undecided past their route's limit; nudge about unaccepted invitations."""
         now = self._states.now()
         for request in await self._store.with_status([Status.PENDING_APPROVAL, Status.ASSISTED]):
             # Nobody decided, or nobody created it in the console, in time: free the name.
@@ -193,6 +210,12 @@ class Lifecycle:
                         request, Status.EXPIRED, BOT_ACTOR, note="expired", tell=EVERYONE
                     )
                     log.info("request_expired id=%s", expired.id)
+            elif _escalation_due(request, now):
+                # Once however many replicas look, and after a restart: the one whose
+                # update marks it tells the group.
+                escalated = await self._store.escalate(request, at=now, tell=ESCALATION)
+                if escalated is not None:
+                    log.info("request_escalated id=%s", request.id)
         for request in await self._store.with_status([Status.INVITED]):
             waited = now - request.updated_at  # updated_at is when it became INVITED
             due = self._remind_after * (request.reminders_sent + 1)

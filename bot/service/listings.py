@@ -96,14 +96,21 @@ class Listings:
         return await self._store.page(limit=limit, requester=user_id)
 
     async def awaiting_decision(self, user_id: str, limit: int) -> Page | None:
-        """Requests ``user_id`` could approve now; ``None`` if they are no approver."""
+        """Requests ``user_id`` may decide now and has not approved yet, newest first;
+        ``None`` if they are no approver (of any route, or the default)."""
         try:
-            approver = await self._policy.is_approver(user_id)
+            if not await self._policy.is_among(user_id, self._policy.routes.everyone):
+                return None
+            theirs = [
+                request
+                for request in await self._store.with_status([Status.PENDING_APPROVAL])
+                if user_id not in request.approved_by
+                and await self._policy.may_decide(user_id, request)
+            ]
         except DirectoryUnavailable:  # a failed group lookup hides one list, nothing more
-            approver = False
-        if not approver:
             return None
-        return await self._store.page([Status.PENDING_APPROVAL], limit=limit, not_requester=user_id)
+        theirs.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return Page(tuple(theirs[:limit]), len(theirs))
 
     async def invitations(self, limit: int) -> Page:
         """Invitations the partner has not accepted yet."""
@@ -123,7 +130,7 @@ class Listings:
         request = await named(self._store, self.sites, connection_name, site)
         if viewer != request.requester:
             try:
-                if not await self._policy.is_approver(viewer):
+                if not await self._policy.is_among(viewer, self._policy.deciders(request)):
                     return request, None
             except DirectoryUnavailable:
                 return request, None

@@ -21,8 +21,9 @@ from bot.approvals.limits import (
     TooFrequent,
     TooManyOpen,
 )
-from bot.approvals.messages import CARD, EVERYONE, Message, Say
+from bot.approvals.messages import CARD, EVERYONE, Message, Notice, Say
 from bot.approvals.model import OPEN_STATUSES, ConnectionRequest, Problem, Status
+from bot.approvals.routes import Rule
 from bot.approvals.rules import Draft, Field, check_draft
 from bot.approvers import ApproverPolicy
 from bot.metrics import Metrics
@@ -37,6 +38,22 @@ log = logging.getLogger(__name__)
 
 # Problems that were the requester's own, and end with a new requester.
 _PERSONAL = (Problem.REQUESTER_GONE, Problem.UNDELIVERED)
+# Each lost race means another approval or a decision got in; past this many, the
+# person is told the request changed under them.
+_APPROVAL_ATTEMPTS = 5
+
+
+def _approval_news(needed: int) -> list[Message]:
+    """What an approval tells: the card redrawn and, where several are needed, a note
+    in its thread for each (the channel sees who approved and when)."""
+    return [CARD] if needed == 1 else [CARD, Message(Say.NOTE, Notice.APPROVED)]
+
+
+def _approved_already(count: int, needed: int) -> str:
+    return (
+        f"You approved this request already; it has {count} of the {needed} approvals it "
+        "needs, each from a different approver."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +124,14 @@ class ConnectionService:
             # checks together, and share Jira's list reads.)
             return await self._repeated(view_id, requester) or Submission(None, errors)
         try:
+            rule = self._policy.routes.rule_for(fields.site, fields.project_key)
             request = await self._store.add(
-                fields, requester, self._states.now(), self._limits, view_id=view_id
+                fields,
+                requester,
+                self._states.now(),
+                self._limits,
+                view_id=view_id,
+                route=rule if rule.route is not None else None,  # the default stays current
             )
         except AlreadySubmitted as again:  # its twin stored it a moment before
             log.info("submission_repeated id=%s by=%s", again.request.id, requester)
@@ -169,6 +192,10 @@ class ConnectionService:
             f"on {expires:%Y-%m-%d %H:%M} UTC, when the oldest expires undecided."
         )
 
+    def rule_of(self, request: ConnectionRequest) -> Rule:
+        """Who decides ``request`` and how many approvals it needs."""
+        return self._policy.rule_of(request)
+
     async def check_can_decide(
         self, request_id: int, actor: str, *, seen: str | None = None
     ) -> ConnectionRequest:
@@ -202,21 +229,38 @@ class ConnectionService:
     async def approve(
         self, request_id: int, actor: str, *, seen: str | None = None
     ) -> ConnectionRequest:
-        """Approve and initiate the connection; exactly one concurrent caller wins."""
-        request = await self.check_can_decide(request_id, actor, seen=seen)
-        await self._may_create(request)
-        won = await self._states.move(
-            request,
-            Status.INITIATING,
-            actor,
-            decided_by=actor,
-            initiated_by=self._initiation.me,
-            note="approved",
-            tell=[CARD],
-        )
-        log.info("request_approved id=%s by=%s", won.id, actor)
-        self._metrics.count_approval()
-        return await self._initiation.initiate(won)
+        """Count ``actor``'s approval; the one that reaches the rule's count initiates the
+        connection. Approvals from distinct eligible people only; each is one
+        compare-and-set on the count, so exactly one caller makes the last one, however
+        many click at once. Returns the request as the approval left it."""
+        for _ in range(_APPROVAL_ATTEMPTS):
+            request = await self.check_can_decide(request_id, actor, seen=seen)
+            rule = self._policy.rule_of(request)
+            if actor in request.approved_by:
+                raise NotAllowed(_approved_already(len(request.approved_by), rule.approvals))
+            count = len(request.approved_by) + 1
+            complete = count >= rule.approvals
+            if complete:
+                await self._may_create(request)
+            approved = await self._states.approve(
+                request,
+                actor,
+                complete=complete,
+                note="approved"
+                if rule.approvals == 1
+                else f"approved ({count} of {rule.approvals})",
+                tell=_approval_news(rule.approvals),
+                **({"decided_by": actor, "initiated_by": self._initiation.me} if complete else {}),
+            )
+            if approved is None:
+                continue  # someone approved or moved it meanwhile: count again, as it is now
+            if not complete:
+                log.info("request_approved_partly id=%s by=%s count=%s", request.id, actor, count)
+                return approved
+            log.info("request_approved id=%s by=%s", approved.id, actor)
+            self._metrics.count_approval()
+            return await self._initiation.initiate(approved)
+        raise Conflict(await self._states.load(request_id))
 
     async def retry(
         self, request_id: int, actor: str, *, seen: str | None = None
@@ -311,7 +355,9 @@ class ConnectionService:
         """Raise unless ``actor`` may give the request to another person: an approver,
         while the request is open."""
         request = await self._states.load(request_id)
-        await self._policy.ensure_approver(actor, "Only approvers can hand a request over.")
+        await self._policy.ensure_approver(
+            actor, request, "Only approvers of this request can hand it over."
+        )
         expect(request, *OPEN_STATUSES)
         return request
 

@@ -70,6 +70,23 @@ class States:
             request, target, actor=actor, at=self.now(), note=note, tell=tell, **changes
         )
 
+    async def approve(
+        self,
+        request: ConnectionRequest,
+        actor: str,
+        *,
+        complete: bool,
+        note: str,
+        tell: Iterable[Message] = (),
+        **changes: object,
+    ) -> ConnectionRequest | None:
+        """Count ``actor``'s approval of the request as it was read (and, if
+        ``complete``, move it to ``initiating``); None if someone approved or moved it
+        first."""
+        return await self._store.approve(
+            request, actor, at=self.now(), complete=complete, note=note, tell=tell, **changes
+        )
+
     async def record(self, request: ConnectionRequest, actor: str, note: str) -> None:
         """Audit an event that changes no state (a code revealed, a code pasted)."""
         await self._store.record(request, actor, self.now(), note)

@@ -8,7 +8,7 @@ means to a person, and who acted), ``elements`` (buttons and their confirm dialo
 ``blocks.<name>``.
 """
 
-from handlers.blocks.cards import approval_card, card_text, thread_note
+from handlers.blocks.cards import approval_card, approval_counted, card_text, thread_note
 from handlers.blocks.forms import (
     CODE_MAX,
     REASON_MAX,
@@ -51,6 +51,7 @@ __all__ = [
     "USAGE",
     "Json",
     "approval_card",
+    "approval_counted",
     "card_text",
     "code_modal",
     "console_guide",

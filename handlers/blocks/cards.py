@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.approvals.messages import Notice
 from bot.approvals.model import OPEN_STATUSES, CodeDelivery, ConnectionRequest, Problem, Status
+from bot.approvals.routes import Rule
 from handlers.blocks.elements import actions, button, confirm
 from handlers.blocks.text import (
     NAMING_SITES,
@@ -12,6 +13,7 @@ from handlers.blocks.text import (
     context,
     escape,
     mention,
+    mention_any,
     mrkdwn,
     plain,
     section,
@@ -55,6 +57,8 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
     if request.fields.description:
         blocks.append(section(f"*Description*\n{escape(request.fields.description)}"))
     blocks.append(context(headline(request)))
+    if request.route is not None and request.status is Status.PENDING_APPROVAL:
+        blocks.append(context(who_decides(request, request.route)))
     if request.status is Status.PENDING_APPROVAL:
         sure = confirm(
             "Create this connection?",
@@ -82,6 +86,32 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
     return blocks
 
 
+def who_decides(request: ConnectionRequest, rule: Rule) -> str:
+    """Who decides a routed request, and how far it is: "1 of 2 approvals: <@bob>
+    approved; waiting for @support-leads"."""
+    escalated = request.escalated_at is not None
+    waiting = mention_any(rule.deciders(escalated=escalated)) + (
+        " (escalated)" if escalated else ""
+    )
+    if rule.approvals == 1:
+        return f"Decided by {waiting}"
+    progress = f"{len(request.approved_by)} of {rule.approvals} approvals"
+    if request.approved_by:
+        progress += f": {', '.join(mention(i) for i in request.approved_by)} approved"
+    return f"{progress}; waiting for {waiting}"
+
+
+def approval_counted(request: ConnectionRequest, rule: Rule) -> str:
+    """What an approver reads, privately, when their approval is not the last needed."""
+    left = rule.approvals - len(request.approved_by)
+    more = "1 more approval" if left == 1 else f"{left} more approvals"
+    return (
+        f"Your approval of *{connection_name(request)}* is counted: "
+        f"{len(request.approved_by)} of {rule.approvals}. The connection is created after "
+        f"{more} from a different approver ({mention_any(rule.approvers)})."
+    )
+
+
 def thread_note(request: ConnectionRequest, notice: Notice) -> str:
     """A reply under the card."""
     name = connection_name(request)
@@ -95,6 +125,18 @@ def thread_note(request: ConnectionRequest, notice: Notice) -> str:
             return (
                 f":white_check_mark: *{name}* now exists in Exalate. Paste its invitation code "
                 "with the button on the card, and it goes to the requester privately."
+            )
+        case Notice.APPROVED if request.approved_by:
+            needed = request.route.approvals if request.route is not None else 1
+            return (
+                f":heavy_check_mark: {mention(request.approved_by[-1])} approved "
+                f"({len(request.approved_by)} of {needed})."
+            )
+        case Notice.ESCALATED if request.route is not None:
+            return (
+                f":rotating_light: {mention_any(request.route.escalate_to)}: *{name}* has "
+                "waited for a decision longer than its route allows; you may approve or "
+                "reject it too, on the card above."
             )
         case Notice.EXALATE_STATUS:
             return (

@@ -81,6 +81,12 @@ def mention(user_id: str) -> str:
     return f"<@{user_id}>"
 
 
+def mention_any(ids: tuple[str, ...]) -> str:
+    """People and user groups as Slack mentions them, joined with "or"."""
+    said = [f"<!subteam^{i}>" if i.startswith("S") else mention(i) for i in ids]
+    return " or ".join(said) if len(said) <= 2 else ", ".join(said[:-1]) + " or " + said[-1]
+
+
 def age(created: datetime, now: datetime) -> str:
     seconds = max(0, int((now - created).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

@@ -1,5 +1,6 @@
-"""The service's Notifier over Slack's Web API: cards in the approvers' channel, their
-threads, and DMs to requesters and approvers."""
+"""The service's Notifier over Slack's Web API: cards in the approvers' channel (the
+request's route's, or the default one), their threads, and DMs to requesters and
+approvers."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ class SlackNotifier:
         """Post the card; the returned reference is ``channel:ts`` for ``chat.update``."""
         response = await self._call(
             "chat_postMessage",
-            channel=self._channel,
+            channel=self.channel_of(request),
             text=blocks.card_text(request),
             blocks=blocks.approval_card(request),
         )
@@ -75,7 +76,7 @@ class SlackNotifier:
     @_drawing
     async def tell_requester(self, request: ConnectionRequest) -> None:
         """A DM fitting the request's state, with the button that state allows."""
-        text, body = blocks.requester_message(request, self._channel)
+        text, body = blocks.requester_message(request, self.channel_of(request))
         await self._dm(request.requester, text=text, blocks=body)
 
     @_drawing
@@ -97,11 +98,15 @@ class SlackNotifier:
         if request.card_ref is None:
             return
         channel, ts = request.card_ref.split(":", 1)
+        # The escalation group is called in where the channel sees it, not only in a
+        # thread it may never open.
+        broadcast = {"reply_broadcast": True} if notice is Notice.ESCALATED else {}
         await self._call(
             "chat_postMessage",
             channel=channel,
             thread_ts=ts,
             text=blocks.thread_note(request, notice),
+            **broadcast,
         )
 
     @_drawing
@@ -116,6 +121,11 @@ class SlackNotifier:
         if request.decided_by is not None:
             text, body = blocks.console_guide(request)
             await self._dm(request.decided_by, text=text, blocks=body)
+
+    def channel_of(self, request: ConnectionRequest) -> str:
+        """Where the request's card goes: its route's channel, or the default one."""
+        route = request.route
+        return route.channel if route is not None and route.channel else self._channel
 
     async def _edit(self, ref: str, text: str, body: list[blocks.Json]) -> None:
         """Replace the message ``ref`` (``channel:ts``) in place."""

@@ -9,10 +9,12 @@ import pytest
 
 from bot.approvals.errors import NotAllowed
 from bot.approvals.model import ConnectionRequest, RequestFields, Status
+from bot.approvals.routes import Routes, Rule
 from bot.approvers import GROUP_CACHE_SECONDS, ApproverPolicy
 from bot.ports import DirectoryUnavailable
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+APPROVERS = ("U0BOB", "U0ALICE", "S0ADMINS")
 REQUEST = ConnectionRequest(
     id=1,
     status=Status.PENDING_APPROVAL,
@@ -62,7 +64,7 @@ def _clock() -> Clock:
 
 @pytest.fixture(name="policy")
 def _policy(directory: Directory, clock: Clock) -> ApproverPolicy:
-    return ApproverPolicy(["U0BOB", "U0ALICE", "S0ADMINS"], directory, clock=clock)
+    return ApproverPolicy(Routes((), Rule(APPROVERS)), directory, clock=clock)
 
 
 class TestApproverPolicy:
@@ -106,7 +108,7 @@ class TestSlowDirectory:
         self, policy: ApproverPolicy, directory: Directory
     ) -> None:
         directory.gate = asyncio.Event()
-        asks = [asyncio.create_task(policy.is_approver("U0CAROL")) for _ in range(10)]
+        asks = [asyncio.create_task(policy.is_among("U0CAROL", APPROVERS)) for _ in range(10)]
         await asyncio.sleep(0)
         directory.gate.set()
         assert await asyncio.gather(*asks) == [True] * 10
@@ -120,9 +122,9 @@ class TestSlowDirectory:
         directory.gate = asyncio.Event()
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.01):
-                await policy.is_approver("U0CAROL")
+                await policy.is_among("U0CAROL", APPROVERS)
         directory.gate.set()
-        assert await policy.is_approver("U0CAROL") is True
+        assert await policy.is_among("U0CAROL", APPROVERS) is True
         assert directory.lookups == 1
 
     async def test_a_failure_reaches_every_waiter_and_the_next_call_asks_again(
@@ -130,13 +132,13 @@ class TestSlowDirectory:
     ) -> None:
         directory.down = True
         directory.gate = asyncio.Event()
-        asks = [asyncio.create_task(policy.is_approver("U0CAROL")) for _ in range(3)]
+        asks = [asyncio.create_task(policy.is_among("U0CAROL", APPROVERS)) for _ in range(3)]
         await asyncio.sleep(0)
         directory.gate.set()
         results = await asyncio.gather(*asks, return_exceptions=True)
         assert all(isinstance(result, DirectoryUnavailable) for result in results)
         directory.down = False
-        assert await policy.is_approver("U0CAROL") is True
+        assert await policy.is_among("U0CAROL", APPROVERS) is True
         assert directory.lookups == 2
 
     async def test_close_stops_lookups_nobody_waits_for(
@@ -145,18 +147,18 @@ class TestSlowDirectory:
         directory.gate = asyncio.Event()
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.01):
-                await policy.is_approver("U0CAROL")
+                await policy.is_among("U0CAROL", APPROVERS)
         await policy.close()
         directory.gate.set()
         directory.gate = None
-        assert await policy.is_approver("U0CAROL") is True
+        assert await policy.is_among("U0CAROL", APPROVERS) is True
         assert directory.lookups == 2
 
     async def test_a_clock_set_back_makes_membership_stale(
         self, policy: ApproverPolicy, directory: Directory, clock: Clock
     ) -> None:
         clock.now = 100
-        await policy.is_approver("U0CAROL")
+        await policy.is_among("U0CAROL", APPROVERS)
         clock.now = 50
         directory.groups["S0ADMINS"] = set()
-        assert await policy.is_approver("U0CAROL") is False
+        assert await policy.is_among("U0CAROL", APPROVERS) is False

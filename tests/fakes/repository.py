@@ -33,6 +33,7 @@ from bot.approvals.limits import (
 )
 from bot.approvals.messages import Lane, Message, OutboxItem, Say
 from bot.approvals.model import (
+    BOT_ACTOR,
     OPEN_STATUSES,
     AuditEvent,
     ConnectionRequest,
@@ -42,6 +43,7 @@ from bot.approvals.model import (
     Status,
     can_transition,
 )
+from bot.approvals.routes import Rule
 from storage.repository import ANNOTATIONS
 
 POSTING = "posting:"  # card_ref while a card is being posted; never leaves the store
@@ -157,6 +159,7 @@ class InMemoryRequestStore:
         limits: SubmissionLimits | None = None,
         *,
         view_id: str | None = None,
+        route: Rule | None = None,
     ) -> ConnectionRequest:
         await self._turn()
         if view_id is not None and view_id in self._views:
@@ -168,7 +171,7 @@ class InMemoryRequestStore:
         if limits is not None:
             self._check_limits(requester, at, limits)
         added = ConnectionRequest(
-            self._next_id, Status.PENDING_APPROVAL, 1, fields, requester, at, at
+            self._next_id, Status.PENDING_APPROVAL, 1, fields, requester, at, at, route=route
         )
         self._next_id += 1
         self._rows[added.id] = _Row(added, card_ref=OUTBOX_POSTS, open_name=open_name)
@@ -221,6 +224,53 @@ class InMemoryRequestStore:
         if moved is not None:
             self._audit(moved, at, actor, request.status, note)
         return moved
+
+    async def approve(
+        self,
+        request: ConnectionRequest,
+        approver: str,
+        *,
+        at: datetime,
+        complete: bool,
+        note: str,
+        tell: Iterable[Message] = (),
+        **changes: object,
+    ) -> ConnectionRequest | None:
+        values: dict[str, object] = {"approved_by": (*request.approved_by, approver)}
+        if complete:
+            values |= {"error": None, "error_detail": None} | _checked(changes)
+            values |= {"status": Status.INITIATING, "version": request.version + 1}
+            values["updated_at"] = at
+        await self._turn()
+        approved = self._update(
+            request.id,
+            values,
+            lambda row: (
+                row.of.status is Status.PENDING_APPROVAL
+                and row.of.version == request.version
+                and row.of.approved_by == request.approved_by
+            ),
+            tell,
+            at,
+        )
+        if approved is not None:
+            self._audit(approved, at, approver, request.status, note)
+        return approved
+
+    async def escalate(
+        self, request: ConnectionRequest, *, at: datetime, tell: Iterable[Message] = ()
+    ) -> ConnectionRequest | None:
+        await self._turn()
+        escalated = self._update(
+            request.id,
+            {"escalated_at": at},
+            lambda row: row.of.status is Status.PENDING_APPROVAL and row.of.escalated_at is None,
+            tell,
+            at,
+        )
+        if escalated is not None:
+            self._audit(escalated, at, BOT_ACTOR, request.status, "escalated")
+        return escalated
 
     async def annotate(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -22,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.approvals.errors import NotAllowed
 from bot.approvals.model import ConnectionRequest, RequestFields, Status
+from bot.approvals.routes import Rule
 from bot.service import Sites
 from handlers import actions, commands, views
 from handlers.context import BotParts, codes_in, listings_in, service_in
@@ -84,7 +86,11 @@ class Service:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.outcome: dict[str, BaseException | float] = {}
+        self.returns: dict[str, ConnectionRequest] = {}
         self.sites = Sites([fake_site()])
+
+    def rule_of(self, request: ConnectionRequest) -> Rule:
+        return request.route or Rule((BOB,))
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         async def method(*args: Any, **kwargs: Any) -> Any:
@@ -94,7 +100,9 @@ class Service:
                 raise outcome
             if outcome is not None:
                 await asyncio.sleep(outcome)
-            return (REQUEST, "Q09ERQ==") if name == "reveal_code" else REQUEST
+            if name == "reveal_code":
+                return (REQUEST, "Q09ERQ==")
+            return self.returns.get(name, REQUEST)
 
         return method
 
@@ -148,11 +156,23 @@ class TestClicks:
     async def test_approve_applies_to_the_request_as_shown(
         self, slack: Calls, service: Service, context: AsyncBoltContext
     ) -> None:
+        service.returns["approve"] = replace(REQUEST, status=Status.INITIATING)
         body = click(Action.APPROVE, f"7:{SEEN}")
         await actions.approve(slack.ack, body, slack.respond, context)
         assert slack.acks == [{}]
         assert service.calls == [("approve", (7, BOB), {"seen": SEEN})]
-        assert slack.replies == []
+        assert slack.replies == []  # the card shows the news
+
+    async def test_an_approval_short_of_the_count_is_confirmed_privately(
+        self, slack: Calls, service: Service, context: AsyncBoltContext
+    ) -> None:
+        """The approver learns their approval counted, and how many more are needed."""
+        two = Rule(("U0BOB", "U0CAROL", "S0LEADS"), approvals=3, route=1)
+        service.returns["approve"] = replace(REQUEST, route=two, approved_by=(BOB,))
+        await actions.approve(slack.ack, click(Action.APPROVE, f"7:{SEEN}"), slack.respond, context)
+        assert len(slack.replies) == 1
+        assert "is counted: 1 of 3" in slack.replies[0]
+        assert "2 more approvals" in slack.replies[0]
 
     @pytest.mark.parametrize("value", ["7", "7:nothex", "x", ""])
     async def test_a_value_the_bot_never_wrote_changes_nothing(

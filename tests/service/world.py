@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 from cryptography.fernet import Fernet
 
 from bot.approvals.model import ConnectionRequest, Status
+from bot.approvals.routes import Route, Routes, Rule
 from bot.approvals.rules import Draft
 from bot.approvers import ApproverPolicy
+from bot.ports import GroupDirectory
 from bot.service import (
     ConnectionService,
     InvitationCodes,
@@ -36,6 +38,7 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ALICE = "U0ALICE"  # asks for connections
 BOB, CAROL = "U0BOB", "U0CAROL"  # approvers
 EVE = "U0EVE"  # neither
+DEFAULT_RULE = Rule((BOB, CAROL))
 
 APPROVAL_TTL = timedelta(days=7)
 REMIND_AFTER = timedelta(days=3)
@@ -137,9 +140,12 @@ def make_world(
     exalates: dict[str, FakeExalate] | None = None,
     clock: Clock | None = None,
     vault: Vault | None = None,
+    routes: tuple[Route, ...] = (),
+    groups: GroupDirectory | None = None,
 ) -> World:
     """``sites`` maps each site's name to its ``SiteConfig`` settings; one ``default``
-    site with every project allowed unless given."""
+    site with every project allowed unless given. Requests no route matches are decided
+    by Bob or Carol."""
     settings = sites if sites is not None else {"default": {}}
     exalates = exalates if exalates is not None else {}
     for name in settings:
@@ -154,7 +160,7 @@ def make_world(
         queue=store.outbox,
         sites=built,
         vault=vault,
-        policy=ApproverPolicy([BOB, CAROL], NoGroups()),
+        policy=ApproverPolicy(Routes(routes, DEFAULT_RULE), groups or NoGroups()),
         notifier=notifier,
         approval_ttl=APPROVAL_TTL,
         remind_after=REMIND_AFTER,

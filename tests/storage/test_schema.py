@@ -169,7 +169,8 @@ class TestAdoptingAFileMadeByCreateSchema:
         assert after["audit_event"] == was["audit_event"]
         # Each request keeps every value it had, and the new columns say: nobody is
         # creating it, it is in the default site, its problem has no detail, and no
-        # form is known to have made it. A card never posted is the outbox's to post.
+        # form is known to have made it; the default approvers decide it, nobody has
+        # approved it, nobody was called in. A card never posted is the outbox's to post.
         unposted = _cards_for_the_outbox(was["connection_request"])
         for old, new in zip(was["connection_request"], after["connection_request"], strict=True):
             added = {name: new.pop(name) for name in set(new) - set(old)}
@@ -178,6 +179,9 @@ class TestAdoptingAFileMadeByCreateSchema:
                 "site": "default",
                 "error_detail": None,
                 "view_id": None,
+                "route": None,
+                "approved_by": "",
+                "escalated_at": None,
             }
             if old["id"] in unposted:
                 old["card_ref"] = "posting:outbox"
@@ -285,6 +289,8 @@ class TestUpgradingAFileMadeAt0002:
         assert [row.pop("site") for row in after["connection_request"]] == [DEFAULT_SITE] * 6
         assert [row.pop("error_detail") for row in after["connection_request"]] == [None] * 6
         assert [row.pop("view_id") for row in after["connection_request"]] == [None] * 6
+        for column, value in (("route", None), ("approved_by", ""), ("escalated_at", None)):
+            assert [row.pop(column) for row in after["connection_request"]] == [value] * 6
         assert _cards_for_the_outbox(before["connection_request"]) == []  # its one is posted
         assert after["connection_request"] == before["connection_request"]
         assert _outbox(tmp_path / "bot.db") == []
