@@ -22,6 +22,7 @@ from bot.approvals.limits import (
 )
 from bot.approvals.messages import CARD, EVERYONE, Message, Notice, Say
 from bot.approvals.model import ConnectionRequest, Problem, RequestFields, Status
+from bot.approvals.routes import Rule
 from bot.ports import OutboxQueue, RequestStore
 from storage import RequestRepository, make_engine, make_sessionmaker, upgrade_schema
 from tests.fakes.repository import InMemoryRequestStore
@@ -323,3 +324,64 @@ async def test_every_write_is_counted(store: RequestStore) -> None:
     await store.transition(stored, Status.REJECTED, actor="U0BOB", at=T0)  # lost
     await store.record(stored, "U0ALICE", T0, "looked")
     assert store.writes == before + 4
+
+
+TWO_LEADS = Rule(("S0LEADS",), approvals=2, channel="C0SUPPORT", route=1)
+
+
+async def test_a_request_keeps_its_rule_and_approvals_count_by_compare_and_set(
+    store: RequestStore,
+) -> None:
+    """The rule is stored with the request; approvals from one snapshot: the first
+    counts, the second (same count read) gets None; the last needed one moves it."""
+    stored = await store.add(fields(), "U0ALICE", T0, route=TWO_LEADS)
+    assert stored.route == TWO_LEADS
+    assert (await store.get(stored.id)) == stored
+    one = await store.approve(stored, "U0DAN", at=T0, complete=False, note="approved (1 of 2)")
+    assert one is not None
+    assert (one.status, one.version, one.approved_by) == (Status.PENDING_APPROVAL, 1, ("U0DAN",))
+    assert one.updated_at == T0  # an approval short of the count changes no state
+    lost = await store.approve(stored, "U0ERIN", at=T0, complete=False, note="approved (1 of 2)")
+    assert lost is None
+    done = await store.approve(
+        one, "U0ERIN", at=T0 + MINUTE, complete=True, note="approved (2 of 2)", decided_by="U0ERIN"
+    )
+    assert done is not None
+    assert (done.status, done.version, done.decided_by) == (Status.INITIATING, 2, "U0ERIN")
+    assert done.approved_by == ("U0DAN", "U0ERIN")
+    notes = [(e.actor, e.from_status, e.to_status, e.note) for e in await store.history(stored.id)]
+    assert notes[1:] == [
+        ("U0DAN", Status.PENDING_APPROVAL, Status.PENDING_APPROVAL, "approved (1 of 2)"),
+        ("U0ERIN", Status.PENDING_APPROVAL, Status.INITIATING, "approved (2 of 2)"),
+    ]
+    assert await store.approve(done, "U0EVE", at=T0, complete=True, note="approved") is None
+
+
+async def test_concurrent_approvals_from_one_snapshot_count_once(store: RequestStore) -> None:
+    stored = await store.add(fields(), "U0ALICE", T0, route=TWO_LEADS)
+    results = await asyncio.gather(
+        *(
+            store.approve(stored, f"U{n}", at=T0, complete=False, note="approved (1 of 2)")
+            for n in range(5)
+        )
+    )
+    assert sum(result is not None for result in results) == 1
+    assert len((await store.get(stored.id)).approved_by) == 1  # type: ignore[union-attr]
+
+
+async def test_an_approval_after_a_decision_is_not_counted(store: RequestStore) -> None:
+    stored = await store.add(fields(), "U0ALICE", T0, route=TWO_LEADS)
+    await moved(store, stored, Status.REJECTED, decided_by="U0BOB")
+    assert await store.approve(stored, "U0DAN", at=T0, complete=False, note="approved") is None
+
+
+async def test_an_escalation_is_marked_once_and_only_while_waiting(store: RequestStore) -> None:
+    stored = await store.add(fields(), "U0ALICE", T0, route=TWO_LEADS)
+    marks = await asyncio.gather(
+        *(store.escalate(stored, at=T0 + MINUTE, tell=[CARD]) for _ in range(3))
+    )
+    assert sum(mark is not None for mark in marks) == 1
+    assert (await store.get(stored.id)).escalated_at == T0 + MINUTE  # type: ignore[union-attr]
+    other = await store.add(fields("acme_to_other"), "U0ALICE", T0, route=TWO_LEADS)
+    await moved(store, other, Status.CANCELLED)
+    assert await store.escalate(other, at=T0) is None

@@ -160,7 +160,11 @@ def make_world(
         queue=store.outbox,
         sites=built,
         vault=vault,
-        policy=ApproverPolicy(Routes(routes, DEFAULT_RULE), groups or NoGroups()),
+        policy=ApproverPolicy(
+            Routes(routes, DEFAULT_RULE),
+            groups or NoGroups(),
+            clock=lambda: clock.now.timestamp(),  # group lookups age as the test moves time
+        ),
         notifier=notifier,
         approval_ttl=APPROVAL_TTL,
         remind_after=REMIND_AFTER,
