@@ -1,0 +1,240 @@
+"""Owners decide, end to end: a route in ``exalate-bot.toml`` sends the Support project's
+requests to the support leads' channel, needs two of them, and escalates to the Exalate
+admins after four hours; everything else goes to the default approvers as before.
+
+Signed requests over loopback, the Slack emulator and the Exalate simulator; on SQLite
+and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.approvals.model import Status
+from bot.config import Settings, load_settings
+from bot.runtime.app import Runtime
+from bot.sandbox.exalate_simulator import Simulator
+from bot.sandbox.slack_emulator import FakeSlack
+from handlers.ids import Action
+from storage.db import sqlite_file
+from tests.e2e.conftest import Clock
+from tests.e2e.harness import (
+    ADMINS_GROUP,
+    ALICE,
+    APPROVAL_CHANNEL,
+    BOB,
+    BOT_TOKEN,
+    CAROL,
+    JIRA_TOKEN,
+    MALLORY,
+    SECRET_KEY,
+    SIGNING_SECRET,
+    Harness,
+)
+
+DAN, ERIN = "U0DAN", "U0ERIN"
+LEADS = "S0SUPPORTLEADS"
+SUPPORT_CHANNEL = "C0SUPPORTOPS"
+ROUTES_FILE = """
+[sites.default]
+jira_url = "{jira}"
+token_env = "JIRA_TOKEN"
+local_short_name = "acme"
+
+[[routes]]
+projects = ["SUP", "HELP-*"]
+approvers = ["{leads}"]
+approvals = 2
+channel = "{channel}"
+escalate_after = "4h"
+escalate_to = ["{admins}"]
+"""
+
+
+@pytest.fixture(name="slack")
+async def _slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(
+        usergroups={ADMINS_GROUP: [CAROL], LEADS: [DAN, ERIN, ALICE]},
+        users=(ALICE, BOB, CAROL, MALLORY, DAN, ERIN),
+        channels={APPROVAL_CHANNEL, SUPPORT_CHANNEL},
+    ) as fake:
+        yield fake
+
+
+def _settings(
+    jira_url: str,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slack: FakeSlack,
+    database_url: str,
+) -> Settings:
+    path = folder / "exalate-bot.toml"
+    path.write_text(
+        ROUTES_FILE.format(jira=jira_url, leads=LEADS, channel=SUPPORT_CHANNEL, admins=ADMINS_GROUP)
+    )
+    path.chmod(0o600)
+    monkeypatch.setenv("JIRA_TOKEN", JIRA_TOKEN)
+    return load_settings(
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        exalate_config=str(path),
+        database_url=database_url,
+        exalate_secret_key=None if sqlite_file(database_url) else SECRET_KEY,
+        exalate_approval_channel=APPROVAL_CHANNEL,
+        exalate_approvers=BOB,
+        exalate_create_timeout=2.0,
+        jira_retries=0,
+        exalate_max_open_per_requester=1000,
+        exalate_max_submissions_per_hour=1000,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    settings: Settings, slack: FakeSlack, simulator: Simulator, clock: Clock
+) -> AsyncIterator[Harness]:
+    runtime = await Runtime.start(settings, http_mode=True, clock=clock)
+    try:
+        async with (
+            TestServer(runtime.web_app(), host="127.0.0.1") as server,
+            aiohttp.ClientSession() as http,
+        ):
+            url = str(server.make_url("/slack/events"))
+            yield Harness(slack, simulator, url, http, runtime=runtime)
+    finally:
+        await runtime.close()
+
+
+@pytest.fixture(name="routed_settings")
+def _routed_settings(
+    jira_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slack: FakeSlack,
+    bot_database_url: str,
+) -> Settings:
+    return _settings(jira_url, tmp_path, monkeypatch, slack, bot_database_url)
+
+
+@pytest.fixture(name="harness")
+async def _harness(
+    routed_settings: Settings, slack: FakeSlack, simulator: Simulator, clock: Clock
+) -> AsyncIterator[Harness]:
+    async with _running(routed_settings, slack, simulator, clock) as harness:
+        yield harness
+
+
+def _cards(slack: FakeSlack, channel: str) -> list[dict[str, object]]:
+    return [
+        c.args
+        for c in slack.calls_to("chat.postMessage")
+        if c.args.get("channel") == channel and "thread_ts" not in c.args
+    ]
+
+
+def _thread(slack: FakeSlack, channel: str) -> list[dict[str, object]]:
+    return [
+        c.args
+        for c in slack.calls_to("chat.postMessage")
+        if c.args.get("channel") == channel and "thread_ts" in c.args
+    ]
+
+
+async def _submitted(harness: Harness, project: str = "SUP") -> int:
+    """Alice's request for ``project``, stored and its card posted; returns its id."""
+    assert (await harness.submit_request(project_key=project)).body == {}
+    await harness.settle()
+    page = await harness.runtime.services.listings.mine(ALICE, 1)
+    return page.items[0].id
+
+
+async def _reply(harness: Harness, action: Action, request_id: int, user: str) -> str:
+    name = await harness.click(action, request_id, user, channel=SUPPORT_CHANNEL)
+    await harness.settle()
+    return str((await harness.private_reply(name)).args["text"])
+
+
+async def test_two_distinct_leads_approve_and_nobody_else_counts(
+    harness: Harness, slack: FakeSlack, simulator: Simulator
+) -> None:
+    """The card goes to the support channel and says who decides. Alice (a lead, but the
+    requester), a repeated click by Dan, Mallory (no lead) and Bob (a default approver)
+    leave it waiting, each told why privately; Erin's approval creates it, once."""
+    request_id = await _submitted(harness)
+    (card,) = _cards(slack, SUPPORT_CHANNEL)
+    assert _cards(slack, APPROVAL_CHANNEL) == []
+    drawn = json.dumps(card["blocks"])
+    assert f"0 of 2 approvals; waiting for <!subteam^{LEADS}>" in drawn
+
+    assert "another approver" in await _reply(harness, Action.APPROVE, request_id, ALICE)
+    assert "is counted: 1 of 2" in await _reply(harness, Action.APPROVE, request_id, DAN)
+    updated = await harness.slack.wait_for(
+        "chat.update", lambda c: f"1 of 2 approvals: <@{DAN}> approved" in json.dumps(c.args)
+    )
+    assert updated.args["channel"] == SUPPORT_CHANNEL
+    assert "approved this request already" in await _reply(harness, Action.APPROVE, request_id, DAN)
+    assert "Only approvers" in await _reply(harness, Action.APPROVE, request_id, MALLORY)
+    assert "Only approvers" in await _reply(harness, Action.APPROVE, request_id, BOB)
+    request = await harness.repository_request(request_id)
+    assert (request.status, request.approved_by) == (Status.PENDING_APPROVAL, (DAN,))
+    assert simulator.create_calls == []
+
+    await harness.click(Action.APPROVE, request_id, ERIN, channel=SUPPORT_CHANNEL)
+    await harness.settle()
+    request = await harness.repository_request(request_id)
+    assert (request.status, request.approved_by) == (Status.INVITED, (DAN, ERIN))
+    assert len(simulator.create_calls) == 1
+    notes = [str(n["text"]) for n in _thread(slack, SUPPORT_CHANNEL)]
+    assert any(f"<@{DAN}> approved (1 of 2)" in n for n in notes)
+    assert any(f"<@{ERIN}> approved (2 of 2)" in n for n in notes)
+    await harness.dm(ALICE, "invitation code")
+
+
+async def test_a_request_no_route_matches_goes_to_the_default_approvers(
+    harness: Harness, slack: FakeSlack
+) -> None:
+    request_id = await _submitted(harness, project="OPS")
+    assert len(_cards(slack, APPROVAL_CHANNEL)) == 1
+    assert _cards(slack, SUPPORT_CHANNEL) == []
+    await harness.click(Action.APPROVE, request_id, BOB)
+    await harness.settle()
+    assert (await harness.repository_request(request_id)).status is Status.INVITED
+
+
+async def test_escalation_fires_once_across_a_restart(
+    routed_settings: Settings, slack: FakeSlack, simulator: Simulator, clock: Clock
+) -> None:
+    """The bot stops three hours in and starts again: at four hours one message calls
+    the admins in, in the channel; later ticks and another restart add nothing; then
+    Carol (an admin) may decide with a lead."""
+    async with _running(routed_settings, slack, simulator, clock) as harness:
+        request_id = await _submitted(harness)
+        clock.advance(timedelta(hours=3))
+        await harness.tick()
+    assert [n for n in _thread(slack, SUPPORT_CHANNEL) if n.get("reply_broadcast")] == []
+
+    clock.advance(timedelta(hours=1))
+    async with _running(routed_settings, slack, simulator, clock) as harness:
+        await harness.tick()
+        for _ in range(3):
+            clock.advance(timedelta(minutes=1))
+            await harness.tick()
+    async with _running(routed_settings, slack, simulator, clock) as harness:
+        await harness.tick()
+        (call,) = [n for n in _thread(slack, SUPPORT_CHANNEL) if n.get("reply_broadcast")]
+        assert f"<!subteam^{ADMINS_GROUP}>" in str(call["text"])
+        request = await harness.repository_request(request_id)
+        assert request.escalated_at == clock.now - timedelta(minutes=3)
+        assert "is counted: 1 of 2" in await _reply(harness, Action.APPROVE, request_id, CAROL)
+        await harness.click(Action.APPROVE, request_id, DAN, channel=SUPPORT_CHANNEL)
+        await harness.settle()
+        assert (await harness.repository_request(request_id)).status is Status.INVITED
