@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +19,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.pool import NullPool
 
 from bot.approvals.model import DEFAULT_SITE
+from bot.cli.doctor_routes import route_checks
+from bot.cli.doctor_slack import Check, Slack, approvers_check, channel_check
 from bot.config import Settings
 from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
 from bot.private_files import loose, sqlite_files
@@ -30,40 +32,16 @@ from storage.schema import SchemaState, schema_state, state_of
 REQUIRED_SCOPES = ("commands", "chat:write", "im:write", "users:read")
 """Scopes every installation needs; usergroups:read, channels:read and groups:read are
 added as EXALATE_APPROVERS and EXALATE_APPROVAL_CHANNEL need them (`needed_scopes`)."""
-CHANNEL_SCOPES = ("channels:read", "groups:read")  # conversations.info: public, private
 TOKEN_REFUSALS = frozenset({"token_revoked", "invalid_auth", "account_inactive"})
 """How Slack refuses a bot token it no longer honours, on every call."""
 MINIMUM_JIRA = (8, 14)  # personal access tokens
-
-
-@dataclass(frozen=True)
-class Check:
-    """One verdict: ``ok`` is True, False, or None when it could not be checked."""
-
-    name: str
-    ok: bool | None
-    detail: str
-
-    def line(self) -> str:
-        mark = {True: "✓", False: "✗", None: "!"}[self.ok]
-        return f"{mark} {self.name}: {self.detail}"
-
-
-@dataclass
-class _Slack:
-    """The Slack checks' client, and what the token check learnt for the others."""
-
-    client: AsyncWebClient
-    bot_name: str = "exalate"  # the manifest's, until auth.test names the bot
-    refused: str | None = None
-    """Slack's error when auth.test refused the token: nothing else can be looked at."""
 
 
 async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Check]:
     """Every check, in the order a person would fix them."""
     async with aiohttp.ClientSession() as session:
         # No retry handlers: a doctor answers at once, and says what it saw.
-        slack = _Slack(
+        slack = Slack(
             AsyncWebClient(
                 token=settings.slack_bot_token.get_secret_value(),
                 base_url=settings.slack_api_url,
@@ -76,6 +54,7 @@ async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Ch
             ("Slack bot token", _slack_token),
             ("Approval channel", _approval_channel),
             ("Approvers", _approvers),
+            *route_checks(settings.routes),
         ):
             if slack.refused is not None:
                 yield Check(
@@ -115,17 +94,21 @@ def sites_file_mode(path: Path) -> Check:
 
 def needed_scopes(settings: Settings) -> list[str]:
     """The bot scopes these settings need, in the manifest's order: usergroups:read for
-    approver groups; channels:read for the approval channel, groups:read for a ``G…`` one
-    (a private ``C…`` channel's need shows when the channel is looked at)."""
+    approver groups (default or a route's); channels:read for the channels cards go to,
+    groups:read for a ``G…`` one (a private ``C…`` channel's need shows when the channel
+    is looked at)."""
     needed = list(REQUIRED_SCOPES)
-    if any(a.startswith("S") for a in settings.exalate_approvers):
+    if settings.routes.groups:
         needed.append("usergroups:read")
-    private = settings.exalate_approval_channel.startswith("G")
-    needed.append("groups:read" if private else "channels:read")
+    channels = (settings.exalate_approval_channel, *settings.routes.channels)
+    if any(not channel.startswith("G") for channel in channels):
+        needed.append("channels:read")
+    if any(channel.startswith("G") for channel in channels):
+        needed.append("groups:read")
     return needed
 
 
-async def _slack_token(slack: _Slack, settings: Settings) -> Check:
+async def _slack_token(slack: Slack, settings: Settings) -> Check:
     name = "Slack bot token"
     try:
         response = await slack.client.auth_test()
@@ -175,107 +158,14 @@ async def _transport(settings: Settings, http_mode: bool) -> Check:
     )
 
 
-async def _approval_channel(slack: _Slack, settings: Settings) -> Check:
-    """conversations.info on EXALATE_APPROVAL_CHANNEL: it exists, is not archived, and
-    the bot is in it; each way it is not names its fix."""
-    name = "Approval channel"
+async def _approval_channel(slack: Slack, settings: Settings) -> Check:
     channel = settings.exalate_approval_channel
-    invite = f"/invite @{slack.bot_name}"
-    try:
-        response = await slack.client.conversations_info(channel=channel)
-    except SlackApiError as error:
-        code = error.response.get("error")
-        if code == "missing_scope":
-            lacking = " and ".join(_lacking_channel_scopes(error, channel))
-            return Check(
-                name,
-                None,
-                f"{channel}: cannot look: the bot token lacks {lacking}; reinstall the app "
-                "from manifest.yml, which asks for it.",
-            )
-        if code == "channel_not_found":
-            return Check(
-                name,
-                False,
-                f"{channel}: channel_not_found: check EXALATE_APPROVAL_CHANNEL (a channel id "
-                "such as C0123456789), or it is a private channel the bot is not in: invite "
-                f"it: {invite} in that channel.",
-            )
-        return Check(
-            name,
-            False,
-            f"{channel}: {code}; check EXALATE_APPROVAL_CHANNEL (a channel id such as "
-            "C0123456789).",
-        )
-    info = response.get("channel") or {}
-    label = f"{channel} (#{info['name']})" if info.get("name") else channel
-    if info.get("is_archived"):
-        return Check(
-            name,
-            False,
-            f"{label} is archived: unarchive it in Slack (channel settings) or point "
-            "EXALATE_APPROVAL_CHANNEL at another channel.",
-        )
-    if not info.get("is_member"):
-        return Check(
-            name,
-            False,
-            f"{label}: the bot is not a member; invite the bot: {invite} in that channel.",
-        )
-    kind = "private" if info.get("is_private") else "public"
-    return Check(name, True, f"{label}, {kind}, not archived, the bot is a member")
+    return await channel_check(slack, "Approval channel", channel, "EXALATE_APPROVAL_CHANNEL")
 
 
-def _lacking_channel_scopes(error: SlackApiError, channel: str) -> list[str]:
-    """Which of channels:read and groups:read a missing_scope answer asks for and the
-    token lacks (Slack's ``needed`` may name one, or every scope the method accepts)."""
-    body = error.response
-    provided = set(str(body.get("provided") or "").split(","))
-    needed = [s for s in str(body.get("needed") or "").split(",") if s in CHANNEL_SCOPES]
-    if not needed:
-        needed = ["groups:read" if channel.startswith("G") else "channels:read"]
-    return [s for s in needed if s not in provided] or needed
-
-
-async def _approvers(slack: _Slack, settings: Settings) -> Check:
-    """Each approver group resolves; each approver user exists and is not deactivated."""
-    name = "Approvers"
-    groups = [a for a in settings.exalate_approvers if a.startswith("S")]
-    users = [a for a in settings.exalate_approvers if not a.startswith("S")]
-    for group in groups:
-        try:
-            await slack.client.usergroups_users_list(usergroup=group)
-        except SlackApiError as error:
-            return Check(
-                name,
-                False,
-                f"user group {group}: {error.response.get('error')}; check EXALATE_APPROVERS.",
-            )
-    deactivated: list[str] = []
-    for user in users:
-        try:
-            response = await slack.client.users_info(user=user)
-        except SlackApiError as error:
-            code = error.response.get("error")
-            if code == "missing_scope":
-                return Check(
-                    name,
-                    None,
-                    f"{len(groups)} group(s) resolvable; {len(users)} user id(s) not looked "
-                    "up: the bot token lacks users:read; reinstall the app from manifest.yml.",
-                )
-            return Check(name, False, f"user {user}: {code}; check EXALATE_APPROVERS.")
-        if (response.get("user") or {}).get("deleted"):
-            deactivated.append(user)
-    if deactivated:
-        return Check(
-            name,
-            False,
-            f"{', '.join(deactivated)} deactivated in Slack: take them out of "
-            "EXALATE_APPROVERS, and add whoever decides in their place.",
-        )
-    return Check(
-        name, True, f"{len(groups)} group(s) resolvable; {len(users)} user(s) active in Slack"
+async def _approvers(slack: Slack, settings: Settings) -> Check:
+    return await approvers_check(
+        slack, "Approvers", settings.exalate_approvers, "EXALATE_APPROVERS"
     )
 
 

@@ -10,6 +10,7 @@ exalate-bot migrate [--copy-from URL]          upgrade the database schema (and 
 exalate-bot demo                               the whole flow here, no Slack or Jira needed
 exalate-bot doctor [--http]                    one line per check, non-zero on any failure
 exalate-bot audit export [--format csv|json] [--since DATE]   print the audit trail
+exalate-bot routes check [--site S] --project KEY   who decides such a request, and where
 exalate-bot simulator [--host H] [--port N] [--token T]   an Exalate-on-Jira simulator
 ```
 """
@@ -23,7 +24,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import demo
+from bot.cli import demo, routes
 from bot.cli.audit import export, parse_since
 from bot.cli.doctor import run_checks
 from bot.config import SettingsError, load_database_settings, load_settings, sites_file_in_use
@@ -115,6 +116,13 @@ def _parser() -> argparse.ArgumentParser:
         help="only events from this date or time on, e.g. 2026-11-01 or 2026-11-01T09:30 "
         "(UTC unless an offset is given; default: all)",
     )
+    routing = commands.add_parser("routes", help="the routes of approvals in exalate-bot.toml")
+    routes_commands = routing.add_subparsers(dest="routes_command", required=True)
+    check = routes_commands.add_parser(
+        "check", help="which route decides a request, who approves, how many, and where"
+    )
+    check.add_argument("--site", help="the site's name (needed when there are several)")
+    check.add_argument("--project", required=True, help="the incoming Jira project key")
     simulator = commands.add_parser("simulator", help="serve an Exalate-on-Jira simulator")
     simulator.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
@@ -203,6 +211,9 @@ def _main(arguments: argparse.Namespace) -> int:
         database = load_database_settings()
         output = asyncio.run(export(database.database_url, arguments.format, arguments.since))
         sys.stdout.write(output)
+        return 0
+    if arguments.command == "routes":
+        print(routes.explain(load_settings(), arguments.site, arguments.project))  # noqa: T201
         return 0
     if arguments.command == "migrate":
         print(asyncio.run(_migrate(arguments.copy_from)))  # noqa: T201

@@ -19,6 +19,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.approvals.model import Status
+from bot.cli.doctor import needed_scopes, run_checks
 from bot.config import Settings, load_settings
 from bot.runtime.app import Runtime
 from bot.sandbox.exalate_simulator import Simulator
@@ -75,11 +76,11 @@ def _settings(
     monkeypatch: pytest.MonkeyPatch,
     slack: FakeSlack,
     database_url: str,
+    more_routes: str = "",
 ) -> Settings:
     path = folder / "exalate-bot.toml"
-    path.write_text(
-        ROUTES_FILE.format(jira=jira_url, leads=LEADS, channel=SUPPORT_CHANNEL, admins=ADMINS_GROUP)
-    )
+    names = {"jira": jira_url, "leads": LEADS, "channel": SUPPORT_CHANNEL, "admins": ADMINS_GROUP}
+    path.write_text(ROUTES_FILE.format(**names) + more_routes)
     path.chmod(0o600)
     monkeypatch.setenv("JIRA_TOKEN", JIRA_TOKEN)
     return load_settings(
@@ -238,3 +239,42 @@ async def test_escalation_fires_once_across_a_restart(
         await harness.click(Action.APPROVE, request_id, DAN, channel=SUPPORT_CHANNEL)
         await harness.settle()
         assert (await harness.repository_request(request_id)).status is Status.INVITED
+
+
+class TestDoctor:
+    async def test_a_route_in_place_is_described(self, routed_settings: Settings) -> None:
+        checks = {c.name: c async for c in run_checks(routed_settings, http_mode=True)}
+        route = checks["Route #1"]
+        assert route.ok is True, route.detail
+        assert route.detail == (
+            f"SUP, HELP-* on every site: 2 distinct approvals from {LEADS}; card to "
+            f"{SUPPORT_CHANNEL}; after 4h also {ADMINS_GROUP}"
+        )
+        assert "usergroups:read" in needed_scopes(routed_settings)
+
+    async def test_a_channel_the_bot_cannot_post_to_and_an_unknown_group_fail(
+        self, routed_settings: Settings, slack: FakeSlack
+    ) -> None:
+        slack.member_of.discard(SUPPORT_CHANNEL)
+        checks = {c.name: c async for c in run_checks(routed_settings, http_mode=True)}
+        assert checks["Route #1"].ok is False
+        assert "/invite @exalate" in checks["Route #1"].detail
+        assert checks["Approval channel"].ok is True  # the default channel is fine
+        slack.fail("usergroups.users.list", "no_such_subteam")
+        checks = {c.name: c async for c in run_checks(routed_settings, http_mode=True)}
+        assert checks["Route #1"].ok is False
+        assert "no_such_subteam; check [[routes]] #1 approvers" in checks["Route #1"].detail
+
+    async def test_a_route_an_earlier_one_hides_is_warned_about(
+        self,
+        jira_url: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        slack: FakeSlack,
+        bot_database_url: str,
+    ) -> None:
+        hidden = '\n[[routes]]\nprojects = ["HELP-DESK"]\napprovers = ["U0BOB"]\n'
+        settings = _settings(jira_url, tmp_path, monkeypatch, slack, bot_database_url, hidden)
+        checks = {c.name: c async for c in run_checks(settings, http_mode=True)}
+        assert checks["Route #2"].ok is None
+        assert checks["Route #2"].line().startswith("! Route #2: warning: never applies: route #1")
