@@ -68,6 +68,12 @@ class Rule:
         )
 
 
+def card_channel(rule: Rule | None, default: str) -> str:
+    """Where the card of a request made under ``rule`` goes: its route's channel, or
+    ``default`` (``EXALATE_APPROVAL_CHANNEL``)."""
+    return rule.channel if rule is not None and rule.channel else default
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """One ``[[routes]]`` entry: the requests it matches, and the rule they get."""

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from bot.approvals.messages import Lane, Message, OutboxItem, Say
 from bot.approvals.model import CodeDelivery, ConnectionRequest, Problem, Status
+from bot.approvals.routes import card_channel
 from bot.log import remember_secret
 from bot.metrics import Metrics
 from bot.ports import (
@@ -302,8 +303,11 @@ class OutboxSender:
             self.wake()
 
     def _card_channel(self, request: ConnectionRequest) -> str:
-        """The channel of the request's card: where it is, or is to be, posted."""
-        return request.card_ref.split(":", 1)[0] if request.card_ref else self._approvals
+        """The channel of the request's card: where it is, or is to be, posted (its
+        route's channel, or the default one)."""
+        if request.card_ref:
+            return request.card_ref.split(":", 1)[0]
+        return card_channel(request.route, self._approvals)
 
     async def slack_seen(
         self, *, token_refused: str | None, channel: str, channel_refused: str | None

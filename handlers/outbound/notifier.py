@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.messages import Notice
 from bot.approvals.model import ConnectionRequest
+from bot.approvals.routes import card_channel
 from bot.ports import DeliveryFailed
 from handlers import blocks
 from handlers.blocks.text import NAMING_SITES
@@ -124,8 +125,7 @@ class SlackNotifier:
 
     def channel_of(self, request: ConnectionRequest) -> str:
         """Where the request's card goes: its route's channel, or the default one."""
-        route = request.route
-        return route.channel if route is not None and route.channel else self._channel
+        return card_channel(request.route, self._channel)
 
     async def _edit(self, ref: str, text: str, body: list[blocks.Json]) -> None:
         """Replace the message ``ref`` (``channel:ts``) in place."""

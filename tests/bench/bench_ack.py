@@ -1,7 +1,7 @@
 """Ack latency under concurrent load, the bot against bare Bolt apps, in both transports.
 
     python -m tests.bench.bench_ack [--transport http|socket] [--kind command|approve|status]
-                                    [--sizes 10,50] [--rounds K]
+                                    [--sizes 10,50] [--rounds K] [--routes]
 
 (both transports, every kind and every size by default)
 
@@ -31,6 +31,10 @@ bot is let finish what it acked (Exalate answers a create call after 0.2 s; the 
 ``/metrics`` shows no listener running) before anyone's next burst, so its approvals'
 work neither runs beside a bare app's burst nor piles up: every burst meets a quiet
 machine, and the work after the ack still runs beside the later acks of its own burst.
+
+``--routes`` describes the bot's site in an ``exalate-bot.toml`` with ten routes of
+approvals (``tests.bench.common.with_routes``): every request is routed, and every
+click checked against its route.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from tests.bench.common import (
     socket_burst,
     sqlite_url,
     submission_body,
+    with_routes,
 )
 
 SIZES = (1, 10, 50, 200)
@@ -166,9 +171,9 @@ async def prepare(url: str, database: str, count: int) -> None:
         await burst(url, [submission_body(f"p{next(names)}") for _ in range(batch)])
 
 
-async def submitted(at: Servers, database: str, count: int) -> None:
+async def submitted(sides: Sides, database: str, count: int) -> None:
     """``count`` requests stored in ``database`` through a bot in HTTP mode."""
-    environment = bot_environment(at.slack, at.jira, database)
+    environment = sides.environment(sides.at.slack, database)
     async with serve(bot_command(), environment) as (url, _process):
         await prepare(url, database, count)
 
@@ -177,15 +182,15 @@ TEXTS = {"command": "connect", "status": "status", "approve": "1:000000000000000
 """What each kind sends a bare app (which acks whatever it is sent)."""
 
 
-async def bot_arguments(kind: str, at: Servers, database: str, plan: Plan) -> Iterator[str]:
+async def bot_arguments(kind: str, sides: Sides, database: str, plan: Plan) -> Iterator[str]:
     """What the bot is sent, with its database prepared: an Approve click for each of
     as many fresh requests as the run needs, or 50 open requests for ``status`` to list."""
     if kind == "approve":
-        await submitted(at, database, plan.clicks)
+        await submitted(sides, database, plan.clicks)
         values = await card_values(database)
         return (values[n] for n in sorted(values))
     if kind == "status":
-        await submitted(at, database, PENDING_FOR_STATUS)
+        await submitted(sides, database, PENDING_FOR_STATUS)
     return itertools.repeat(TEXTS[kind])
 
 
@@ -197,6 +202,15 @@ class Sides:
 
     at: Servers
     socket_sides: Mapping[str, FakeSlack]
+    routes_in: Path | None = None
+    """Where the bot's ``exalate-bot.toml`` with routes goes; None: flat variables."""
+
+    def environment(self, slack: str, database: str, *, bot: bool = True) -> dict[str, str]:
+        """An app's settings; the bot's site and routes from a file with ``--routes``."""
+        environment = bot_environment(slack, self.at.jira, database)
+        if bot and self.routes_in is not None:
+            return with_routes(environment, self.routes_in)
+        return environment
 
 
 async def started(
@@ -213,7 +227,7 @@ async def started(
         command = bare_bolt_command(socket_mode=socket_side is not None, inline=who == "inline")
         slack = socket_side.base_url if socket_side is not None else sides.at.slack
     up_on = "--health-port" if socket_side is not None and who == "bot" else "--port"
-    environment = bot_environment(slack, sides.at.jira, database)
+    environment = sides.environment(slack, database, bot=who == "bot")
     url, _process = await stack.enter_async_context(serve(command, environment, port_option=up_on))
     if socket_side is None:
         send = over_http(url, sides.at.control)
@@ -248,7 +262,7 @@ async def run(
     for kind in kinds:
         database = sqlite_url(folder / f"{transport}-{kind}.db")
         arguments: dict[str, Iterator[str]] = {who: itertools.repeat(TEXTS[kind]) for who in APPS}
-        arguments["bot"] = await bot_arguments(kind, sides.at, database, plan)
+        arguments["bot"] = await bot_arguments(kind, sides, database, plan)
         async with AsyncExitStack() as stack:
             sends = {who: await started(who, transport, database, sides, stack) for who in APPS}
             for who, times in (await measure(kind, sends, arguments, plan)).items():
@@ -288,7 +302,9 @@ def report(transport: str, kinds: Sequence[str], sizes: Sequence[int], results: 
             )
 
 
-async def main(transports: Sequence[str], kinds: Sequence[str], plan: Plan) -> None:
+async def main(
+    transports: Sequence[str], kinds: Sequence[str], plan: Plan, *, routes: bool = False
+) -> None:
     # Slack's Socket Mode side, here: the acks are timed in a process that does no
     # other work. The bot's Web API calls go to the servers' process.
     async with AsyncExitStack() as stack:
@@ -299,7 +315,8 @@ async def main(transports: Sequence[str], kinds: Sequence[str], plan: Plan) -> N
             latency = float(os.environ.get("BENCH_CREATE_LATENCY", str(CREATE_LATENCY)))
             await session.post(at.jira + "/_simulator/latency", json={"create": latency})
         for transport in transports:
-            results = await run(transport, kinds, Sides(at, socket_sides), Path(folder), plan)
+            sides = Sides(at, socket_sides, Path(folder) if routes else None)
+            results = await run(transport, kinds, sides, Path(folder), plan)
             report(transport, kinds, plan.sizes, results)
 
 
@@ -323,6 +340,11 @@ if __name__ == "__main__":
         "sizes make more bursts of the others affordable, Approve's above all: every "
         "click needs a request of its own, submitted through the bot beforehand",
     )
+    parser.add_argument(
+        "--routes",
+        action="store_true",
+        help="describe the bot's site in an exalate-bot.toml with ten routes of approvals",
+    )
     chosen = parser.parse_args()
     # The timing side must not pause: a full collection of this process's heap (every
     # ack and call the fake Slack recorded) would add its 50-100 ms to whichever acks
@@ -330,4 +352,5 @@ if __name__ == "__main__":
     gc.disable()
     transports = [chosen.transport] if chosen.transport else ["http", "socket"]
     plan = Plan(chosen.sizes, chosen.rounds)
-    asyncio.run(main(transports, [chosen.kind] if chosen.kind else KINDS, plan))
+    kinds = [chosen.kind] if chosen.kind else KINDS
+    asyncio.run(main(transports, kinds, plan, routes=chosen.routes))

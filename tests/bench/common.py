@@ -96,6 +96,43 @@ def bot_environment(slack: str, jira: str, database_url: str) -> dict[str, str]:
     )
 
 
+ROUTES = 10
+"""Routes in the benchmark's ``exalate-bot.toml`` (``with_routes``): the last decides."""
+
+
+def with_routes(environment: dict[str, str], folder: Path) -> dict[str, str]:
+    """``environment`` with its site described in an ``exalate-bot.toml`` of ``ROUTES``
+    routes instead of the flat variables: nine for other projects, each naming a user
+    group, and the last, for SUP, naming a group before the approver. Every request is
+    routed, stored with its rule, and checked against it at each click."""
+    lines = [
+        "[sites.default]",
+        f'jira_url = "{environment["JIRA_URL"]}"',
+        'token_env = "JIRA_TOKEN"',
+        'local_short_name = "acme"',
+    ]
+    for number in range(1, ROUTES):
+        lines += [
+            "[[routes]]",
+            f'projects = ["P{number}", "P{number}-*"]',
+            f'approvers = ["S0BENCH{number}", "{APPROVER}"]',
+            f'channel = "{APPROVAL_CHANNEL}"',
+        ]
+    lines += [
+        "[[routes]]",
+        'projects = ["SUP"]',
+        f'approvers = ["S0BENCHLEADS", "{APPROVER}"]',
+        f'channel = "{APPROVAL_CHANNEL}"',
+        'escalate_after = "4h"',
+        'escalate_to = ["S0BENCHADMINS"]',
+    ]
+    path = folder / "exalate-bot.toml"
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    flat = ("JIRA_URL", "EXALATE_LOCAL_SHORT_NAME")
+    return {k: v for k, v in environment.items() if k not in flat} | {"EXALATE_CONFIG": str(path)}
+
+
 async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
     """Until ``process`` listens on ``port``. The event loop goes on meanwhile: a bot in
     Socket Mode connects to the benchmark's own fake Slack before it opens its port."""
