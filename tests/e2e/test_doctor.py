@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.cli.doctor import REQUIRED_SCOPES, Check, jira_transport, needed_scopes, run_checks
+from bot.cli.doctor import REQUIRED_SCOPES, jira_transport, needed_scopes, run_checks
+from bot.cli.doctor_slack import Check
 from bot.config import Settings
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import ADDED_SCOPES, MANIFEST_SCOPES, FakeSlack
