@@ -251,7 +251,6 @@ class RequestStore(Protocol):
         *,
         limit: int,
         requester: str | None = None,
-        not_requester: str | None = None,
         changed_since: datetime | None = None,
         site: str | None = None,
     ) -> Page:

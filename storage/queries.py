@@ -140,7 +140,6 @@ class RequestReads:
         *,
         limit: int,
         requester: str | None = None,
-        not_requester: str | None = None,
         changed_since: datetime | None = None,
         site: str | None = None,
     ) -> Page:
@@ -154,8 +153,6 @@ class RequestReads:
             conditions.append(_in(statuses))
         if requester is not None:
             conditions.append(RequestRow.requester == requester)
-        if not_requester is not None:
-            conditions.append(RequestRow.requester != not_requester)
         if changed_since is not None:
             conditions.append(RequestRow.updated_at >= changed_since)
         order = RequestRow.updated_at.desc() if changed_since is not None else None

@@ -410,7 +410,6 @@ class InMemoryRequestStore:
         *,
         limit: int,
         requester: str | None = None,
-        not_requester: str | None = None,
         changed_since: datetime | None = None,
         site: str | None = None,
     ) -> Page:
@@ -422,7 +421,6 @@ class InMemoryRequestStore:
             if _in(row, site)
             and (wanted is None or row.of.status in wanted)
             and (requester is None or row.of.requester == requester)
-            and (not_requester is None or row.of.requester != not_requester)
             and (changed_since is None or row.of.updated_at >= changed_since)
         )
         if changed_since is not None:  # latest change first; a stable sort keeps ties newest first
