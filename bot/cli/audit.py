@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.config import SettingsError
 from storage import RequestRepository, explained, has_schema, make_engine, make_sessionmaker
@@ -22,21 +21,6 @@ COLUMNS = (
     "to_status",
     "note",
 )
-
-
-def parse_since(text: str) -> datetime:
-    """``2026-11-01`` or ``2026-11-01T09:30`` (UTC unless an offset is given).
-
-    Refuses with ArgumentTypeError: argparse prints only that error's text, where for
-    any other it prints "invalid parse_since value".
-    """
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date such as 2026-11-01 or 2026-11-01T09:30"
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def export(database_url: str, output_format: str, since: datetime | None) -> str:

@@ -23,25 +23,67 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 
-from bot.cli import demo, routes
-from bot.cli.audit import export, parse_since
-from bot.cli.doctor import run_checks
-from bot.config import SettingsError, load_database_settings, load_settings, sites_file_in_use
-from bot.log import configure_logging
-from bot.runtime.serve import run_bot, simulated_overrides
-from bot.sandbox.exalate_simulator import Simulator, serve
-from storage import DatabaseProblem, SchemaBehind, explained, make_engine, upgrade_schema
-from storage.copy import TargetNotEmpty, copy_history
-from storage.db import describe, sqlite_file
+# Only the standard library at the top: `exalate-bot --help` must answer at once. Each
+# command imports what it needs when it runs.
 
 log = logging.getLogger("bot")
 
 # Exit statuses a supervisor can act on (systemd's RestartPreventExitStatus).
+FAILED = 1
+"""A check failed (``doctor``), or an unexpected error: its traceback is in the log."""
 REFUSED = 2
 """Settings it cannot use, or a schema behind this version: a restart would only repeat it."""
 DATABASE_UNAVAILABLE = 3
 """The database did not answer (or its driver is missing): a restart may find it back."""
+EXIT_CODES = f"""exit codes:
+  0  done (for run: stopped by SIGTERM or SIGINT)
+  {FAILED}  a check failed (doctor), or an unexpected error (its traceback is logged)
+  {REFUSED}  refused: settings it cannot use, a schema behind this version, a port in use;
+     restarting would only repeat it
+  {DATABASE_UNAVAILABLE}  the database did not answer: restarting may find it back
+"""
+
+
+def _version() -> str:
+    try:
+        return version("exalate-bot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def parse_since(text: str) -> datetime:
+    """``2026-11-01`` or ``2026-11-01T09:30`` (UTC unless an offset is given).
+
+    Refuses with ArgumentTypeError: argparse prints only that error's text, where for
+    any other it prints "invalid parse_since value".
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date such as 2026-11-01 or 2026-11-01T09:30"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """A sub-command, with its one-line summary in the list and its description and the
+    exit codes in its own ``--help``."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,10 +91,17 @@ def _parser() -> argparse.ArgumentParser:
         prog="exalate-bot",
         description="Slack bot that requests, approves and initiates private Exalate "
         "connections. With no command it runs the bot in Socket Mode, as `exalate-bot run`.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command")
-    run = commands.add_parser(
-        "run", help="run the bot (Socket Mode unless --http); the default command"
+    parser.add_argument("--version", action="version", version=f"exalate-bot {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = _command(
+        commands,
+        "run",
+        "run the bot (Socket Mode unless --http); the default command",
+        "Run the bot until SIGTERM or SIGINT: in Socket Mode (SLACK_APP_TOKEN), or with "
+        "--http serving Slack's requests at POST /slack/events (SLACK_SIGNING_SECRET).",
     )
     run.add_argument(
         "--http",
@@ -86,8 +135,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the built-in Exalate-on-Jira simulator instead of JIRA_URL: a safe sandbox",
     )
-    migrate = commands.add_parser(
-        "migrate", help="upgrade the database in DATABASE_URL to this version"
+    migrate = _command(
+        commands,
+        "migrate",
+        "upgrade the database in DATABASE_URL to this version",
+        "Upgrade the schema of the database in DATABASE_URL to this version's, then exit. "
+        "SQLite is also upgraded at every start; PostgreSQL only here or with run --migrate.",
     )
     migrate.add_argument(
         "--copy-from",
@@ -96,12 +149,35 @@ def _parser() -> argparse.ArgumentParser:
         "sqlite+aiosqlite:///exalate-bot.db, upgraded first) into DATABASE_URL, which "
         "must hold none yet",
     )
-    commands.add_parser("demo", help="the whole flow on this machine, no Slack or Jira needed")
-    doctor = commands.add_parser("doctor", help="check settings, Slack, Jira, Exalate, database")
+    _command(
+        commands,
+        "demo",
+        "the whole flow on this machine, no Slack or Jira needed",
+        "Run a request from the form to the partner's acceptance against the built-in "
+        "Slack emulator and Exalate simulator, printing each step. Needs no settings.",
+    )
+    doctor = _command(
+        commands,
+        "doctor",
+        "check settings, Slack, Jira, Exalate, database",
+        "One line per check, ✓, ✗ (with how to fix it) or ! (could not be checked, and "
+        "why): the settings, Slack's token, scopes, channels and approvers, each route, "
+        "each site's Jira and Exalate, the database and the files' modes.",
+    )
     doctor.add_argument("--http", action="store_true", help="check for HTTP mode")
-    audit = commands.add_parser("audit", help="the audit trail")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    export = audit_commands.add_parser("export", help="print every transition, oldest first")
+    audit = _command(
+        commands,
+        "audit",
+        "the audit trail",
+        "The audit trail: every transition and event of every request, who and when.",
+    )
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
+    export = _command(
+        audit_commands,
+        "export",
+        "print every transition, oldest first",
+        "Print the audit trail of DATABASE_URL, oldest first, as CSV or JSON.",
+    )
     export.add_argument(
         "--format",
         choices=("csv", "json"),
@@ -116,14 +192,32 @@ def _parser() -> argparse.ArgumentParser:
         help="only events from this date or time on, e.g. 2026-11-01 or 2026-11-01T09:30 "
         "(UTC unless an offset is given; default: all)",
     )
-    routing = commands.add_parser("routes", help="the routes of approvals in exalate-bot.toml")
-    routes_commands = routing.add_subparsers(dest="routes_command", required=True)
-    check = routes_commands.add_parser(
-        "check", help="which route decides a request, who approves, how many, and where"
+    routing = _command(
+        commands,
+        "routes",
+        "the routes of approvals in exalate-bot.toml",
+        "The [[routes]] of exalate-bot.toml: who decides which request.",
+    )
+    routes_commands = routing.add_subparsers(
+        dest="routes_command", metavar="COMMAND", required=True
+    )
+    check = _command(
+        routes_commands,
+        "check",
+        "which route decides a request, who approves, how many, and where",
+        "Print the route that decides a request for --site and --project (or that the "
+        "default approvers do), its approvers, the approvals needed, the card's channel "
+        "and the escalation.",
     )
     check.add_argument("--site", help="the site's name (needed when there are several)")
     check.add_argument("--project", required=True, help="the incoming Jira project key")
-    simulator = commands.add_parser("simulator", help="serve an Exalate-on-Jira simulator")
+    simulator = _command(
+        commands,
+        "simulator",
+        "serve an Exalate-on-Jira simulator",
+        "Serve the Exalate-on-Jira simulator the tests and the demo use, for trying the "
+        "bot without a Jira: point JIRA_URL at it (or use run --simulated-jira).",
+    )
     simulator.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
@@ -133,6 +227,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve_simulator(host: str, port: int, token: str | None) -> None:
+    from bot.sandbox.exalate_simulator import Simulator, serve
+
     runner = await serve(Simulator(token=token), host, port)
     log.info("simulator_serving url=http://%s:%s", host, port)
     try:
@@ -143,6 +239,9 @@ async def _serve_simulator(host: str, port: int, token: str | None) -> None:
 
 async def _doctor(http_mode: bool) -> int:
     """Print one line per check; 1 if any failed."""
+    from bot.cli.doctor import run_checks
+    from bot.config import SettingsError, load_settings
+
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -159,6 +258,11 @@ async def _doctor(http_mode: bool) -> int:
 async def _migrate(copy_from: str | None) -> str:
     """Upgrade the database in DATABASE_URL, then copy ``copy_from``'s history into it;
     what was done, one line each."""
+    from bot.config import SettingsError, load_database_settings
+    from storage import explained, make_engine
+    from storage.copy import copy_history
+    from storage.db import describe, sqlite_file
+
     url = load_database_settings().database_url
     lines = [await _upgrade(url)]
     if copy_from is not None:
@@ -180,6 +284,9 @@ async def _migrate(copy_from: str | None) -> str:
 
 
 async def _upgrade(url: str) -> str:
+    from storage import explained, make_engine, upgrade_schema
+    from storage.db import describe
+
     engine = make_engine(url)
     try:
         async with explained(url):
@@ -198,35 +305,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         return _main(arguments)
-    except (SettingsError, SchemaBehind, TargetNotEmpty) as error:
+    except Exception as error:
+        code = _exit_code(error)
+        if code is None:
+            raise
         print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
+        return code
+
+
+def _exit_code(error: Exception) -> int | None:
+    """The exit code of an error the person can act on; None for an unexpected one."""
+    from bot.config import SettingsError
+    from storage import DatabaseProblem, SchemaBehind
+    from storage.copy import TargetNotEmpty
+
+    if isinstance(error, SettingsError | SchemaBehind | TargetNotEmpty):
         return REFUSED
-    except DatabaseProblem as error:
-        print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
+    if isinstance(error, DatabaseProblem):
         return DATABASE_UNAVAILABLE
+    return None
 
 
 def _main(arguments: argparse.Namespace) -> int:
     if arguments.command == "audit":
+        from bot.cli.audit import export
+        from bot.config import load_database_settings
+
         database = load_database_settings()
         output = asyncio.run(export(database.database_url, arguments.format, arguments.since))
         sys.stdout.write(output)
         return 0
     if arguments.command == "routes":
+        from bot.cli import routes
+        from bot.config import load_settings
+
         print(routes.explain(load_settings(), arguments.site, arguments.project))  # noqa: T201
         return 0
     if arguments.command == "migrate":
         print(asyncio.run(_migrate(arguments.copy_from)))  # noqa: T201
         return 0
     if arguments.command == "demo":
+        from bot.cli import demo
+
         return asyncio.run(demo.run())
     if arguments.command == "doctor":
         return asyncio.run(_doctor(arguments.http))
     if arguments.command == "simulator":
+        from bot.log import configure_logging
+
         configure_logging("INFO")
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_simulator(arguments.host, arguments.port, arguments.token))
         return 0
+    return _run(arguments)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    """``run`` (also with no command): the bot until a signal stops it."""
+    from bot.config import load_settings, sites_file_in_use
+    from bot.log import configure_logging
+    from bot.runtime.serve import run_bot, simulated_overrides
+
     running_command = arguments.command == "run"
     simulated = running_command and arguments.simulated_jira
     http = running_command and arguments.http
