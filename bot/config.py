@@ -8,10 +8,13 @@ message that names the variable, before anything connects anywhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+from cryptography.fernet import Fernet
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -23,6 +26,7 @@ from bot.setting_checks import (
     check_approvers,
     check_channel,
     check_project_patterns,
+    check_token_length,
     parse_duration,
 )
 from bot.site_config import (
@@ -40,6 +44,8 @@ from bot.site_config import (
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///exalate-bot.db"
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+# Prefixes of the settings' names; another name with one of them may be a misspelling.
+_PREFIXES = ("SLACK_", "JIRA_", "EXALATE_", "DATABASE_", "LOG_")
 # What a person who left out a mode's credential needs to know to get it.
 _MISSING_HINTS = {
     "slack_app_token": "Socket Mode needs an app-level token (xapp-…) with "
@@ -280,12 +286,38 @@ def load_settings(mode: Literal["socket", "http"] | None = None, /, **overrides:
         described = _described(settings, overrides)
     except SitesInvalid as error:
         lines += error.lines
+    if settings is not None:
+        lines += _key_problems(settings)
     if lines:
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines))
     assert settings is not None
     settings._sites = described.sites
     settings._routes = described.routes
     return settings
+
+
+def _key_problems(settings: Settings) -> list[str]:
+    """What is wrong with the key that seals invitation codes, found before anything is
+    created: none given where no key file can be kept, or one that is no key."""
+    from storage.db import sqlite_file  # storage's own errors are settings errors
+
+    key = settings.exalate_secret_key
+    if key is None:
+        if sqlite_file(settings.database_url) is not None:
+            return []  # a key file beside the database
+        return [
+            "EXALATE_SECRET_KEY is missing: it is required when DATABASE_URL is not an "
+            "SQLite file (there is no place beside the database for a key file)"
+        ]
+    try:
+        Fernet(key.get_secret_value().encode())
+    except ValueError:
+        return [
+            "EXALATE_SECRET_KEY is not a Fernet key (32 url-safe base64-encoded bytes); "
+            'create one with: python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"'
+        ]
+    return []
 
 
 def _given(overrides: dict[str, Any]) -> _SiteVariables:
@@ -321,7 +353,7 @@ def _described(settings: Settings | None, overrides: dict[str, Any]) -> ConfigFi
     missing = [
         f"{name.upper()} is missing"
         for name in ("jira_url", "jira_token")
-        if not getattr(given, name)
+        if getattr(given, name) is None
     ]
     if given.jira_token is not None and not given.jira_token.strip():
         missing.append("JIRA_TOKEN is empty")
@@ -332,7 +364,9 @@ def _described(settings: Settings | None, overrides: dict[str, Any]) -> ConfigFi
     if settings is None or settings.jira_url is None or settings.jira_token is None:
         return ConfigFile(())  # malformed: pydantic has named it
     try:  # a secret file's final line break is no part of the token
-        token = BearerToken(settings.jira_token.get_secret_value().strip())
+        secret = settings.jira_token.get_secret_value().strip()
+        check_token_length(secret)
+        token = BearerToken(secret)
     except ValueError as error:  # says what is wrong, never the value
         raise SitesInvalid([f"JIRA_TOKEN: {error}"]) from None
     site = flat_site(
@@ -359,7 +393,7 @@ def _load(kind: type[S], overrides: dict[str, Any]) -> S:
 
 
 def _lines(error: ValidationError) -> list[str]:
-    """Pydantic's report as one line per variable."""
+    """Pydantic's report as one line per variable, in the words of the rest."""
     lines = []
     for problem in error.errors():
         name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
@@ -367,7 +401,44 @@ def _lines(error: ValidationError) -> list[str]:
             hint = _MISSING_HINTS.get(name.lower())
             message = f"is missing: {hint}" if hint else "is missing"
         else:
-            message = problem["msg"]
-        message = message.removeprefix("Value error, ")
+            message = _worded(problem)
         lines.append(f"{name} {message}")
     return lines
+
+
+def _worded(problem: Mapping[str, Any]) -> str:
+    """One of pydantic's problems as the settings' other messages say them: what the
+    value must be, and what it was (never a secret's: those are checked by hand)."""
+    kind, context = problem["type"], problem.get("ctx") or {}
+    given = f" (it is {problem['input']!r})" if isinstance(problem.get("input"), str) else ""
+    if kind == "literal_error":
+        choices = str(context.get("expected", "")).replace("'", "")
+        return f"must be {choices}{given}"
+    if kind == "bool_parsing":
+        return f"must be true or false, 1 or 0, yes or no{given}"
+    if kind in ("int_parsing", "int_from_float"):
+        return f"must be a whole number{given}"
+    if kind == "float_parsing":
+        return f"must be a number{given}"
+    bounds = {
+        "greater_than": "greater than {gt:g}",
+        "greater_than_equal": "at least {ge:g}",
+        "less_than": "less than {lt:g}",
+        "less_than_equal": "at most {le:g}",
+    }
+    if kind in bounds:
+        return f"must be {bounds[kind].format(**context)}{given}"
+    return str(problem["msg"]).removeprefix("Value error, ")
+
+
+def misspelt_variables(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Variables that look like a setting's name but are none (``EXALATE_APROVERS``),
+    each with the name it resembles: read by nobody, so the setting they meant keeps its
+    default, or is missing."""
+    known = {name.upper() for name in Settings.model_fields}
+    found = []
+    for name in sorted(set(environ) - known):
+        close = get_close_matches(name, known, n=1, cutoff=0.9)  # a typo, not another name
+        if name.startswith(_PREFIXES) and close:
+            found.append((name, close[0]))
+    return found

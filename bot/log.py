@@ -137,33 +137,56 @@ class RedactSecrets(logging.Filter):
         message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             message = f"{message} ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
-            record.exc_info = None  # tracebacks may quote a secret; the summary above suffices
-            record.exc_text = None
+            # The traceback is kept, redacted like the message: an error nobody expected
+            # needs its stack. Formatters print ``exc_text`` as it is.
+            record.exc_text = self.redact(_TRACEBACKS.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         record.msg = self.redact(message)
         record.args = None
         return True
 
 
+_TRACEBACKS = logging.Formatter()
+
+
 class JsonLines(logging.Formatter):
     """One JSON object per line, for log collectors.
 
-    The bot logs ``event key=value …``; the event and each pair become fields, so
-    ``request_approved id=7 by=U1`` can be searched by ``id`` without parsing text.
+    The bot logs ``event key=value …``; every line has ``event`` (the first word when it
+    names one, else ``log``: a library's prose) and ``message`` (the whole line), and
+    each pair becomes a field of its own, numbers as numbers, so ``request_approved id=7
+    by=U1`` can be searched by ``id`` without parsing text. A traceback is ``traceback``.
     """
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         event, _, rest = message.partition(" ")
+        named = bool(_EVENT.fullmatch(event))
         line: dict[str, object] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "event": event if named else "log",
         }
-        if _EVENT.fullmatch(event):
-            line |= {"event": event, **dict(_PAIR.findall(rest))}
-        if not _EVENT.fullmatch(event) or _PAIR.sub("", rest).strip():
-            line["message"] = message  # words besides the pairs: keep them all
+        if named:
+            line |= {key: _typed(value) for key, value in _PAIR.findall(rest)}
+        line["message"] = message
+        if record.exc_text:
+            line["traceback"] = record.exc_text
         return json.dumps(line, ensure_ascii=False)
+
+
+def _typed(value: str) -> object:
+    """A pair's value as JSON would hold it: ``13000`` a number, ``0.25`` too."""
+    if re.fullmatch(r"-?\d{1,15}", value):
+        return int(value)
+    if re.fullmatch(r"-?\d{1,15}\.\d+", value):
+        return float(value)
+    return value
 
 
 def configure_logging(

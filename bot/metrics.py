@@ -55,6 +55,11 @@ class Metrics:
             ["site", "state"],
             registry=self.registry,
         )
+        self._database = Gauge(
+            "exalate_bot_database_up",
+            "1 when the last scrape could read the requests from the database, else 0.",
+            registry=self.registry,
+        )
         self._listeners = Gauge(
             "exalate_bot_listeners_running",
             "Slack listeners started and not finished, work after the ack included.",
@@ -94,15 +99,19 @@ class Metrics:
         """``observe_call`` for one site's client."""
         return functools.partial(self.observe_call, site)
 
-    def render(self, requests: Mapping[tuple[str, str], int], *, listeners_running: int) -> str:
+    def render(
+        self, requests: Mapping[tuple[str, str], int] | None, *, listeners_running: int
+    ) -> str:
         """The text a Prometheus scrape receives; ``requests`` counts requests by
-        (site, state).
+        (site, state), None when the database could not say: the other series are
+        served all the same, and ``exalate_bot_database_up`` is 0.
 
         The gauge is refilled on each scrape, so a state no request is in any more
         disappears, as it did before; nothing awaits between refill and render.
         """
         self._requests.clear()
-        for (site, state), count in sorted(requests.items()):
+        for (site, state), count in sorted((requests or {}).items()):
             self._requests.labels(site=site, state=state).set(count)
+        self._database.set(0 if requests is None else 1)
         self._listeners.set(listeners_running)
         return generate_latest(self.registry).decode("utf-8")

@@ -74,3 +74,18 @@ def check_project_patterns(value: object) -> tuple[str, ...]:
     if bad := [p for p in patterns if not PROJECT_PATTERN.fullmatch(p)]:
         raise ValueError(f"not a project key or *-pattern: {', '.join(bad)}")
     return patterns
+
+
+TOKEN_MIN = 8
+"""Shorter is no Jira personal access token (Jira's have 44 characters), and a secret
+that short would be redacted from every log line it happens to occur in."""
+
+
+def check_token_length(token: str) -> None:
+    """ValueError unless ``token`` can be a personal access token; never shows it."""
+    if len(token) < TOKEN_MIN:
+        count = "1 character" if len(token) == 1 else f"{len(token)} characters"
+        raise ValueError(
+            f"the token has {count}: too short to be a Jira personal access token "
+            "(Jira's have 44); copy the whole token"
+        )

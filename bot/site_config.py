@@ -28,7 +28,7 @@ from bot.approvals.routes import Route
 from bot.approvals.rules import SHORT_NAME_MAX
 from bot.exalate.auth import BasicAuth, BearerToken, Credentials
 from bot.route_config import read_routes
-from bot.setting_checks import check_project_patterns
+from bot.setting_checks import check_project_patterns, check_token_length
 
 DEFAULT_CONFIG_FILE = "exalate-bot.toml"
 SITE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -250,6 +250,8 @@ def _resolve(
         state = "is empty" if variable in env else "is not set"
         return None, [f"names {variable}, which {state} in the environment"]
     try:
+        if not basic:
+            check_token_length(secret.strip())
         credentials: Credentials = (
             BasicAuth(entry.username or "", secret.rstrip("\r\n"))
             if basic

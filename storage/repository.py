@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.approvals.limits import AlreadySubmitted
@@ -78,6 +78,12 @@ def _enqueue(
 _TOLD = "told"  # in a session's info: the transaction wrote messages to the outbox
 
 
+def _said(error: DBAPIError) -> str:
+    """The driver's error, by kind and its first line: no parameters, no SQL."""
+    first_line = str(error.orig).splitlines()[0] if str(error.orig) else ""
+    return f"{type(error.orig).__name__}: {first_line}"[:200]
+
+
 def _checked(changes: dict[str, object]) -> dict[str, object]:
     if unknown := set(changes) - ANNOTATIONS:
         raise ValueError(f"not writable here: {', '.join(sorted(unknown))}")
@@ -126,6 +132,9 @@ class RequestRepository(RequestReads):
         """The messages to Slack these writes leave behind, for the outbox's sender."""
         self.writes = 0
         """Write transactions this process committed: shared reads go stale on each."""
+        self.last_write_error: str | None = None
+        """What the database said when the last write failed (a full disk, a read-only
+        file), until a write goes through again: for ``/readyz``."""
         self.on_told: Callable[[], None] = lambda: None
         """Called after a write that left messages in the outbox: its sender wakes."""
 
@@ -134,11 +143,17 @@ class RequestRepository(RequestReads):
         """A write transaction, committed on success, then counted in ``writes``; the
         sender is woken if it wrote messages."""
         await self._pause()
-        async with contextlib.AsyncExitStack() as stack:
-            if self._one_writer:
-                await stack.enter_async_context(self._write_lock)
-            session = await stack.enter_async_context(self._opened.begin())
-            yield session
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if self._one_writer:
+                    await stack.enter_async_context(self._write_lock)
+                session = await stack.enter_async_context(self._opened.begin())
+                yield session
+        except DBAPIError as error:
+            if not isinstance(error, IntegrityError):  # a rule kept, not a failure
+                self.last_write_error = _said(error)
+            raise
+        self.last_write_error = None
         self.writes += 1
         if session.info.pop(_TOLD, False):
             self.on_told()

@@ -6,10 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
-from bot.config import SettingsError, load_settings
+from bot.config import SettingsError, load_settings, misspelt_variables
 from bot.exalate import BearerToken
 
+KEY = Fernet.generate_key().decode()
 VALID = {
     "SLACK_BOT_TOKEN": "xoxb-1-abc",
     "JIRA_URL": "https://jira.example.test/",
@@ -123,8 +125,56 @@ class TestSettings:
         """The log filter learns every secret, the database password included."""
         environment.setenv("DATABASE_URL", "postgresql+asyncpg://bot:db-pass-1@db/bot")
         environment.setenv("SLACK_APP_TOKEN", "xapp-1-app")
+        environment.setenv("EXALATE_SECRET_KEY", KEY)
         secrets = load_settings().secrets()
-        assert {"db-pass-1", "xapp-1-app", "jira-pat", "xoxb-1-abc"} <= set(secrets)
+        assert {"db-pass-1", "xapp-1-app", "jira-pat", "xoxb-1-abc", KEY} <= set(secrets)
+
+    def test_the_key_is_checked_with_the_settings_before_anything_is_created(
+        self, environment: pytest.MonkeyPatch
+    ) -> None:
+        """PostgreSQL without EXALATE_SECRET_KEY, or a key that is none, is a settings
+        error like any other: one message, before a database or a key file exists."""
+        environment.setenv("DATABASE_URL", "postgresql+asyncpg://bot:db-pass-1@db/bot")
+        with pytest.raises(SettingsError, match="EXALATE_SECRET_KEY is missing"):
+            load_settings()
+        environment.setenv("EXALATE_SECRET_KEY", "not-a-key")
+        with pytest.raises(SettingsError, match="EXALATE_SECRET_KEY is not a Fernet key") as raised:
+            load_settings()
+        assert "not-a-key" not in str(raised.value)
+        assert list(Path().iterdir()) == []
+
+    def test_pydantic_s_words_are_the_settings_own(self, environment: pytest.MonkeyPatch) -> None:
+        environment.setenv("EXALATE_INITIATION", "apu")
+        environment.setenv("EXALATE_AUTO_MIGRATE", "maybe")
+        environment.setenv("JIRA_TIMEOUT", "0")
+        environment.setenv("JIRA_RETRIES", "x")
+        with pytest.raises(SettingsError) as raised:
+            load_settings()
+        message = str(raised.value)
+        assert "EXALATE_INITIATION must be api or assisted (it is 'apu')" in message
+        assert "EXALATE_AUTO_MIGRATE must be true or false, 1 or 0, yes or no" in message
+        assert "JIRA_TIMEOUT must be greater than 0 (it is '0')" in message
+        assert "JIRA_RETRIES must be a whole number (it is 'x')" in message
+        assert "Input should" not in message
+
+    def test_a_misspelt_variable_is_named_with_the_setting_it_resembles(self) -> None:
+        found = misspelt_variables(
+            {"EXALATE_APROVERS": "U0A", "JIRA_TOKEN_EU": "x", "EXALATE_TEST_POSTGRES": "1"}
+        )
+        assert found == [("EXALATE_APROVERS", "EXALATE_APPROVERS")]
+
+    @pytest.mark.parametrize(
+        ("token", "said"), [("", "JIRA_TOKEN is empty"), ("abc", "3 characters")]
+    )
+    def test_an_empty_or_short_jira_token_is_one_clear_line(
+        self, environment: pytest.MonkeyPatch, token: str, said: str
+    ) -> None:
+        environment.setenv("JIRA_TOKEN", token)
+        with pytest.raises(SettingsError) as raised:
+            load_settings()
+        lines = str(raised.value).splitlines()[1:]
+        assert len(lines) == 1
+        assert said in lines[0]
 
     def test_http_mode_needs_a_signing_secret(self, environment: pytest.MonkeyPatch) -> None:
         """An empty signing secret is refused at start-up, not at the first request."""

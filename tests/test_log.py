@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -36,18 +37,30 @@ class TestRedactSecrets:
         for secret in ("xoxb-1-abc", "xapp-1-A-2", "abc.def", "hooks.slack.com"):
             assert secret not in message
 
-    def test_exception_text_is_redacted_and_traceback_dropped(self) -> None:
-        """An exception's message is summarised, redacted, without the traceback."""
-        try:
+    def test_an_exception_keeps_its_traceback_redacted(self) -> None:
+        """An unexpected error keeps its stack (where it happened is what the reader
+        needs), with secrets redacted there as in the message; formatters print it."""
+
+        def fail_deep_down() -> None:
             raise RuntimeError("token xoxb-9-leak")
-        except RuntimeError as error:
+
+        try:
+            fail_deep_down()
+        except RuntimeError:
             record = logging.LogRecord(
-                "t", logging.ERROR, __file__, 1, "failed", None, (RuntimeError, error, None)
+                "t", logging.ERROR, __file__, 1, "failed", None, sys.exc_info()
             )
         RedactSecrets().filter(record)
         assert record.exc_info is None
         assert "xoxb-9-leak" not in record.getMessage()
         assert "RuntimeError" in record.getMessage()
+        assert record.exc_text is not None
+        assert "fail_deep_down" in record.exc_text
+        assert "xoxb-9-leak" not in record.exc_text
+        plain = logging.Formatter("%(message)s").format(record)
+        assert "Traceback (most recent call last)" in plain
+        line = json.loads(JsonLines().format(record))
+        assert "fail_deep_down" in line["traceback"]
 
     def test_codes_met_at_run_time_are_redacted(self) -> None:
         """A code remembered while running is redacted by filters made before."""
@@ -61,15 +74,23 @@ class TestRedactSecrets:
 class TestJsonLines:
     def test_event_and_pairs_become_fields(self) -> None:
         """`event k=v` lines turn into searchable JSON fields."""
-        line = json.loads(JsonLines().format(_record("request_approved id=%s by=%s", 7, "U1")))
-        assert line["event"] == "request_approved"
-        assert (line["id"], line["by"], line["level"]) == ("7", "U1", "info")
+        line = json.loads(
+            JsonLines().format(_record("serving port=%s after=%s by=%s", 13000, 0.25, "U1"))
+        )
+        assert line["event"] == "serving"
+        assert (line["port"], line["after"], line["by"], line["level"]) == (
+            13000,
+            0.25,
+            "U1",
+            "info",
+        )
+        assert line["message"] == "serving port=13000 after=0.25 by=U1"
 
     def test_free_text_is_kept_as_a_message(self) -> None:
         """Lines from libraries that are not events keep their text."""
         line = json.loads(JsonLines().format(_record("Something Else happened")))
         assert line["message"] == "Something Else happened"
-        assert "event" not in line
+        assert line["event"] == "log"  # every line has both, whoever wrote it
 
     def test_text_beside_the_pairs_is_kept_whole(self) -> None:
         """Bolt's "submit_request didn't call ack()" once became just the event

@@ -39,6 +39,7 @@ def test_the_bots_families_keep_their_names_and_types() -> None:
     types = {name: families[name].type for name in families if name.startswith("exalate_bot_")}
     assert types == {
         "exalate_bot_requests": "gauge",
+        "exalate_bot_database_up": "gauge",
         "exalate_bot_listeners_running": "gauge",
         "exalate_bot_approvals": "counter",  # the parser drops ``_total`` from the family
         "exalate_bot_errors": "counter",
@@ -47,6 +48,7 @@ def test_the_bots_families_keep_their_names_and_types() -> None:
     names = {s.name for name in types for s in families[name].samples}
     assert names == {
         "exalate_bot_requests",
+        "exalate_bot_database_up",
         "exalate_bot_listeners_running",
         "exalate_bot_approvals_total",
         "exalate_bot_errors_total",

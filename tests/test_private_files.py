@@ -124,7 +124,7 @@ def _settings_for() -> Settings:
     return load_settings(
         slack_bot_token="xoxb-1",
         jira_url="https://jira.example.invalid",
-        jira_token="t",
+        jira_token="test-jira-token",
         exalate_approval_channel="C0APPROVE",
         exalate_approvers="U0ADMIN",
     )

@@ -25,15 +25,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
+from bot.about import bot_version
 from bot.approvers import ApproverPolicy
-from bot.config import Settings, SettingsError
+from bot.config import Settings, SettingsError, misspelt_variables
 from bot.metrics import Metrics
 from bot.runtime.answer_first import InFlight
 from bot.runtime.http_gate import slack_gate
 from bot.runtime.jobs import LifecycleJobs
 from bot.runtime.sites import build_sites, refuse_orphans
 from bot.service import Services, SiteHealth, build_services, utc_now
-from bot.site_config import config_path, loosely_writable
+from bot.site_config import config_path, environment, loosely_writable
 from bot.vault import Vault, key_file_for, load_or_create_key
 from handlers.outbound import SlackGroupDirectory, SlackNotifier, SlackPeople
 from handlers.outbound.probe import SlackProbe
@@ -52,12 +53,29 @@ log = logging.getLogger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
 HEALTH_TIMEOUT = 2.0  # seconds a health probe may wait on the database
+
 # A replica silent this long is gone: two poll intervals, at most half a minute, and at
 # least ten seconds, so a pause in a live process (a slow database, a long collection)
 # does not make it look gone.
 REPLICA_TTL_SECONDS = (10.0, 30.0)
-# Enough for an Exalate create call to answer (EXALATE_CREATE_TIMEOUT defaults to 15 s).
-SHUTDOWN_GRACE_SECONDS = 20.0
+# A stop, from SIGTERM to exit, stays within STOP_WITHIN seconds whatever Slack, Jira or
+# the database do: Docker kills after 10. Listeners get SHUTDOWN_GRACE_SECONDS to finish;
+# what is cut short (a create call still waiting for Exalate) is settled at the next
+# start, as after a crash. Each other step of the stop gets STEP_SECONDS.
+STOP_WITHIN = 8.0
+SHUTDOWN_GRACE_SECONDS = 3.0
+STEP_SECONDS = 0.5
+
+
+async def _finish_or_cancel(task: asyncio.Task[None], seconds: float, step: str) -> None:
+    """Let ``task`` end within ``seconds``, else cancel it and let it unwind (bounded)."""
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        log.warning("shutdown_cut_short step=%s after=%ss", step, seconds)
+        task.cancel()
+        await asyncio.wait({task}, timeout=STEP_SECONDS)
+    elif not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("shutdown_step_failed step=%s kind=%s", step, type(error).__name__)
 
 
 def load_vault(settings: Settings) -> Vault:
@@ -171,6 +189,8 @@ class Runtime:
                     config.name,
                     config.credentials_from,
                 )
+        for name, meant in misspelt_variables(environment()):
+            log.warning("setting_unknown name=%s; did you mean %s?", name, meant)
         sites_file = config_path(settings.exalate_config)
         if sites_file is not None and loosely_writable(sites_file):
             log.warning("sites_file_writable_by_others path=%s; run chmod go-w on it", sites_file)
@@ -276,32 +296,41 @@ class Runtime:
         self._heartbeat_task = asyncio.create_task(self.replicas.beat_until(self._leaving))
 
     async def close(self) -> None:
-        """Stop the jobs, let running listeners finish (bounded), then release connections."""
-        deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_SECONDS
+        """Stop the jobs and let running listeners finish, then release connections:
+        each step bounded, so a stop never waits on a Slack, Jira or database that does
+        not answer (``STOP_WITHIN``)."""
         if self._jobs_task is not None:
-            self.jobs.stop()
-            try:
-                await asyncio.wait_for(self._jobs_task, SHUTDOWN_GRACE_SECONDS)
-            except TimeoutError:
-                log.warning("shutdown_cut_a_tick_short")
-        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-        unfinished = await self.inflight.drain(timeout=remaining)
+            self.jobs.stop()  # a tick cut short is repeated by the next start's
+            jobs = _finish_or_cancel(self._jobs_task, STEP_SECONDS, "jobs")
+        else:
+            jobs = asyncio.sleep(0)
+        unfinished, _ = await asyncio.gather(
+            self.inflight.drain(timeout=SHUTDOWN_GRACE_SECONDS), jobs
+        )
         if unfinished:
             log.warning("shutdown_with_unfinished_work listeners=%s", unfinished)
-            await self.inflight.cut_short()
+            try:
+                await asyncio.wait_for(self.inflight.cut_short(), STEP_SECONDS)
+            except TimeoutError:
+                log.warning("shutdown_cut_short step=listeners after=%ss", STEP_SECONDS)
         self._silent.set()  # what is left in the outbox waits for the next replica to start
         if self._outbox_task is not None:
-            await self._outbox_task
+            await _finish_or_cancel(self._outbox_task, STEP_SECONDS, "outbox")
         await self.policy.close()
         await self.http.close()
         self._leaving.set()  # beating until now: the others wait for the clicks to finish
         if self._heartbeat_task is not None:
-            await self._heartbeat_task
+            await _finish_or_cancel(self._heartbeat_task, STEP_SECONDS, "heartbeat")
         try:
-            await self.replicas.leave()
+            async with asyncio.timeout(STEP_SECONDS):
+                await self.replicas.leave()
         except Exception as error:  # the others find out when its heartbeat stops
             log.warning("leave_failed kind=%s", type(error).__name__)
-        await self.engine.dispose()
+        try:
+            async with asyncio.timeout(STEP_SECONDS):
+                await self.engine.dispose()
+        except TimeoutError:
+            log.warning("shutdown_cut_short step=database after=%ss", STEP_SECONDS)
 
     def web_app(self, *, probes: bool = True) -> web.Application:
         """Bolt's endpoint at ``POST /slack/events``, and the probes and ``/metrics``
@@ -321,60 +350,72 @@ class Runtime:
         application.router.add_get("/metrics", self._metrics)
 
     async def health(self) -> dict[str, object]:
-        """The truth about this process. ``ok`` is liveness, the bot itself: its
-        database, its event loop (it answers) and its Slack connection; what it last
-        learnt of each site's Jira is reported beside it (``sites``, and ``jira`` for
-        all of them as one), for ``readiness``."""
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT):
-                async with self.engine.connect() as connection:
-                    # Reads the bot's own table: "SELECT 1" succeeds even on a file that
-                    # is no database at all.
-                    await connection.exec_driver_sql("SELECT id FROM connection_request LIMIT 1")
-            database = True
-        except Exception:
-            database = False
+        """Liveness: the process itself. It answers, so its event loop turns; nothing
+        it depends on is asked, because restarting every replica fixes no database or
+        Slack outage (``readiness`` says what is wrong with those)."""
+        return {"ok": True, "version": bot_version()}
+
+    async def readiness(self) -> dict[str, object]:
+        """Whether this replica can do its work now, and what stands in the way: its
+        database (read, and the last write went through), its Slack connection and
+        token and the cards' channel, and each site's Jira (with Exalate) when last
+        asked. A supervisor sends no work to a replica that cannot do it. A retired site
+        is reported, never waited for: its node may be switched off for good."""
+        database = await self._database_readable()
+        writable = self.repository.last_write_error is None
         socket: bool | None = None
         if self.socket_mode is not None:
             socket = bool(await self.socket_mode.client.is_connected())
         sites = list(self.services.sites)
         answers = [site.health.last_answer for site in sites]
         last = None if None in answers else min(a for a in answers if a is not None)
+        slack = self.services.outbox.health
+        try:
+            parked = await self.repository.outbox.parked()
+        except Exception:  # the database: ``database_reachable`` says so already
+            parked = {}
+        reachable = all(site.health.reachable is True for site in self.services.sites.open())
+        ready = database and writable and socket is not False and reachable and slack.ready
         return {
-            "ok": database and socket is not False,
+            "ready": ready,
             "database_reachable": database,
+            "database_writable": writable,
+            "last_write_error": self.repository.last_write_error,
             "socket_mode_connected": socket,
             "last_successful_poll": last.isoformat() if last else None,
             "jira": _all_of(site.health for site in sites).as_json(),
             "sites": {site.name: site.health.as_json() for site in sites},
+            "slack": slack.as_json() | {"parked": parked},
         }
 
-    async def readiness(self) -> dict[str, object]:
-        """``health``, and ``ready``: alive, Slack takes the bot's token and its cards,
-        and every site that takes requests had its Jira (with Exalate) answer when last
-        asked. A supervisor sends no work to a replica that cannot do it; ``sites`` and
-        ``slack`` say what is wrong (with the messages parked for each cause). A retired
-        site is reported, never waited for: its node may be switched off for good."""
-        health = await self.health()
-        slack = self.services.outbox.health
+    async def _database_readable(self) -> bool:
         try:
-            parked = await self.repository.outbox.parked()
-        except Exception:  # the database: ``ok`` says so already
-            parked = {}
-        reachable = all(site.health.reachable is True for site in self.services.sites.open())
-        ready = bool(health["ok"]) and reachable and slack.ready
-        return health | {"ready": ready, "slack": slack.as_json() | {"parked": parked}}
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                async with self.engine.connect() as connection:
+                    # Reads the bot's own table: "SELECT 1" succeeds even on a file that
+                    # is no database at all.
+                    await connection.exec_driver_sql("SELECT id FROM connection_request LIMIT 1")
+        except Exception:
+            return False
+        return True
 
     async def _healthz(self, _request: web.Request) -> web.Response:
-        health = await self.health()
-        return web.json_response(health, status=200 if health["ok"] else 503)
+        return web.json_response(await self.health())
 
     async def _readyz(self, _request: web.Request) -> web.Response:
         readiness = await self.readiness()
         return web.json_response(readiness, status=200 if readiness["ready"] else 503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        states = await self.repository.count_by_site_and_status()
+        """Always answers: without the database, every series but the requests'."""
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                states: (
+                    dict[tuple[str, str], int] | None
+                ) = await self.repository.count_by_site_and_status()
+        except Exception as error:
+            log.warning("metrics_without_database kind=%s", type(error).__name__)
+            states = None
         text = self.metrics.render(states, listeners_running=self.inflight.running)
         return web.Response(text=text, headers={"Content-Type": Metrics.CONTENT_TYPE})
 

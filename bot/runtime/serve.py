@@ -11,8 +11,9 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -20,7 +21,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.config import Settings
 from bot.runtime.answer_first import AnswerFirstSocketModeHandler
-from bot.runtime.app import SLACK_EVENTS_PATH, Runtime
+from bot.runtime.app import SLACK_EVENTS_PATH, STEP_SECONDS, STOP_WITHIN, Runtime
 from bot.sandbox.exalate_simulator import Simulator, serve
 
 log = logging.getLogger(__name__)
@@ -28,22 +29,31 @@ log = logging.getLogger(__name__)
 SOCKET_CLOSE_SECONDS = 1.0  # Slack answers a close frame at once, or not at all
 
 
-async def until_stopped() -> None:
-    """Return on SIGTERM or SIGINT, so ``running`` can finish in-flight work and close.
-
-    Without this, SIGTERM (systemd, docker stop) would kill the process mid-approval.
-    """
-    stop = asyncio.Event()
+@contextlib.contextmanager
+def stop_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` while the block runs. Without this SIGTERM would
+    kill the process mid-approval, and as PID 1 (a container) it would be ignored."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.debug("stop_signals_installed")  # from here a SIGTERM stops, not kills
     try:
-        await stop.wait()
-        log.info("stopping: finishing work in flight")
+        yield
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+async def until_stopped(stop: asyncio.Event | None = None) -> None:
+    """Return once ``stop`` is set, or, without one, on SIGTERM or SIGINT, so
+    ``running`` can finish in-flight work and close."""
+    if stop is None:
+        stop = asyncio.Event()
+        with stop_signals(stop):
+            await stop.wait()
+    else:
+        await stop.wait()
+    log.info("stopping: finishing work in flight")
 
 
 @contextlib.asynccontextmanager
@@ -111,30 +121,87 @@ async def run_bot(
     health_port: int | None = None,
     use_simulator: bool = False,
 ) -> None:
-    """Serve the bot until stopped, in HTTP or Socket Mode, against Jira or the simulator."""
+    """Serve the bot until stopped, in HTTP or Socket Mode, against Jira or the simulator.
+
+    SIGTERM is handled from the first moment: during the start (a Slack or database
+    that does not answer yet) it cancels the start; once serving, work in flight gets
+    its bounded grace. Either way the process ends within ``STOP_WITHIN`` seconds: past
+    that, whatever still waits is abandoned, as a crash would (the next start settles
+    it)."""
+    loop = asyncio.get_running_loop()
+    stop, started = asyncio.Event(), asyncio.Event()
+    with stop_signals(stop):
+        serving = asyncio.create_task(
+            _serve(settings, http, host, port, health_port, use_simulator, stop, started)
+        )
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not serving.done():
+            began = loop.time()
+            backstop = loop.call_later(STOP_WITHIN, _abandon, STOP_WITHIN)
+            if not started.is_set():
+                log.info("stopping: cancelling the start")
+                serving.cancel()
+            try:
+                await asyncio.wait({serving})
+            finally:
+                backstop.cancel()
+            log.info("bot_stopped after=%.1fs", loop.time() - began)
+        if not serving.cancelled():
+            serving.result()  # an error that ended serving on its own
+
+
+def _abandon(after: float) -> None:
+    """The stop's last resort: steps that did not end in time are left to the next start."""
+    log.error("stop_forced after=%ss: work still waiting is left to the next start", after)
+    logging.shutdown()
+    os._exit(0)
+
+
+async def _serve(
+    settings: Settings,
+    http: bool,
+    host: str,
+    port: int,
+    health_port: int | None,
+    use_simulator: bool,
+    stop: asyncio.Event,
+    started: asyncio.Event,
+) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if use_simulator:
             settings = await stack.enter_async_context(simulated_jira(settings))
         if http:
-            await serve_http(settings, host, port, health_port)
+            await serve_http(settings, host, port, health_port, stop=stop, started=started)
         else:
-            await serve_socket_mode(settings, host, health_port)
+            await serve_socket_mode(settings, host, health_port, stop=stop, started=started)
 
 
 async def serve_http(
-    settings: Settings, host: str, port: int, health_port: int | None = None
+    settings: Settings,
+    host: str,
+    port: int,
+    health_port: int | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
 ) -> None:
-    """HTTP mode: serve until SIGTERM or Ctrl-C. With ``health_port`` the probes and
-    ``/metrics`` are served there only, away from the public endpoint."""
+    """HTTP mode: serve until ``stop`` is set (without one, SIGTERM or Ctrl-C). With
+    ``health_port`` the probes and ``/metrics`` are served there only, away from the
+    public endpoint. ``started`` is set once it serves."""
     async with running(settings, http_mode=True) as runtime:
-        runner = web.AppRunner(runtime.web_app(probes=health_port is None))
+        # Requests in flight at a stop are acks: a second is plenty.
+        runner = web.AppRunner(
+            runtime.web_app(probes=health_port is None), shutdown_timeout=STEP_SECONDS * 2
+        )
         await runner.setup()
         # A deeper accept queue than aiohttp's 128: a burst of clicks must not overflow it,
         # or the kernel drops connections and clients retry a second later.
         await web.TCPSite(runner, host, port, backlog=1024).start()
         log.info("serving_http host=%s port=%s path=%s", host, port, SLACK_EVENTS_PATH)
         try:
-            await serve_probes_until_stopped(runtime, host, health_port)
+            await serve_probes_until_stopped(runtime, host, health_port, stop, started)
         finally:
             await runner.cleanup()
 
@@ -153,11 +220,19 @@ async def serve_probes(runtime: Runtime, host: str, port: int | None) -> web.App
     return probes
 
 
-async def serve_probes_until_stopped(runtime: Runtime, host: str, port: int | None) -> None:
-    """Serve the probes (on ``port``, if given) until SIGTERM or Ctrl-C."""
+async def serve_probes_until_stopped(
+    runtime: Runtime,
+    host: str,
+    port: int | None,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
+    """Serve the probes (on ``port``, if given) until stopped."""
     probes = await serve_probes(runtime, host, port)
+    if started is not None:
+        started.set()
     try:
-        await until_stopped()
+        await until_stopped(stop)
     finally:
         if probes is not None:
             await probes.cleanup()
@@ -198,7 +273,14 @@ async def close_socket_mode(handler: AsyncSocketModeHandler) -> None:
         await client.aiohttp_client_session.close()
 
 
-async def serve_socket_mode(settings: Settings, host: str, health_port: int | None) -> None:
+async def serve_socket_mode(
+    settings: Settings,
+    host: str,
+    health_port: int | None,
+    *,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
     """Socket Mode: one outbound WebSocket to Slack, no inbound URL needed.
 
     ``health_port``, if given, serves the probes and ``/metrics`` for a supervisor.
@@ -207,6 +289,6 @@ async def serve_socket_mode(settings: Settings, host: str, health_port: int | No
         handler = await connect_socket_mode(runtime)
         log.info("socket_mode_connected")
         try:
-            await serve_probes_until_stopped(runtime, host, health_port)
+            await serve_probes_until_stopped(runtime, host, health_port, stop, started)
         finally:
             await close_socket_mode(handler)

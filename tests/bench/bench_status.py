@@ -301,7 +301,7 @@ async def run(site_count: int, *, fresh: bool) -> bool:
                 if site_count == 1:
                     settings = load_settings(
                         jira_url=str(servers[0].make_url("")).rstrip("/"),
-                        jira_token="t",
+                        jira_token="test-jira-token",
                         **common,
                     )
                 else:

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bot.approvals.model import Status
 from bot.sandbox.exalate_simulator import Simulator
 from handlers.ids import Action, View
+from storage import RequestRepository
 from tests.e2e.conftest import Clock
 from tests.e2e.harness import ALICE, APPROVAL_CHANNEL, BOB, CAROL, MALLORY, Harness
 
@@ -633,15 +634,27 @@ class TestHttpEndpoint:
         reply = await harness.post_form(harness.command_fields("status"), timestamp=old)
         assert reply.status == 401
 
-    async def test_healthz(self, harness: Harness, clock: Clock) -> None:
-        """GET /healthz: database reachable, no Socket Mode in HTTP mode, the last poll."""
+    async def test_healthz_is_the_process_alone(self, harness: Harness) -> None:
+        """GET /healthz: 200 while the process answers, whatever its dependencies do;
+        restarting it would not bring back a database or a Jira."""
         url = harness.url.replace("/slack/events", "/healthz")
+        harness.simulator.fail("connections", 503)
+        await harness.tick()
         async with harness.http.get(url) as response:
             assert response.status == 200
             health = await response.json()
-        assert health == {
-            "ok": True,
+        assert health["ok"] is True
+        assert set(health) == {"ok", "version"}
+
+    async def test_readyz(self, harness: Harness, clock: Clock) -> None:
+        """GET /readyz: the database, no Socket Mode in HTTP mode, the last poll."""
+        url = harness.url.replace("/slack/events", "/readyz")
+        async with harness.http.get(url) as response:
+            readiness = await response.json()
+        assert {k: readiness[k] for k in readiness if k not in ("slack", "ready")} == {
             "database_reachable": True,
+            "database_writable": True,
+            "last_write_error": None,
             "socket_mode_connected": None,
             "last_successful_poll": None,
             "jira": {"reachable": None, "last_answer": None, "last_error": None},
@@ -656,8 +669,8 @@ class TestHttpEndpoint:
     async def test_readiness_tells_the_truth_about_jira_when_idle(
         self, harness: Harness, clock: Clock
     ) -> None:
-        """Nothing pending, Jira down: /healthz stays 200 (the bot is alive) and says
-        Jira is unreachable; /readyz is 503 until a probe gets an answer again."""
+        """Nothing pending, Jira down: /readyz is 503 until a probe gets an answer again,
+        and says Jira is unreachable."""
         base = harness.url.replace("/slack/events", "")
         async with harness.http.get(f"{base}/readyz") as response:
             assert response.status == 503  # Jira not asked yet
@@ -668,18 +681,20 @@ class TestHttpEndpoint:
         harness.simulator.fail("connections", 503)
         clock.advance(timedelta(minutes=1))
         await harness.tick()
-        async with harness.http.get(f"{base}/healthz") as response:
-            assert response.status == 200
-            jira = (await response.json())["jira"]
-        assert (jira["reachable"], jira["last_error"]) == (False, "ExalateServerError")
         async with harness.http.get(f"{base}/readyz") as response:
             assert response.status == 503
-            assert (await response.json())["ready"] is False
+            readiness = await response.json()
+        assert readiness["ready"] is False
+        jira = readiness["jira"]
+        assert (jira["reachable"], jira["last_error"]) == (False, "ExalateServerError")
 
-    async def test_unreachable_database_is_unhealthy(
+    async def test_an_unreachable_database_is_unready_and_metrics_still_answer(
         self, harness: Harness, tmp_path: Path
     ) -> None:
-        """A database that cannot be read turns /healthz into a 503."""
+        """A database that cannot be read: /readyz is 503 and says so, /healthz stays
+        200 (a restart would not help), and /metrics serves every other series with
+        ``exalate_bot_database_up 0``."""
+        await harness.tick()
         await harness.settle()  # no listener may hold a connection of the engine disposed
         await harness.runtime.engine.dispose()
         # A file that is no SQLite database: it opens, and every query fails. (A path
@@ -687,10 +702,21 @@ class TestHttpEndpoint:
         # open finish on its own, after this test's event loop may be closed.)
         garbage = tmp_path / "garbage.db"
         garbage.write_bytes(b"this is not an SQLite database " * 64)
-        harness.runtime.engine = create_async_engine(f"sqlite+aiosqlite:///{garbage}")
-        async with harness.http.get(harness.url.replace("/slack/events", "/healthz")) as r:
+        broken = create_async_engine(f"sqlite+aiosqlite:///{garbage}")
+        harness.runtime.engine = broken
+        harness.runtime.repository = RequestRepository(async_sessionmaker(broken))
+        base = harness.url.replace("/slack/events", "")
+        async with harness.http.get(f"{base}/readyz") as r:
             assert r.status == 503
             assert (await r.json())["database_reachable"] is False
+        async with harness.http.get(f"{base}/healthz") as r:
+            assert r.status == 200
+        async with harness.http.get(f"{base}/metrics") as r:
+            assert r.status == 200
+            text = await r.text()
+        assert "exalate_bot_database_up 0.0" in text
+        assert "exalate_bot_listeners_running" in text
+        assert "exalate_bot_requests{" not in text
 
     async def test_metrics(self, harness: Harness) -> None:
         """GET /metrics: requests by state, approvals, Exalate latency, errors by kind."""

@@ -43,11 +43,11 @@ async def test_slash_command_round_trip(settings: Settings, slack: FakeSlack) ->
                 "response_url": slack.response_url("socket"),
             },
         )
-        health = await runtime.health()
+        readiness = await runtime.readiness()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
         await runtime.close()
-    assert health["socket_mode_connected"] is True
+    assert readiness["socket_mode_connected"] is True
     # Envelopes are counted until acked, so listeners hold their work for a burst's acks.
     assert isinstance(handler, AnswerFirstSocketModeHandler)
     assert "Nothing is pending" in ack["payload"]["text"]
@@ -94,11 +94,13 @@ async def test_serve_socket_mode_with_probes_and_sigterm(
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
             health = await response.json()
+        async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+            readiness = await response.json()
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
             metrics = await response.text()
     os.kill(os.getpid(), signal.SIGTERM)
     await asyncio.wait_for(serving, timeout=10)
-    assert health["socket_mode_connected"] is True
+    assert readiness["socket_mode_connected"] is True
     assert health["ok"] is True
     assert "exalate_bot_approvals_total 0" in metrics
 

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from bot.approvals.model import DEFAULT_SITE, ConnectionRequest, RequestFields, Status
 from storage import (
@@ -338,3 +340,44 @@ class TestLimitsAcrossProcesses:
         finally:
             for engine in engines:
                 await engine.dispose()
+
+
+async def test_a_failed_write_is_remembered_until_one_goes_through(tmp_path: Path) -> None:
+    """A full disk (SQLite's page limit, here): the write fails, ``last_write_error``
+    says so for /readyz, and the next write that succeeds clears it. A rule the
+    database keeps (a name taken) is no failure."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    await upgrade_schema(engine)
+    limit = {"pages": 0}
+
+    def cap(connection: object, _record: object) -> None:
+        if limit["pages"]:
+            connection.execute(f"PRAGMA max_page_count = {limit['pages']}")  # type: ignore[attr-defined]
+
+    event.listen(engine.sync_engine, "connect", cap)
+    repository = RequestRepository(make_sessionmaker(engine))
+    try:
+        await repository.add(FIELDS, "U1", T0)
+        with pytest.raises(NameTaken):
+            await repository.add(FIELDS, "U1", T0)
+        assert repository.last_write_error is None
+        async with engine.connect() as connection:
+            pages = (await connection.exec_driver_sql("PRAGMA page_count")).scalar_one()
+        await engine.dispose()
+        limit["pages"] = int(pages)  # every new connection: the file may not grow
+
+        async def fill() -> None:
+            for number in range(200):
+                big = replace(FIELDS, connection_name=f"n{number}", description="x" * 900)
+                await repository.add(big, "U1", T0)
+
+        with pytest.raises(OperationalError):
+            await fill()
+        assert repository.last_write_error is not None
+        assert "full" in repository.last_write_error
+        await engine.dispose()
+        limit["pages"] = 0
+        await repository.annotate(1, missed_polls=1)
+        assert repository.last_write_error is None
+    finally:
+        await engine.dispose()
