@@ -131,6 +131,7 @@ async def run_bot(
     loop = asyncio.get_running_loop()
     stop, started = asyncio.Event(), asyncio.Event()
     with stop_signals(stop):
+        log.info("bot_starting mode=%s", "http" if http else "socket")
         serving = asyncio.create_task(
             _serve(settings, http, host, port, health_port, use_simulator, stop, started)
         )
