@@ -60,6 +60,11 @@ def load_or_create_key(path: Path) -> bytes:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
-    return key if write_new(path, key) else path.read_bytes().strip()
+    try:
+        return key if write_new(path, key) else path.read_bytes().strip()
+    except OSError as error:
+        raise SettingsError(
+            f"The key file {path} cannot be created ({error.strerror}): make "
+            f"{path.parent} writable by this user, or give EXALATE_SECRET_KEY."
+        ) from None

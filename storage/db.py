@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import StaticPool
 
+from bot.config import SettingsError
 from bot.private_files import sqlite_files, tighten
 from storage.tables import AuditRow
 
@@ -40,16 +41,13 @@ def make_engine(url: str) -> AsyncEngine:
     An SQLite file is created beforehand with mode 0600, and an existing one (and its
     write-ahead log and shared memory) is made private if it was not: it holds
     encrypted invitation codes and who approved what, nobody else's business on a
-    shared host.
+    shared host. Its directory must exist: a typo in the path is refused, not turned
+    into a new, empty database somewhere else.
     """
     path = sqlite_file(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
-            # Only a file that does not exist yet is opened here: closing a descriptor of
-            # a database this process already uses would drop SQLite's locks on it.
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            _create_private(path)
         # SQLite gives its side files the database file's mode, so private files stay so.
         for file in sqlite_files(path):
             tighten(file)
@@ -74,6 +72,32 @@ def make_engine(url: str) -> AsyncEngine:
         raise DatabaseProblem(
             f"DATABASE_URL needs the driver {make_url(url).drivername!r}, which is not "
             f"installed here ({error})."
+        ) from None
+
+
+def require_directory(path: Path) -> None:
+    """SettingsError unless the SQLite file's directory exists: a typo in the path is
+    refused, not turned into a new, empty database (and key) somewhere else."""
+    if not path.parent.is_dir():
+        raise SettingsError(
+            f"DATABASE_URL names {path}, in {path.parent}, which does not exist: create "
+            "that directory (readable by this user only), or correct the path."
+        )
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file, mode 0600; SettingsError says why it cannot be."""
+    require_directory(path)
+    # Only a file that does not exist yet is opened here: closing a descriptor of a
+    # database this process already uses would drop SQLite's locks on it.
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise SettingsError(
+            f"DATABASE_URL names {path}, which cannot be created ({error.strerror}): "
+            f"make {path.parent} writable by this user, or choose another path."
         ) from None
 
 

@@ -46,7 +46,7 @@ from storage import (
     make_sessionmaker,
     prepare_schema,
 )
-from storage.db import sqlite_file
+from storage.db import require_directory, sqlite_file
 from storage.replicas import Identity, Replicas
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ def load_vault(settings: Settings) -> Vault:
             "EXALATE_SECRET_KEY is missing: it is required when DATABASE_URL is not an "
             "SQLite file (there is no place beside the database for a key file)."
         )
+    require_directory(database)  # before a key file is made beside a database mistyped
     return Vault(load_or_create_key(key_file_for(database)))
 
 

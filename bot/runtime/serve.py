@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.config import Settings
+from bot.config import Settings, SettingsError
 from bot.runtime.answer_first import AnswerFirstSocketModeHandler
 from bot.runtime.app import SLACK_EVENTS_PATH, STEP_SECONDS, STOP_WITHIN, Runtime
 from bot.sandbox.exalate_simulator import Simulator, serve
@@ -199,12 +199,25 @@ async def serve_http(
         await runner.setup()
         # A deeper accept queue than aiohttp's 128: a burst of clicks must not overflow it,
         # or the kernel drops connections and clients retry a second later.
-        await web.TCPSite(runner, host, port, backlog=1024).start()
+        await listen(web.TCPSite(runner, host, port, backlog=1024), host, port, "--port")
         log.info("serving_http host=%s port=%s path=%s", host, port, SLACK_EVENTS_PATH)
         try:
             await serve_probes_until_stopped(runtime, host, health_port, stop, started)
         finally:
             await runner.cleanup()
+
+
+async def listen(site: web.TCPSite, host: str, port: int, option: str) -> None:
+    """Start listening; a port in use or not ours to take is a settings error (exit 2:
+    a restart would meet it again), said in one line."""
+    try:
+        await site.start()
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise SettingsError(
+            f"Cannot listen on {host}:{port} ({reason}): another process "
+            f"has that port, or it is not this user's to take; choose another {option}."
+        ) from None
 
 
 async def serve_probes(runtime: Runtime, host: str, port: int | None) -> web.AppRunner | None:
@@ -216,7 +229,7 @@ async def serve_probes(runtime: Runtime, host: str, port: int | None) -> web.App
     runtime.add_probes(application)
     probes = web.AppRunner(application, access_log=None)
     await probes.setup()
-    await web.TCPSite(probes, host, port).start()
+    await listen(web.TCPSite(probes, host, port), host, port, "--health-port")
     log.info("serving_probes host=%s port=%s", host, port)
     return probes
 
