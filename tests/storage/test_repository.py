@@ -283,8 +283,10 @@ class TestSites:
 
 
 def test_database_file_is_private(tmp_path: Path) -> None:
-    """The SQLite file is created with mode 0600."""
+    """The SQLite file is created with mode 0600; its directory is not created (a typo
+    in the path is refused: tests/test_start_refusals.py)."""
     path = tmp_path / "data" / "bot.db"
+    path.parent.mkdir()
     make_engine(f"sqlite+aiosqlite:///{path}")
     assert os.stat(path).st_mode & 0o777 == 0o600
 
