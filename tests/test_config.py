@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.config import SettingsError, load_settings, misspelt_variables
+from bot.config import Settings, SettingsError, load_settings, misspelt_variables
 from bot.exalate import BearerToken
 
 KEY = Fernet.generate_key().decode()
@@ -255,3 +256,15 @@ class TestSettings:
         environment.setenv("EXALATE_APPROVAL_CHANNEL", "C0APPROVE")
         environment.setenv("SLACK_SIGNING_SECRET", "s")
         assert load_settings("http").slack_signing_secret is not None
+
+
+def test_every_setting_is_in_the_example_and_the_readme() -> None:
+    """``.env.example`` and README's table name every variable the bot reads, and
+    nothing it does not."""
+    root = Path(__file__).resolve().parents[1]
+    names = {name.upper() for name in Settings.model_fields}
+    example = (root / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    assert listed == names
+    readme = (root / "README.md").read_text()
+    assert names <= set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", readme, re.MULTILINE))
