@@ -695,25 +695,32 @@ class TestHttpEndpoint:
         200 (a restart would not help), and /metrics serves every other series with
         ``exalate_bot_database_up 0``."""
         await harness.tick()
-        await harness.settle()  # no listener may hold a connection of the engine disposed
-        await harness.runtime.engine.dispose()
         # A file that is no SQLite database: it opens, and every query fails. (A path
         # that cannot be opened would do too, but aiosqlite lets the thread of a failed
         # open finish on its own, after this test's event loop may be closed.)
         garbage = tmp_path / "garbage.db"
         garbage.write_bytes(b"this is not an SQLite database " * 64)
         broken = create_async_engine(f"sqlite+aiosqlite:///{garbage}")
-        harness.runtime.engine = broken
-        harness.runtime.repository = RequestRepository(async_sessionmaker(broken))
+        # Only the probes are pointed at it, and given back their real engine after:
+        # the rest of the runtime keeps its sessions on the real one, which
+        # Runtime.close disposes after them (disposed here, it would be reopened by
+        # them and never closed).
+        runtime = harness.runtime
+        real = (runtime.engine, runtime.repository)
+        runtime.engine, runtime.repository = broken, RequestRepository(async_sessionmaker(broken))
         base = harness.url.replace("/slack/events", "")
-        async with harness.http.get(f"{base}/readyz") as r:
-            assert r.status == 503
-            assert (await r.json())["database_reachable"] is False
-        async with harness.http.get(f"{base}/healthz") as r:
-            assert r.status == 200
-        async with harness.http.get(f"{base}/metrics") as r:
-            assert r.status == 200
-            text = await r.text()
+        try:
+            async with harness.http.get(f"{base}/readyz") as r:
+                assert r.status == 503
+                assert (await r.json())["database_reachable"] is False
+            async with harness.http.get(f"{base}/healthz") as r:
+                assert r.status == 200
+            async with harness.http.get(f"{base}/metrics") as r:
+                assert r.status == 200
+                text = await r.text()
+        finally:
+            runtime.engine, runtime.repository = real
+            await broken.dispose()
         assert "exalate_bot_database_up 0.0" in text
         assert "exalate_bot_listeners_running" in text
         assert "exalate_bot_requests{" not in text
