@@ -10,6 +10,10 @@ any other, without touching a row.
 On SQLite an upgrade is one transaction, so a revision that fails halfway leaves the
 file as it was; foreign keys are checked at its end rather than enforced during it,
 because SQLite rebuilds a table to change its constraints (``_references_unchecked``).
+The ``alembic`` command upgrades the same way (``upgrading``, from ``env.py``).
+
+``state_at`` and ``upgrade_sql`` answer ``exalate-bot migrate --current`` and ``--sql``:
+an operator looks before upgrading, so they change nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import io
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -28,10 +33,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.db import sqlite_file
+from storage.db import describe, explained, make_engine, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +97,11 @@ class SchemaBehind(Exception):
     """The database is not at the revision this version of the bot needs."""
 
 
+class NoOfflineSql(Exception):
+    """Alembic cannot write this upgrade's SQL without reaching the database: on SQLite
+    a revision that changes a constraint copies the table, which needs it read first."""
+
+
 def _config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -118,9 +130,78 @@ async def schema_state(engine: AsyncEngine) -> SchemaState:
         return await connection.run_sync(state_of)
 
 
+async def state_at(url: str) -> SchemaState:
+    """Where the database at ``url`` stands, for a person who asked: changing nothing,
+    not even creating an SQLite file that does not exist yet."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return SchemaState(None, head_revision(), before_migrations=False)
+    engine = make_engine(url)
+    try:
+        async with explained(url):
+            return await schema_state(engine)
+    finally:
+        await engine.dispose()
+
+
+def upgrade_sql(url: str, state: SchemaState) -> str:
+    """The SQL that ``exalate-bot migrate`` would run on the database at ``url``, which
+    stands at ``state``, written for its dialect without reaching it.
+
+    A database made before migrations is first adopted (columns it may lack added, then
+    stamped at the baseline), which depends on what it holds: that step is named, and
+    the SQL starts at the baseline.
+    """
+    lines = [f"-- {describe(url)} is {state.describe()}"]
+    if state.at_head:
+        return "\n".join([*lines, "-- Nothing to run."])
+    start = BASELINE if state.before_migrations else state.current
+    if state.before_migrations:
+        lines.append(f"-- Adopting it adds the columns it may lack and stamps {BASELINE}; then:")
+    output = io.StringIO()
+    config = _config()
+    config.output_buffer = output
+    config.attributes["url"] = url
+    try:
+        command.upgrade(config, f"{start}:head" if start else "head", sql=True)
+    except CommandError as error:
+        if "--sql mode" not in str(error):
+            raise NoOfflineSql(f"Alembic: {error}") from None
+        raise NoOfflineSql(
+            f"The SQL of revision {_last_revision_begun(output.getvalue())} cannot be "
+            f"written for {make_url(url).get_backend_name()} without reading the database "
+            "(it copies a table to change it): upgrade a copy of the database with "
+            f"`{MIGRATE_COMMAND}` instead."
+        ) from None
+    return "\n".join([*lines, output.getvalue().rstrip()])
+
+
+def _last_revision_begun(sql: str) -> str:
+    """The revision whose SQL was being written when Alembic stopped: the last of its
+    "-- Running upgrade 0002 -> 0003" lines."""
+    begun = [line.rsplit(" ", 1)[-1] for line in sql.splitlines() if "Running upgrade" in line]
+    return begun[-1] if begun else "?"
+
+
 async def upgrade_schema(engine: AsyncEngine, target: str = "head") -> SchemaState:
     """Bring the database to the newest revision (or ``target``); returns where it
     stood before."""
+    async with upgrading(engine) as connection:
+        before = await connection.run_sync(_upgrade, target)
+    if not before.at_head:
+        log.info("schema_upgraded from=%s to=%s", before.current or "none", before.head)
+    return before
+
+
+@contextlib.asynccontextmanager
+async def upgrading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection to run revisions on, as the only upgrader, in one transaction that
+    commits when the block ends.
+
+    Shared by the bot's own upgrade and by the ``alembic`` command (``env.py``), so an
+    operator's ``alembic upgrade`` queues behind replicas upgrading at start, and a
+    revision that fails halfway leaves an SQLite file as it was in both.
+    """
     async with _one_upgrader(engine):
         if sqlite_file(str(engine.url)) is not None:
             async with engine.connect() as connection:
@@ -143,10 +224,8 @@ async def upgrade_schema(engine: AsyncEngine, target: str = "head") -> SchemaSta
                 # failed halfway would stay half done. IMMEDIATE waits for any writer
                 # now instead of failing on it halfway.
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            before = await connection.run_sync(_upgrade, target)
-    if not before.at_head:
-        log.info("schema_upgraded from=%s to=%s", before.current or "none", before.head)
-    return before
+            yield connection
+            await connection.run_sync(_references_checked)
 
 
 def _upgrade(connection: Connection, target: str) -> SchemaState:
@@ -156,11 +235,16 @@ def _upgrade(connection: Connection, target: str) -> SchemaState:
         _add_late_baseline_parts(connection)
         command.stamp(config, BASELINE)
     command.upgrade(config, target)
+    return before
+
+
+def _references_checked(connection: Connection) -> None:
+    """On SQLite, refuse to commit rows that refer to nothing: foreign keys were off
+    while the revisions ran (``_references_unchecked``)."""
     if connection.dialect.name == "sqlite" and (
         broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()
     ):
         raise RuntimeError(f"foreign_key_check: {len(broken)} row(s) refer to nothing; undone")
-    return before
 
 
 @contextlib.asynccontextmanager

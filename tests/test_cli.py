@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def _configure(monkeypatch: pytest.MonkeyPatch, *, but: str, **changed: str) -> 
         "SLACK_APP_TOKEN": "xapp-1",
         "SLACK_SIGNING_SECRET": "s",
         "JIRA_URL": "http://127.0.0.1:9",
-        "JIRA_TOKEN": "t",
+        "JIRA_TOKEN": "cli-test-token",
         "EXALATE_APPROVAL_CHANNEL": "C0APPROVE",
         "EXALATE_APPROVERS": "U0ADMIN",
     }
@@ -145,7 +146,7 @@ BOT_SETTINGS = {
     "SLACK_BOT_TOKEN": "xoxb-1",
     "SLACK_APP_TOKEN": "xapp-1",
     "JIRA_URL": "http://127.0.0.1:9",
-    "JIRA_TOKEN": "t",
+    "JIRA_TOKEN": "cli-test-token",
     "EXALATE_APPROVAL_CHANNEL": "C0APPROVE",
     "EXALATE_APPROVERS": "U0ADMIN",
     "EXALATE_SECRET_KEY": Fernet.generate_key().decode(),
@@ -181,11 +182,11 @@ class TestDatabaseCommands:
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("DATABASE_URL", database_url)
         assert await asyncio.to_thread(main, ["run"]) == 2
-        error = capsys.readouterr().err
+        *logged, error = capsys.readouterr().err.splitlines()
         assert error.startswith("exalate-bot: The database is at revision 0001")
         assert "run `exalate-bot migrate`" in error
         assert "--migrate" in error
-        assert len(error.splitlines()) == 1
+        assert [json.loads(line)["event"] for line in logged] == ["bot_starting"]
 
     @pytest.mark.parametrize("command", [["run"], ["migrate"], ["audit", "export"]])
     def test_an_unreachable_database_is_one_line_without_the_password(
@@ -199,10 +200,12 @@ class TestDatabaseCommands:
         monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
         assert main(command) == DATABASE_UNAVAILABLE  # a supervisor restarts it, unlike 2
         captured = capsys.readouterr()
-        assert captured.err == (
+        *logged, said = captured.err.splitlines()
+        assert said == (
             "exalate-bot: Cannot use the database postgresql+asyncpg://bot:***@127.0.0.1:9/bot: "
-            "ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 9)\n"
+            "ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 9)"
         )
+        assert all(json.loads(line)["event"] == "bot_starting" for line in logged)  # run's log
         assert "pw-Secret-9" not in captured.out + captured.err
 
 
@@ -240,3 +243,70 @@ class TestShippedFiles:
         assert "RestartPreventExitStatus=2" in unit.splitlines()
         # The README's timer probes this port.
         assert "--host 127.0.0.1 --health-port 8081" in unit
+
+    def test_the_image_pins_what_the_tests_run_with(self) -> None:
+        """deploy/constraints.txt pins every runtime dependency, CI installs with it, and
+        each pin is the version installed here: what passes the tests is what ships."""
+        from importlib.metadata import version
+
+        from packaging.specifiers import SpecifierSet
+
+        pins = _pins(ROOT / "deploy" / "constraints.txt")
+        closure = _runtime_closure()
+        assert set(pins) == set(closure), "regenerate deploy/constraints.txt (README: Deploy)"
+        for name, wanted in closure.items():
+            assert SpecifierSet(wanted).contains(pins[name]), f"{name}{wanted}"
+        installed = {name: version(name) for name in pins}
+        assert installed == pins, "install with -c deploy/constraints.txt (README: Deploy)"
+        ci = (ROOT / ".ci" / "run").read_text()
+        assert re.search(r"^python -m pip install .*-c deploy/constraints\.txt", ci, re.M)
+
+    def test_the_image_and_its_build_backend_are_exact_versions(self) -> None:
+        import tomllib
+
+        dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+        assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim-[a-z]+$", dockerfile, re.M)
+        build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+        assert all(re.fullmatch(r"[\w-]+==[\d.]+", pin) for pin in build["requires"])
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """``name==version`` lines of a constraints file, by canonical name."""
+    from packaging.utils import canonicalize_name
+
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    pairs = [line.split("==") for line in lines if line]
+    assert all(len(pair) == 2 for pair in pairs), "only name==version lines"
+    return {canonicalize_name(name): version for name, version in pairs}
+
+
+def _runtime_closure() -> dict[str, str]:
+    """Every distribution pyproject's [project] dependencies need here, extras and
+    environment markers evaluated: canonical name -> the versions all its requirers
+    allow, as one specifier."""
+    import tomllib
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    allowed: dict[str, set[str]] = {}
+    extras: dict[str, set[str]] = {}
+    todo = [Requirement(line) for line in declared]
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        allowed.setdefault(name, set()).add(str(requirement.specifier))
+        if name in extras and requirement.extras <= extras[name]:
+            continue  # its own requirements are known already
+        wanted = extras.setdefault(name, set())
+        wanted |= requirement.extras
+        for line in requires(name) or []:
+            needed = Requirement(line)
+            markers = [{"extra": extra} for extra in wanted or {""}]
+            if needed.marker is None or any(needed.marker.evaluate(m) for m in markers):
+                todo.append(needed)
+    return {
+        name: ",".join(sorted(filter(None, specifiers))) for name, specifiers in allowed.items()
+    }

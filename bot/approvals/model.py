@@ -128,6 +128,13 @@ class Problem(StrEnum):
     CARD_NOT_POSTED = "card_not_posted"
     """The approvals channel refused the card; the detail is Slack's reason code. Said
     to the requester only, never stored: the outbox posts the card once it can."""
+    CREATE_REFUSED = "create_refused"
+    """Exalate refused the create call for the bot's credentials or its Jira user's
+    rights (401/403): a Retry fails the same way until an admin fixes the setting the
+    detail names."""
+    CREATE_NOT_TAKEN = "create_not_taken"
+    """Exalate did not take the create call as the bot sends it (400/415), so the
+    approver creates the connection in the console; the detail is Exalate's answer."""
 
 
 class CodeDelivery(StrEnum):

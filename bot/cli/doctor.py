@@ -10,6 +10,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.pool import NullPool
 
-from bot.approvals.model import DEFAULT_SITE
+from bot.approvals.model import DEFAULT_SITE, Problem, Status
 from bot.cli.doctor_routes import route_checks
 from bot.cli.doctor_slack import Check, Slack, approvers_check, channel_check
 from bot.config import Settings
@@ -28,6 +29,7 @@ from bot.site_config import SiteConfig, config_path, loosely_writable
 from bot.vault import key_file_for
 from storage.db import DatabaseProblem, explained, make_engine, sqlite_file
 from storage.schema import SchemaState, schema_state, state_of
+from storage.tables import RequestRow
 
 REQUIRED_SCOPES = ("commands", "chat:write", "im:write", "users:read")
 """Scopes every installation needs; usergroups:read, channels:read and groups:read are
@@ -175,6 +177,8 @@ def file_modes(settings: Settings) -> Check | None:
     database = sqlite_file(settings.database_url)
     if database is None:
         return None
+    if not database.exists():
+        return Check("File modes", None, f"{database} does not exist yet: the bot creates it 0600")
     files = [*sqlite_files(database), key_file_for(database)]
     exposed = [f"{file} ({mode:04o})" for file in files if (mode := loose(file)) is not None]
     if exposed:
@@ -191,7 +195,8 @@ async def _site_checks(
     site: SiteConfig, settings: Settings, session: aiohttp.ClientSession
 ) -> AsyncIterator[Check]:
     """One site's checks, each named with the site when it is not the only, unnamed one:
-    its URL, its credentials, its Jira's version, its Exalate API and its projects."""
+    its URL, its credentials, its Jira's version, its Exalate API and its projects; and,
+    when the bot has met one, Exalate refusing its create call."""
     exalate = ExalateClient(
         session,
         site.jira_url,
@@ -215,6 +220,8 @@ async def _site_checks(
         except ExalateError as error:  # unreachable, timed out, refused: said plainly
             check = Check(name, False, str(error))
         yield replace(check, name=prefix + check.name)
+    if (refused := await _create_refused(site, settings)) is not None:
+        yield replace(refused, name=prefix + refused.name)
 
 
 def jira_transport(site: SiteConfig) -> Check:
@@ -268,8 +275,10 @@ async def _jira_version(exalate: ExalateClient, _site: SiteConfig) -> Check:
 
 
 async def _exalate_api(exalate: ExalateClient, _site: SiteConfig) -> Check:
+    """The connection list: reachable, and whole. A list the bot cannot read whole
+    proves no name free, so approvals there fail with Retry: a warning."""
     try:
-        connections = await exalate.list_connections()
+        listing = await exalate.connection_list()
     except ExalateEndpointMissing:
         return Check(
             "Exalate REST API",
@@ -277,7 +286,75 @@ async def _exalate_api(exalate: ExalateClient, _site: SiteConfig) -> Check:
             "no /rest/issuehub/4.0/connections: is the "
             "Exalate app installed and enabled on this Jira?",
         )
-    return Check("Exalate REST API", True, f"reachable, {len(connections)} connection(s)")
+    if not listing.complete:
+        return Check(
+            "Exalate REST API",
+            None,
+            f"warning: reachable, but the connection list is incomplete: {len(listing.results)}"
+            f" of {listing.total} connection(s), and this node did not serve the rest by page "
+            "(limit with offset or start). The bot cannot prove a name free there, so "
+            "approvals fail with Retry, and `status` shows no console-made connections.",
+        )
+    return Check("Exalate REST API", True, f"reachable, {len(listing.results)} connection(s)")
+
+
+async def _create_refused(site: SiteConfig, settings: Settings) -> Check | None:
+    """✗ while requests of the site stand failed because Exalate refused the bot's
+    create call (401/403): what a running bot met, and a doctor cannot ask Exalate
+    without creating a connection. Read from the database; nothing is said when it has
+    no such request or cannot be read (the Database check says why)."""
+    try:
+        refused = await _refused_creates(settings.database_url, site.name)
+    except (sa.exc.SQLAlchemyError, OSError):
+        return None
+    if not refused:
+        return None
+    request_id, at, detail = refused[0]
+    return Check(
+        "Exalate create",
+        False,
+        f"{len(refused)} request(s) failed because Exalate refused the bot's create call, "
+        f"the last #{request_id} at {at:%Y-%m-%d %H:%M} UTC: {detail} Fix that setting, "
+        "then Retry them on their cards.",
+    )
+
+
+_Refused = tuple[int, datetime, str | None]
+"""A request failed for a refused create: its id, when, and why."""
+
+
+async def _refused_creates(database_url: str, site: str) -> list[_Refused]:
+    """The site's requests failed for a refused create, newest first, read without
+    changing anything: an SQLite file not there yet has none."""
+    query: sa.Select[int, datetime, str | None] = (
+        sa.select(RequestRow.id, RequestRow.updated_at, RequestRow.error_detail)
+        .where(
+            RequestRow.site == site,
+            RequestRow.status == Status.FAILED.value,
+            RequestRow.error == Problem.CREATE_REFUSED.value,
+        )
+        .order_by(RequestRow.updated_at.desc())
+    )
+    path = sqlite_file(database_url)
+    if path is not None:
+        if not path.exists():
+            return []
+        return await asyncio.to_thread(_sqlite_rows, path, query)
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return [(i, at, why) for i, at, why in await connection.execute(query)]
+    finally:
+        await engine.dispose()
+
+
+def _sqlite_rows(path: Path, query: sa.Select[int, datetime, str | None]) -> list[_Refused]:
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return [(i, at, why) for i, at, why in connection.execute(query)]
+    finally:
+        engine.dispose()
 
 
 async def _database(settings: Settings) -> Check:

@@ -7,12 +7,18 @@ exalate-bot run [--http …] --simulated-jira      either, against the built-in 
 exalate-bot run … --migrate                    upgrade a PostgreSQL schema first
 exalate-bot migrate [--copy-from URL]          upgrade the database schema (and copy the
                                                history of another database into it), exit
+exalate-bot migrate --current | --sql          where the schema stands, or the SQL an
+                                               upgrade would run; changes nothing
 exalate-bot demo                               the whole flow here, no Slack or Jira needed
 exalate-bot doctor [--http]                    one line per check, non-zero on any failure
 exalate-bot audit export [--format csv|json] [--since DATE]   print the audit trail
 exalate-bot routes check [--site S] --project KEY   who decides such a request, and where
 exalate-bot simulator [--host H] [--port N] [--token T]   an Exalate-on-Jira simulator
+exalate-bot --version
 ```
+
+Exit codes: 0 done, 1 a failed check or an unexpected error, 2 refused (a restart would
+repeat it), 3 the database did not answer (``EXIT_CODES``).
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
+
+from bot.about import bot_version
 
 # Only the standard library at the top: `exalate-bot --help` must answer at once. Each
 # command imports what it needs when it runs.
@@ -45,13 +53,6 @@ EXIT_CODES = f"""exit codes:
      restarting would only repeat it
   {DATABASE_UNAVAILABLE}  the database did not answer: restarting may find it back
 """
-
-
-def _version() -> str:
-    try:
-        return version("exalate-bot")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"
 
 
 def parse_since(text: str) -> datetime:
@@ -94,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"exalate-bot {_version()}")
+    parser.add_argument("--version", action="version", version=f"exalate-bot {bot_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = _command(
         commands,
@@ -142,12 +143,24 @@ def _parser() -> argparse.ArgumentParser:
         "Upgrade the schema of the database in DATABASE_URL to this version's, then exit. "
         "SQLite is also upgraded at every start; PostgreSQL only here or with run --migrate.",
     )
-    migrate.add_argument(
+    migrate_only = migrate.add_mutually_exclusive_group()
+    migrate_only.add_argument(
         "--copy-from",
         metavar="URL",
         help="then copy every request and audit event of this database (e.g. "
         "sqlite+aiosqlite:///exalate-bot.db, upgraded first) into DATABASE_URL, which "
         "must hold none yet",
+    )
+    migrate_only.add_argument(
+        "--current",
+        action="store_true",
+        help="only print the database's revision and this version's newest; change nothing",
+    )
+    migrate_only.add_argument(
+        "--sql",
+        action="store_true",
+        help="only print the SQL that upgrading the database would run; change nothing "
+        "(on SQLite, a revision that copies a table cannot be written out: exit 2)",
     )
     _command(
         commands,
@@ -240,30 +253,45 @@ async def _serve_simulator(host: str, port: int, token: str | None) -> None:
 async def _doctor(http_mode: bool) -> int:
     """Print one line per check; 1 if any failed."""
     from bot.cli.doctor import run_checks
-    from bot.config import SettingsError, load_settings
+    from bot.config import SettingsError, load_settings, misspelt_variables
+    from bot.site_config import environment
 
-    try:
-        settings = load_settings()
+    try:  # as `run` would read them, in the mode checked
+        settings = load_settings("http" if http_mode else "socket")
     except SettingsError as error:
-        print(f"✗ Settings: {error}")  # noqa: T201
+        print(f"✗ Settings: {error}", flush=True)  # noqa: T201
         return 1
-    print("✓ Settings: valid")  # noqa: T201
+    # Each line as soon as it is known: some checks wait on the network.
+    print("✓ Settings: valid", flush=True)  # noqa: T201
+    for name, meant in misspelt_variables(environment()):
+        print(f"! Settings: {name} is not a setting; did you mean {meant}?", flush=True)  # noqa: T201
     failed = False
     async for check in run_checks(settings, http_mode=http_mode):
-        print(check.line())  # noqa: T201
+        print(check.line(), flush=True)  # noqa: T201
         failed |= check.ok is False
     return 1 if failed else 0
 
 
-async def _migrate(copy_from: str | None) -> str:
+async def _migrate(copy_from: str | None, *, current: bool = False, sql: bool = False) -> str:
     """Upgrade the database in DATABASE_URL, then copy ``copy_from``'s history into it;
-    what was done, one line each."""
+    what was done, one line each. With ``current`` or ``sql``, where it stands or the SQL
+    upgrading it would run: an operator looks before upgrading, so nothing changes."""
     from bot.config import SettingsError, load_database_settings
     from storage import explained, make_engine
     from storage.copy import copy_history
     from storage.db import describe, sqlite_file
+    from storage.schema import state_at, upgrade_sql
 
     url = load_database_settings().database_url
+    if current or sql:
+        state = await state_at(url)
+        if sql:
+            return upgrade_sql(url, state)
+        return (
+            f"Current revision: {state.current or 'none'}\n"
+            f"Newest revision: {state.head}\n"
+            f"{describe(url)} is {state.describe()}."
+        )
     lines = [await _upgrade(url)]
     if copy_from is not None:
         if (path := sqlite_file(copy_from)) is not None and not path.exists():
@@ -305,6 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         return _main(arguments)
+    except BrokenPipeError:  # `exalate-bot doctor | head`: the reader has what it wanted
+        # Python would report the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:
         code = _exit_code(error)
         if code is None:
@@ -342,7 +374,14 @@ def _main(arguments: argparse.Namespace) -> int:
         print(routes.explain(load_settings(), arguments.site, arguments.project))  # noqa: T201
         return 0
     if arguments.command == "migrate":
-        print(asyncio.run(_migrate(arguments.copy_from)))  # noqa: T201
+        from storage.schema import NoOfflineSql
+
+        migrating = _migrate(arguments.copy_from, current=arguments.current, sql=arguments.sql)
+        try:
+            print(asyncio.run(migrating))  # noqa: T201
+        except NoOfflineSql as error:
+            print(f"exalate-bot: {error}", file=sys.stderr)  # noqa: T201
+            return REFUSED
         return 0
     if arguments.command == "demo":
         from bot.cli import demo
@@ -362,13 +401,18 @@ def _main(arguments: argparse.Namespace) -> int:
 
 def _run(arguments: argparse.Namespace) -> int:
     """``run`` (also with no command): the bot until a signal stops it."""
-    from bot.config import load_settings, sites_file_in_use
+    from bot.config import SettingsError, load_settings, sites_file_in_use
     from bot.log import configure_logging
     from bot.runtime.serve import run_bot, simulated_overrides
 
     running_command = arguments.command == "run"
     simulated = running_command and arguments.simulated_jira
     http = running_command and arguments.http
+    if http and arguments.health_port == arguments.port:
+        raise SettingsError(
+            f"--port and --health-port are both {arguments.port}: the probes need a port "
+            "of their own (or leave --health-port out to serve them beside /slack/events)."
+        )
     # Every setting the chosen mode needs is checked here, in one message, before the
     # simulator, a database or a key file exists. The simulator's address is known only
     # once it listens: placeholders until then.

@@ -9,6 +9,7 @@ from bot.exalate.client import ExalateClient
 from bot.exalate.errors import (
     ExalateAuthError,
     ExalateBadRequest,
+    ExalateCallNotTaken,
     ExalateEndpointMissing,
     ExalateError,
     ExalateNameConflict,
@@ -38,6 +39,7 @@ __all__ = [
     "Credentials",
     "ExalateAuthError",
     "ExalateBadRequest",
+    "ExalateCallNotTaken",
     "ExalateClient",
     "ExalateEndpointMissing",
     "ExalateError",

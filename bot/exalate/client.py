@@ -51,6 +51,9 @@ SERVER_INFO_PATH = "/rest/api/2/serverInfo"
 DETAIL_LIMIT = 300
 """The longest server message an error carries: enough to explain, short enough for Slack."""
 MAX_RETRY_AFTER = 10.0  # seconds: a 429 asking for longer fails at once, to be retried later
+MAX_LIST_PAGES = 50
+"""The most pages of the connection list read after the first: a node that keeps
+answering past that is not followed further, and its list stays incomplete."""
 
 _T = TypeVar("_T")
 _PROJECTS: TypeAdapter[list[Project]] = TypeAdapter(list[Project])
@@ -132,13 +135,71 @@ class ExalateClient:
         return self._parse(_PROJECT, data, "GET", _fill(PROJECT_PATH, {"key": key}))
 
     async def list_connections(self) -> list[Connection]:
-        """Every Exalate connection on this Jira, whatever its status."""
+        """Every Exalate connection on this Jira that could be read, whatever its status."""
         return (await self.connection_list()).results
 
     async def connection_list(self) -> ConnectionList:
-        """The whole answer, with ``total``, for callers that must know it is complete."""
-        data = await self._request("GET", CONNECTIONS_PATH, timeout=self._read_timeout)
+        """Every connection, with ``total``, for callers that must know it is complete.
+
+        A first answer whose ``total`` exceeds its ``results`` is one page: the pages
+        after it are asked for (``_further_pages``). What could not be read leaves the
+        list incomplete (``total`` above ``results``), and then a connection missing
+        from it proves nothing.
+        """
+        first = await self._connection_page({})
+        if first.complete or not first.results:
+            return first
+        return await self._further_pages(first)
+
+    async def _connection_page(self, query: Mapping[str, str]) -> ConnectionList:
+        data = await self._request("GET", CONNECTIONS_PATH, query=query, timeout=self._read_timeout)
         return self._parse(_CONNECTIONS, data, "GET", CONNECTIONS_PATH)
+
+    async def _further_pages(self, first: ConnectionList) -> ConnectionList:
+        """``first`` with the connections after it, read page by page while each page
+        follows on from the last (``_page_after``); the list stays incomplete where one
+        does not, and after ``MAX_LIST_PAGES``.
+
+        No public source names the paging parameters of ``/rest/issuehub/4.0/connections``.
+        Exalate's monitoring guide (https://docs.exalate.com/docs/rest-api-monitoring-guide)
+        shows the same ``{limit, total, results}`` envelope on ``syncevents`` with its
+        ``limit`` parameter, and no offset. So a further page is asked for with ``limit``
+        and both usual names of an offset, ``offset`` and ``start``: a server ignores
+        query parameters it does not know, and a node that ignores all three is caught.
+        """
+        total = first.total or 0
+        read = list(first.results)
+        for _ in range(MAX_LIST_PAGES):
+            if len(read) >= total:
+                break
+            fresh = await self._page_after(read, total)
+            if not fresh:
+                break
+            read.extend(fresh)
+        return ConnectionList(results=read, total=total)
+
+    async def _page_after(self, read: list[Connection], total: int) -> list[Connection]:
+        """The connections that follow ``read``, or none when the next page cannot be
+        trusted to follow on.
+
+        The page is asked to begin one entry early, at the last connection read, and
+        must report the same ``total``: a node that ignores the parameters (it answers
+        its first page again), a list that shifted while it was read (a connection came
+        or went), a page with nothing new, or a failed call, yields none.
+        """
+        offset = len(read) - 1
+        query = {"limit": str(total - offset), "offset": str(offset), "start": str(offset)}
+        try:
+            page = await self._connection_page(query)
+        except errors.ExalateError:
+            return []
+        if page.total != total or not _follows(page.results, read[-1]):
+            return []
+        known = {str(connection.id) for connection in read}
+        fresh = page.results[1:]
+        if any(str(connection.id) in known for connection in fresh):
+            return []
+        return fresh
 
     async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
         """Initiate a private, script-mode connection and return its invitation code.
@@ -167,11 +228,12 @@ class ExalateClient:
         route: str,
         params: Mapping[str, str] | None = None,
         *,
+        query: Mapping[str, str] | None = None,
         json: Any = None,
         timeout: float,  # noqa: ASYNC109 - handed to aiohttp's per-call ClientTimeout
     ) -> Any:
-        """Send a call to ``route`` with its ``{name}`` parts filled from ``params``;
-        reads that meet a passing trouble are tried again.
+        """Send a call to ``route`` with its ``{name}`` parts filled from ``params`` and
+        ``query`` as its query string; reads that meet a passing trouble are tried again.
 
         The path is built here, so ``observe`` can only ever see the template. Only GETs
         are repeated: they change nothing. Each retry waits ``backoff`` times 2ⁿ seconds
@@ -183,7 +245,7 @@ class ExalateClient:
         for attempt in range(attempts):
             started = time.monotonic()
             try:
-                return await self._send(method, path, json=json, timeout=timeout)
+                return await self._send(method, path, query=query, json=json, timeout=timeout)
             except errors.ExalateUnavailable as error:
                 delay = self._backoff * 2**attempt * (1 + random.random() / 2)  # noqa: S311
                 if isinstance(error, errors.ExalateRateLimited) and error.retry_after is not None:
@@ -201,6 +263,7 @@ class ExalateClient:
         method: str,
         path: str,
         *,
+        query: Mapping[str, str] | None = None,
         json: Any = None,
         timeout: float,  # noqa: ASYNC109 - handed to aiohttp's per-call ClientTimeout
     ) -> Any:
@@ -214,6 +277,7 @@ class ExalateClient:
             async with self._session.request(
                 method,
                 self._base_url + path,
+                params=query or None,
                 json=json,
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
@@ -291,10 +355,17 @@ class ExalateClient:
         cls, template = _classify(status, method, path)
         target = f" to {self._scrub(location)[:DETAIL_LIMIT]}" if location else ""
         hint = _BASIC_HINT if isinstance(self._credentials, BasicAuth) else _TOKEN_HINT
-        text = template.format(where=where, service=service, target=target, **hint).replace(
-            "{variable}", self._credentials_from
+        text = (
+            template.format(where=where, service=service, target=target, **hint)
+            .replace("{variable}", self._credentials_from)
+            .replace("{user}", self._username)
         )
         return cls(text + said, status=status, detail=detail)
+
+    @property
+    def _username(self) -> str:
+        """The basic-auth user, named in a refusal; a token's owner is not known here."""
+        return self._credentials.username if isinstance(self._credentials, BasicAuth) else ""
 
     def _detail(self, body: bytes) -> str | None:
         """The server's own error message from an error body, trimmed and scrubbed.
@@ -336,16 +407,19 @@ class ExalateClient:
 _TOKEN_HINT = {
     "credential": "token",
     "check": "Check that {variable} is a valid, unexpired personal access token.",
+    "who": "the Jira user whose personal access token is in {variable}",
     "captcha": "",
 }
 _BASIC_HINT = {
     "credential": "username and password",
-    "check": "Check the username, and the password in {variable}.",
+    "check": "Check the username {user} (the site's username), and the password in {variable}.",
+    "who": "the Jira user {user} (the site's username)",
     # Jira answers basic auth with 403 once failed logins made it demand a CAPTCHA.
     "captcha": " After failed logins Jira may demand a CAPTCHA: log in once in a browser"
     " as that user.",
 }
-"""The words of the 401 and 403 messages that depend on how the bot authenticates."""
+"""The words of the 401 and 403 messages that depend on how the bot authenticates: each
+names the setting to fix, the token's variable or the basic-auth user."""
 
 _BY_STATUS: dict[int, tuple[type[errors.ExalateError], str]] = {
     401: (
@@ -354,14 +428,17 @@ _BY_STATUS: dict[int, tuple[type[errors.ExalateError], str]] = {
     ),
     403: (
         errors.ExalateAuthError,
-        "Jira refused this call for the bot's Jira user ({where}). That user must be a Jira"
-        " administrator who may use Exalate.{captcha}",
+        "Jira refused this call for {who} ({where}). That user must be a Jira administrator"
+        " who may use Exalate.{captcha}",
     ),
     409: (
         errors.ExalateNameConflict,
         "Exalate already has a connection with this name ({where}). Choose another name.",
     ),
 }
+_CREATE_NOT_TAKEN = (
+    "Exalate did not take the connection-creation call as the bot sent it ({where})."
+)
 _NO_CREATE_ENDPOINT = (
     "This Exalate version exposes no connection-creation endpoint ({where}). Create the"
     " connection in the Exalate console instead."
@@ -387,6 +464,8 @@ def _classify(status: int, method: str, path: str) -> tuple[type[errors.ExalateE
     """The error class and message template for a non-2xx status other than 429."""
     if status in _BY_STATUS:
         return _BY_STATUS[status]
+    if status in (400, 415) and method == "POST" and path == CONNECTIONS_PATH:
+        return errors.ExalateCallNotTaken, _CREATE_NOT_TAKEN
     if status in (404, 405):
         if method == "POST" and path == CONNECTIONS_PATH:
             return errors.ExalateEndpointMissing, _NO_CREATE_ENDPOINT
@@ -398,6 +477,11 @@ def _classify(status: int, method: str, path: str) -> tuple[type[errors.ExalateE
     if 400 <= status < 500:
         return errors.ExalateBadRequest, _INVALID
     return errors.ExalateServerError, _SERVER_FAILED
+
+
+def _follows(page: list[Connection], last: Connection) -> bool:
+    """Whether ``page`` begins with ``last``, the connection read before it."""
+    return bool(page) and str(page[0].id) == str(last.id)
 
 
 def _fill(route: str, params: Mapping[str, str]) -> str:

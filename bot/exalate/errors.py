@@ -13,6 +13,7 @@ The tree answers the two questions every caller asks: *may a retry help?* (catch
     └── ExalateRejected               the request was refused; retrying the same will not help
         ├── ExalateAuthError          401/403
         ├── ExalateBadRequest         400 (and other unexpected 4xx, or a redirect)
+        │   └── ExalateCallNotTaken   400/415 to the create call
         ├── ExalateNameConflict       409
         └── ExalateEndpointMissing    404/405: this Exalate version exposes no such endpoint
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "ExalateAuthError",
     "ExalateBadRequest",
+    "ExalateCallNotTaken",
     "ExalateEndpointMissing",
     "ExalateError",
     "ExalateNameConflict",
@@ -103,6 +105,13 @@ class ExalateAuthError(ExalateRejected):
 
 class ExalateBadRequest(ExalateRejected):
     """The request was invalid (400 or another unexpected 4xx), e.g. an unknown project."""
+
+
+class ExalateCallNotTaken(ExalateBadRequest):
+    """The create call was answered 400 or 415: the node does not take it as the bot
+    sends it (another Exalate version or API), or found fault with what it carries (a
+    project gone since the request was checked). Only the caller, who checked the
+    request, can tell which; either way nothing was created."""
 
 
 class ExalateNameConflict(ExalateRejected):

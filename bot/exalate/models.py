@@ -95,7 +95,8 @@ class ConnectionList(_Wire):
     """The body of ``GET /rest/issuehub/4.0/connections``.
 
     ``total`` says how many exist; when it exceeds ``results``, the answer is one page
-    and a connection missing from it proves nothing.
+    (or the pages the client could read in turn) and a connection missing from it proves
+    nothing.
     """
 
     results: list[Connection]

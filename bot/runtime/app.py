@@ -359,9 +359,10 @@ class Runtime:
     async def readiness(self) -> dict[str, object]:
         """Whether this replica can do its work now, and what stands in the way: its
         database (read, and the last write went through), its Slack connection and
-        token and the cards' channel, and each site's Jira (with Exalate) when last
-        asked. A supervisor sends no work to a replica that cannot do it. A retired site
-        is reported, never waited for: its node may be switched off for good."""
+        token and the cards' channel, each site's Jira (with Exalate) when last asked,
+        and whether it refused the last create call for the credentials. A supervisor
+        sends no work to a replica that cannot do it. A retired site is reported, never
+        waited for: its node may be switched off for good."""
         database = await self._database_readable()
         writable = self.repository.last_write_error is None
         socket: bool | None = None
@@ -375,8 +376,12 @@ class Runtime:
             parked = await self.repository.outbox.parked()
         except Exception:  # the database: ``database_reachable`` says so already
             parked = {}
-        reachable = all(site.health.reachable is True for site in self.services.sites.open())
-        ready = database and writable and socket is not False and reachable and slack.ready
+        open_sites = self.services.sites.open()
+        reachable = all(site.health.reachable is True for site in open_sites)
+        creating = all(site.create_refused is None for site in open_sites)
+        ready = (
+            database and writable and socket is not False and reachable and creating
+        ) and slack.ready
         return {
             "ready": ready,
             "database_reachable": database,
@@ -385,7 +390,7 @@ class Runtime:
             "socket_mode_connected": socket,
             "last_successful_poll": last.isoformat() if last else None,
             "jira": _all_of(site.health for site in sites).as_json(),
-            "sites": {site.name: site.health.as_json() for site in sites},
+            "sites": {site.name: site.health_json() for site in sites},
             "slack": slack.as_json() | {"parked": parked},
         }
 

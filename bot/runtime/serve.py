@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import signal
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -33,6 +34,9 @@ SOCKET_CLOSE_SECONDS = 1.0  # Slack answers a close frame at once, or not at all
 def stop_signals(stop: asyncio.Event) -> Iterator[None]:
     """SIGTERM and SIGINT set ``stop`` while the block runs. Without this SIGTERM would
     kill the process mid-approval, and as PID 1 (a container) it would be ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: whoever runs this thread stops it
+        return
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

@@ -6,10 +6,12 @@ person, or a black-box tester, can run the whole bot without a Jira. Nothing hap
 import time and nothing is shared between instances.
 
 Steer it from Python (``fail``, ``accept``, ``set_status``, ``delete``,
-``set_project_count``, the ``*_latency`` attributes) or over HTTP, with JSON bodies::
+``set_project_count``, ``set_paging``, the ``*_latency`` attributes) or over HTTP, with
+JSON bodies::
 
     POST   /_simulator/faults         {"route", "status", "times"?, "message"?, "retry_after"?}
     POST   /_simulator/latency        {"create"?: seconds, "read"?: seconds}
+    POST   /_simulator/paging         {"page_size": n|null, "parameter"?: "offset"|"start"|null}
     POST   /_simulator/connections/{name}/accept
     POST   /_simulator/connections/{name}/status     {"status"}
     DELETE /_simulator/connections/{name}
@@ -21,7 +23,16 @@ with the route's usual error body. ``Simulator()`` accepts any non-empty Bearer 
 any well-formed Basic pair (``user:password``, both non-empty); ``Simulator(token="t")``
 only ``Bearer t``; ``Simulator(basic=("user", "password"))`` only ``Basic`` with
 base64(``user:password``), UTF-8. A simulator set for one scheme refuses the other, so a
-test can prove which one the client sent.
+test can prove which one the client sent. A create whose body is not declared JSON is
+refused with 415 before it is read, as a JAX-RS resource refuses it.
+
+The connection list answers ``{"total", "results"}``. With a page size set, a longer list
+answers its first page, ``total`` above ``results``; a node that pages then serves the
+page asked for with ``limit`` and an offset (``offset`` or ``start``, as set, an entry
+count from 0; ``limit=0`` counts only, as Exalate's ``syncevents`` does), and a node that
+does not (``parameter=None``) ignores them and always answers its first page. No public
+source names the parameters a real node takes: both kinds are here so the bot is tried
+against each.
 
 The ``/_simulator`` routes need no credentials: they are the test's controls, not
 Jira's API. Latency is a real ``asyncio.sleep`` in the handler, taken after the answer is
@@ -36,7 +47,7 @@ import base64
 import json
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -55,6 +66,7 @@ Route = Literal["create", "connections", "projects", "project", "myself", "serve
 ROUTES: frozenset[str] = frozenset(get_args(Route))
 _EXALATE_ROUTES: frozenset[Route] = frozenset({"create", "connections"})
 FIRST_CONNECTION_ID = 154
+PAGE_PARAMETERS: frozenset[str | None] = frozenset({"offset", "start", None})
 
 DEFAULT_PROJECTS: tuple[tuple[str, str], ...] = (
     ("SUP", "Support"),
@@ -82,6 +94,8 @@ class RecordedRequest:
     method: str
     path: str
     headers: CIMultiDictProxy[str]
+    query: str = ""
+    """The query string, as sent."""
 
 
 @dataclass(slots=True)
@@ -101,8 +115,8 @@ class Simulator:
 
     What tests read back: ``create_calls`` (every create body received with valid
     credentials, in order, faulted ones included), ``connections`` (id -> ``{"id",
-    "name", "status", "invitationCode"}``) and ``requests`` (method, path and headers of
-    every API call).
+    "name", "status", "invitationCode"}``) and ``requests`` (method, path, headers and
+    query string of every API call).
     """
 
     def __init__(
@@ -120,6 +134,10 @@ class Simulator:
         )
         self.create_latency: float = 0.0
         self.read_latency: float = 0.0
+        self.page_size: int | None = None
+        """The most connections one answer lists; None: the whole list."""
+        self.page_parameter: str | None = "offset"
+        """The offset parameter it takes with ``limit``; None: it ignores paging."""
         self.create_calls: list[dict[str, Any]] = []
         self.requests: list[RecordedRequest] = []
         self.connections: dict[int, dict[str, Any]] = {}
@@ -137,6 +155,15 @@ class Simulator:
         if n < 0:
             raise ValueError("project count must not be negative")
         self.projects = [(f"P{i:04d}", f"Project {i:04d}") for i in range(1, n + 1)]
+
+    def set_paging(self, page_size: int | None, parameter: str | None = "offset") -> None:
+        """List at most ``page_size`` connections an answer, serving further pages with
+        ``limit`` and ``parameter`` (``offset`` or ``start``), or with None never."""
+        if page_size is not None and page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if parameter not in PAGE_PARAMETERS:
+            raise ValueError(f"parameter must be one of {sorted(map(str, PAGE_PARAMETERS))}")
+        self.page_size, self.page_parameter = page_size, parameter
 
     def fail(
         self,
@@ -238,7 +265,9 @@ class Simulator:
     async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/_simulator/"):
             headers = CIMultiDictProxy(CIMultiDict(request.headers))
-            self.requests.append(RecordedRequest(request.method, request.path, headers))
+            self.requests.append(
+                RecordedRequest(request.method, request.path, headers, request.query_string)
+            )
         return await handler(request)
 
     def _unauthorised(self, request: web.Request, route: Route) -> web.Response | None:
@@ -276,9 +305,11 @@ class Simulator:
     async def _list_connections(self, request: web.Request) -> web.Response:
         if (refused := self._unauthorised(request, "connections")) is not None:
             return refused
-        return await self._answer("connections", self._connection_list)
+        return await self._answer("connections", lambda: self._connection_list(request.query))
 
-    def _connection_list(self) -> web.Response:
+    def _connection_list(self, query: Mapping[str, str]) -> web.Response:
+        """One page of the list, ``total`` counting them all; 400 for a paging
+        parameter it takes whose value is not a count."""
         results = [
             {
                 "id": c["id"],
@@ -288,11 +319,24 @@ class Simulator:
             }
             for c in sorted(self.connections.values(), key=lambda c: c["id"])
         ]
-        return web.json_response({"total": len(results), "results": results})
+        if self.page_parameter is None:
+            query = {}  # a node that does not page: every answer is its first page
+        try:
+            limit = _count(query, "limit")
+            offset = _count(query, self.page_parameter or "offset") or 0
+        except ValueError as error:
+            return _error("connections", 400, str(error))
+        size = min(n for n in (limit, self.page_size, len(results)) if n is not None)
+        body: dict[str, Any] = {"total": len(results), "results": results[offset:][:size]}
+        if limit is not None:
+            body["limit"] = limit
+        return web.json_response(body)
 
     async def _create_connection(self, request: web.Request) -> web.Response:
         if (refused := self._unauthorised(request, "create")) is not None:
             return refused
+        if request.content_type != "application/json":
+            return _error("create", 415, f"Unsupported media type '{request.content_type}'.")
         text = await request.text()
         try:
             body: Any = json.loads(text)
@@ -427,6 +471,16 @@ def _error(
         else {"errorMessages": [message], "errors": {}}
     )
     return web.json_response(body, status=status, headers=headers)
+
+
+def _count(query: Mapping[str, str], name: str) -> int | None:
+    """The query parameter ``name`` as a count of entries, None when absent."""
+    value = query.get(name)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"'{name}' must be a whole number of entries, not '{value}'.")
+    return int(value)
 
 
 def _invitation_code(body: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
 """The simulator's own HTTP knobs, ``/_simulator/…``: what a test or a person steers it
-with from outside the process (faults, latency, the partner accepting, projects)."""
+with from outside the process (faults, latency, paging, the partner accepting, projects)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,19 @@ def knob_routes(simulator: Simulator) -> list[web.RouteDef]:
             {"create": simulator.create_latency, "read": simulator.read_latency}
         )
 
+    async def paging(request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        page_size, parameter = body.get("page_size"), body.get("parameter", "offset")
+        if page_size is not None and (not _is_int(page_size) or page_size < 1):
+            raise _bad_knob("page_size must be a positive integer, or null for no pages")
+        try:
+            simulator.set_paging(page_size, parameter)
+        except (TypeError, ValueError) as error:  # an unknown parameter name
+            raise _bad_knob(str(error)) from None
+        return web.json_response(
+            {"page_size": simulator.page_size, "parameter": simulator.page_parameter}
+        )
+
     async def accept(request: web.Request) -> web.Response:
         return on_connection(request, simulator.accept)
 
@@ -94,6 +107,7 @@ def knob_routes(simulator: Simulator) -> list[web.RouteDef]:
     return [
         web.post("/_simulator/faults", fault),
         web.post("/_simulator/latency", latency),
+        web.post("/_simulator/paging", paging),
         web.post("/_simulator/connections/{name}/accept", accept),
         web.post("/_simulator/connections/{name}/status", status),
         web.delete("/_simulator/connections/{name}", delete),

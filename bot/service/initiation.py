@@ -1,5 +1,11 @@
 """Creating a request's connection in Exalate: one attempt, checked against a complete
 connection list first, its outcome recorded so a retry or a restart knows where it stands.
+
+How Exalate refuses the create call decides what comes next: 404/405 (no creation API)
+and 400/415 (a node that does not take the call as the bot sends it) hand the request
+to an approver in the console at once; 401/403 (the site's credentials or its Jira
+user's rights) fail it, naming the setting to fix, and mark the site's health, since a
+Retry cannot help before an admin acts.
 """
 
 from __future__ import annotations
@@ -20,9 +26,13 @@ from bot.approvals.model import (
     same_name,
 )
 from bot.exalate import (
+    BasicAuth,
     Connection,
     ConnectionSpec,
     CreatedConnection,
+    ExalateAuthError,
+    ExalateBadRequest,
+    ExalateCallNotTaken,
     ExalateEndpointMissing,
     ExalateError,
     ExalateNameConflict,
@@ -32,7 +42,7 @@ from bot.exalate import (
 from bot.log import remember_secret
 from bot.metrics import Metrics
 from bot.ports import Notifier, RequestStore
-from bot.service.site import Site, Sites
+from bot.service.site import CreateRefusal, Site, Sites
 from bot.service.states import States
 from bot.vault import Vault
 
@@ -110,8 +120,13 @@ class Initiation:
             return await self._assist(request)  # this Exalate has no creation API
         except ExalateNameConflict:
             return await self.fail_taken(request)  # created by someone else since the check
+        except ExalateCallNotTaken as error:
+            return await self._not_taken(site, request, error)
+        except ExalateAuthError as error:
+            return await self._refused(site, request, error)
         except ExalateError as error:
             return await self._fail(request, error, _outcome_of(error))
+        site.create_refused = None  # whatever was refused before is fixed
         site.connections.invalidate()
         code = created.invitation_code.get_secret_value()
         remember_secret(code)
@@ -168,11 +183,59 @@ class Initiation:
             tell=DELIVERY,
         )
 
+    async def _not_taken(
+        self, site: Site, request: ConnectionRequest, error: ExalateCallNotTaken
+    ) -> ConnectionRequest:
+        """400/415 to a create the bot checked. A name taken or a project gone since
+        then is said as such; otherwise this node does not take the call as the bot
+        sends it, so the approver creates the connection in the console now, and the
+        card and the log say how to send the site's requests there from the start."""
+        if await self.connection_named_quietly(request) is not None:
+            return await self.fail_taken(request)  # created by someone else meanwhile
+        key = request.fields.project_key
+        if await _project_gone(site, key):
+            gone = ExalateBadRequest(
+                f"The incoming project {key} is gone from Jira, or the bot's Jira user can no "
+                f"longer see it. {error}",
+                status=error.status,
+                detail=error.detail,
+            )
+            return await self._fail(request, gone, CreateOutcome.REFUSED)
+        log.warning(
+            "create_not_taken id=%s site=%s status=%s; the approver creates it in the "
+            'console. To do so for every request: initiation = "assisted" in [sites.%s] of '
+            "exalate-bot.toml, or EXALATE_INITIATION=assisted without that file",
+            request.id,
+            site.name,
+            error.status,
+            site.name,
+        )
+        self._metrics.count_error(type(error).__name__, site=site.name)
+        return await self._assist(request, Problem.CREATE_NOT_TAKEN, str(error))
+
+    async def _refused(
+        self, site: Site, request: ConnectionRequest, error: ExalateAuthError
+    ) -> ConnectionRequest:
+        """401/403 to the create call: the site's credentials, or its Jira user's
+        rights. The request fails (Retry works once an admin has fixed the setting the
+        error names), and the site's health keeps the refusal for the probes."""
+        credentials = _credentials_setting(site)
+        site.create_refused = CreateRefusal(error.status, self._states.now(), credentials)
+        log.error(
+            "create_refused id=%s site=%s status=%s; fix %s",
+            request.id,
+            site.name,
+            error.status,
+            credentials,
+        )
+        return await self._fail(request, error, CreateOutcome.REFUSED, Problem.CREATE_REFUSED)
+
     async def _fail(
         self,
         request: ConnectionRequest,
         error: ExalateError,
         outcome: CreateOutcome | None = None,
+        problem: Problem = Problem.EXALATE,
     ) -> ConnectionRequest:
         """Fail the attempt with Exalate's reason; ``outcome`` when create was called."""
         recorded = {"last_attempt": outcome.value} if outcome is not None else {}
@@ -180,7 +243,7 @@ class Initiation:
             request,
             Status.FAILED,
             EXALATE_ACTOR,
-            error=Problem.EXALATE,
+            error=problem,
             error_detail=str(error),
             tell=EVERYONE,
             **recorded,
@@ -221,15 +284,20 @@ class Initiation:
         log.info("connection_adopted id=%s exalate_id=%s", invited.id, existing.id)
         return invited
 
-    async def _assist(self, request: ConnectionRequest) -> ConnectionRequest:
+    async def _assist(
+        self, request: ConnectionRequest, problem: Problem | None = None, detail: str | None = None
+    ) -> ConnectionRequest:
         """Hand the creation to the approver: the exact values for the console's wizard,
-        and the Paste invitation code button that brings the code back to the requester."""
+        and the Paste invitation code button that brings the code back to the requester.
+        ``problem`` says why, when Exalate was asked first and did not take the call."""
         assisted = await self._states.move(
             request,
             Status.ASSISTED,
             BOT_ACTOR,
             note="assisted initiation",
             tell=[CARD, Message(Say.GUIDE_APPROVER)],
+            error=problem,
+            error_detail=detail,
         )
         log.info("initiation_assisted id=%s", assisted.id)
         return assisted
@@ -267,6 +335,24 @@ def _spec(fields: RequestFields) -> ConnectionSpec:
         description=fields.description,
         incoming_project_key=fields.project_key,
     )
+
+
+async def _project_gone(site: Site, key: str) -> bool:
+    """Whether Jira says the project no longer exists (for the bot's user); not when
+    it cannot say now."""
+    try:
+        return await site.exalate.get_project(key) is None
+    except ExalateError:
+        return False
+
+
+def _credentials_setting(site: Site) -> str:
+    """The site's credentials as the setting to fix, never the secret: the variable
+    holding its token, or its basic-auth user and the variable holding the password."""
+    credentials, variable = site.config.credentials, site.config.credentials_from
+    if isinstance(credentials, BasicAuth):
+        return f"the Jira user {credentials.username} (its password is in {variable})"
+    return f"the personal access token in {variable}"
 
 
 def _outcome_of(error: ExalateError) -> CreateOutcome:

@@ -36,6 +36,21 @@ class SiteRetired(NotAllowed):
         )
 
 
+@dataclass(frozen=True)
+class CreateRefusal:
+    """Exalate refused the site's last create call for the bot's credentials or its Jira
+    user's rights (401/403). Polls cannot see it (the list reads fine while every create
+    is refused), so it is kept until a create succeeds."""
+
+    status: int | None
+    at: datetime
+    credentials: str
+    """The setting to fix, in words: the token's variable, or the basic-auth user."""
+
+    def as_json(self) -> dict[str, object]:
+        return {"status": self.status, "at": self.at.isoformat(), "credentials": self.credentials}
+
+
 @dataclass
 class SiteHealth:
     """What the last poll or probe learnt of the site's Jira: for ``/readyz``."""
@@ -100,6 +115,16 @@ class Site:
     health: SiteHealth = field(default_factory=SiteHealth)
     backoff: Backoff = field(default_factory=Backoff)
     seen: SeenInExalate = field(default_factory=SeenInExalate)
+    create_refused: CreateRefusal | None = None
+    """The last create call's refusal for the credentials, until a create succeeds: polls
+    cannot see it (the list reads fine while every create is refused)."""
+
+    def health_json(self) -> dict[str, object]:
+        """The site as ``/readyz`` shows it; ``create_refused`` only while there is one."""
+        shown = self.health.as_json()
+        if self.create_refused is not None:
+            shown["create_refused"] = self.create_refused.as_json()
+        return shown
 
     @classmethod
     def of(cls, config: SiteConfig, exalate: ExalatePort, *, list_ttl: float) -> Site:

@@ -141,6 +141,10 @@ EXALATE_SAYS_HEADLINE = (  # invited, and Exalate reports a status other than PE
     "as {exalate_status}."
 )
 EXALATE_SAYS_STATE = "Exalate says {exalate_status}"
+CONSOLE_AFTER_REFUSAL_HEADLINE = (  # assisted, because Exalate did not take the create call
+    ":wrench: Approved by {by}. {error} {by} has the values. Paste its invitation code "
+    "here once it exists: it goes to the requester privately."
+)
 
 # What each kind of problem means; ``{detail}`` is what Exalate or Slack said of it.
 PROBLEMS: Mapping[Problem, str] = {
@@ -168,7 +172,20 @@ PROBLEMS: Mapping[Problem, str] = {
         "The requester {requester} has left the workspace (deactivated): nothing goes to "
         "them. An approver can hand the request over to someone else."
     ),
+    Problem.CREATE_REFUSED: (
+        "Exalate refused to let the bot create connections, because of the bot's "
+        "credentials or its Jira user's rights: {detail} Retry fails the same way until an "
+        "Exalate admin fixes that setting; after that, Retry creates the connection."
+    ),
+    Problem.CREATE_NOT_TAKEN: (
+        "Exalate did not take the bot's create call, so the connection is created by hand "
+        "in the Exalate console instead. {detail} To send every request of this site "
+        'there from the start, set `initiation = "assisted"` under `[sites.{site}]` in '
+        "exalate-bot.toml, or `EXALATE_INITIATION=assisted` where the bot has no such file."
+    ),
 }
+_FOR_APPROVERS = frozenset({Problem.EXALATE, Problem.CREATE_REFUSED, Problem.CREATE_NOT_TAKEN})
+"""Problems whose detail is Exalate's own words, and the bot's settings: the card only."""
 # Exalate's own words are for the approvers (they may name internal addresses and the
 # bot's Jira account); the requester learns where to read them.
 EXALATE_PROBLEM_FOR_REQUESTER = (
@@ -182,18 +199,21 @@ def problem(request: ConnectionRequest, *, for_requester: bool = False) -> str:
     kind = request.problem
     if kind is None:
         return escape(request.error or "unknown error")
-    if kind is Problem.EXALATE and for_requester:
+    if kind in _FOR_APPROVERS and for_requester:
         return EXALATE_PROBLEM_FOR_REQUESTER
     return PROBLEMS[kind].format(
         detail=escape(request.error_detail or "no detail"),
         plain_name=escape(request.fields.connection_name),
         requester=mention(request.requester),
+        site=escape(request.fields.site),
     )
 
 
 def headline(request: ConnectionRequest) -> str:
     """One line saying where the request stands: the card's, and its thread's."""
     template = WORDS[request.status].headline
+    if request.status is Status.ASSISTED and request.problem is Problem.CREATE_NOT_TAKEN:
+        template = CONSOLE_AFTER_REFUSAL_HEADLINE
     if request.status is Status.INVITED:
         if request.code_delivery in (CodeDelivery.NEVER_RECEIVED, CodeDelivery.UNDELIVERED):
             template = CODE_TROUBLE_HEADLINE

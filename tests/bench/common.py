@@ -406,3 +406,19 @@ async def burst(
     async with aiohttp.ClientSession(connector=connector) as session:
         sent = (timed_post(session, url, b, refused_is_late=refused_is_late) for b in bodies)
         return list(await asyncio.gather(*sent))
+
+
+async def answers(sent: Sequence[tuple[str, tuple[bytes, str]]]) -> list[tuple[int, str]]:
+    """Send every ``(url, body)`` at once, freshly signed; each answer's HTTP status and
+    text, in order. For a benchmark that must tell a form accepted from a form answered
+    with errors, which ``burst`` (it only times the ack) cannot."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def answer(url: str, body: tuple[bytes, str]) -> tuple[int, str]:
+            data, content_type = body
+            headers = signed_headers(data, secret=SECRET, content_type=content_type)
+            async with session.post(url, data=data, headers=headers) as response:
+                return response.status, await response.text()
+
+        return list(await asyncio.gather(*(answer(url, body) for url, body in sent)))

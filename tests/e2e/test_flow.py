@@ -253,7 +253,7 @@ class TestSubmission:
 
     @pytest.mark.parametrize(
         ("status", "adopted"),
-        [(400, False), (403, False), (500, True), (502, True)],
+        [(422, False), (403, False), (500, True), (502, True)],
     )
     async def test_only_an_uncertain_outcome_lets_a_retry_adopt(
         self, harness: Harness, status: int, adopted: bool

@@ -11,12 +11,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.exalate import (
+    BasicAuth,
     BearerToken,
     ConnectionSpec,
     CreatedConnection,
     Credentials,
     ExalateAuthError,
     ExalateBadRequest,
+    ExalateCallNotTaken,
     ExalateClient,
     ExalateEndpointMissing,
     ExalateError,
@@ -655,3 +657,173 @@ class TestMetricLabels:
             "GET /rest/api/2/myself",
             "GET /rest/api/2/serverInfo",
         ]
+
+
+def _console_made(sim: Simulator, count: int) -> list[str]:
+    """``count`` connections made in the console, ``c1`` … in id order; their names."""
+    names = [f"c{n}" for n in range(1, count + 1)]
+    for name in names:
+        sim.create_in_console(name)
+    return names
+
+
+def _list_queries(sim: Simulator) -> list[str]:
+    return [r.query for r in sim.requests if r.path == "/rest/issuehub/4.0/connections"]
+
+
+class TestPaging:
+    """A list whose ``total`` exceeds its ``results`` is one page: the client reads the
+    rest where the node serves it, and otherwise says the list is incomplete."""
+
+    @pytest.mark.parametrize("parameter", ["offset", "start"])
+    async def test_a_node_that_pages_is_read_whole(
+        self, sim: Simulator, client: ExalateClient, parameter: str
+    ) -> None:
+        """Each further page begins at the last connection read, with either name of
+        the offset parameter."""
+        names = _console_made(sim, 7)
+        sim.set_paging(3, parameter)
+
+        listing = await client.connection_list()
+
+        assert listing.complete
+        assert [c.name for c in listing.results] == names
+        assert listing.total == 7
+        assert _list_queries(sim) == ["", "limit=5&offset=2&start=2", "limit=3&offset=4&start=4"]
+
+    async def test_a_node_that_does_not_page_leaves_the_list_incomplete(
+        self, sim: Simulator, client: ExalateClient
+    ) -> None:
+        """A node that answers its first page whatever it is asked: seen at the first
+        further page, which does not follow on, and not asked again."""
+        names = _console_made(sim, 5)
+        sim.set_paging(2, None)
+
+        listing = await client.connection_list()
+
+        assert not listing.complete
+        assert ([c.name for c in listing.results], listing.total) == (names[:2], 5)
+        assert len(_list_queries(sim)) == 2
+
+    async def test_a_list_that_shifts_while_it_is_read_stays_incomplete(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """A connection deleted between two pages shifts the next one: it no longer
+        begins at the last one read, so what follows cannot be trusted."""
+        _console_made(sim, 5)
+        sim.set_paging(2)
+        calls: list[str] = []
+
+        def delete_after_the_first_page(call: str, _seconds: float) -> None:
+            calls.append(call)
+            if len(calls) == 1:
+                sim.delete("c1")
+
+        client = ExalateClient(
+            session, str(server.make_url("/")), BEARER, observe=delete_after_the_first_page
+        )
+        listing = await client.connection_list()
+
+        assert not listing.complete
+        assert [c.name for c in listing.results] == ["c1", "c2"]
+
+    async def test_a_further_page_that_fails_leaves_the_list_incomplete(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """The first page stands; what could not be read is said to be missing."""
+        _console_made(sim, 5)
+        sim.set_paging(2)
+
+        def fail_after_the_first_page(_call: str, _seconds: float) -> None:
+            if not sim.requests[1:]:
+                sim.fail("connections", 500)
+
+        client = ExalateClient(
+            session,
+            str(server.make_url("/")),
+            BEARER,
+            read_retries=0,
+            observe=fail_after_the_first_page,
+        )
+        listing = await client.connection_list()
+
+        assert (len(listing.results), listing.total, listing.complete) == (2, 5, False)
+
+    async def test_a_whole_list_is_one_call(self, sim: Simulator, client: ExalateClient) -> None:
+        _console_made(sim, 3)
+        sim.set_paging(3)
+
+        assert (await client.connection_list()).complete
+        assert _list_queries(sim) == [""]
+
+
+class TestCreateRefusals:
+    """How a refused create call is classified, each saying what to fix."""
+
+    @pytest.mark.parametrize("status", [400, 415])
+    async def test_400_and_415_to_the_create_call_are_a_call_not_taken(
+        self, sim: Simulator, client: ExalateClient, status: int
+    ) -> None:
+        sim.fail("create", status, message="Unrecognized field")
+
+        with pytest.raises(ExalateCallNotTaken) as caught:
+            await client.create_connection(SPEC)
+
+        assert isinstance(caught.value, ExalateBadRequest)
+        assert caught.value.status == status
+        assert str(caught.value) == (
+            "Exalate did not take the connection-creation call as the bot sent it "
+            f"(HTTP {status} on POST /rest/issuehub/4.0/connections). "
+            "Exalate said: Unrecognized field"
+        )
+
+    async def test_a_400_to_a_read_is_a_plain_bad_request(
+        self, sim: Simulator, client: ExalateClient
+    ) -> None:
+        sim.fail("connections", 400)
+
+        with pytest.raises(ExalateBadRequest) as caught:
+            await client.list_connections()
+
+        assert not isinstance(caught.value, ExalateCallNotTaken)
+
+    async def test_the_simulator_refuses_a_create_not_sent_as_json(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        """Its 415 is the one a JAX-RS resource gives, before the body is read."""
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"}
+        url = server.make_url("/rest/issuehub/4.0/connections")
+        async with session.post(url, data="{}", headers=headers) as response:
+            assert response.status == 415
+            assert (await response.json())["message"].startswith("Unsupported media type")
+        assert sim.create_calls == []
+
+    async def test_a_403_names_the_tokens_variable(
+        self, sim: Simulator, session: aiohttp.ClientSession, server: TestServer
+    ) -> None:
+        sim.fail("create", 403)
+        client = ExalateClient(
+            session, str(server.make_url("/")), BEARER, credentials_from="JIRA_TOKEN_EU"
+        )
+
+        with pytest.raises(ExalateAuthError) as caught:
+            await client.create_connection(SPEC)
+
+        assert "the Jira user whose personal access token is in JIRA_TOKEN_EU" in str(caught.value)
+
+    async def test_a_403_names_the_basic_auth_user(self, session: aiohttp.ClientSession) -> None:
+        sim = Simulator()
+        sim.fail("create", 403)
+        async with TestServer(sim.app, host="127.0.0.1") as server:
+            client = ExalateClient(
+                session,
+                str(server.make_url("/")),
+                BasicAuth("exalate-bot", "secret-password"),
+                credentials_from="JIRA_PASSWORD_US",
+            )
+            with pytest.raises(ExalateAuthError) as caught:
+                await client.create_connection(SPEC)
+
+        message = str(caught.value)
+        assert "the Jira user exalate-bot (the site's username)" in message
+        assert "secret-password" not in message

@@ -407,6 +407,85 @@ class TestOtherKnobs:
         assert status == 200
 
 
+class TestPaging:
+    """The list by page: a node that pages and one that does not, set over HTTP."""
+
+    @staticmethod
+    async def _five(http: Http, knob: dict[str, Any]) -> None:
+        for n in range(1, 6):
+            await http.create(name=f"c{n}")
+        status, body, _ = await http.call("POST", "/_simulator/paging", knob)
+        assert status == 200, body
+
+    @staticmethod
+    async def _names(http: Http, query: str = "") -> tuple[int, list[str], Any]:
+        status, body, _ = await http.call("GET", f"{CONNECTIONS}{query}")
+        assert status == 200, body
+        return body["total"], [c["name"] for c in body["results"]], body.get("limit")
+
+    async def test_a_longer_list_answers_its_first_page_and_serves_the_rest(
+        self, http: Http
+    ) -> None:
+        await self._five(http, {"page_size": 2})
+
+        assert await self._names(http) == (5, ["c1", "c2"], None)
+        assert await self._names(http, "?offset=2") == (5, ["c3", "c4"], None)
+        assert await self._names(http, "?limit=1&offset=4") == (5, ["c5"], 1)
+        assert await self._names(http, "?limit=9&offset=3") == (5, ["c4", "c5"], 9)
+        assert await self._names(http, "?offset=9") == (5, [], None)
+
+    async def test_limit_zero_counts_only(self, http: Http) -> None:
+        """As Exalate's ``syncevents?limit=0`` does."""
+        await self._five(http, {"page_size": None})
+
+        assert await self._names(http, "?limit=0") == (5, [], 0)
+
+    async def test_the_offset_may_be_called_start(self, http: Http) -> None:
+        await self._five(http, {"page_size": 2, "parameter": "start"})
+
+        assert await self._names(http, "?start=2&offset=0") == (5, ["c3", "c4"], None)
+
+    async def test_a_node_that_does_not_page_always_answers_its_first_page(
+        self, http: Http
+    ) -> None:
+        await self._five(http, {"page_size": 2, "parameter": None})
+
+        assert await self._names(http, "?limit=5&offset=2&start=2") == (5, ["c1", "c2"], None)
+        assert await self._names(http, "?offset=nonsense") == (5, ["c1", "c2"], None)
+
+    @pytest.mark.parametrize("query", ["?offset=-1", "?limit=two", "?offset=", "?limit=²"])
+    async def test_a_paging_value_that_is_no_count_is_400(self, http: Http, query: str) -> None:
+        await self._five(http, {"page_size": 2})
+
+        status, body, _ = await http.call("GET", f"{CONNECTIONS}{query}")
+
+        assert status == 400
+        assert "whole number" in body["message"]
+
+    @pytest.mark.parametrize(
+        "knob",
+        [{"page_size": 0}, {"page_size": "2"}, {"page_size": 2, "parameter": "page"}],
+    )
+    async def test_a_bad_paging_knob_is_400(self, http: Http, knob: dict[str, Any]) -> None:
+        status, body, _ = await http.call("POST", "/_simulator/paging", knob)
+
+        assert status == 400
+        assert body["message"]
+
+
+class TestMediaType:
+    async def test_a_create_not_declared_json_is_415_and_not_recorded(
+        self, sim: Simulator, http: Http
+    ) -> None:
+        status, body, _ = await http.call(
+            "POST", CONNECTIONS, headers={**AUTH, "Content-Type": "application/xml"}
+        )
+
+        assert status == 415
+        assert body == {"message": "Unsupported media type 'application/xml'."}
+        assert sim.create_calls == []
+
+
 class TestServe:
     async def test_serve_on_free_port(self) -> None:
         """serve() listens on the given host; port 0 picks a free port read from addresses."""

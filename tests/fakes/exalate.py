@@ -34,12 +34,16 @@ class FakeExalate:
     connections: dict[int, Connection] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     """Every call received, in order: ``list``, ``projects``, ``project KEY``, ``create NAME``."""
+    page_size: int | None = None
+    """The most connections the list holds, its ``total`` counting them all: what the
+    client returns from a node that will not serve the rest by page. None: the whole list."""
     _failures: dict[str, deque[ExalateError]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(154))
     _codes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def fail(self, call: str, error: ExalateError) -> None:
-        """The next ``call`` (``list``, ``projects``, ``create``) raises ``error``."""
+        """The next ``call`` (``list``, ``projects``, ``project``, ``create``) raises
+        ``error``."""
         self._failures.setdefault(call, deque()).append(error)
 
     def _maybe_fail(self, call: str) -> None:
@@ -62,7 +66,7 @@ class FakeExalate:
         self.calls.append("list")
         self._maybe_fail("list")
         results = list(self.connections.values())
-        return ConnectionList(results=results, total=len(results))
+        return ConnectionList(results=results[: self.page_size], total=len(results))
 
     async def list_projects(self) -> list[Project]:
         self.calls.append("projects")
@@ -71,6 +75,7 @@ class FakeExalate:
 
     async def get_project(self, key: str) -> Project | None:
         self.calls.append(f"project {key}")
+        self._maybe_fail("project")
         return next((p for p in self.projects if p.key == key), None)
 
     async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
@@ -92,11 +97,13 @@ def fake_site(
     exalate: FakeExalate | None = None,
     **settings: object,
 ) -> Site:
-    """A site over a ``FakeExalate``, its lists cached for a minute."""
+    """A site over a ``FakeExalate``, its lists cached for a minute; a token unless
+    ``credentials`` says otherwise."""
+    credentials = settings.pop("credentials", BearerToken(f"{name}-token"))
     config = SiteConfig(
         name,
         f"https://jira-{name}.example.test",
-        BearerToken(f"{name}-token"),
+        credentials,  # type: ignore[arg-type]
         **settings,  # type: ignore[arg-type]
     )
     return Site.of(config, exalate or FakeExalate(), list_ttl=60)

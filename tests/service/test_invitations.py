@@ -1,11 +1,14 @@
 """The poller follows each invitation in Exalate's list: accepted, and gone only after
-several polls in a row miss it."""
+several polls in a row miss it. A list Exalate does not give whole (``total`` above its
+``results``) proves no connection missing, to the poller or to an approval."""
 
 from __future__ import annotations
 
-from bot.approvals.model import ConnectionRequest, Status
+from datetime import timedelta
+
+from bot.approvals.model import ConnectionRequest, Problem, Status
 from bot.service.lifecycle import MISSES_BEFORE_GONE
-from tests.service.world import World, make_world
+from tests.service.world import BOB, CAROL, STUCK_AFTER, World, make_world
 
 
 def remove(world: World, request: ConnectionRequest) -> None:
@@ -103,3 +106,83 @@ async def test_a_status_exalate_changes_is_noted_once() -> None:
         e for e in world.notifier.events if e == ("note_in_thread", invited.id, "exalate_status")
     ]
     assert len(notes) == 1
+
+
+def beyond_the_first_page(world: World, request: ConnectionRequest, before: int = 3) -> None:
+    """Exalate lists ``before`` other connections ahead of the request's, and answers
+    two a page without serving the rest: a node that does not page."""
+    exalate = world.exalate()
+    key = int(request.exalate_connection_id or "")
+    connection = exalate.connections.pop(key)
+    for n in range(before):
+        exalate.add(f"older_{n}")
+    exalate.connections[key] = connection
+    exalate.page_size = 2
+
+
+async def test_an_incomplete_list_never_proves_an_invitation_gone() -> None:
+    """A connection beyond the one page a node lists is missing from every poll, and is
+    never taken for gone; once the whole list is read it is found again."""
+    world = make_world()
+    invited = await world.invited()
+    beyond_the_first_page(world, invited)
+    for _ in range(MISSES_BEFORE_GONE + 1):
+        await world.lifecycle.poll(world.site())
+        await world.flush()
+    still = await world.now(invited)
+    assert (still.status, still.missed_polls) == (Status.INVITED, 0)
+
+    world.exalate().page_size = None
+    world.exalate().set_status(invited.fields.connection_name, "ACTIVE")
+    await world.lifecycle.poll(world.site())
+    assert (await world.now(invited)).status is Status.ACTIVE
+
+
+async def test_an_incomplete_list_never_settles_an_interrupted_initiation() -> None:
+    """A request left initiating is failed as interrupted only on a whole list's word."""
+    world = make_world()
+    request = await world.submit()
+    for n in range(3):
+        world.exalate().add(f"older_{n}")
+    world.exalate().page_size = 2
+    initiating = await world.store.transition(
+        request, Status.INITIATING, actor=BOB, at=world.clock(), decided_by=BOB
+    )
+    assert initiating is not None
+    world.clock.advance(STUCK_AFTER + timedelta(seconds=1))
+    await world.lifecycle.poll(world.site())
+    assert (await world.now(request)).status is Status.INITIATING
+
+    world.exalate().page_size = None
+    await world.lifecycle.poll(world.site())
+    failed = await world.now(request)
+    assert (failed.status, failed.problem) == (Status.FAILED, Problem.INTERRUPTED)
+
+
+async def test_an_approval_on_an_incomplete_list_creates_nothing_and_can_be_retried() -> None:
+    world = make_world()
+    request = await world.submit()
+    for n in range(3):
+        world.exalate().add(f"older_{n}")
+    world.exalate().page_size = 2
+    failed = await world.requests.approve(request.id, BOB)
+    assert (failed.status, failed.problem) == (Status.FAILED, Problem.EXALATE)
+    assert "incomplete" in (failed.error_detail or "")
+    assert not any(call.startswith("create") for call in world.exalate().calls)
+
+    world.exalate().page_size = None
+    assert (await world.requests.retry(request.id, CAROL)).status is Status.INVITED
+
+
+async def test_an_incomplete_list_leaves_the_console_made_connections_as_last_seen() -> None:
+    """``status`` shows pending connections from the last whole list only."""
+    world = make_world()
+    world.exalate().add("made_in_console")
+    await world.lifecycle.poll(world.site())
+    assert [f.name for f in world.listings.foreign_pending()] == ["made_in_console"]
+    for n in range(3):
+        world.exalate().add(f"newer_{n}")
+    world.exalate().page_size = 2
+    world.clock.advance(timedelta(minutes=5))
+    await world.lifecycle.poll(world.site())
+    assert [f.name for f in world.listings.foreign_pending()] == ["made_in_console"]
