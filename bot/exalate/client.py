@@ -38,6 +38,7 @@ from bot.exalate.models import (
     Project,
     ServerInfo,
 )
+from bot.exalate.paging import rest_of_list
 
 __all__ = ["CONNECTIONS_PATH", "ISSUEHUB", "ExalateClient"]
 
@@ -51,9 +52,6 @@ SERVER_INFO_PATH = "/rest/api/2/serverInfo"
 DETAIL_LIMIT = 300
 """The longest server message an error carries: enough to explain, short enough for Slack."""
 MAX_RETRY_AFTER = 10.0  # seconds: a 429 asking for longer fails at once, to be retried later
-MAX_LIST_PAGES = 50
-"""The most pages of the connection list read after the first: a node that keeps
-answering past that is not followed further, and its list stays incomplete."""
 
 _T = TypeVar("_T")
 _PROJECTS: TypeAdapter[list[Project]] = TypeAdapter(list[Project])
@@ -142,64 +140,18 @@ class ExalateClient:
         """Every connection, with ``total``, for callers that must know it is complete.
 
         A first answer whose ``total`` exceeds its ``results`` is one page: the pages
-        after it are asked for (``_further_pages``). What could not be read leaves the
+        after it are asked for (``bot.exalate.paging``). What could not be read leaves the
         list incomplete (``total`` above ``results``), and then a connection missing
         from it proves nothing.
         """
         first = await self._connection_page({})
         if first.complete or not first.results:
             return first
-        return await self._further_pages(first)
+        return await rest_of_list(first, self._connection_page)
 
     async def _connection_page(self, query: Mapping[str, str]) -> ConnectionList:
         data = await self._request("GET", CONNECTIONS_PATH, query=query, timeout=self._read_timeout)
         return self._parse(_CONNECTIONS, data, "GET", CONNECTIONS_PATH)
-
-    async def _further_pages(self, first: ConnectionList) -> ConnectionList:
-        """``first`` with the connections after it, read page by page while each page
-        follows on from the last (``_page_after``); the list stays incomplete where one
-        does not, and after ``MAX_LIST_PAGES``.
-
-        No public source names the paging parameters of ``/rest/issuehub/4.0/connections``.
-        Exalate's monitoring guide (https://docs.exalate.com/docs/rest-api-monitoring-guide)
-        shows the same ``{limit, total, results}`` envelope on ``syncevents`` with its
-        ``limit`` parameter, and no offset. So a further page is asked for with ``limit``
-        and both usual names of an offset, ``offset`` and ``start``: a server ignores
-        query parameters it does not know, and a node that ignores all three is caught.
-        """
-        total = first.total or 0
-        read = list(first.results)
-        for _ in range(MAX_LIST_PAGES):
-            if len(read) >= total:
-                break
-            fresh = await self._page_after(read, total)
-            if not fresh:
-                break
-            read.extend(fresh)
-        return ConnectionList(results=read, total=total)
-
-    async def _page_after(self, read: list[Connection], total: int) -> list[Connection]:
-        """The connections that follow ``read``, or none when the next page cannot be
-        trusted to follow on.
-
-        The page is asked to begin one entry early, at the last connection read, and
-        must report the same ``total``: a node that ignores the parameters (it answers
-        its first page again), a list that shifted while it was read (a connection came
-        or went), a page with nothing new, or a failed call, yields none.
-        """
-        offset = len(read) - 1
-        query = {"limit": str(total - offset), "offset": str(offset), "start": str(offset)}
-        try:
-            page = await self._connection_page(query)
-        except errors.ExalateError:
-            return []
-        if page.total != total or not _follows(page.results, read[-1]):
-            return []
-        known = {str(connection.id) for connection in read}
-        fresh = page.results[1:]
-        if any(str(connection.id) in known for connection in fresh):
-            return []
-        return fresh
 
     async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
         """Initiate a private, script-mode connection and return its invitation code.
@@ -477,11 +429,6 @@ def _classify(status: int, method: str, path: str) -> tuple[type[errors.ExalateE
     if 400 <= status < 500:
         return errors.ExalateBadRequest, _INVALID
     return errors.ExalateServerError, _SERVER_FAILED
-
-
-def _follows(page: list[Connection], last: Connection) -> bool:
-    """Whether ``page`` begins with ``last``, the connection read before it."""
-    return bool(page) and str(page[0].id) == str(last.id)
 
 
 def _fill(route: str, params: Mapping[str, str]) -> str:
