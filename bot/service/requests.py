@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 
 # Problems that were the requester's own, and end with a new requester.
 _PERSONAL = (Problem.REQUESTER_GONE, Problem.UNDELIVERED)
+DECIDED_BUT_UNRECORDED = (
+    "Your approval is recorded and the connection is being created, but the bot could not "
+    "record every step (its storage refused a write). Nothing is lost: once storage works "
+    "again the request is checked against Exalate and the card says how it ended."
+)
 # Each lost race means another approval or a decision got in; past this many, the
 # person is told the request changed under them.
 _APPROVAL_ATTEMPTS = 5
@@ -259,8 +264,22 @@ class ConnectionService:
                 return approved
             log.info("request_approved id=%s by=%s", approved.id, actor)
             self._metrics.count_approval()
-            return await self._initiation.initiate(approved)
+            return await self._initiate(approved)
         raise Conflict(await self._states.load(request_id))
+
+    async def _initiate(self, decided: ConnectionRequest) -> ConnectionRequest:
+        """Create the connection of a request whose decision is stored. The decision
+        stands whatever happens next: a failure to record a later step (a full disk, a
+        database gone) is no "something went wrong" to the approver, who acted and was
+        heard; the request, left ``initiating``, is settled against Exalate once the
+        database takes writes again, as after a crash."""
+        try:
+            return await self._initiation.initiate(decided)
+        except ApprovalError:
+            raise
+        except Exception:
+            log.exception("initiation_unrecorded id=%s", decided.id)
+            raise ApprovalError(DECIDED_BUT_UNRECORDED) from None
 
     async def retry(
         self, request_id: int, actor: str, *, seen: str | None = None
@@ -285,7 +304,7 @@ class ConnectionService:
             tell=[CARD],
         )
         log.info("request_retried id=%s by=%s", won.id, actor)
-        return await self._initiation.initiate(won)
+        return await self._initiate(won)
 
     async def _may_create(self, request: ConnectionRequest) -> None:
         """Refuse to start a creation that could not end well: on a retired site (its

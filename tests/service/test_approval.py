@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.approvals.errors import Conflict, NotAllowed
+from bot.approvals.errors import ApprovalError, Conflict, NotAllowed
 from bot.approvals.model import ConnectionRequest, Status
 from bot.exalate import ExalateBadRequest
 from tests.service.world import ALICE, BOB, CAROL, EVE, make_world
@@ -83,3 +83,25 @@ async def test_a_retry_clicked_on_a_card_drawn_before_the_last_failure_is_refuse
     retried = await world.requests.retry(request.id, CAROL, seen=second.fingerprint)
     assert retried.status is Status.INVITED
     assert retried.requester == ALICE
+
+
+async def test_an_approval_whose_later_steps_cannot_be_stored_is_said_to_stand() -> None:
+    """The disk fills after the decision was stored: the approver is told the approval
+    stands and will be settled, not that something went wrong; the request waits in
+    ``initiating`` for the settling that follows a crash."""
+    world = make_world()
+    request = await world.submit()
+    store = world.store
+    real = store.annotate
+
+    async def full_disk(request_id: int, **changes: object) -> ConnectionRequest | None:
+        raise OSError(28, "No space left on device")
+
+    store.annotate = full_disk  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ApprovalError, match="Your approval is recorded"):
+            await world.requests.approve(request.id, BOB)
+    finally:
+        store.annotate = real  # type: ignore[method-assign]
+    stored = await world.now(request)
+    assert (stored.status, stored.decided_by) == (Status.INITIATING, BOB)
