@@ -28,7 +28,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -399,8 +401,17 @@ def _main(arguments: argparse.Namespace) -> int:
     return _run(arguments)
 
 
+def _exit_before_serving(_signal: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _run(arguments: argparse.Namespace) -> int:
     """``run`` (also with no command): the bot until a signal stops it."""
+    # Until the event loop takes the signals over (``bot.runtime.serve.stop_signals``),
+    # SIGTERM ends the process at once, cleanly: nothing is running yet. As PID 1 in a
+    # container the default would be to ignore it.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_before_serving)
     from bot.config import SettingsError, load_settings, sites_file_in_use
     from bot.log import configure_logging
     from bot.runtime.serve import run_bot, simulated_overrides
