@@ -407,11 +407,19 @@ def _exit_before_serving(_signal: int, _frame: object) -> None:
 
 def _run(arguments: argparse.Namespace) -> int:
     """``run`` (also with no command): the bot until a signal stops it."""
+    if threading.current_thread() is not threading.main_thread():
+        return _serve(arguments)  # signals reach the main thread only
     # Until the event loop takes the signals over (``bot.runtime.serve.stop_signals``),
     # SIGTERM ends the process at once, cleanly: nothing is running yet. As PID 1 in a
     # container the default would be to ignore it.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _exit_before_serving)
+    before = signal.signal(signal.SIGTERM, _exit_before_serving)
+    try:
+        return _serve(arguments)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _serve(arguments: argparse.Namespace) -> int:
     from bot.config import SettingsError, load_settings, sites_file_in_use
     from bot.log import configure_logging
     from bot.runtime.serve import run_bot, simulated_overrides
