@@ -17,10 +17,9 @@ from typing import Annotated, Any, Literal, TypeVar
 from cryptography.fernet import Fernet
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from bot.approvals.routes import Route, Routes, Rule
+from bot.database_url import check_database_url, database_passwords
 from bot.exalate.auth import BearerToken
 from bot.setting_checks import (
     check_approvers,
@@ -43,7 +42,6 @@ from bot.site_config import (
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///exalate-bot.db"
-ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 # Prefixes of the settings' names; another name with one of them may be a misspelling.
 _PREFIXES = ("SLACK_", "JIRA_", "EXALATE_", "DATABASE_", "LOG_")
 # What a person who left out a mode's credential needs to know to get it.
@@ -74,15 +72,7 @@ class DatabaseSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
-        try:
-            driver = make_url(value).drivername
-        except ArgumentError:
-            raise ValueError(
-                "is not a database URL, e.g. sqlite+aiosqlite:///exalate-bot.db"
-            ) from None
-        if driver not in ASYNC_DRIVERS:
-            raise ValueError(f"must use an async driver: {' or '.join(ASYNC_DRIVERS)}")
-        return value
+        return check_database_url(value)
 
 
 class Settings(DatabaseSettings):
@@ -199,8 +189,7 @@ class Settings(DatabaseSettings):
         ]
         found = [value.get_secret_value() for value in values if value is not None]
         found += [secret for site in self.sites for secret in site.secrets()]
-        password = make_url(self.database_url).password
-        return [*found, password] if password else found
+        return found + database_passwords(self.database_url)
 
     def require_socket_mode(self) -> SecretStr:
         """The app-level token Socket Mode needs, or a SettingsError naming it."""

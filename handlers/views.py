@@ -19,8 +19,9 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.errors import ApprovalError
+from bot.approvals.invitation_codes import CODE_CHARACTERS, code_fault, tidy_code
 from bot.approvals.model import ConnectionRequest
-from bot.approvals.rules import Draft, Field
+from bot.approvals.rules import SENT_MAX, Draft, Field, sent_length
 from bot.log import remember_secret
 from bot.service import ConnectionService, Submission
 from handlers import blocks
@@ -31,9 +32,6 @@ from handlers.payloads import checked, draft_from_view, form_site, input_value, 
 
 log = logging.getLogger(__name__)
 
-# An Exalate invitation code is base64 text: anything else could break out of the code
-# block it is shown in, so it is refused rather than escaped.
-INVITATION_CODE = re.compile(r"[A-Za-z0-9+/=_-]+")
 TRY_AGAIN = "Something went wrong on my side; your answers are kept. Submit again."
 SAVING = "Saving your request… The database is slow just now; this form will say when it is saved."
 NOT_SAVED = (
@@ -204,6 +202,11 @@ def read_rejection(view: blocks.Json) -> Rejection:
         raise ApprovalError("The reason contains a NUL character; remove it.")
     if len(reason) > blocks.REASON_MAX:
         raise ApprovalError(f"Keep the reason under {blocks.REASON_MAX} characters.")
+    if sent_length(reason) > SENT_MAX:  # what the requester's message has room for
+        raise ApprovalError(
+            f"The reason takes {sent_length(reason)} characters as Slack receives it (each "
+            f"& counts 5, each < or > 4); at most {SENT_MAX} fit. Shorten it."
+        )
     ref = request_ref(view.get("private_metadata") or "")
     if ref is None or ref.seen is None:
         raise ApprovalError("This form does not belong to any request.")
@@ -245,16 +248,16 @@ class PastedCode:
 def read_pasted_code(view: blocks.Json) -> PastedCode:
     """The code an approver copied from the Exalate console, remembered as a secret before
     anything could log it; refused unless it looks like an invitation code."""
-    code = "".join(input_value(view, Block.CODE.value).split())  # pasted line breaks
+    code = tidy_code(input_value(view, Block.CODE.value))  # pasted line breaks
     remember_secret(code)
     ref = request_ref(view.get("private_metadata") or "")
     if ref is None:
         raise ApprovalError("This form is not for a request.")
     if not code:
         raise ApprovalError("Paste the code.")
-    if len(code) > blocks.CODE_MAX or not INVITATION_CODE.fullmatch(code):
+    if code_fault(code, longest=blocks.CODE_MAX) is not None:  # the check Exalate's pass too
         raise ApprovalError(
-            "That is not an invitation code: it holds only letters, digits and + / = _ -, "
+            f"That is not an invitation code: it holds only {CODE_CHARACTERS}, "
             f"at most {blocks.CODE_MAX} of them."
         )
     return PastedCode(ref.request_id, code)

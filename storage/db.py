@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 
 from bot.config import SettingsError
+from bot.database_url import database_passwords
+from bot.log import SECRET_MIN
 from bot.private_files import sqlite_files, tighten
 from storage.tables import AuditRow
 
@@ -133,9 +136,16 @@ class DatabaseProblem(Exception):
     says why (a driver that is not installed, a server that does not answer)."""
 
 
+# A password in the query (``?password=…``, ``&sslpassword=…``), as SQLAlchemy writes it.
+_QUERY_PASSWORD = re.compile(r"([?&][^=&]*password=)[^&]*", re.IGNORECASE)
+MASK = "***"
+
+
 def describe(url: str) -> str:
-    """``url`` without its password, fit for a message or a log line."""
-    return make_url(url).render_as_string(hide_password=True)
+    """``url`` without its passwords, fit for a message or a log line: the userinfo's
+    and every one in the query are ``***``."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    return _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", shown)
 
 
 @contextlib.asynccontextmanager
@@ -146,6 +156,9 @@ async def explained(url: str) -> AsyncIterator[None]:
     except (DBAPIError, OSError, TimeoutError) as error:
         cause = error.orig if isinstance(error, DBAPIError) else error
         reason = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        for password in database_passwords(url):  # should a driver ever repeat one
+            if len(password) >= SECRET_MIN:
+                reason = reason.replace(password, MASK)
         raise DatabaseProblem(
             f"Cannot use the database {describe(url)}: {type(cause).__name__}"
             + (f": {reason}" if reason else "")

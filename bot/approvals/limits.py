@@ -4,10 +4,13 @@ request, so they hold however many processes submit at once."""
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.approvals.model import ConnectionRequest
+
+HOUR = timedelta(hours=1)
 
 
 class NameTaken(Exception):
@@ -47,3 +50,48 @@ class AlreadySubmitted(Exception):
     def __init__(self, request: ConnectionRequest) -> None:
         super().__init__(str(request.id))
         self.request = request
+
+
+@dataclass(frozen=True, slots=True)
+class Submitter:
+    """Who submits a form, when, and how many submissions an hour they may make: what
+    the live checks need to count the submissions Jira refuses."""
+
+    requester: str
+    at: datetime
+    per_hour: int
+
+
+class RefusedInJira:
+    """Per person, the submissions of the last hour that reached Jira and were refused
+    there (a project it lacks, a name it has): they store nothing, so the database's
+    count of requests an hour never sees them, though each cost Jira a call.
+
+    Kept in this process's memory: a count lost at a restart, or split between
+    replicas, grants a person a few more refusals that hour; in exchange a submission
+    that stores nothing writes nothing either. At most ``per_hour`` moments are kept per
+    person, and only people refused within the hour.
+    """
+
+    def __init__(self) -> None:
+        self._moments: dict[str, deque[datetime]] = {}
+
+    def free_at(self, submitter: Submitter) -> datetime | None:
+        """When the person may submit again, if ``per_hour`` refusals of the hour before
+        ``at`` are theirs; None when they may now."""
+        since = submitter.at - HOUR
+        recent = [moment for moment in self._moments.get(submitter.requester, ()) if moment > since]
+        if len(recent) < submitter.per_hour:
+            return None
+        return recent[len(recent) - submitter.per_hour] + HOUR
+
+    def count(self, submitter: Submitter) -> None:
+        """One more refusal for the person, at ``at``; people whose last refusal left
+        the hour are forgotten."""
+        since = submitter.at - HOUR
+        for person in [p for p, moments in self._moments.items() if moments[-1] <= since]:
+            del self._moments[person]
+        kept = self._moments.get(submitter.requester, ())
+        moments = deque(kept, maxlen=submitter.per_hour)
+        moments.append(submitter.at)
+        self._moments[submitter.requester] = moments

@@ -17,8 +17,16 @@ SHORT_NAME_MAX = 50
 CONNECTION_NAME_MAX = 255
 DESCRIPTION_MAX = 1000
 PROJECT_KEY_MAX = 255
+SENT_MAX = 2000
+"""The most characters a person's text (a description, a reason) may take as Slack
+receives it, its ``&``, ``<`` and ``>`` written out as entities: what every message
+keeps room for, so none is ever cut. The form's own limits count the text as typed."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+PROJECT_KEY = re.compile(rf"[A-Z][A-Z0-9_]{{0,{PROJECT_KEY_MAX - 1}}}")
+"""Jira's own syntax for a project key (its most liberal setting), upper case."""
+# What Slack needs each of these written as: & as &amp;, < as &lt;, > as &gt;.
+_ENTITY_GROWTH = {"&": 4, "<": 3, ">": 3}
 
 
 class Field(StrEnum):
@@ -63,6 +71,43 @@ def _identifier_error(value: str, what: str, limit: int) -> str | None:
     return None
 
 
+def sent_length(text: str) -> int:
+    """How many characters ``text`` takes as Slack receives it: each ``&`` as five,
+    each ``<`` and ``>`` as four."""
+    return len(text) + sum(text.count(c) * extra for c, extra in _ENTITY_GROWTH.items())
+
+
+def _description_error(description: str) -> str | None:
+    if "\x00" in description:
+        return "The description contains a NUL character; remove it."
+    if len(description) > DESCRIPTION_MAX:
+        return (
+            f"The description has {len(description)} characters; "
+            f"at most {DESCRIPTION_MAX} are allowed."
+        )
+    if sent_length(description) > SENT_MAX:
+        return (
+            f"The description takes {sent_length(description)} characters as Slack receives "
+            f"it (each & counts 5, each < or > 4); at most {SENT_MAX} fit. Shorten it."
+        )
+    return None
+
+
+def _project_error(project: str) -> str | None:
+    """Refused before Jira is asked: a key that cannot be one names no project, and in a
+    URL it could name another resource (``..``)."""
+    if not project:
+        return "Choose the Jira project for incoming sync."
+    if len(project) > PROJECT_KEY_MAX:
+        return "That project key is too long to be a Jira project key."
+    if not PROJECT_KEY.fullmatch(project):
+        return (
+            "That is not a Jira project key: a letter first, then letters, digits or _ "
+            "(such as SUP)."
+        )
+    return None
+
+
 def check_draft(draft: Draft) -> tuple[RequestFields | None, dict[Field, str]]:
     """Normalise a draft and check every offline rule.
 
@@ -86,17 +131,10 @@ def check_draft(draft: Draft) -> tuple[RequestFields | None, dict[Field, str]]:
         name = suggest_connection_name(local, remote)
     if name and (message := _identifier_error(name, "connection name", CONNECTION_NAME_MAX)):
         errors[Field.NAME] = message
-    if "\x00" in description:
-        errors[Field.DESCRIPTION] = "The description contains a NUL character; remove it."
-    elif len(description) > DESCRIPTION_MAX:
-        errors[Field.DESCRIPTION] = (
-            f"The description has {len(description)} characters; "
-            f"at most {DESCRIPTION_MAX} are allowed."
-        )
-    if not project:
-        errors[Field.PROJECT] = "Choose the Jira project for incoming sync."
-    elif len(project) > PROJECT_KEY_MAX:
-        errors[Field.PROJECT] = "That project key is too long to be a Jira project key."
+    if message := _description_error(description):
+        errors[Field.DESCRIPTION] = message
+    if message := _project_error(project):
+        errors[Field.PROJECT] = message
 
     if errors or not name:
         return None, errors

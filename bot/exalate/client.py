@@ -6,7 +6,11 @@ Callers therefore handle typed errors and typed models, never aiohttp or raw JSO
 
 Read calls are retried after a passing trouble (timeouts, refusals, 5xx, 429 within
 ``MAX_RETRY_AFTER``); the create call never is. The client logs nothing, so no body can
-leak into logs. Each call is reported to ``observe`` under its route template
+leak into logs. An answer is read up to ``MAX_ANSWER_BYTES`` and decoded so that nothing
+in it (its size, its depth) raises anything but an ``ExalateError``: what the bot reads
+comes from a server, or a proxy in front of it, that it does not control.
+
+Each call is reported to ``observe`` under its route template
 (``GET /rest/api/2/project/{key}``), never the filled-in path: a metric label per
 project key typed into a form would grow without bound.
 It does not own the ``aiohttp.ClientSession``: whoever built the session closes it.
@@ -52,6 +56,10 @@ SERVER_INFO_PATH = "/rest/api/2/serverInfo"
 DETAIL_LIMIT = 300
 """The longest server message an error carries: enough to explain, short enough for Slack."""
 MAX_RETRY_AFTER = 10.0  # seconds: a 429 asking for longer fails at once, to be retried later
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
+"""The longest answer read: a list of thousands of connections is well under a megabyte,
+and reading without a bound lets one answer take the process's memory."""
+_READ_CHUNK = 64 * 1024
 
 _T = TypeVar("_T")
 _PROJECTS: TypeAdapter[list[Project]] = TypeAdapter(list[Project])
@@ -86,6 +94,7 @@ class ExalateClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observe: Callable[[str, float], None] | None = None,
         credentials_from: str | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ):
         url = urllib.parse.urlsplit(base_url)
         if url.username is not None or url.password is not None:
@@ -106,6 +115,7 @@ class ExalateClient:
         self._backoff = backoff
         self._sleep = sleep
         self._observe = observe
+        self._max_answer_bytes = max_answer_bytes
         self._headers = {
             "Authorization": credentials.header(),
             "Accept": "application/json",
@@ -223,7 +233,9 @@ class ExalateClient:
 
         Redirects are not followed: Jira redirects REST calls only when ``JIRA_URL`` is
         wrong, and a followed POST would silently turn into a GET. Chained exceptions are
-        dropped (``from None``) because aiohttp's may carry the request headers.
+        dropped (``from None``) because aiohttp's may carry the request headers. An error
+        answer too large to read is judged by its status alone; a 2xx one fails as an
+        unexpected answer: of a create, it may still have been made.
         """
         try:
             async with self._session.request(
@@ -236,7 +248,7 @@ class ExalateClient:
                 allow_redirects=False,
                 raise_for_status=False,
             ) as response:
-                body = await response.read()
+                body = await _read_capped(response, self._max_answer_bytes)
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
                 location = response.headers.get("Location")
@@ -252,6 +264,8 @@ class ExalateClient:
             )
             raise unreachable(f"Could not reach Jira at {self._base_url} ({reason}).") from None
         if 200 <= status < 300:
+            if body is None:
+                raise _too_large(method, path, status, self._max_answer_bytes)
             try:
                 return _loads(body)
             except ValueError:
@@ -260,7 +274,7 @@ class ExalateClient:
             status,
             method,
             path,
-            detail=self._detail(body),
+            detail=self._detail(body) if body is not None else None,
             retry_after=retry_after,
             location=location,
         )
@@ -269,7 +283,7 @@ class ExalateClient:
         """Validate a 2xx body; its content never goes into the error (it may hold a code)."""
         try:
             return adapter.validate_python(data)
-        except ValidationError:
+        except (ValidationError, RecursionError):
             raise _unexpected(method, path, None) from None
 
     def _timeout(self, method: str, path: str, timeout: float) -> errors.ExalateTimeout:
@@ -336,10 +350,12 @@ class ExalateClient:
             parts.append(data["message"])
         messages = data.get("errorMessages")
         if isinstance(messages, list):
-            parts.extend(str(m) for m in messages)
+            parts.extend(m for m in messages if isinstance(m, str))
         fields = data.get("errors")
         if isinstance(fields, dict):
-            parts.extend(f"{field}: {text}" for field, text in fields.items())
+            parts.extend(
+                f"{field}: {text}" for field, text in fields.items() if isinstance(text, str)
+            )
         text = " ".join(" ".join(p.split()) for p in parts if p)
         if not text:
             return None
@@ -436,9 +452,29 @@ def _fill(route: str, params: Mapping[str, str]) -> str:
     return route.format_map({k: urllib.parse.quote(v, safe="") for k, v in params.items()})
 
 
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The answer's body, or None when it is longer than ``limit`` bytes: a declared
+    length is believed before reading, and the body is read in chunks and dropped as soon
+    as it grows past the limit (also decompressed, and also without a declared length)."""
+    if response.content_length is not None and response.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _loads(body: bytes) -> Any:
-    """Decode JSON whatever the Content-Type claims; raise ``ValueError`` if it is not."""
-    return json.loads(body)
+    """Decode JSON whatever the Content-Type claims; raise ``ValueError`` if it is not,
+    also when it nests deeper than the decoder can follow."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _unexpected(method: str, path: str, status: int | None) -> errors.ExalateServerError:
@@ -447,6 +483,16 @@ def _unexpected(method: str, path: str, status: int | None) -> errors.ExalateSer
     return errors.ExalateServerError(
         f"Jira gave an unexpected answer to {method} {path} ({http}not the JSON its API"
         " sends). Check that JIRA_URL is Jira's base URL and that Exalate is installed.",
+        status=status,
+    )
+
+
+def _too_large(method: str, path: str, status: int, limit: int) -> errors.ExalateServerError:
+    """A 2xx answer longer than the bot reads; what it said is unknown."""
+    return errors.ExalateServerError(
+        f"Jira's answer to {method} {path} was too large (HTTP {status}, over "
+        f"{limit / 2**20:g} MB), so the bot did not read it. Check that JIRA_URL is Jira's "
+        "base URL and what answers there.",
         status=status,
     )
 

@@ -9,7 +9,7 @@ The tree answers the two questions every caller asks: *may a retry help?* (catch
     │   ├── ExalateUnreachable        connection refused / DNS / reset
     │   │   └── ExalateNotSent        no connection opened: the call never left
     │   ├── ExalateRateLimited        429; .retry_after: float | None
-    │   └── ExalateServerError        5xx, or a 2xx answer of an unexpected shape
+    │   └── ExalateServerError        5xx, or a 2xx answer of an unexpected shape or size
     └── ExalateRejected               the request was refused; retrying the same will not help
         ├── ExalateAuthError          401/403
         ├── ExalateBadRequest         400 (and other unexpected 4xx, or a redirect)
@@ -92,7 +92,9 @@ class ExalateRateLimited(ExalateUnavailable):
 
 
 class ExalateServerError(ExalateUnavailable):
-    """Jira or Exalate failed (5xx), or answered with something that is not its API's JSON."""
+    """Jira or Exalate failed (5xx), or answered with something that is not its API's JSON:
+    another shape, JSON nested deeper than can be decoded, or an answer too large to read.
+    Of a create call it proves nothing: the connection may have been made."""
 
 
 class ExalateRejected(ExalateError):

@@ -8,8 +8,11 @@ of the holder fails on its own: one that raises is logged and the others still r
 Expiry and reminders run on every tick, and every replica looks at Slack (the
 token, the approvals channel) for its ``/readyz`` and to release what waited for a
 cause now gone; each site is polled once a tick, beside
-the others, and its poll backs off while it is unreachable (it skips 1, 3, 7, … up to 15
-ticks), so an outage neither floods that Jira nor delays expiry or another site. The
+the others, and its poll backs off while it fails (it skips 1, 3, 7, … up to 15 ticks),
+so an outage neither floods that Jira nor delays expiry or another site. A poll that
+fails for any reason, Exalate's or the bot's own, counts as an outage of its site: it
+backs off, ``/readyz`` shows it, and it is logged once (an unforeseen kind with its
+traceback), not on every tick. The
 poll reads the list even with nothing to watch, so each site's health tells the truth
 about its Jira and Exalate when idle. Tests call ``tick`` with a controlled
 clock; ``run`` is the loop around it. The heartbeat is not a job: it runs from start to
@@ -119,15 +122,8 @@ class LifecycleJobs:
     async def _poll(self, site: Site, *, settle: bool) -> None:
         try:
             await self._lifecycle.poll(site, settle=settle)
-        except ExalateError as error:
-            kind = type(error).__name__
-            self._metrics.count_error(f"poll_{kind}", site=site.name)
-            if site.backoff.failures == 0:
-                log.warning("exalate_poll_failing site=%s kind=%s; backing off", site.name, kind)
-            site.backoff.failed()
-            site.health.reachable, site.health.last_error = False, kind
         except Exception as error:
-            log.error("poll_failed site=%s kind=%s", site.name, type(error).__name__)
+            self._poll_failed(site, error)
         else:
             if site.backoff.failures:
                 log.info(
@@ -137,6 +133,21 @@ class LifecycleJobs:
                 )
             site.backoff.succeeded()
             site.health = SiteHealth(reachable=True, last_answer=self._lifecycle.clock())
+
+    def _poll_failed(self, site: Site, error: Exception) -> None:
+        """Back off from the site and mark it unready, whatever failed: an unforeseen
+        exception retried every tick would log a traceback a tick and keep ``/readyz``
+        green. Exalate's failures are logged when an outage begins; an unforeseen one
+        with its traceback, when its kind first appears."""
+        kind = type(error).__name__
+        self._metrics.count_error(f"poll_{kind}", site=site.name)
+        if isinstance(error, ExalateError):
+            if site.backoff.failures == 0:
+                log.warning("exalate_poll_failing site=%s kind=%s; backing off", site.name, kind)
+        elif site.backoff.failures == 0 or site.health.last_error != kind:
+            log.error("poll_failed site=%s kind=%s; backing off", site.name, kind, exc_info=error)
+        site.backoff.failed()
+        site.health.reachable, site.health.last_error = False, kind
 
     async def run(self) -> None:
         """Tick until ``stop``; nothing a tick meets stops it.

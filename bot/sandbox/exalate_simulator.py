@@ -5,11 +5,14 @@ the real ``ExalateClient`` against it; ``exalate-bot simulator --port N`` serves
 person, or a black-box tester, can run the whole bot without a Jira. Nothing happens at
 import time and nothing is shared between instances.
 
-Steer it from Python (``fail``, ``accept``, ``set_status``, ``delete``,
-``set_project_count``, ``set_paging``, the ``*_latency`` attributes) or over HTTP, with
-JSON bodies::
+Steer it from Python (``fail``, ``answer_raw``, ``issue_code``, ``accept``,
+``set_status``, ``delete``, ``set_project_count``, ``set_paging``, the ``*_latency``
+attributes) or over HTTP, with JSON bodies::
 
     POST   /_simulator/faults         {"route", "status", "times"?, "message"?, "retry_after"?}
+    POST   /_simulator/answers        {"route", "body", "repeat"?, "status"?, "content_type"?,
+                                       "headers"?, "chunked"?, "times"?}
+    POST   /_simulator/codes          {"code"}
     POST   /_simulator/latency        {"create"?: seconds, "read"?: seconds}
     POST   /_simulator/paging         {"page_size": n|null, "parameter"?: "offset"|"start"|null}
     POST   /_simulator/connections/{name}/accept
@@ -38,6 +41,14 @@ The ``/_simulator`` routes need no credentials: they are the test's controls, no
 Jira's API. Latency is a real ``asyncio.sleep`` in the handler, taken after the answer is
 settled: a create the client timed out on still exists, as it can on a real Jira. A
 fault, by contrast, changes nothing.
+
+A raw answer is what a broken node, or a proxy or login page in front of it, may send:
+any bytes (``body`` ``repeat`` times: a huge answer costs the knob little), any status
+and headers (a 302 with a ``Location``), with a declared length or chunked without one.
+It queues with the faults. A 2xx raw answer to a create still creates the connection:
+the node did its work and only its answer is hostile; any other changes nothing. An
+issued code is the invitation code of the next connection created through the API
+(Exalate's codes are opaque; a test gives a long or a hostile one).
 """
 
 from __future__ import annotations
@@ -56,9 +67,9 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from bot.sandbox.simulator_auth import AcceptedCredentials
-from bot.sandbox.simulator_knobs import knob_routes
+from bot.sandbox.simulator_knobs import RawAnswer, knob_routes
 
-__all__ = ["DEFAULT_PROJECTS", "RecordedRequest", "Route", "Simulator", "serve"]
+__all__ = ["DEFAULT_PROJECTS", "RawAnswer", "RecordedRequest", "Route", "Simulator", "serve"]
 
 Route = Literal["create", "connections", "projects", "project", "myself", "serverInfo"]
 """The calls a fault can be aimed at; ``create`` is the POST, ``connections`` the GET."""
@@ -104,6 +115,7 @@ class _Fault:
     message: str
     retry_after: int | None
     remaining: int
+    raw: RawAnswer | None = None
 
 
 class Simulator:
@@ -142,6 +154,7 @@ class Simulator:
         self.requests: list[RecordedRequest] = []
         self.connections: dict[int, dict[str, Any]] = {}
         self._next_id = FIRST_CONNECTION_ID
+        self._issued_codes: deque[str] = deque()
         self._faults: dict[str, deque[_Fault]] = {}
         self._connection_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._creates_answer = asyncio.Event()
@@ -186,6 +199,17 @@ class Simulator:
             raise ValueError("times must be at least 1")
         fault = _Fault(status, message, retry_after, times)
         self._faults.setdefault(route, deque()).append(fault)
+
+    def answer_raw(self, route: Route, answer: RawAnswer, *, times: int = 1) -> None:
+        """Make the next ``times`` calls to ``route`` answer ``answer`` as it is; queued
+        with the faults. A 2xx one to ``create`` still creates the connection."""
+        self.fail(route, answer.status, times=times)
+        self._faults[route][-1].raw = answer
+
+    def issue_code(self, code: str) -> None:
+        """The invitation code of the next connection created through the API (codes
+        issued earlier go first)."""
+        self._issued_codes.append(code)
 
     def create_in_console(
         self, name: str, *, status: str = "PENDING", code: str = "console-made-code"
@@ -282,16 +306,15 @@ class Simulator:
         The answer, and so any change it makes, is settled *before* the wait: a create the
         client gave up on still exists, which is what the bot must reconcile by name.
         """
-        answer = self._take_fault(route)
-        if answer is None:
-            answer = build()
+        fault = self._take_fault(route)
+        answer = build() if fault is None else _faulted(route, fault, build)
         await asyncio.sleep(self.create_latency if route == "create" else self.read_latency)
         if route == "create":
             await self._creates_answer.wait()
         return answer
 
-    def _take_fault(self, route: Route) -> web.Response | None:
-        """The error answer of the route's oldest queued fault, counting one use of it."""
+    def _take_fault(self, route: Route) -> _Fault | None:
+        """The route's oldest queued fault, counting one use of it."""
         queue = self._faults.get(route)
         if not queue:
             return None
@@ -299,8 +322,7 @@ class Simulator:
         fault.remaining -= 1
         if fault.remaining == 0:
             queue.popleft()
-        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-        return _error(route, fault.status, fault.message, headers=headers)
+        return fault
 
     async def _list_connections(self, request: web.Request) -> web.Response:
         if (refused := self._unauthorised(request, "connections")) is not None:
@@ -357,7 +379,9 @@ class Simulator:
             "id": connection_id,
             "name": name,
             "status": "PENDING",
-            "invitationCode": _invitation_code(body),
+            "invitationCode": (
+                self._issued_codes.popleft() if self._issued_codes else _invitation_code(body)
+            ),
         }
         self.connections[connection_id] = connection
         self._wake_connection_waiters()
@@ -471,6 +495,19 @@ def _error(
         else {"errorMessages": [message], "errors": {}}
     )
     return web.json_response(body, status=status, headers=headers)
+
+
+def _faulted(route: Route, fault: _Fault, build: Callable[[], web.Response]) -> web.Response:
+    """A fault's answer: a raw one as it is, else an error body in the route's dialect.
+    A 2xx raw answer to a create is built too: the node did its work, only its answer
+    is hostile."""
+    if fault.raw is None:
+        retry = fault.retry_after
+        headers = {"Retry-After": str(retry)} if retry is not None else {}
+        return _error(route, fault.status, fault.message, headers=headers)
+    if route == "create" and 200 <= fault.raw.status < 300:
+        build()
+    return fault.raw.response()
 
 
 def _count(query: Mapping[str, str], name: str) -> int | None:

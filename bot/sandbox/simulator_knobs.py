@@ -1,16 +1,50 @@
 """The simulator's own HTTP knobs, ``/_simulator/…``: what a test or a person steers it
-with from outside the process (faults, latency, paging, the partner accepting, projects)."""
+with from outside the process (faults, raw answers, issued codes, latency, paging, the
+partner accepting, projects)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from aiohttp import web
 
 if TYPE_CHECKING:
     from bot.sandbox.exalate_simulator import Route, Simulator
+
+
+RAW_CHUNK = 64 * 1024  # bytes a chunked raw answer sends at a time
+
+
+@dataclass(frozen=True, slots=True)
+class RawAnswer:
+    """An answer sent as it is, instead of the route's own (see the module docstring)."""
+
+    body: bytes
+    repeat: int = 1
+    status: int = 200
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    chunked: bool = False
+
+    def response(self) -> web.Response:
+        headers = {**self.headers, "Content-Type": self.content_type}
+        if self.chunked:
+            return web.Response(status=self.status, headers=headers, body=self._chunks())
+        return web.Response(status=self.status, headers=headers, body=self.body * self.repeat)
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        """The body in pieces of whole repeats, about ``RAW_CHUNK`` bytes each, built as
+        they are sent: no length is declared."""
+        per_chunk = max(1, RAW_CHUNK // max(1, len(self.body)))
+        whole, rest = divmod(self.repeat, per_chunk)
+        chunk = self.body * per_chunk
+        for _ in range(whole):
+            yield chunk
+        if rest:
+            yield self.body * rest
 
 
 def knob_routes(simulator: Simulator) -> list[web.RouteDef]:
@@ -39,6 +73,26 @@ def knob_routes(simulator: Simulator) -> list[web.RouteDef]:
         except ValueError as error:  # an unknown route
             raise _bad_knob(str(error)) from None
         return web.json_response({"route": route, "status": status, "times": times})
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        route, times = body.get("route"), body.get("times", 1)
+        if not isinstance(route, str):
+            raise _bad_knob("route must be a string")
+        if not _is_int(times) or times < 1:
+            raise _bad_knob("times must be a positive integer")
+        try:
+            simulator.answer_raw(cast("Route", route), _raw_answer(body), times=times)
+        except ValueError as error:  # an unknown route
+            raise _bad_knob(str(error)) from None
+        return web.json_response({"route": route, "times": times})
+
+    async def code(request: web.Request) -> web.Response:
+        issued = (await _json_object(request)).get("code")
+        if not isinstance(issued, str) or not issued:
+            raise _bad_knob("code must be a non-empty string")
+        simulator.issue_code(issued)
+        return web.json_response({"issued": len(issued)})
 
     async def latency(request: web.Request) -> web.Response:
         body = await _json_object(request)
@@ -106,6 +160,8 @@ def knob_routes(simulator: Simulator) -> list[web.RouteDef]:
 
     return [
         web.post("/_simulator/faults", fault),
+        web.post("/_simulator/answers", answer),
+        web.post("/_simulator/codes", code),
         web.post("/_simulator/latency", latency),
         web.post("/_simulator/paging", paging),
         web.post("/_simulator/connections/{name}/accept", accept),
@@ -114,6 +170,30 @@ def knob_routes(simulator: Simulator) -> list[web.RouteDef]:
         web.post("/_simulator/projects", projects),
         web.get("/_simulator/calls", calls),
     ]
+
+
+MAX_RAW_BYTES = 256 * 1024 * 1024
+"""The largest raw answer a knob may ask for: enough to go well past any reader's bound."""
+
+
+def _raw_answer(body: dict[str, Any]) -> RawAnswer:
+    """The raw answer a knob's body describes; a bad knob says which value is wrong."""
+    text, repeat = body.get("body"), body.get("repeat", 1)
+    status, content_type = body.get("status", 200), body.get("content_type", "application/json")
+    headers, chunked = body.get("headers", {}), body.get("chunked", False)
+    if not isinstance(text, str):
+        raise _bad_knob("body must be a string")
+    if not _is_int(repeat) or repeat < 1 or len(text.encode()) * repeat > MAX_RAW_BYTES:
+        raise _bad_knob(f"repeat must be a positive integer, the whole at most {MAX_RAW_BYTES}")
+    if not _is_int(status) or not 100 <= status <= 599:
+        raise _bad_knob("status must be an HTTP status code")
+    if not isinstance(content_type, str):
+        raise _bad_knob("content_type must be a string")
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise _bad_knob("headers must be an object of strings")
+    if not isinstance(chunked, bool):
+        raise _bad_knob("chunked must be true or false")
+    return RawAnswer(text.encode(), repeat, status, content_type, headers, chunked)
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

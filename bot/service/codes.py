@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.approvals.errors import Conflict, NotAllowed
+from bot.approvals.errors import ApprovalError, Conflict, NotAllowed
+from bot.approvals.invitation_codes import code_fault, tidy_code
 from bot.approvals.model import CodeDelivery, ConnectionRequest, Status
 from bot.approvers import ApproverPolicy
 from bot.log import remember_secret
@@ -74,9 +75,13 @@ class InvitationCodes:
         """Store a code copied from the Exalate console, and its private delivery.
 
         The store is a compare-and-set on "invited, no code yet": of two approvers
-        pasting at once, one delivers and the other is told.
+        pasting at once, one delivers and the other is told. The code passes the check
+        Exalate's own do, whoever hands it in.
         """
         request = await self.check_can_paste(request_id, actor)
+        code = tidy_code(code)
+        if (fault := code_fault(code)) is not None:
+            raise ApprovalError(f"That is not an invitation code: {fault}.")
         sealed = self._vault.seal(code)
         if request.status is Status.ASSISTED:
             # Created in the console just now: look for it, so the poller can follow it.

@@ -5,7 +5,14 @@ How Exalate refuses the create call decides what comes next: 404/405 (no creatio
 and 400/415 (a node that does not take the call as the bot sends it) hand the request
 to an approver in the console at once; 401/403 (the site's credentials or its Jira
 user's rights) fail it, naming the setting to fix, and mark the site's health, since a
-Retry cannot help before an admin acts.
+Retry cannot help before an admin acts. Whatever else goes wrong with the call (an answer
+the client cannot read included) fails the attempt at once, as uncertain: the request is
+never left ``initiating`` for the poller to settle.
+
+A code in Exalate's answer goes through the check a pasted one does
+(``bot.approvals.invitation_codes``): one that is not an invitation code is sent to
+nobody, and the request waits for an approver to paste the code the console shows, as
+after an answer that was lost.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import contextlib
 import logging
 
 from bot.approvals.errors import Conflict
+from bot.approvals.invitation_codes import code_fault, tidy_code
 from bot.approvals.messages import CARD, EVERYONE, Message, Say
 from bot.approvals.model import (
     BOT_ACTOR,
@@ -37,6 +45,7 @@ from bot.exalate import (
     ExalateError,
     ExalateNameConflict,
     ExalateNotSent,
+    ExalateServerError,
     ExalateUnavailable,
 )
 from bot.log import remember_secret
@@ -99,6 +108,8 @@ class Initiation:
             existing = await self.connection_named(request)
         except ExalateError as error:
             return await self._fail(request, error)
+        except Exception as error:  # nothing was created: settle it now, not in minutes
+            return await self._fail(request, _unforeseen(request, error, sent=False))
         if existing is not None:
             if request.may_adopt:
                 return await self.adopt(request, existing)
@@ -126,9 +137,14 @@ class Initiation:
             return await self._refused(site, request, error)
         except ExalateError as error:
             return await self._fail(request, error, _outcome_of(error))
+        except Exception as error:  # the call went out: it may have created it
+            unforeseen = _unforeseen(request, error, sent=True)
+            return await self._fail(request, unforeseen, CreateOutcome.UNCERTAIN)
         site.create_refused = None  # whatever was refused before is fixed
         site.connections.invalidate()
-        code = created.invitation_code.get_secret_value()
+        code = tidy_code(created.invitation_code.get_secret_value())
+        if (fault := code_fault(code)) is not None:
+            return await self._refuse_code(request, created, fault)
         remember_secret(code)
         invited = await self._store_code(request, created, code)
         log.info("connection_created id=%s exalate_id=%s", invited.id, created.id)
@@ -150,6 +166,28 @@ class Initiation:
             with contextlib.suppress(Exception):  # the original failure is the one to raise
                 await self._notifier.deliver_invitation(request, code)
             raise
+
+    async def _refuse_code(
+        self, request: ConnectionRequest, created: CreatedConnection, fault: str
+    ) -> ConnectionRequest:
+        """Exalate created the connection, but its answer's code is not an invitation code
+        (``fault`` says why, never quoting it): it is neither stored nor shown. The request
+        is invited without a code, as after a lost answer, and the card asks an approver
+        to paste the one the console shows, or to delete a connection that looks wrong."""
+        invited = await self._states.move(
+            request,
+            Status.INVITED,
+            EXALATE_ACTOR,
+            exalate_connection_id=str(created.id),
+            exalate_status=created.status,
+            error=Problem.CODE_NOT_RECEIVED,
+            error_detail=fault,
+            note="connection created; its invitation code refused",
+            tell=EVERYONE,
+        )
+        log.warning("invitation_code_refused id=%s exalate_id=%s", invited.id, created.id)
+        self._metrics.count_error("ExalateCodeRefused", site=request.fields.site)
+        return invited
 
     async def _complete_late(
         self, request_id: int, sealed: bytes, created: CreatedConnection
@@ -353,6 +391,22 @@ def _credentials_setting(site: Site) -> str:
     if isinstance(credentials, BasicAuth):
         return f"the Jira user {credentials.username} (its password is in {variable})"
     return f"the personal access token in {variable}"
+
+
+def _unforeseen(request: ConnectionRequest, error: Exception, *, sent: bool) -> ExalateServerError:
+    """An exception no Exalate error names, logged with its traceback, as the error the
+    card shows (the client turns every answer into one, so this is the bot's own fault).
+    ``sent``: whether the create call went out, so the connection may exist."""
+    kind = type(error).__name__
+    log.error("initiation_unforeseen id=%s kind=%s", request.id, kind, exc_info=error)
+    outcome = (
+        "Nothing was created; Retry tries again."
+        if not sent
+        else "The connection may have been created: Retry looks for it first."
+    )
+    return ExalateServerError(
+        f"The bot failed while talking to Exalate ({kind}); its log has the details. {outcome}"
+    )
 
 
 def _outcome_of(error: ExalateError) -> CreateOutcome:

@@ -87,7 +87,8 @@ class Lifecycle:
         The list is read on every poll, also with nothing to watch: it is what tells
         whether the site's Jira and Exalate answer, and what is pending there. Without
         ``settle`` (a replica that does not hold the background lease) only that is done.
-        Raises ExalateError when the list cannot be read; the caller backs off.
+        Raises ExalateError when the list cannot be read; the caller backs off from
+        the site after that, and after any other exception, alike.
         """
         listing = await site.exalate.connection_list()
         if settle:

@@ -18,6 +18,7 @@ from bot.approvals.limits import (
     AlreadySubmitted,
     NameTaken,
     SubmissionLimits,
+    Submitter,
     TooFrequent,
     TooManyOpen,
 )
@@ -121,8 +122,9 @@ class ConnectionService:
         fields, errors = check_draft(draft)
         if fields is None:
             return Submission(None, errors)
+        submitter = Submitter(requester, self._states.now(), self._limits.per_hour)
         async with asyncio.timeout(check_within):
-            errors = await self._checks.errors(fields)
+            errors = await self._checks.errors(fields, submitter)
         if errors:
             # The same form sent again: its name is taken by its own first copy. (Asked
             # only now, not before the checks: forms arriving together start their

@@ -59,7 +59,8 @@ class SiteHealth:
     """None until Jira was first asked."""
     last_answer: datetime | None = None
     last_error: str | None = None
-    """The kind of the last failure (``ExalateTimeout``, …), while it lasts."""
+    """The kind of the last failure (``ExalateTimeout``, …, or whatever else made a poll
+    fail), while it lasts."""
 
     def as_json(self) -> dict[str, object]:
         return {

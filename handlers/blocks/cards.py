@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.approvals.messages import Notice
 from bot.approvals.model import OPEN_STATUSES, CodeDelivery, ConnectionRequest, Problem, Status
 from bot.approvals.routes import Rule
@@ -16,7 +18,7 @@ from handlers.blocks.text import (
     mention_any,
     mrkdwn,
     plain,
-    section,
+    user_text,
 )
 from handlers.blocks.vocabulary import headline, problem
 from handlers.ids import Action
@@ -54,9 +56,10 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
         {"type": "header", "text": plain(f"Exalate connection request #{request.id}", 150)},
         _fields(request),
     ]
-    if request.fields.description:
-        blocks.append(section(f"*Description*\n{escape(request.fields.description)}"))
-    blocks.append(context(headline(request)))
+    blocks += user_text("*Description*, as the requester wrote it:", request.fields.description)
+    blocks.append(context(_headline(request)))
+    if request.status is Status.REJECTED and request.reason:
+        blocks += user_text("*Reason*, as the approver wrote it:", request.reason)
     if request.route is not None and request.status is Status.PENDING_APPROVAL:
         blocks.append(context(who_decides(request, request.route)))
     if request.status is Status.PENDING_APPROVAL:
@@ -84,6 +87,14 @@ def approval_card(request: ConnectionRequest) -> list[Json]:
             blocks.append(context(problem(request)))
         blocks.append(actions(button("Hand over", Action.HAND_OVER, request)))
     return blocks
+
+
+def _headline(request: ConnectionRequest) -> str:
+    """The card's line for the state. A rejection's ends at who rejected: its reason
+    follows as the approver's words (``user_text``), never inside the bot's line."""
+    if request.status is Status.REJECTED and request.reason:
+        return headline(replace(request, reason=None)).removesuffix(": ") + "."
+    return headline(request)
 
 
 def who_decides(request: ConnectionRequest, rule: Rule) -> str:

@@ -6,7 +6,13 @@ import itertools
 from collections.abc import Iterable, Sequence
 
 from bot.approvals.model import ConnectionRequest
-from bot.approvals.rules import CONNECTION_NAME_MAX, DESCRIPTION_MAX, SHORT_NAME_MAX, Field
+from bot.approvals.rules import (
+    CONNECTION_NAME_MAX,
+    DESCRIPTION_MAX,
+    PROJECT_KEY,
+    SHORT_NAME_MAX,
+    Field,
+)
 from bot.ports import JiraProject
 from handlers.blocks.messages import invitation_dm
 from handlers.blocks.text import (
@@ -140,14 +146,26 @@ def request_modal(
                 optional=True,
                 multiline=True,
             ),
-            {
-                "type": "input",
-                "block_id": Field.PROJECT.value,
-                "label": plain("Jira project for incoming sync"),
-                "element": _project_select(project, projects),
-            },
+            _project_input(project, projects),
         ],
     }
+
+
+def _project_input(project: str, projects: Sequence[JiraProject] | None) -> Json:
+    """The project select, ``project`` preselected only if the cached list has it; one
+    the list lacks is not offered (a made-up key would cost a lookup in Jira at each
+    submission), and the hint says so."""
+    block: Json = {
+        "type": "input",
+        "block_id": Field.PROJECT.value,
+        "label": plain("Jira project for incoming sync"),
+        "element": _project_select(project, projects),
+    }
+    key = project.strip().upper()
+    if key and projects is not None and "initial_option" not in block["element"]:
+        named = key if PROJECT_KEY.fullmatch(key) else "The project given"
+        block["hint"] = plain(f"{named} is not among the projects offered here; choose one.")
+    return block
 
 
 def _site_select(sites: Sequence[tuple[str, str]], site: str) -> Json:
@@ -172,18 +190,16 @@ def _site_select(sites: Sequence[tuple[str, str]], site: str) -> Json:
 
 def _project_select(project: str, projects: Sequence[JiraProject] | None) -> Json:
     """Up to 100 cached projects go into a static select; with more, or none cached
-    yet, the select loads options as the person types. ``project`` is preselected."""
+    yet, the select loads options as the person types. ``project`` is preselected if
+    the cached list has it."""
     element: Json = {"action_id": Action.PROJECT.value, "placeholder": plain("Choose a project")}
-    chosen = next((p for p in projects or () if p.key == project), None)
     if projects is not None and 0 < len(projects) <= MAX_STATIC_OPTIONS:
         element |= {"type": "static_select", "options": project_options(projects)}
-        if chosen is not None:
-            element["initial_option"] = project_option(chosen)
     else:
         element |= {"type": "external_select", "min_query_length": 0}
-        if project:
-            initial = chosen or JiraProject(key=project, name=project)
-            element["initial_option"] = project_option(initial)
+    chosen = next((p for p in projects or () if p.key == project.strip().upper()), None)
+    if chosen is not None:
+        element["initial_option"] = project_option(chosen)
     return element
 
 

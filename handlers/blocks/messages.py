@@ -2,7 +2,9 @@
 the approver's guide to the Exalate console, and the usage text.
 
 The invitation code appears in exactly one builder, ``invitation_dm``; its DM and the
-Show code modal are the only places it is ever sent.
+Show code modal are the only places it is ever sent. It is shown whole, however long,
+over as many code blocks as it needs, and escaped: a code is checked before it is stored,
+and what it is drawn from cannot mention or link even so.
 """
 
 from __future__ import annotations
@@ -78,6 +80,28 @@ def invite_reminder(request: ConnectionRequest) -> tuple[str, list[Json]]:
     return text, body
 
 
+CODE_PIECE = 2900
+"""The most characters of a code one block shows: a section holds 3,000 with its fence."""
+
+
+def code_sections(code: str) -> list[Json]:
+    """``code`` escaped, in code blocks of at most ``CODE_PIECE`` characters each, in
+    order: a cut code would be useless, and a section longer than Slack allows is
+    refused. Cut on the raw side, so no piece splits an entity."""
+    pieces: list[str] = []
+    piece: list[str] = []
+    size = 0
+    for character in code:
+        shown = escape(character)
+        if size + len(shown) > CODE_PIECE:
+            pieces.append("".join(piece))
+            piece, size = [], 0
+        piece.append(shown)
+        size += len(shown)
+    pieces.append("".join(piece))
+    return [section(f"```{shown}```") for shown in pieces]
+
+
 def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json]]:
     """The only message that carries the invitation code. It goes to a DM, never a channel."""
     name = connection_name(request)
@@ -90,7 +114,7 @@ def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json
         "invitation*, paste the code, choose the project for incoming sync and confirm. "
         "Send the code privately (not in a shared channel); I will tell you when they accept."
     )
-    blocks = [section(intro), section(f"```{code}```"), section(steps)]
+    blocks = [section(intro), *code_sections(code), section(steps)]
     return f"Invitation code for the connection {name}", blocks
 
 

@@ -2,11 +2,14 @@
 
 Everything a person typed goes through ``escape`` before it enters mrkdwn, so a
 description cannot ping ``@channel``, mention people or forge links, and every mrkdwn
-object is ``verbatim``, so a bare URL in it stays text.
+object is ``verbatim``, so a bare URL in it stays text. What people write at length (a
+description, a reason) is shown by ``user_text``: plain text under a label, so it cannot
+pass for the bot's own words either.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
@@ -17,6 +20,16 @@ Json = dict[str, Any]
 
 
 MAX_MESSAGE_BLOCKS = 50
+PLAIN_TEXT_MAX = 3000
+"""The longest text of a plain_text object Slack takes in a section."""
+
+# Marks, embeddings, overrides and isolates: in someone's text they reorder what follows
+# ("devorppA" shown as "Approved"), so their words could pass for the bot's.
+_BIDI_CONTROLS = dict.fromkeys(
+    map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+)
+# Letters that show as nothing: a line of them is a blank line.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")
 
 
 def escape(text: str, limit: int = 2000) -> str:
@@ -37,6 +50,62 @@ def escape(text: str, limit: int = 2000) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def as_written(text: str) -> str:
+    """Someone's text made fit to stand beside the bot's words: bidi controls removed,
+    every kind of line break a plain one, each run of blank lines (also lines of spaces
+    or invisible characters) one blank line, none at either end. Blank lines and
+    reordered words are how a text dresses up as a second card below the first."""
+    kept: list[str] = []
+    for line in text.translate(_BIDI_CONTROLS).splitlines():
+        blank = all(_invisible(character) for character in line)
+        if not blank:
+            kept.append(line)
+        elif kept and kept[-1]:
+            kept.append("")
+    return "\n".join(kept).rstrip("\n")
+
+
+def _invisible(character: str) -> bool:
+    return (
+        character.isspace()
+        or character in _BLANK_LETTERS
+        or unicodedata.category(character) == "Cf"
+    )
+
+
+def user_text(label: str, text: str) -> list[Json]:
+    """Someone's words on a message, shown as theirs: ``label`` (the bot's, mrkdwn) in a
+    context line, then ``text`` made ``as_written`` and escaped in plain_text sections,
+    none cut. Plain text is the choice because Slack renders nothing in it: no bold
+    "heading", no emoji code, no mention, link or quote, so nothing in it can look like
+    the bot's own formatting; its three entities are escaped as everywhere (Slack
+    decodes them in every text object). A text longer than one section takes several,
+    split between characters (never inside an entity); empty text shows nothing."""
+    shown = as_written(text)
+    if not shown:
+        return []
+    return [
+        context(label),
+        *({"type": "section", "text": literal(piece)} for piece in _pieces(shown)),
+    ]
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` escaped, in pieces of at most ``PLAIN_TEXT_MAX`` characters."""
+    pieces: list[str] = []
+    piece: list[str] = []
+    size = 0
+    for character in text:
+        shown = _escape(character)
+        if size + len(shown) > PLAIN_TEXT_MAX:
+            pieces.append("".join(piece))
+            piece, size = [], 0
+        piece.append(shown)
+        size += len(shown)
+    pieces.append("".join(piece))
+    return pieces
 
 
 NAMING_SITES: ContextVar[bool] = ContextVar("naming_sites", default=False)
@@ -60,6 +129,11 @@ def connection_name(request: ConnectionRequest) -> str:
 def plain(text: str, limit: int = 3000) -> Json:
     """A plain_text object, cut to Slack's limit for where it goes."""
     return {"type": "plain_text", "text": text[:limit], "emoji": True}
+
+
+def literal(text: str) -> Json:
+    """A plain_text object shown exactly as given: emoji codes (``:tada:``) stay words."""
+    return {"type": "plain_text", "text": text, "emoji": False}
 
 
 def mrkdwn(text: str) -> Json:

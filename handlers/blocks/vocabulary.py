@@ -184,10 +184,18 @@ PROBLEMS: Mapping[Problem, str] = {
         "exalate-bot.toml, or `EXALATE_INITIATION=assisted` where the bot has no such file."
     ),
 }
+CODE_REFUSED = (  # code not received: Exalate's answer carried one that is not a code
+    "Exalate created this connection, but the invitation code in its answer is not one "
+    "({detail}), so the bot sent it to nobody. Check the connection in the Exalate console "
+    "(Connections → {plain_name}): copy its invitation code there and use Paste invitation "
+    "code, and it goes to the requester privately. If the connection is not what you "
+    "expect, delete it there: the bot then closes the request."
+)
 _FOR_APPROVERS = frozenset({Problem.EXALATE, Problem.CREATE_REFUSED, Problem.CREATE_NOT_TAKEN})
 """Problems whose detail is Exalate's own words, and the bot's settings: the card only."""
-# Exalate's own words are for the approvers (they may name internal addresses and the
-# bot's Jira account); the requester learns where to read them.
+# Exalate's own words are for the approvers (they may name internal addresses, a login
+# page the call was sent to, and the bot's Jira account and settings); the requester
+# learns, in plain words, where to read them.
 EXALATE_PROBLEM_FOR_REQUESTER = (
     "Exalate did not create it; the approvers see its answer on the card."
 )
@@ -197,11 +205,14 @@ def problem(request: ConnectionRequest, *, for_requester: bool = False) -> str:
     """The request's problem in words, escaped; a sentence stored by an older version
     as it is."""
     kind = request.problem
+    if for_requester and (kind is None or kind in _FOR_APPROVERS):
+        return EXALATE_PROBLEM_FOR_REQUESTER  # an older row's sentence is Exalate's too
     if kind is None:
         return escape(request.error or "unknown error")
-    if kind in _FOR_APPROVERS and for_requester:
-        return EXALATE_PROBLEM_FOR_REQUESTER
-    return PROBLEMS[kind].format(
+    template = PROBLEMS[kind]
+    if kind is Problem.CODE_NOT_RECEIVED and request.error_detail:
+        template = CODE_REFUSED
+    return template.format(
         detail=escape(request.error_detail or "no detail"),
         plain_name=escape(request.fields.connection_name),
         requester=mention(request.requester),

@@ -54,6 +54,14 @@ class Http:
             text = await response.text()
             return response.status, json.loads(text) if text else None, dict(response.headers)
 
+    async def raw(self, method: str, path: str, body: Any = None) -> tuple[int, bytes, Any]:
+        """One call with its body undecoded, and its headers as received; a redirect is
+        not followed (it points off the machine)."""
+        async with self._session.request(
+            method, self._server.make_url(path), json=body, headers=AUTH, allow_redirects=False
+        ) as response:
+            return response.status, await response.read(), response.headers
+
     async def create(self, **changes: str) -> tuple[int, Any]:
         status, body, _ = await self.call("POST", CONNECTIONS, {**BODY, **changes})
         return status, body
@@ -319,6 +327,110 @@ class TestFaultKnob:
         """fail() refuses a route the simulator does not serve."""
         with pytest.raises(ValueError, match="unknown route"):
             sim.fail("nowhere", 500)  # type: ignore[arg-type]
+
+
+class TestRawAnswerKnob:
+    async def test_a_raw_answer_is_sent_as_it_is_then_the_route_recovers(self, http: Http) -> None:
+        knob = {
+            "route": "connections",
+            "body": "<html>Log in</html>",
+            "status": 302,
+            "content_type": "text/html",
+            "headers": {"Location": "https://sso.example.test/login"},
+            "times": 2,
+        }
+        assert (await http.call("POST", "/_simulator/answers", knob))[0] == 200
+
+        answers = [await http.raw("GET", CONNECTIONS) for _ in range(3)]
+
+        for status, body, headers in answers[:2]:
+            assert (status, body) == (302, b"<html>Log in</html>")
+            assert headers["Location"] == "https://sso.example.test/login"
+            assert headers["Content-Type"].startswith("text/html")
+        assert answers[2][0] == 200
+
+    @pytest.mark.parametrize("chunked", [False, True])
+    async def test_a_repeated_body_is_sent_whole_declared_or_chunked(
+        self, http: Http, chunked: bool
+    ) -> None:
+        knob = {"route": "projects", "body": "[", "repeat": 200_000, "chunked": chunked}
+        await http.call("POST", "/_simulator/answers", knob)
+
+        status, body, headers = await http.raw("GET", "/rest/api/2/project")
+
+        assert (status, body) == (200, b"[" * 200_000)
+        assert ("Content-Length" in headers) is not chunked
+
+    async def test_a_2xx_raw_answer_to_create_still_creates(
+        self, sim: Simulator, http: Http
+    ) -> None:
+        """The node did its work; only its answer is hostile."""
+        await http.call("POST", "/_simulator/answers", {"route": "create", "body": "{"})
+
+        status, body, _ = await http.raw("POST", CONNECTIONS, BODY)
+
+        assert (status, body) == (200, b"{")
+        assert sim.named("acme_to_partner")["status"] == "PENDING"
+
+    async def test_another_raw_answer_to_create_creates_nothing(
+        self, sim: Simulator, http: Http
+    ) -> None:
+        knob = {"route": "create", "body": "<html>", "status": 302}
+        await http.call("POST", "/_simulator/answers", knob)
+
+        assert (await http.raw("POST", CONNECTIONS, BODY))[0] == 302
+        assert sim.connections == {}
+
+    async def test_raw_answers_queue_with_faults(self, sim: Simulator, http: Http) -> None:
+        sim.fail("myself", 503)
+        await http.call("POST", "/_simulator/answers", {"route": "myself", "body": "[]"})
+
+        answers = [await http.raw("GET", "/rest/api/2/myself") for _ in range(3)]
+
+        assert [(status, body == b"[]") for status, body, _ in answers] == [
+            (503, False),
+            (200, True),
+            (200, False),
+        ]
+
+    @pytest.mark.parametrize(
+        "knob",
+        [
+            {"route": "nowhere", "body": ""},
+            {"route": "create"},
+            {"route": "create", "body": 7},
+            {"route": "create", "body": "x", "repeat": 0},
+            {"route": "create", "body": "x", "repeat": 2**40},
+            {"route": "create", "body": "x", "status": 600},
+            {"route": "create", "body": "x", "content_type": None},
+            {"route": "create", "body": "x", "headers": {"X": 1}},
+            {"route": "create", "body": "x", "chunked": "yes"},
+            {"route": "create", "body": "x", "times": 0},
+        ],
+    )
+    async def test_a_bad_raw_answer_knob_is_400(self, http: Http, knob: dict[str, Any]) -> None:
+        status, body, _ = await http.call("POST", "/_simulator/answers", knob)
+
+        assert status == 400
+        assert body["message"]
+        assert (await http.create())[0] == 201
+
+
+class TestCodeKnob:
+    async def test_the_next_connection_gets_the_issued_code(
+        self, sim: Simulator, http: Http
+    ) -> None:
+        await http.call("POST", "/_simulator/codes", {"code": "<!channel> " + "A" * 5000})
+
+        first = (await http.create())[1]
+        second = (await http.create(name="acme_to_other"))[1]
+
+        assert first["invitationCode"] == "<!channel> " + "A" * 5000
+        assert second["invitationCode"] != first["invitationCode"]  # one use, then its own
+
+    @pytest.mark.parametrize("knob", [{}, {"code": ""}, {"code": 7}])
+    async def test_a_bad_code_knob_is_400(self, http: Http, knob: dict[str, Any]) -> None:
+        assert (await http.call("POST", "/_simulator/codes", knob))[0] == 400
 
 
 class TestOtherKnobs:
