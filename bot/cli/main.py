@@ -138,6 +138,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the built-in Exalate-on-Jira simulator instead of JIRA_URL: a safe sandbox",
     )
+    run.add_argument(
+        "--max-connections",
+        type=int,
+        default=900,
+        help="HTTP mode: connections served at once, on both ports (default: %(default)s; "
+        "fewer if the open-files limit leaves no room for them)",
+    )
     migrate = _command(
         commands,
         "migrate",
@@ -279,6 +286,7 @@ async def _migrate(copy_from: str | None, *, current: bool = False, sql: bool = 
     what was done, one line each. With ``current`` or ``sql``, where it stands or the SQL
     upgrading it would run: an operator looks before upgrading, so nothing changes."""
     from bot.config import SettingsError, load_database_settings
+    from bot.database_url import check_database_url
     from storage import explained, make_engine
     from storage.copy import copy_history
     from storage.db import describe, sqlite_file
@@ -296,6 +304,10 @@ async def _migrate(copy_from: str | None, *, current: bool = False, sql: bool = 
         )
     lines = [await _upgrade(url)]
     if copy_from is not None:
+        try:
+            check_database_url(copy_from)
+        except ValueError as error:
+            raise SettingsError(f"--copy-from {error}") from None
         if (path := sqlite_file(copy_from)) is not None and not path.exists():
             raise SettingsError(f"--copy-from names {path}, which does not exist.")
         lines.append(await _upgrade(copy_from))
@@ -447,6 +459,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         port=getattr(arguments, "port", 0),
         health_port=getattr(arguments, "health_port", None),
         use_simulator=simulated,
+        max_connections=getattr(arguments, "max_connections", 900),
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_bot)

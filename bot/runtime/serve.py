@@ -23,6 +23,15 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from bot.config import Settings, SettingsError
 from bot.runtime.answer_first import AnswerFirstSocketModeHandler
 from bot.runtime.app import SLACK_EVENTS_PATH, STEP_SECONDS, STOP_WITHIN, Runtime
+from bot.runtime.http_limits import (
+    DEFAULT_MAX_CONNECTIONS,
+    SERVER_OPTIONS,
+    ConnectionLimit,
+    LimitedSite,
+    connection_cap,
+    quiet_malformed_http,
+    raise_open_files_limit,
+)
 from bot.sandbox.exalate_simulator import Simulator, serve
 
 log = logging.getLogger(__name__)
@@ -124,6 +133,7 @@ async def run_bot(
     port: int,
     health_port: int | None = None,
     use_simulator: bool = False,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> None:
     """Serve the bot until stopped, in HTTP or Socket Mode, against Jira or the simulator.
 
@@ -137,7 +147,17 @@ async def run_bot(
     with stop_signals(stop):
         log.info("bot_starting mode=%s", "http" if http else "socket")
         serving = asyncio.create_task(
-            _serve(settings, http, host, port, health_port, use_simulator, stop, started)
+            _serve(
+                settings,
+                http,
+                host,
+                port,
+                health_port,
+                use_simulator,
+                stop,
+                started,
+                max_connections,
+            )
         )
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -173,12 +193,22 @@ async def _serve(
     use_simulator: bool,
     stop: asyncio.Event,
     started: asyncio.Event,
+    max_connections: int,
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if use_simulator:
             settings = await stack.enter_async_context(simulated_jira(settings))
         if http:
-            await serve_http(settings, host, port, health_port, stop=stop, started=started)
+            raise_open_files_limit()  # each connection is a file: have all allowed
+            await serve_http(
+                settings,
+                host,
+                port,
+                health_port,
+                stop=stop,
+                started=started,
+                max_connections=max_connections,
+            )
         else:
             await serve_socket_mode(settings, host, health_port, stop=stop, started=started)
 
@@ -191,27 +221,48 @@ async def serve_http(
     *,
     stop: asyncio.Event | None = None,
     started: asyncio.Event | None = None,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> None:
     """HTTP mode: serve until ``stop`` is set (without one, SIGTERM or Ctrl-C). With
     ``health_port`` the probes and ``/metrics`` are served there only, away from the
-    public endpoint. ``started`` is set once it serves."""
+    public endpoint. ``started`` is set once it serves.
+
+    Both ports share ``max_connections`` (fewer where the open-files limit is lower) and
+    the time limits of ``bot.runtime.http_limits``: slow or idle clients cannot take
+    every file descriptor, and malformed HTTP is counted, not logged request by request.
+    """
+    limit = ConnectionLimit(connection_cap(max_connections))
     async with running(settings, http_mode=True) as runtime:
-        # Requests in flight at a stop are acks: a second is plenty.
+        application = runtime.web_app(probes=health_port is None)
+        application.middlewares.insert(0, limit.middleware)
+        # Requests in flight at a stop are acks: a second is plenty. No access log: a
+        # line per request, quoting what each client sent, is the proxy's to write; the
+        # bot logs what it does, and refuses.
         runner = web.AppRunner(
-            runtime.web_app(probes=health_port is None), shutdown_timeout=STEP_SECONDS * 2
+            application, shutdown_timeout=STEP_SECONDS * 2, access_log=None, **SERVER_OPTIONS
         )
         await runner.setup()
-        # A deeper accept queue than aiohttp's 128: a burst of clicks must not overflow it,
-        # or the kernel drops connections and clients retry a second later.
-        await listen(web.TCPSite(runner, host, port, backlog=1024), host, port, "--port")
-        log.info("serving_http host=%s port=%s path=%s", host, port, SLACK_EVENTS_PATH)
-        try:
-            await serve_probes_until_stopped(runtime, host, health_port, stop, started)
-        finally:
-            await runner.cleanup()
+        with quiet_malformed_http():
+            # A deeper accept queue than aiohttp's 128: a burst of clicks must not
+            # overflow it, or the kernel drops connections and clients retry a second later.
+            site = LimitedSite(runner, host, port, limit, backlog=1024)
+            await listen(site, host, port, "--port")
+            log.info(
+                "serving_http host=%s port=%s path=%s max_connections=%s",
+                host,
+                port,
+                SLACK_EVENTS_PATH,
+                limit.cap,
+            )
+            try:
+                await serve_probes_until_stopped(
+                    runtime, host, health_port, stop, started, limit=limit
+                )
+            finally:
+                await runner.cleanup()
 
 
-async def listen(site: web.TCPSite, host: str, port: int, option: str) -> None:
+async def listen(site: web.BaseSite, host: str, port: int, option: str) -> None:
     """Start listening; a port in use or not ours to take is a settings error (exit 2:
     a restart would meet it again), said in one line."""
     try:
@@ -224,16 +275,26 @@ async def listen(site: web.TCPSite, host: str, port: int, option: str) -> None:
         ) from None
 
 
-async def serve_probes(runtime: Runtime, host: str, port: int | None) -> web.AppRunner | None:
+async def serve_probes(
+    runtime: Runtime, host: str, port: int | None, limit: ConnectionLimit | None = None
+) -> web.AppRunner | None:
     """``/healthz``, ``/readyz`` and ``/metrics`` on a port of their own, if one is given:
-    a scraper or a supervisor then never competes with Slack's requests."""
+    a scraper or a supervisor then never competes with Slack's requests. With ``limit``
+    (HTTP mode) its connections count against the public port's cap."""
     if port is None:
         return None
     application = web.Application()
     runtime.add_probes(application)
-    probes = web.AppRunner(application, access_log=None)
-    await probes.setup()
-    await listen(web.TCPSite(probes, host, port), host, port, "--health-port")
+    if limit is None:
+        probes = web.AppRunner(application, access_log=None)
+        await probes.setup()
+        site: web.BaseSite = web.TCPSite(probes, host, port)
+    else:
+        application.middlewares.append(limit.middleware)
+        probes = web.AppRunner(application, access_log=None, **SERVER_OPTIONS)
+        await probes.setup()
+        site = LimitedSite(probes, host, port, limit)
+    await listen(site, host, port, "--health-port")
     log.info("serving_probes host=%s port=%s", host, port)
     return probes
 
@@ -244,9 +305,11 @@ async def serve_probes_until_stopped(
     port: int | None,
     stop: asyncio.Event | None = None,
     started: asyncio.Event | None = None,
+    *,
+    limit: ConnectionLimit | None = None,
 ) -> None:
     """Serve the probes (on ``port``, if given) until stopped."""
-    probes = await serve_probes(runtime, host, port)
+    probes = await serve_probes(runtime, host, port, limit)
     if started is not None:
         started.set()
     try:
