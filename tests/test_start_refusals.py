@@ -74,3 +74,12 @@ def test_storage_the_bot_may_not_write(tmp_path: Path) -> None:
     """/sys refuses new files even to root: as a read-only volume would."""
     done = _run(tmp_path, DATABASE_URL="sqlite+aiosqlite:////sys/exalate-bot.db")
     _refused(done, "cannot be created (Permission denied)")
+
+
+def test_a_database_url_asyncpg_would_refuse_and_its_password(tmp_path: Path) -> None:
+    """libpq's ``sslmode=`` and a password given as ``?password=``: one line with the
+    right spelling, exit 2, and the password nowhere."""
+    url = "postgresql+asyncpg://bot@127.0.0.1:5432/bot?password=pw-Query-7&sslmode=require"
+    done = _run(tmp_path, DATABASE_URL=url, EXALATE_SECRET_KEY="unused-here")
+    _refused(done, "asyncpg takes ssl=require")
+    assert "pw-Query-7" not in done.stderr + done.stdout
