@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.cli.main import DATABASE_UNAVAILABLE, main
+from bot.cli.main import main
+from bot.cli.parser import DATABASE_UNAVAILABLE
 from bot.config import load_settings
 from bot.runtime.app import Runtime
 from bot.runtime.serve import SIMULATED_JIRA, simulated_jira

@@ -12,7 +12,8 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.cli.main import DATABASE_UNAVAILABLE, REFUSED, main
+from bot.cli.main import main
+from bot.cli.parser import DATABASE_UNAVAILABLE, REFUSED
 from bot.config import load_settings
 from bot.database_url import _ASYNCPG_OPTIONS, database_passwords
 from bot.log import RedactSecrets

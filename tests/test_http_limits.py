@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.http_exceptions import BadStatusLine
 
-from bot.cli.main import _parser
+from bot.cli.parser import command_line
 from bot.config import SettingsError
 from bot.runtime import http_limits
 from bot.runtime.http_limits import (
@@ -95,9 +95,9 @@ class TestOpenFiles:
             connection_cap(0, 65536)
 
     def test_the_command_line_default_is_the_runtime_one(self) -> None:
-        arguments = _parser().parse_args(["run", "--http"])
+        arguments = command_line().parse_args(["run", "--http"])
         assert arguments.max_connections == DEFAULT_MAX_CONNECTIONS
-        given = _parser().parse_args(["run", "--http", "--max-connections", "50"])
+        given = command_line().parse_args(["run", "--http", "--max-connections", "50"])
         assert given.max_connections == 50
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.approvals.routes import Route, Routes, Rule
-from bot.cli.main import REFUSED, main
+from bot.cli.main import main
+from bot.cli.parser import REFUSED
 from bot.config import SettingsError, load_settings
 
 ENVIRONMENT = {

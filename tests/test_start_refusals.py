@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.main import REFUSED
+from bot.cli.parser import REFUSED
 
 SETTINGS = {
     "SLACK_BOT_TOKEN": "xoxb-1-refusals",

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.cli.main import REFUSED, main
+from bot.cli.main import main
+from bot.cli.parser import REFUSED
 from storage import make_engine, schema_state, upgrade_schema
 from storage.db import sqlite_file
 from storage.schema import BASELINE, MIGRATIONS, head_revision
