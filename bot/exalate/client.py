@@ -43,15 +43,21 @@ from bot.exalate.models import (
     ServerInfo,
 )
 from bot.exalate.paging import rest_of_list
+from bot.exalate.statuses import (
+    BASIC_HINT,
+    CONNECTIONS_PATH,
+    ISSUEHUB,
+    MYSELF_PATH,
+    PROJECT_PATH,
+    PROJECTS_PATH,
+    SERVER_INFO_PATH,
+    TOKEN_HINT,
+    classify,
+    too_large,
+    unexpected_answer,
+)
 
 __all__ = ["CONNECTIONS_PATH", "ISSUEHUB", "ExalateClient"]
-
-ISSUEHUB = "/rest/issuehub/4.0"
-CONNECTIONS_PATH = f"{ISSUEHUB}/connections"
-PROJECTS_PATH = "/rest/api/2/project"
-PROJECT_PATH = f"{PROJECTS_PATH}/{{key}}"
-MYSELF_PATH = "/rest/api/2/myself"
-SERVER_INFO_PATH = "/rest/api/2/serverInfo"
 
 DETAIL_LIMIT = 300
 """The longest server message an error carries: enough to explain, short enough for Slack."""
@@ -265,11 +271,11 @@ class ExalateClient:
             raise unreachable(f"Could not reach Jira at {self._base_url} ({reason}).") from None
         if 200 <= status < 300:
             if body is None:
-                raise _too_large(method, path, status, self._max_answer_bytes)
+                raise too_large(method, path, status, self._max_answer_bytes)
             try:
                 return _loads(body)
             except ValueError:
-                raise _unexpected(method, path, status) from None
+                raise unexpected_answer(method, path, status) from None
         raise self._error_for(
             status,
             method,
@@ -284,7 +290,7 @@ class ExalateClient:
         try:
             return adapter.validate_python(data)
         except (ValidationError, RecursionError):
-            raise _unexpected(method, path, None) from None
+            raise unexpected_answer(method, path, None) from None
 
     def _timeout(self, method: str, path: str, timeout: float) -> errors.ExalateTimeout:
         message = f"Jira did not answer {method} {path} within {timeout:g} s."
@@ -318,9 +324,9 @@ class ExalateClient:
                 detail=detail,
                 retry_after=seconds,
             )
-        cls, template = _classify(status, method, path)
+        cls, template = classify(status, method, path)
         target = f" to {self._scrub(location)[:DETAIL_LIMIT]}" if location else ""
-        hint = _BASIC_HINT if isinstance(self._credentials, BasicAuth) else _TOKEN_HINT
+        hint = BASIC_HINT if isinstance(self._credentials, BasicAuth) else TOKEN_HINT
         text = (
             template.format(where=where, service=service, target=target, **hint)
             .replace("{variable}", self._credentials_from)
@@ -372,81 +378,6 @@ class ExalateClient:
         return text
 
 
-_TOKEN_HINT = {
-    "credential": "token",
-    "check": "Check that {variable} is a valid, unexpired personal access token.",
-    "who": "the Jira user whose personal access token is in {variable}",
-    "captcha": "",
-}
-_BASIC_HINT = {
-    "credential": "username and password",
-    "check": "Check the username {user} (the site's username), and the password in {variable}.",
-    "who": "the Jira user {user} (the site's username)",
-    # Jira answers basic auth with 403 once failed logins made it demand a CAPTCHA.
-    "captcha": " After failed logins Jira may demand a CAPTCHA: log in once in a browser"
-    " as that user.",
-}
-"""The words of the 401 and 403 messages that depend on how the bot authenticates: each
-names the setting to fix, the token's variable or the basic-auth user."""
-
-_BY_STATUS: dict[int, tuple[type[errors.ExalateError], str]] = {
-    401: (
-        errors.ExalateAuthError,
-        "Jira did not accept the bot's {credential} ({where}). {check}",
-    ),
-    403: (
-        errors.ExalateAuthError,
-        "Jira refused this call for {who} ({where}). That user must be a Jira administrator"
-        " who may use Exalate.{captcha}",
-    ),
-    409: (
-        errors.ExalateNameConflict,
-        "Exalate already has a connection with this name ({where}). Choose another name.",
-    ),
-}
-_CREATE_NOT_TAKEN = (
-    "Exalate did not take the connection-creation call as the bot sent it ({where})."
-)
-_NO_CREATE_ENDPOINT = (
-    "This Exalate version exposes no connection-creation endpoint ({where}). Create the"
-    " connection in the Exalate console instead."
-)
-_NO_EXALATE_ENDPOINT = (
-    "Jira has no such Exalate REST endpoint ({where}). Check that the Exalate app is"
-    " installed and enabled, and that JIRA_URL is Jira's base URL."
-)
-_NO_JIRA_ENDPOINT = (
-    "Jira has no such REST endpoint ({where}). Check that JIRA_URL is Jira's base URL."
-)
-_REDIRECTED = (
-    "Jira redirected the call{target} instead of answering ({where}). Set JIRA_URL to"
-    " Jira's base URL exactly."
-)
-_INVALID = "{service} rejected the request as invalid ({where})."
-_SERVER_FAILED = (
-    "{service} failed with a server error ({where}). This is usually temporary; try again later."
-)
-
-
-def _classify(status: int, method: str, path: str) -> tuple[type[errors.ExalateError], str]:
-    """The error class and message template for a non-2xx status other than 429."""
-    if status in _BY_STATUS:
-        return _BY_STATUS[status]
-    if status in (400, 415) and method == "POST" and path == CONNECTIONS_PATH:
-        return errors.ExalateCallNotTaken, _CREATE_NOT_TAKEN
-    if status in (404, 405):
-        if method == "POST" and path == CONNECTIONS_PATH:
-            return errors.ExalateEndpointMissing, _NO_CREATE_ENDPOINT
-        if path.startswith(ISSUEHUB):
-            return errors.ExalateEndpointMissing, _NO_EXALATE_ENDPOINT
-        return errors.ExalateEndpointMissing, _NO_JIRA_ENDPOINT
-    if 300 <= status < 400:
-        return errors.ExalateBadRequest, _REDIRECTED
-    if 400 <= status < 500:
-        return errors.ExalateBadRequest, _INVALID
-    return errors.ExalateServerError, _SERVER_FAILED
-
-
 def _fill(route: str, params: Mapping[str, str]) -> str:
     """``route`` with each ``{name}`` replaced by its parameter, percent-encoded whole."""
     return route.format_map({k: urllib.parse.quote(v, safe="") for k, v in params.items()})
@@ -475,26 +406,6 @@ def _loads(body: bytes) -> Any:
         return json.loads(body)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-
-
-def _unexpected(method: str, path: str, status: int | None) -> errors.ExalateServerError:
-    """A 2xx whose body is not the expected JSON; the body itself is never quoted."""
-    http = f"HTTP {status}, " if status is not None else ""
-    return errors.ExalateServerError(
-        f"Jira gave an unexpected answer to {method} {path} ({http}not the JSON its API"
-        " sends). Check that JIRA_URL is Jira's base URL and that Exalate is installed.",
-        status=status,
-    )
-
-
-def _too_large(method: str, path: str, status: int, limit: int) -> errors.ExalateServerError:
-    """A 2xx answer longer than the bot reads; what it said is unknown."""
-    return errors.ExalateServerError(
-        f"Jira's answer to {method} {path} was too large (HTTP {status}, over "
-        f"{limit / 2**20:g} MB), so the bot did not read it. Check that JIRA_URL is Jira's "
-        "base URL and what answers there.",
-        status=status,
-    )
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
