@@ -129,7 +129,8 @@ class ConnectionService:
             # The same form sent again: its name is taken by its own first copy. (Asked
             # only now, not before the checks: forms arriving together start their
             # checks together, and share Jira's list reads.)
-            return await self._repeated(view_id, requester) or Submission(None, errors)
+            repeated = await self._repeated(view_id, requester)
+            return repeated or await self._at_open_limit(requester) or Submission(None, errors)
         try:
             rule = self._policy.routes.rule_for(fields.site, fields.project_key)
             request = await self._store.add(
@@ -189,6 +190,21 @@ class ConnectionService:
         if not draft.local_short_name.strip():
             draft = replace(draft, local_short_name=site.config.local_short_name)
         return draft, None
+
+    async def _at_open_limit(self, requester: str) -> Submission | None:
+        """The refusal of a person at the most requests they may have waiting, if they
+        are: that answer stands whatever else is wrong with the form (a Jira too slow to
+        check it, say), where "submit again" would only lead to it."""
+        waiting = await self._store.page(
+            [Status.PENDING_APPROVAL, Status.ASSISTED],
+            limit=self._limits.max_open,
+            requester=requester,
+        )
+        if waiting.total < self._limits.max_open:
+            return None
+        theirs = sorted(waiting.items, key=lambda r: (r.updated_at, r.id))
+        limit = TooManyOpen([r.fields.connection_name for r in theirs], theirs[0].updated_at)
+        return Submission(None, {Field.NAME: self._too_many_open(limit)})
 
     def _too_many_open(self, limit: TooManyOpen) -> str:
         expires = limit.oldest + self._approval_ttl

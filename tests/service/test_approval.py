@@ -8,7 +8,8 @@ import pytest
 
 from bot.approvals.errors import ApprovalError, Conflict, NotAllowed
 from bot.approvals.model import ConnectionRequest, Status
-from bot.exalate import ExalateBadRequest
+from bot.approvals.rules import Draft, Field
+from bot.exalate import ExalateBadRequest, ExalateTimeout
 from tests.service.world import ALICE, BOB, CAROL, EVE, make_world
 
 
@@ -105,3 +106,17 @@ async def test_an_approval_whose_later_steps_cannot_be_stored_is_said_to_stand()
         store.annotate = real  # type: ignore[method-assign]
     stored = await world.now(request)
     assert (stored.status, stored.decided_by) == (Status.INITIATING, BOB)
+
+
+async def test_a_person_at_the_open_limit_is_told_so_even_when_jira_is_slow() -> None:
+    """Three requests waiting, and Jira too slow to check a fourth form: the answer is
+    the limit (which submitting again cannot get past), not "submit again"."""
+    world = make_world()
+    for remote in ("p0", "p1", "p2"):
+        await world.submit(remote=remote)
+    world.exalate().fail("list", ExalateTimeout("slow"))
+    world.site().connections.invalidate()
+    draft = Draft("acme", "more", "", "", "SUP")
+    refused = await world.requests.submit(draft, ALICE, check_within=5)
+    assert refused.request is None
+    assert "requests waiting for a decision" in refused.errors[Field.NAME]
