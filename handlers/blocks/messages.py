@@ -17,6 +17,7 @@ from handlers.blocks.text import (
     connection_name,
     escape,
     section,
+    user_text,
 )
 from handlers.blocks.vocabulary import headline, note
 from handlers.ids import COMMAND, Action
@@ -40,6 +41,8 @@ def requester_message(request: ConnectionRequest, approval_channel: str) -> tupl
     """The requester's DM: the note, and the button its state allows."""
     text = note(request, approval_channel)
     body = [section(text)]
+    if request.status is Status.REJECTED and request.reason:
+        body += user_text("*Reason*", request.reason)  # the approver's words, as theirs
     if request.status is Status.PENDING_APPROVAL:
         sure = confirm(
             "Cancel this request?",

@@ -72,7 +72,8 @@ WORDS: Mapping[Status, Words] = {
     Status.REJECTED: Words(
         state="rejected",
         headline=":no_entry: Rejected by {by}: {reason}",
-        note="Your request #{id} for {name} was rejected by {by}.\n*Reason:* {reason}",
+        # The reason follows the note as the approver's words (``requester_message``).
+        note="Your request #{id} for {name} was rejected by {by}.",
     ),
     Status.CANCELLED: Words(
         state="cancelled",

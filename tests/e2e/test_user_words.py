@@ -69,6 +69,19 @@ class TestDescription:
 
 
 class TestReason:
+    async def test_a_reason_dressed_as_the_bot_reads_as_the_approver_s_words(
+        self, harness: Harness
+    ) -> None:
+        """In the requester's DM too the reason is plain text: "*Approved by Bob*" and a
+        mention render as typed, never as the bot's bold or a ping."""
+        request_id = await _rejecting(harness)
+        reason = "*Approved by Bob* <!channel>\n\n\n:tada: \u202eevil"
+        assert (await harness.submit_reason(request_id, reason)).body == {}
+        dm = await harness.dm(ALICE, "was rejected by")
+        plain = "".join(_texts(dm.args["blocks"], "plain_text"))
+        assert "*Approved by Bob* &lt;!channel&gt;\n\n:tada: evil" in plain
+        assert "Approved by Bob" not in "".join(_texts(dm.args["blocks"], "mrkdwn"))
+
     async def test_a_reason_reaches_the_requester_whole_or_is_refused(
         self, harness: Harness
     ) -> None:
@@ -81,6 +94,7 @@ class TestReason:
         assert (await harness.submit_reason(request_id, "&" * 400)).body == {}
         dm = await harness.dm(ALICE, "was rejected by")
         assert json.dumps(dm.args["blocks"]).count("&amp;") == 400
+        assert "".join(_texts(dm.args["blocks"], "plain_text")).count("&amp;") == 400
         card = await harness.card("rejected")
         assert "".join(_texts(card.args["blocks"], "plain_text")).count("&amp;") == 400
         assert ":no_entry: Rejected by <@U0BOB>." in _texts(card.args["blocks"], "mrkdwn")
