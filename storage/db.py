@@ -54,8 +54,10 @@ def make_engine(url: str) -> AsyncEngine:
         # SQLite gives its side files the database file's mode, so private files stay so.
         for file in sqlite_files(path):
             tighten(file)
+    # A statement's parameters stay out of its errors: the errors reach the log, with
+    # their tracebacks, and the parameters are people's text and sealed codes.
     if make_url(url).drivername.startswith("sqlite"):
-        options: dict[str, object] = {"connect_args": {"timeout": 30}}
+        options: dict[str, object] = {"connect_args": {"timeout": 30}, "hide_parameters": True}
         if path is None:
             # In memory: one shared connection, or each session would see a new database.
             # Sessions then share a transaction too, so this is for one session at a time.
@@ -69,7 +71,10 @@ def make_engine(url: str) -> AsyncEngine:
         return engine
     try:
         return create_async_engine(
-            url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS}
+            url,
+            pool_pre_ping=True,
+            connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+            hide_parameters=True,
         )
     except (ModuleNotFoundError, NoSuchModuleError) as error:
         raise DatabaseProblem(

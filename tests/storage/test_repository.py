@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.approvals.model import DEFAULT_SITE, ConnectionRequest, RequestFields, Status
 from storage import (
@@ -381,5 +382,22 @@ async def test_a_failed_write_is_remembered_until_one_goes_through(tmp_path: Pat
         limit["pages"] = 0
         await repository.annotate(1, missed_polls=1)
         assert repository.last_write_error is None
+    finally:
+        await engine.dispose()
+
+
+async def test_a_database_error_carries_no_parameter(database_url: str) -> None:
+    """An error's text (and so its logged traceback) names the statement, never the
+    values it carried: people's text, sealed codes."""
+    engine = make_engine(database_url)
+    await upgrade_schema(engine)
+    try:
+        async with engine.begin() as connection:
+            with pytest.raises(DBAPIError) as raised:
+                await connection.execute(
+                    sa.text("INSERT INTO connection_request (id, status) VALUES (:id, :status)"),
+                    {"id": 1, "status": "marker-value-7"},
+                )
+        assert "marker-value-7" not in str(raised.value)
     finally:
         await engine.dispose()
