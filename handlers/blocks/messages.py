@@ -16,6 +16,7 @@ from handlers.blocks.text import (
     Json,
     connection_name,
     escape,
+    escaped_pieces,
     section,
     user_text,
 )
@@ -90,19 +91,8 @@ CODE_PIECE = 2900
 def code_sections(code: str) -> list[Json]:
     """``code`` escaped, in code blocks of at most ``CODE_PIECE`` characters each, in
     order: a cut code would be useless, and a section longer than Slack allows is
-    refused. Cut on the raw side, so no piece splits an entity."""
-    pieces: list[str] = []
-    piece: list[str] = []
-    size = 0
-    for character in code:
-        shown = escape(character)
-        if size + len(shown) > CODE_PIECE:
-            pieces.append("".join(piece))
-            piece, size = [], 0
-        piece.append(shown)
-        size += len(shown)
-    pieces.append("".join(piece))
-    return [section(f"```{shown}```") for shown in pieces]
+    refused."""
+    return [section(f"```{piece}```") for piece in escaped_pieces(code, CODE_PIECE)]
 
 
 def invitation_dm(request: ConnectionRequest, code: str) -> tuple[str, list[Json]]:

@@ -88,22 +88,27 @@ def user_text(label: str, text: str) -> list[Json]:
         return []
     return [
         context(label),
-        *({"type": "section", "text": literal(piece)} for piece in _pieces(shown)),
+        *(
+            {"type": "section", "text": literal(piece)}
+            for piece in escaped_pieces(shown, PLAIN_TEXT_MAX)
+        ),
     ]
 
 
-def _pieces(text: str) -> list[str]:
-    """``text`` escaped, in pieces of at most ``PLAIN_TEXT_MAX`` characters."""
+def escaped_pieces(text: str, size: int) -> list[str]:
+    """``text`` escaped, in order, in pieces of at most ``size`` characters each: for
+    text that must arrive whole over several blocks. Cut on the raw side, so no piece
+    splits an entity."""
     pieces: list[str] = []
     piece: list[str] = []
-    size = 0
+    length = 0
     for character in text:
         shown = _escape(character)
-        if size + len(shown) > PLAIN_TEXT_MAX:
+        if length + len(shown) > size:
             pieces.append("".join(piece))
-            piece, size = [], 0
+            piece, length = [], 0
         piece.append(shown)
-        size += len(shown)
+        length += len(shown)
     pieces.append("".join(piece))
     return pieces
 
