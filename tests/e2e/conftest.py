@@ -7,12 +7,10 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.config import Settings, load_settings
-from bot.runtime.app import Runtime
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import FakeSlack
 from storage.db import sqlite_file
@@ -27,6 +25,7 @@ from tests.e2e.harness import (
     SECRET_KEY,
     SIGNING_SECRET,
     Harness,
+    serving,
 )
 
 
@@ -127,16 +126,8 @@ def _clock() -> Clock:
 async def _harness(
     settings: Settings, slack: FakeSlack, simulator: Simulator, clock: Clock
 ) -> AsyncIterator[Harness]:
-    runtime = await Runtime.start(settings, http_mode=True, clock=clock)
-    try:
-        async with (
-            TestServer(runtime.web_app(), host="127.0.0.1") as server,
-            aiohttp.ClientSession() as http,
-        ):
-            url = str(server.make_url("/slack/events"))
-            yield Harness(slack, simulator, url, http, runtime=runtime)
-    finally:
-        await runtime.close()
+    async with serving(settings, slack, simulator, clock) as harness:
+        yield harness
 
 
 class _SignalsInstalled(logging.Handler):

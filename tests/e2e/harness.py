@@ -10,17 +10,23 @@ nothing Slack would refuse, or the test fails, as the person would see an error.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
 import urllib.parse
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.test_utils import TestServer
 from slack_sdk.signature import SignatureVerifier
 
 from bot.approvals.model import DEFAULT_SITE, ConnectionRequest
+from bot.config import Settings, load_settings
 from bot.runtime.app import Runtime
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import Call, FakeSlack
@@ -28,6 +34,7 @@ from bot.service import Site
 from handlers.blocks import request_modal
 from handlers.ids import Action, Block, View
 from storage import RequestRepository, make_sessionmaker
+from storage.db import sqlite_file
 
 SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-e2e-bot-token"
@@ -399,3 +406,43 @@ class Harness(SlackSide):
         await self.click(Action.APPROVE, request_id, BOB)
         await self.settle()
         return request_id
+
+
+def settings_from_file(
+    path: Path, slack: FakeSlack, database_url: str, *, approvers: str
+) -> Settings:
+    """The e2e bot's settings with its sites (and routes) in ``path``, an
+    ``exalate-bot.toml`` already written: HTTP mode, loopback, generous limits."""
+    path.chmod(0o600)
+    return load_settings(
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        exalate_config=str(path),
+        database_url=database_url,
+        exalate_secret_key=None if sqlite_file(database_url) else SECRET_KEY,
+        exalate_approval_channel=APPROVAL_CHANNEL,
+        exalate_approvers=approvers,
+        exalate_create_timeout=2.0,
+        jira_retries=0,
+        exalate_max_open_per_requester=1000,
+        exalate_max_submissions_per_hour=1000,
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, slack: FakeSlack, simulator: Simulator, clock: Callable[[], datetime]
+) -> AsyncIterator[Harness]:
+    """The bot of ``settings`` serving HTTP on loopback until the block ends, and the
+    harness that speaks to it (``simulator`` is the node it drives)."""
+    runtime = await Runtime.start(settings, http_mode=True, clock=clock)
+    try:
+        async with (
+            TestServer(runtime.web_app(), host="127.0.0.1") as server,
+            aiohttp.ClientSession() as http,
+        ):
+            url = str(server.make_url("/slack/events"))
+            yield Harness(slack, simulator, url, http, runtime=runtime)
+    finally:
+        await runtime.close()

@@ -8,37 +8,31 @@ and on PostgreSQL.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from bot.approvals.model import Status
 from bot.cli.doctor import needed_scopes, run_checks
-from bot.config import Settings, load_settings
-from bot.runtime.app import Runtime
+from bot.config import Settings
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import FakeSlack
 from handlers.ids import Action
-from storage.db import sqlite_file
 from tests.e2e.conftest import Clock
 from tests.e2e.harness import (
     ADMINS_GROUP,
     ALICE,
     APPROVAL_CHANNEL,
     BOB,
-    BOT_TOKEN,
     CAROL,
     JIRA_TOKEN,
     MALLORY,
-    SECRET_KEY,
-    SIGNING_SECRET,
     Harness,
+    serving,
+    settings_from_file,
 )
 
 DAN, ERIN = "U0DAN", "U0ERIN"
@@ -81,38 +75,8 @@ def _settings(
     path = folder / "exalate-bot.toml"
     names = {"jira": jira_url, "leads": LEADS, "channel": SUPPORT_CHANNEL, "admins": ADMINS_GROUP}
     path.write_text(ROUTES_FILE.format(**names) + more_routes)
-    path.chmod(0o600)
     monkeypatch.setenv("JIRA_TOKEN", JIRA_TOKEN)
-    return load_settings(
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        exalate_config=str(path),
-        database_url=database_url,
-        exalate_secret_key=None if sqlite_file(database_url) else SECRET_KEY,
-        exalate_approval_channel=APPROVAL_CHANNEL,
-        exalate_approvers=BOB,
-        exalate_create_timeout=2.0,
-        jira_retries=0,
-        exalate_max_open_per_requester=1000,
-        exalate_max_submissions_per_hour=1000,
-    )
-
-
-@contextlib.asynccontextmanager
-async def _running(
-    settings: Settings, slack: FakeSlack, simulator: Simulator, clock: Clock
-) -> AsyncIterator[Harness]:
-    runtime = await Runtime.start(settings, http_mode=True, clock=clock)
-    try:
-        async with (
-            TestServer(runtime.web_app(), host="127.0.0.1") as server,
-            aiohttp.ClientSession() as http,
-        ):
-            url = str(server.make_url("/slack/events"))
-            yield Harness(slack, simulator, url, http, runtime=runtime)
-    finally:
-        await runtime.close()
+    return settings_from_file(path, slack, database_url, approvers=BOB)
 
 
 @pytest.fixture(name="routed_settings")
@@ -130,7 +94,7 @@ def _routed_settings(
 async def _harness(
     routed_settings: Settings, slack: FakeSlack, simulator: Simulator, clock: Clock
 ) -> AsyncIterator[Harness]:
-    async with _running(routed_settings, slack, simulator, clock) as harness:
+    async with serving(routed_settings, slack, simulator, clock) as harness:
         yield harness
 
 
@@ -217,19 +181,19 @@ async def test_escalation_fires_once_across_a_restart(
     """The bot stops three hours in and starts again: at four hours one message calls
     the admins in, in the channel; later ticks and another restart add nothing; then
     Carol (an admin) may decide with a lead."""
-    async with _running(routed_settings, slack, simulator, clock) as harness:
+    async with serving(routed_settings, slack, simulator, clock) as harness:
         request_id = await _submitted(harness)
         clock.advance(timedelta(hours=3))
         await harness.tick()
     assert [n for n in _thread(slack, SUPPORT_CHANNEL) if n.get("reply_broadcast")] == []
 
     clock.advance(timedelta(hours=1))
-    async with _running(routed_settings, slack, simulator, clock) as harness:
+    async with serving(routed_settings, slack, simulator, clock) as harness:
         await harness.tick()
         for _ in range(3):
             clock.advance(timedelta(minutes=1))
             await harness.tick()
-    async with _running(routed_settings, slack, simulator, clock) as harness:
+    async with serving(routed_settings, slack, simulator, clock) as harness:
         await harness.tick()
         (call,) = [n for n in _thread(slack, SUPPORT_CHANNEL) if n.get("reply_broadcast")]
         assert f"<!subteam^{ADMINS_GROUP}>" in str(call["text"])

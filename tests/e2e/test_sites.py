@@ -8,35 +8,31 @@ that is down slows and blocks no other, and ``/readyz`` names it.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.approvals.model import Status
 from bot.cli.doctor import run_checks
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError
 from bot.exalate import BasicAuth
 from bot.runtime.app import Runtime
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import FakeSlack
 from handlers.ids import Action, View
-from storage.db import sqlite_file
 from tests.e2e.conftest import Clock
 from tests.e2e.harness import (
     ADMINS_GROUP,
     ALICE,
     APPROVAL_CHANNEL,
     BOB,
-    BOT_TOKEN,
-    SECRET_KEY,
-    SIGNING_SECRET,
     Harness,
+    serving,
+    settings_from_file,
 )
 
 TOKENS = {"eu": "eu-personal-token", "apac": "apac-personal-token"}
@@ -102,41 +98,10 @@ def _sites_settings(
 ) -> Settings:
     path = folder / "exalate-bot.toml"
     path.write_text(text.format(**{name: node.url for name, node in nodes.items()}))
-    path.chmod(0o600)
     monkeypatch.setenv("JIRA_TOKEN_EU", TOKENS["eu"])
     monkeypatch.setenv("JIRA_TOKEN_APAC", TOKENS["apac"])
     monkeypatch.setenv("JIRA_PASSWORD_US", US_LOGIN[1])
-    return load_settings(
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        exalate_config=str(path),
-        database_url=database_url,
-        exalate_secret_key=None if sqlite_file(database_url) else SECRET_KEY,
-        exalate_approval_channel=APPROVAL_CHANNEL,
-        exalate_approvers=f"{BOB},{ADMINS_GROUP}",
-        exalate_create_timeout=2.0,
-        jira_retries=0,
-        exalate_max_open_per_requester=1000,
-        exalate_max_submissions_per_hour=1000,
-    )
-
-
-@contextlib.asynccontextmanager
-async def _running(
-    settings: Settings, slack: FakeSlack, nodes: dict[str, Node], clock: Clock
-) -> AsyncIterator[Harness]:
-    """The bot of ``settings`` serving HTTP on loopback, until the block ends."""
-    runtime = await Runtime.start(settings, http_mode=True, clock=clock)
-    try:
-        async with (
-            TestServer(runtime.web_app(), host="127.0.0.1") as server,
-            aiohttp.ClientSession() as http,
-        ):
-            url = str(server.make_url("/slack/events"))
-            yield Harness(slack, nodes["eu"].simulator, url, http, runtime=runtime)
-    finally:
-        await runtime.close()
+    return settings_from_file(path, slack, database_url, approvers=f"{BOB},{ADMINS_GROUP}")
 
 
 @pytest.fixture(name="harness")
@@ -149,7 +114,7 @@ async def _harness(
     clock: Clock,
 ) -> AsyncIterator[Harness]:
     settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url)
-    async with _running(settings, slack, nodes, clock) as harness:
+    async with serving(settings, slack, nodes["eu"].simulator, clock) as harness:
         yield harness
 
 
@@ -376,7 +341,7 @@ async def test_a_retired_site_takes_no_request_but_its_invitations_are_followed(
     the form and refuses ``connect site=`` it; removing it outright is refused at start,
     naming the open request."""
     settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url)
-    async with _running(settings, slack, nodes, clock) as harness:
+    async with serving(settings, slack, nodes["eu"].simulator, clock) as harness:
         request_id = await _invite_on(harness, "apac")
 
     without_apac = SITES_FILE.split("[sites.apac]")[0]
@@ -391,7 +356,7 @@ async def test_a_retired_site_takes_no_request_but_its_invitations_are_followed(
         'local_short_name = "acme-apac"', 'local_short_name = "acme-apac"\nretired = true'
     )
     settings = _sites_settings(nodes, tmp_path, monkeypatch, slack, bot_database_url, retired)
-    async with _running(settings, slack, nodes, clock) as harness:
+    async with serving(settings, slack, nodes["eu"].simulator, clock) as harness:
         refused = await harness.command("connect site=apac")
         assert "The site apac is retired" in refused.body["text"]
         await harness.command("connect")
