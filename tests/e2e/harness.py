@@ -10,6 +10,7 @@ nothing Slack would refuse, or the test fails, as the person would see an error.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -28,6 +29,8 @@ from slack_sdk.signature import SignatureVerifier
 from bot.approvals.model import DEFAULT_SITE, ConnectionRequest
 from bot.config import Settings, load_settings
 from bot.runtime.app import Runtime
+from bot.runtime.http_limits import DEFAULT_MAX_CONNECTIONS
+from bot.runtime.serve import serve_http
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import Call, FakeSlack
 from bot.service import Site
@@ -35,6 +38,7 @@ from handlers.blocks import request_modal
 from handlers.ids import Action, Block, View
 from storage import RequestRepository, make_sessionmaker
 from storage.db import sqlite_file
+from tests.processes import free_port
 
 SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-e2e-bot-token"
@@ -446,3 +450,26 @@ async def serving(
             yield Harness(slack, simulator, url, http, runtime=runtime)
     finally:
         await runtime.close()
+
+
+@contextlib.asynccontextmanager
+async def http_mode(
+    settings: Settings, max_connections: int = DEFAULT_MAX_CONNECTIONS
+) -> AsyncIterator[int]:
+    """HTTP mode as ``run --http`` serves it (its door, its connection cap), in this
+    process, until the block ends; its port."""
+    port, stop, started = free_port(), asyncio.Event(), asyncio.Event()
+    serving_task = asyncio.create_task(
+        serve_http(
+            settings, "127.0.0.1", port, stop=stop, started=started, max_connections=max_connections
+        )
+    )
+    waiting = asyncio.create_task(started.wait())
+    await asyncio.wait({serving_task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    assert started.is_set(), serving_task.result()
+    try:
+        yield port
+    finally:
+        stop.set()
+        await serving_task

@@ -16,7 +16,6 @@ from multidict import CIMultiDict
 from bot.config import Settings
 from bot.log import configure_logging
 from bot.runtime.http_gate import MAX_BODY_BYTES
-from bot.runtime.serve import serve_http
 from handlers.ids import Action, Block, View
 from tests.e2e.harness import (
     ALICE,
@@ -25,9 +24,9 @@ from tests.e2e.harness import (
     JIRA_TOKEN,
     SIGNING_SECRET,
     Harness,
+    http_mode,
     signed_headers,
 )
-from tests.processes import free_port
 
 
 def _refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -363,20 +362,8 @@ class TestShapesSlackNeverSends:
 
 @pytest.fixture(name="served")
 async def _served(settings: Settings) -> AsyncIterator[int]:
-    """HTTP mode as ``run --http`` serves it, in this process; its port."""
-    port, stop, started = free_port(), asyncio.Event(), asyncio.Event()
-    serving = asyncio.create_task(
-        serve_http(settings, "127.0.0.1", port, stop=stop, started=started)
-    )
-    waiting = asyncio.create_task(started.wait())
-    await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
-    assert started.is_set(), serving.result()
-    try:
+    async with http_mode(settings) as port:
         yield port
-    finally:
-        stop.set()
-        await serving
 
 
 async def _raw(port: int, sent: bytes) -> bytes:

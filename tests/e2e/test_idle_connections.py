@@ -22,8 +22,7 @@ import pytest
 
 from bot.config import Settings
 from bot.runtime import http_gate
-from bot.runtime.http_limits import DEFAULT_MAX_CONNECTIONS, SERVER_OPTIONS
-from bot.runtime.serve import serve_http
+from bot.runtime.http_limits import SERVER_OPTIONS
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import FakeSlack
 from tests.e2e.bot_process import BotProcess
@@ -34,6 +33,7 @@ from tests.e2e.harness import (
     JIRA_TOKEN,
     SIGNING_SECRET,
     SlackSide,
+    http_mode,
 )
 from tests.processes import free_port
 
@@ -229,7 +229,7 @@ class TestSlowClientsInProcess:
         """A client sending its headers a line at a time, or nothing, is closed after
         ``HEADER_SECONDS`` (shortened here), answered or not."""
         monkeypatch.setitem(SERVER_OPTIONS, "keepalive_timeout", 0.2)
-        async with _serving(settings) as port:
+        async with http_mode(settings) as port:
             silent = await asyncio.open_connection("127.0.0.1", port)
             slow = await asyncio.open_connection("127.0.0.1", port)
             slow[1].write(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n")
@@ -247,7 +247,7 @@ class TestSlowClientsInProcess:
         here), the connection closed, one line for any number of them."""
         caplog.set_level(logging.INFO)
         monkeypatch.setattr(http_gate, "BODY_SECONDS", 0.2)
-        async with _serving(settings) as port:
+        async with http_mode(settings) as port:
             clients = [await asyncio.open_connection("127.0.0.1", port) for _ in range(5)]
             for _, writer in clients:
                 writer.write(SLOW_HEAD)
@@ -262,7 +262,7 @@ class TestSlowClientsInProcess:
     ) -> None:
         """Three connections at most: three that sent nothing, then a genuine command.
         The command is answered; the oldest silent connection made room for it."""
-        async with _serving(settings, cap=3) as port, aiohttp.ClientSession() as http:
+        async with http_mode(settings, max_connections=3) as port, aiohttp.ClientSession() as http:
             silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
             url = f"http://127.0.0.1:{port}/slack/events"
             reply = await SlackSide(slack, simulator, url, http).command("status")
@@ -270,22 +270,3 @@ class TestSlowClientsInProcess:
             assert await _closed_within(silent[0][0], 5) == b""
             for _, writer in silent:
                 writer.close()
-
-
-@contextlib.asynccontextmanager
-async def _serving(settings: Settings, cap: int = DEFAULT_MAX_CONNECTIONS) -> AsyncIterator[int]:
-    """HTTP mode as ``run --http`` serves it, in this process, at most ``cap``
-    connections at once; its port."""
-    port, stop, started = free_port(), asyncio.Event(), asyncio.Event()
-    serving = asyncio.create_task(
-        serve_http(settings, "127.0.0.1", port, stop=stop, started=started, max_connections=cap)
-    )
-    waiting = asyncio.create_task(started.wait())
-    await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
-    assert started.is_set(), serving.result()
-    try:
-        yield port
-    finally:
-        stop.set()
-        await serving
