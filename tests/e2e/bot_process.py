@@ -26,11 +26,14 @@ class BotProcess:
     process: asyncio.subprocess.Process
     url: str
     lines: list[dict[str, Any]] = field(default_factory=list)
+    written: int = 0
+    """Bytes of log read so far."""
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def _read(self) -> None:
         assert self.process.stderr is not None
         async for raw in self.process.stderr:
+            self.written += len(raw)
             text = raw.decode(errors="replace").strip()
             try:
                 line = json.loads(text)
@@ -65,29 +68,22 @@ class BotProcess:
 
 
 @contextlib.asynccontextmanager
-async def bot_process(environment: dict[str, str], *arguments: str) -> AsyncIterator[BotProcess]:
-    """Start the bot with ``environment`` added to this one's; stopped (SIGTERM) on exit."""
-    port = free_port()
+async def spawned(
+    environment: dict[str, str], *arguments: str, url: str = ""
+) -> AsyncIterator[BotProcess]:
+    """``python *arguments`` with ``environment`` added to this one's, its log read as it
+    comes; stopped (SIGTERM) on exit if it still runs."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "--http",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
         *arguments,
         env=os.environ | environment,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    bot = BotProcess(process, f"http://127.0.0.1:{port}/slack/events")
+    bot = BotProcess(process, url)
     reader = asyncio.create_task(bot._read())
     try:
-        await bot.says("serving_http")
         yield bot
     finally:
         if process.returncode is None:
@@ -95,3 +91,15 @@ async def bot_process(environment: dict[str, str], *arguments: str) -> AsyncIter
                 process.send_signal(signal.SIGTERM)
         await process.wait()
         await reader
+
+
+@contextlib.asynccontextmanager
+async def bot_process(environment: dict[str, str], *arguments: str) -> AsyncIterator[BotProcess]:
+    """``exalate-bot run --http`` on a free loopback port with ``environment``, once it
+    serves; stopped (SIGTERM) on exit."""
+    port = free_port()
+    http = ("run", "--http", "--host", "127.0.0.1", "--port", str(port))
+    url = f"http://127.0.0.1:{port}/slack/events"
+    async with spawned(environment, "-m", "bot", *http, *arguments, url=url) as bot:
+        await bot.says("serving_http")
+        yield bot

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import resource
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,7 +22,7 @@ from bot.runtime import http_gate
 from bot.runtime.http_limits import SERVER_OPTIONS
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import FakeSlack
-from tests.e2e.bot_process import BotProcess
+from tests.e2e.bot_process import BotProcess, spawned
 from tests.e2e.harness import (
     APPROVAL_CHANNEL,
     BOB,
@@ -49,28 +46,6 @@ SLOW_HEAD = (
     b"Content-Length: 500000\r\n\r\npayload=%7B%22type%22"
 )
 """Headers announcing a body near the gate's limit, and the first bytes of it."""
-
-
-@dataclass
-class CountingBot(BotProcess):
-    """A bot process whose log is counted in bytes as it is read."""
-
-    written: int = 0
-
-    async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            self.written += len(raw)
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                line = None
-            async with self._changed:
-                self.lines.append(line if isinstance(line, dict) else {"event": raw.decode()})
-                self._changed.notify_all()
-        async with self._changed:
-            self.lines.append({"event": "process_ended"})
-            self._changed.notify_all()
 
 
 def _environment(slack: FakeSlack, jira_url: str, database: Path) -> dict[str, str]:
@@ -98,28 +73,16 @@ LIMITED = (
 
 
 @contextlib.asynccontextmanager
-async def limited_bot(environment: dict[str, str], health_port: int) -> AsyncIterator[CountingBot]:
-    """``exalate-bot run --http`` with 1,024 open files at most; stopped on exit."""
+async def limited_bot(environment: dict[str, str], health_port: int) -> AsyncIterator[BotProcess]:
+    """``exalate-bot run --http`` with 1,024 open files at most, once it serves; stopped
+    on exit."""
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-c", LIMITED, "run", "--http", "--host", "127.0.0.1"),
-        *("--port", str(port), "--health-port", str(health_port)),
-        env=os.environ | environment,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    bot = CountingBot(process, f"http://127.0.0.1:{port}/slack/events")
-    reader = asyncio.create_task(bot._read())
-    try:
+    http = ("run", "--http", "--host", "127.0.0.1", "--port", str(port))
+    url = f"http://127.0.0.1:{port}/slack/events"
+    arguments = ("-c", LIMITED, *http, "--health-port", str(health_port))
+    async with spawned(environment, *arguments, url=url) as bot:
         await bot.says("serving_http")
         yield bot
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await process.wait()
-        await reader
 
 
 @pytest.fixture(name="open_files")

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from aiohttp.typedefs import Handler
 from bot.runtime.app import STOP_WITHIN
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import FakeSlack
-from tests.e2e.bot_process import BotProcess
+from tests.e2e.bot_process import BotProcess, spawned
 from tests.e2e.harness import APPROVAL_CHANNEL, BOB, BOT_TOKEN, JIRA_TOKEN
 
 MARGIN = 2.0
@@ -45,31 +43,6 @@ async def silent_server() -> AsyncIterator[str]:
             writer.close()
         server.close()
         await server.wait_closed()
-
-
-@contextlib.asynccontextmanager
-async def socket_mode_bot(environment: dict[str, str]) -> AsyncIterator[BotProcess]:
-    """``python -m bot run`` (Socket Mode) with ``environment``, its log read as it
-    comes; killed if still running when the block ends."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        env=os.environ | environment,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    bot = BotProcess(process, "")
-    reader = asyncio.create_task(bot._read())
-    try:
-        yield bot
-    finally:
-        if process.returncode is None:
-            bot.kill()
-        await process.wait()
-        await reader
 
 
 def _environment(tmp_path: Path, slack_api: str, jira: str) -> dict[str, str]:
@@ -105,7 +78,7 @@ async def test_a_stop_during_the_start_ends_it_at_once(tmp_path: Path) -> None:
     killed (as PID 1 in a container it would have ignored the signal)."""
     async with silent_server() as slack, silent_server() as jira:
         environment = _environment(tmp_path, slack + "/api/", jira)
-        async with socket_mode_bot(environment) as bot:
+        async with spawned(environment, "-m", "bot", "run") as bot:
             await bot.says("bot_starting")
             await _stopped_within(bot)
             assert not bot.said("socket_mode_connected")
@@ -129,7 +102,7 @@ async def test_a_stop_while_jira_does_not_answer_ends_within_the_bound(tmp_path:
         FakeSlack(users=(BOB,), channels={APPROVAL_CHANNEL}) as slack,
     ):
         environment = _environment(tmp_path, slack.api_url, str(jira.make_url("")).rstrip("/"))
-        async with socket_mode_bot(environment) as bot:
+        async with spawned(environment, "-m", "bot", "run") as bot:
             await bot.says("socket_mode_connected")
             simulator.read_latency = 60.0
             await asyncio.wait_for(asked.wait(), timeout=10)
