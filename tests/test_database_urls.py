@@ -10,7 +10,6 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from cryptography.fernet import Fernet
 
 from bot.cli.main import main
 from bot.cli.parser import DATABASE_UNAVAILABLE, REFUSED
@@ -18,17 +17,9 @@ from bot.config import load_settings
 from bot.database_url import _ASYNCPG_OPTIONS, database_passwords
 from bot.log import RedactSecrets
 from storage.db import describe
+from tests.test_cli import BOT_SETTINGS
 
 SECRET = "pw-Secret-9"
-BOT_SETTINGS = {
-    "SLACK_BOT_TOKEN": "xoxb-1",
-    "SLACK_APP_TOKEN": "xapp-1",
-    "JIRA_URL": "http://127.0.0.1:9",
-    "JIRA_TOKEN": "cli-test-token",
-    "EXALATE_APPROVAL_CHANNEL": "C0APPROVE",
-    "EXALATE_APPROVERS": "U0ADMIN",
-    "EXALATE_SECRET_KEY": Fernet.generate_key().decode(),
-}
 COMMANDS = [["run"], ["migrate"], ["audit", "export"]]
 BASE = "postgresql+asyncpg://bot@127.0.0.1:9/bot"
 
