@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.pool import NullPool
 
 from bot.approvals.model import DEFAULT_SITE, Problem, Status
+from bot.cli.doctor_queues import sync_queues
 from bot.cli.doctor_routes import route_checks
 from bot.cli.doctor_slack import Check, Slack, approvers_check, channel_check
 from bot.config import Settings
@@ -195,8 +196,8 @@ async def _site_checks(
     site: SiteConfig, settings: Settings, session: aiohttp.ClientSession
 ) -> AsyncIterator[Check]:
     """One site's checks, each named with the site when it is not the only, unnamed one:
-    its URL, its credentials, its Jira's version, its Exalate API and its projects; and,
-    when the bot has met one, Exalate refusing its create call."""
+    its URL, its credentials, its Jira's version, its Exalate API, its projects and its
+    sync queues; and, when the bot has met one, Exalate refusing its create call."""
     exalate = ExalateClient(
         session,
         site.jira_url,
@@ -214,6 +215,7 @@ async def _site_checks(
         ("Jira version", _jira_version),
         ("Exalate REST API", _exalate_api),
         ("Projects", _projects),
+        ("Sync queues", sync_queues),
     ):
         try:
             check = await jira_check(exalate, site)

@@ -40,7 +40,9 @@ from bot.exalate.models import (
     CreatedConnection,
     JiraUser,
     Project,
+    QueueCount,
     ServerInfo,
+    SyncQueue,
 )
 from bot.exalate.paging import rest_of_list
 from bot.exalate.statuses import (
@@ -50,6 +52,7 @@ from bot.exalate.statuses import (
     MYSELF_PATH,
     PROJECT_PATH,
     PROJECTS_PATH,
+    QUEUE_PATHS,
     SERVER_INFO_PATH,
     TOKEN_HINT,
     classify,
@@ -74,6 +77,7 @@ _CONNECTIONS: TypeAdapter[ConnectionList] = TypeAdapter(ConnectionList)
 _CREATED: TypeAdapter[CreatedConnection] = TypeAdapter(CreatedConnection)
 _USER: TypeAdapter[JiraUser] = TypeAdapter(JiraUser)
 _SERVER_INFO: TypeAdapter[ServerInfo] = TypeAdapter(ServerInfo)
+_QUEUE_COUNT: TypeAdapter[QueueCount] = TypeAdapter(QueueCount)
 
 
 class ExalateClient:
@@ -189,6 +193,14 @@ class ExalateClient:
         """Jira's version and deployment type, for start-up checks and support questions."""
         data = await self._request("GET", SERVER_INFO_PATH, timeout=self._read_timeout)
         return self._parse(_SERVER_INFO, data, "GET", SERVER_INFO_PATH)
+
+    async def queue_size(self, queue: SyncQueue) -> int:
+        """How many sync events wait in ``queue``. ``limit=0`` asks for the count alone
+        (Exalate's monitoring guide); without it a node lists every waiting event.
+        ``ExalateEndpointMissing`` where the node has no such endpoint."""
+        path = QUEUE_PATHS[queue]
+        data = await self._request("GET", path, query={"limit": "0"}, timeout=self._read_timeout)
+        return self._parse(_QUEUE_COUNT, data, "GET", path).total
 
     async def _request(
         self,

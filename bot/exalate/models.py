@@ -22,6 +22,7 @@ __all__ = [
     "CreatedConnection",
     "JiraUser",
     "Project",
+    "QueueCount",
     "ServerInfo",
 ]
 
@@ -72,6 +73,26 @@ class ConnectionState(StrEnum):
             return cls((status or "").strip().upper())
         except ValueError:
             return cls.OTHER
+
+
+class SyncQueue(StrEnum):
+    """One of a node's two sync queues, as Exalate's monitoring calls count them."""
+
+    OUTGOING = "outgoing"
+    """Changes of local issues waiting to go to the partners (``syncevents``)."""
+    INCOMING = "incoming"
+    """Partners' changes waiting to be applied here (``syncrequests``)."""
+
+
+class QueueCount(_Wire):
+    """The body of a count-only monitoring call (``GET …/syncevents?limit=0``, and
+    ``syncrequests``): ``{"limit": 0, "total": n, "results": []}``.
+
+    Only ``total`` is read, and strictly: a count sent as text, a fraction or a negative
+    number is not the documented answer, and a wrong number would be shown as a fact.
+    """
+
+    total: Annotated[int, Field(strict=True, ge=0)]
 
 
 class Connection(_Wire):

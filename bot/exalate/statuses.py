@@ -8,9 +8,17 @@ secret's value, and never quote a body.
 from __future__ import annotations
 
 from bot.exalate import errors
+from bot.exalate.models import SyncQueue
 
 ISSUEHUB = "/rest/issuehub/4.0"
 CONNECTIONS_PATH = f"{ISSUEHUB}/connections"
+SYNC_EVENTS_PATH = f"{ISSUEHUB}/syncevents"
+SYNC_REQUESTS_PATH = f"{ISSUEHUB}/syncrequests"
+QUEUE_PATHS: dict[SyncQueue, str] = {
+    SyncQueue.OUTGOING: SYNC_EVENTS_PATH,
+    SyncQueue.INCOMING: SYNC_REQUESTS_PATH,
+}
+"""Where Exalate's monitoring API counts each sync queue (its REST API monitoring guide)."""
 PROJECTS_PATH = "/rest/api/2/project"
 PROJECT_PATH = f"{PROJECTS_PATH}/{{key}}"
 MYSELF_PATH = "/rest/api/2/myself"
@@ -63,6 +71,14 @@ _NO_EXALATE_ENDPOINT = (
 _NO_JIRA_ENDPOINT = (
     "Jira has no such REST endpoint ({where}). Check that JIRA_URL is Jira's base URL."
 )
+_NO_QUEUE_ENDPOINT = {
+    path: f"This node has no {path} endpoint ({{where}}); the {queue} sync queue is not"
+    " watched. Its Exalate version may not serve this monitoring call, or Exalate is not"
+    " installed there."
+    for queue, path in QUEUE_PATHS.items()
+}
+"""Per queue path: a node may serve the connection calls and not these, so the words
+say which queue goes unwatched rather than call the Exalate install broken."""
 _REDIRECTED = (
     "Jira redirected the call{target} instead of answering ({where}). Set JIRA_URL to"
     " Jira's base URL exactly."
@@ -82,6 +98,8 @@ def classify(status: int, method: str, path: str) -> tuple[type[errors.ExalateEr
     if status in (404, 405):
         if method == "POST" and path == CONNECTIONS_PATH:
             return errors.ExalateEndpointMissing, _NO_CREATE_ENDPOINT
+        if path in _NO_QUEUE_ENDPOINT:
+            return errors.ExalateEndpointMissing, _NO_QUEUE_ENDPOINT[path]
         if path.startswith(ISSUEHUB):
             return errors.ExalateEndpointMissing, _NO_EXALATE_ENDPOINT
         return errors.ExalateEndpointMissing, _NO_JIRA_ENDPOINT

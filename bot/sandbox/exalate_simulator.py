@@ -6,8 +6,9 @@ person, or a black-box tester, can run the whole bot without a Jira. Nothing hap
 import time and nothing is shared between instances.
 
 Steer it from Python (``fail``, ``answer_raw``, ``issue_code``, ``accept``,
-``set_status``, ``delete``, ``set_project_count``, ``set_paging``, the ``*_latency``
-attributes) or over HTTP, with JSON bodies::
+``set_status``, ``delete``, ``create_in_console``, ``set_project_count``, ``set_paging``,
+``set_queue``, ``remove_endpoint``, ``restore_endpoint``, the ``*_latency`` attributes) or
+over HTTP, with JSON bodies::
 
     POST   /_simulator/faults         {"route", "status", "times"?, "message"?, "retry_after"?}
     POST   /_simulator/answers        {"route", "body", "repeat"?, "status"?, "content_type"?,
@@ -15,6 +16,9 @@ attributes) or over HTTP, with JSON bodies::
     POST   /_simulator/codes          {"code"}
     POST   /_simulator/latency        {"create"?: seconds, "read"?: seconds}
     POST   /_simulator/paging         {"page_size": n|null, "parameter"?: "offset"|"start"|null}
+    POST   /_simulator/queues         {"outgoing"?: n, "incoming"?: n}
+    POST   /_simulator/endpoints      {"syncevents"?: bool, "syncrequests"?: bool}
+    POST   /_simulator/connections    {"name", "status"?}  -> {"id"}, as made in the console
     POST   /_simulator/connections/{name}/accept
     POST   /_simulator/connections/{name}/status     {"status"}
     DELETE /_simulator/connections/{name}
@@ -36,6 +40,12 @@ count from 0; ``limit=0`` counts only, as Exalate's ``syncevents`` does), and a 
 does not (``parameter=None``) ignores them and always answers its first page. No public
 source names the parameters a real node takes: both kinds are here so the bot is tried
 against each.
+
+The sync queues' monitoring calls (``syncevents``: outgoing, ``syncrequests``: incoming;
+both empty until set) answer ``{"limit", "total", "results"}``: ``limit=0`` counts only, as
+the bot asks; without it, or with more, up to ``limit`` (50 by default) synthetic events
+are listed. A removed endpoint, credentials checked first, answers 404 as Jira does a path
+nothing serves (``bot.sandbox.simulator_queues``).
 
 The ``/_simulator`` routes need no credentials: they are the test's controls, not
 Jira's API. Latency is a real ``asyncio.sleep`` in the handler, taken after the answer is
@@ -60,22 +70,25 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from bot.exalate.models import SyncQueue
 from bot.sandbox.simulator_auth import AcceptedCredentials
 from bot.sandbox.simulator_knobs import RawAnswer, knob_routes
+from bot.sandbox.simulator_queues import QUEUE_ROUTES, QueueRoute, SyncQueues, missing_endpoint
 
 __all__ = ["DEFAULT_PROJECTS", "RawAnswer", "RecordedRequest", "Route", "Simulator", "serve"]
 
-Route = Literal["create", "connections", "projects", "project", "myself", "serverInfo"]
-"""The calls a fault can be aimed at; ``create`` is the POST, ``connections`` the GET."""
+Route = Literal["create", "connections", "projects", "project", "myself", "serverInfo", QueueRoute]
+"""The calls a fault can be aimed at; ``create`` is the POST, ``connections`` the GET, and
+the queue routes (``syncevents``, ``syncrequests``) the monitoring calls."""
 
 ROUTES: frozenset[str] = frozenset(get_args(Route))
-_EXALATE_ROUTES: frozenset[Route] = frozenset({"create", "connections"})
+_EXALATE_ROUTES: frozenset[str] = frozenset({"create", "connections", *QUEUE_ROUTES})
 FIRST_CONNECTION_ID = 154
 PAGE_PARAMETERS: frozenset[str | None] = frozenset({"offset", "start", None})
 
@@ -127,8 +140,9 @@ class Simulator:
 
     What tests read back: ``create_calls`` (every create body received with valid
     credentials, in order, faulted ones included), ``connections`` (id -> ``{"id",
-    "name", "status", "invitationCode"}``) and ``requests`` (method, path, headers and
-    query string of every API call).
+    "name", "status", "invitationCode"}``), ``queues`` (each sync queue's size, the
+    endpoints removed) and ``requests`` (method, path, headers and query string of every
+    API call).
     """
 
     def __init__(
@@ -153,6 +167,7 @@ class Simulator:
         self.create_calls: list[dict[str, Any]] = []
         self.requests: list[RecordedRequest] = []
         self.connections: dict[int, dict[str, Any]] = {}
+        self.queues = SyncQueues()
         self._next_id = FIRST_CONNECTION_ID
         self._issued_codes: deque[str] = deque()
         self._faults: dict[str, deque[_Fault]] = {}
@@ -177,6 +192,17 @@ class Simulator:
         if parameter not in PAGE_PARAMETERS:
             raise ValueError(f"parameter must be one of {sorted(map(str, PAGE_PARAMETERS))}")
         self.page_size, self.page_parameter = page_size, parameter
+
+    def set_queue(self, queue: SyncQueue | str, size: int) -> None:
+        """How many events wait in ``queue`` (``outgoing`` or ``incoming``)."""
+        self.queues.set_size(queue, size)
+
+    def remove_endpoint(self, endpoint: str) -> None:
+        """The node lacks ``endpoint`` (``syncevents`` or ``syncrequests``) until restored."""
+        self.queues.remove(endpoint)
+
+    def restore_endpoint(self, endpoint: str) -> None:
+        self.queues.restore(endpoint)
 
     def fail(
         self,
@@ -282,6 +308,7 @@ class Simulator:
         app.router.add_get("/rest/api/2/project/{key}", self._get_project)
         app.router.add_get("/rest/api/2/myself", self._myself)
         app.router.add_get("/rest/api/2/serverInfo", self._server_info)
+        app.router.add_get(f"{api}/{{queue:{'|'.join(QUEUE_ROUTES)}}}", self._sync_queue)
         app.router.add_routes(knob_routes(self))
         return app
 
@@ -353,6 +380,22 @@ class Simulator:
         if limit is not None:
             body["limit"] = limit
         return web.json_response(body)
+
+    async def _sync_queue(self, request: web.Request) -> web.Response:
+        route = cast("QueueRoute", request.match_info["queue"])
+        if (refused := self._unauthorised(request, route)) is not None:
+            return refused
+        return await self._answer(route, lambda: self._queue_page(route, request))
+
+    def _queue_page(self, route: QueueRoute, request: web.Request) -> web.Response:
+        """The queue's count and first events; 400 for a ``limit`` that is no count."""
+        if not self.queues.serves(route):
+            return missing_endpoint(str(request.url))
+        try:
+            limit = _count(request.query, "limit")
+        except ValueError as error:
+            return _error(route, 400, str(error))
+        return web.json_response(self.queues.page(route, limit))
 
     async def _create_connection(self, request: web.Request) -> web.Response:
         if (refused := self._unauthorised(request, "create")) is not None:

@@ -1,6 +1,7 @@
 """The simulator's own HTTP knobs, ``/_simulator/…``: what a test or a person steers it
 with from outside the process (faults, raw answers, issued codes, latency, paging, the
-partner accepting, projects)."""
+sync queues and their endpoints, connections made in the console, the partner accepting,
+projects)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from aiohttp import web
+
+from bot.exalate.models import SyncQueue
+from bot.sandbox.simulator_queues import QUEUE_ROUTES
 
 if TYPE_CHECKING:
     from bot.sandbox.exalate_simulator import Route, Simulator
@@ -123,6 +127,39 @@ def knob_routes(simulator: Simulator) -> list[web.RouteDef]:
             {"page_size": simulator.page_size, "parameter": simulator.page_parameter}
         )
 
+    async def queues(request: web.Request) -> web.Response:
+        body = _only(await _json_object(request), [q.value for q in SyncQueue])
+        for queue, size in body.items():
+            if not _is_int(size) or size < 0:
+                raise _bad_knob(f"{queue} must be a non-negative integer")
+        for queue, size in body.items():
+            simulator.set_queue(queue, size)
+        return web.json_response({q.value: n for q, n in simulator.queues.sizes.items()})
+
+    async def endpoints(request: web.Request) -> web.Response:
+        body = _only(await _json_object(request), list(QUEUE_ROUTES))
+        for endpoint, served in body.items():
+            if not isinstance(served, bool):
+                raise _bad_knob(f"{endpoint} must be true or false")
+        for endpoint, served in body.items():
+            (simulator.restore_endpoint if served else simulator.remove_endpoint)(endpoint)
+        return web.json_response({e: simulator.queues.serves(e) for e in QUEUE_ROUTES})
+
+    async def console_connection(request: web.Request) -> web.Response:
+        """As a person makes one in the Exalate console; 409 as Exalate's create says it."""
+        body = await _json_object(request)
+        name, status = body.get("name"), body.get("status", "PENDING")
+        if not isinstance(name, str) or not name.strip():
+            raise _bad_knob("name must be a non-empty string")
+        if not isinstance(status, str) or not status:
+            raise _bad_knob("status must be a non-empty string")
+        try:
+            simulator.named(name)
+        except KeyError:
+            made = simulator.create_in_console(name, status=status)
+            return web.json_response({"id": made}, status=201)
+        return web.json_response({"message": f"Connection '{name}' already exists"}, status=409)
+
     async def accept(request: web.Request) -> web.Response:
         return on_connection(request, simulator.accept)
 
@@ -164,6 +201,9 @@ def knob_routes(simulator: Simulator) -> list[web.RouteDef]:
         web.post("/_simulator/codes", code),
         web.post("/_simulator/latency", latency),
         web.post("/_simulator/paging", paging),
+        web.post("/_simulator/queues", queues),
+        web.post("/_simulator/endpoints", endpoints),
+        web.post("/_simulator/connections", console_connection),
         web.post("/_simulator/connections/{name}/accept", accept),
         web.post("/_simulator/connections/{name}/status", status),
         web.delete("/_simulator/connections/{name}", delete),
@@ -207,6 +247,14 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         raise _bad_knob("the body must be JSON") from None
     if not isinstance(body, dict):
         raise _bad_knob("the body must be a JSON object")
+    return body
+
+
+def _only(body: dict[str, Any], known: list[str]) -> dict[str, Any]:
+    """``body``, refused when it names a key the knob does not know: a misspelt one
+    would otherwise change nothing, silently."""
+    if unknown := sorted(set(body) - set(known)):
+        raise _bad_knob(f"unknown key {unknown[0]!r}; expected some of {sorted(known)}")
     return body
 
 

@@ -47,6 +47,7 @@ class TestDoctor:
             "Jira token": True,
             "Jira version": True,
             "Exalate REST API": True,
+            "Sync queues": True,
             "Projects": True,
             "Database": True,
         } | ({"File modes": True} if backend == "sqlite" else {})

@@ -14,11 +14,13 @@ from bot.exalate import (
     Connection,
     ConnectionSpec,
     CreatedConnection,
+    ExalateEndpointMissing,
     ExalateError,
     ExalateNameConflict,
     Project,
 )
-from bot.exalate.models import ConnectionList
+from bot.exalate.models import ConnectionList, SyncQueue
+from bot.exalate.statuses import QUEUE_PATHS
 from bot.ports import JiraProject
 from bot.service import Site
 from bot.site_config import SiteConfig
@@ -33,16 +35,23 @@ class FakeExalate:
     )
     connections: dict[int, Connection] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
-    """Every call received, in order: ``list``, ``projects``, ``project KEY``, ``create NAME``."""
+    """Every call received, in order: ``list``, ``projects``, ``project KEY``, ``create NAME``,
+    ``queue outgoing``, ``queue incoming``."""
     page_size: int | None = None
     """The most connections the list holds, its ``total`` counting them all: what the
     client returns from a node that will not serve the rest by page. None: the whole list."""
+    queues: dict[SyncQueue, int] = field(default_factory=lambda: dict.fromkeys(SyncQueue, 0))
+    """How many events wait in each sync queue."""
+    missing: set[SyncQueue] = field(default_factory=set)
+    """The queues whose endpoint this node lacks: reading one is ``ExalateEndpointMissing``,
+    as the client raises for the node's 404."""
     _failures: dict[str, deque[ExalateError]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(154))
     _codes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def fail(self, call: str, error: ExalateError) -> None:
-        """The next ``call`` (``list``, ``projects``, ``project``, ``create``) raises
+        """The next ``call`` (``list``, ``projects``, ``project``, ``create``, ``queue``
+        for either sync queue, ``queue outgoing`` or ``queue incoming`` for one) raises
         ``error``."""
         self._failures.setdefault(call, deque()).append(error)
 
@@ -77,6 +86,18 @@ class FakeExalate:
         self.calls.append(f"project {key}")
         self._maybe_fail("project")
         return next((p for p in self.projects if p.key == key), None)
+
+    async def queue_size(self, queue: SyncQueue) -> int:
+        self.calls.append(f"queue {queue.value}")
+        self._maybe_fail(f"queue {queue.value}")
+        self._maybe_fail("queue")
+        if queue in self.missing:
+            raise ExalateEndpointMissing(
+                f"This node has no {QUEUE_PATHS[queue]} endpoint; the {queue.value} sync"
+                " queue is not watched.",
+                status=404,
+            )
+        return self.queues[queue]
 
     async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
         self.calls.append(f"create {spec.name}")
