@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.alert_config import Alerts
 from bot.approvals.routes import Route, Routes, Rule
 from bot.database_url import check_database_url, database_passwords
 from bot.exalate.auth import BearerToken
@@ -122,6 +123,12 @@ class Settings(DatabaseSettings):
 
     _sites: tuple[SiteConfig, ...] = PrivateAttr(default=())
     _routes: tuple[Route, ...] = PrivateAttr(default=())
+    _alerts: Alerts = PrivateAttr(default=Alerts())
+
+    @property
+    def alerts(self) -> Alerts:
+        """Where sync-health incidents go (the file's ``[alerts]``); off without it."""
+        return self._alerts
 
     @property
     def routes(self) -> Routes:
@@ -282,6 +289,7 @@ def load_settings(mode: Literal["socket", "http"] | None = None, /, **overrides:
     assert settings is not None
     settings._sites = described.sites
     settings._routes = described.routes
+    settings._alerts = described.alerts
     return settings
 
 

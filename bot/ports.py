@@ -8,7 +8,7 @@ and lets the service's rules be tested with in-memory fakes (``tests/service``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -17,7 +17,16 @@ from bot.approvals.limits import SubmissionLimits
 from bot.approvals.messages import Message, Notice, OutboxItem
 from bot.approvals.model import AuditEvent, ConnectionRequest, Page, RequestFields, Status
 from bot.approvals.routes import Rule
-from bot.exalate.models import ConnectionList, ConnectionSpec, CreatedConnection, Project
+from bot.exalate.models import (
+    ConnectionList,
+    ConnectionSpec,
+    CreatedConnection,
+    Project,
+    SyncQueue,
+)
+from bot.health.model import Incident, IncidentCard, Opening, SiteView
+from bot.health.notes import Note
+from bot.health.watch import WatchState
 
 
 class DeliveryFailed(Exception):
@@ -105,6 +114,10 @@ class ExalatePort(Protocol):
 
     async def create_connection(self, spec: ConnectionSpec) -> CreatedConnection:
         """Create a private Script connection; never retried."""
+
+    async def queue_size(self, queue: SyncQueue) -> int:
+        """How many sync events wait in ``queue`` (Exalate's count-only monitoring call);
+        ``ExalateEndpointMissing`` where the node has no such endpoint."""
 
 
 class RequestStore(Protocol):
@@ -284,8 +297,8 @@ class OutboxQueue(Protocol):
     async def sent(self, item: OutboxItem, at: datetime, *, holder: str) -> None:
         """Slack took it (a card's redraw takes the older ones with it)."""
 
-    async def newest_redraw(self, request_id: int) -> int | None:
-        """The newest card redraw waiting for the request."""
+    async def newest_redraw(self, item: OutboxItem) -> int | None:
+        """The newest redraw waiting for the card ``item`` redraws."""
 
     async def later(self, item: OutboxItem, due_at: datetime, *, parked: str | None = None) -> None:
         """Try again at ``due_at``; ``parked`` names a cause that will not heal by itself."""
@@ -311,3 +324,72 @@ class ReplicaDirectory(Protocol):
 
     async def gone(self, ids: Iterable[str]) -> set[str]:
         """Those of ``ids`` that are known to have stopped."""
+
+
+class IncidentNotifier(Protocol):
+    """Shows incidents in Slack: a card per group of incidents, and its thread."""
+
+    async def post_incidents(self, card: IncidentCard) -> str:
+        """Post the card in its channel; returns a reference to update it by."""
+
+    async def update_incidents(self, card: IncidentCard) -> None:
+        """Redraw the card from its incidents as they are now."""
+
+    async def note_incident(self, card: IncidentCard, note: Note) -> None:
+        """Add a reply under the card."""
+
+
+class IncidentStore(Protocol):
+    """Incidents, their cards and audit, and the watch's memory of each site
+    (``storage.incidents.IncidentRepository``). Opening is unique per condition; every
+    change of a card is a compare-and-set on its version, None when another came first;
+    what people are told is written to the outbox in the same transaction."""
+
+    async def watch(self, site: str) -> WatchState:
+        """What the site's watch remembers (empty the first time)."""
+
+    async def save_watch(self, site: str, state: WatchState, view: SiteView) -> None:
+        """Remember ``state``, and the site as the poll saw it."""
+
+    async def views(self) -> list[SiteView]:
+        """Each site's last poll."""
+
+    async def open_incidents(self, site: str | None = None) -> list[Incident]:
+        """The incidents open now (on ``site``)."""
+
+    async def open(self, openings: Sequence[Opening], at: datetime) -> list[Incident]:
+        """Open what nobody opened yet; those of a channel share a card."""
+
+    async def change(self, incident: Incident, detail: str, at: datetime) -> Incident | None:
+        """The open incident's condition reads ``detail`` now."""
+
+    async def resolve(self, incident: Incident, at: datetime) -> Incident | None:
+        """Close the incident, once."""
+
+    async def card(self, card_id: int) -> IncidentCard | None:
+        """The card with its incidents."""
+
+    async def open_cards(self) -> list[IncidentCard]:
+        """The cards with an open incident."""
+
+    async def set_card(self, card_id: int, card_ref: str) -> None:
+        """Remember where the card was posted."""
+
+    async def acknowledge(
+        self, card: IncidentCard, actor: str, at: datetime
+    ) -> IncidentCard | None:
+        """Record the acknowledgement, the first only."""
+
+    async def snooze(
+        self, card: IncidentCard, actor: str, until: datetime, at: datetime
+    ) -> IncidentCard | None:
+        """Hold the reminder until ``until``."""
+
+    async def remind(self, card: IncidentCard, at: datetime) -> bool:
+        """Send the one reminder, unless another process did."""
+
+    async def record(self, card_id: int, actor: str, note: str, at: datetime) -> None:
+        """Audit a press that changed nothing."""
+
+    async def open_counts(self) -> dict[tuple[str, str], int]:
+        """Open incidents by site and kind."""

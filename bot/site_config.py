@@ -16,13 +16,14 @@ import stat
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from bot.alert_config import Alerts, read_alerts
 from bot.approvals.model import DEFAULT_SITE
 from bot.approvals.routes import Route
 from bot.approvals.rules import SHORT_NAME_MAX
@@ -90,6 +91,13 @@ class SiteConfig:
     initiation: Initiation = "api"
     retired: bool = False
     """Read-only: its invitations are still followed, no new request is taken."""
+    console_url: str | None = None
+    """Where an admin opens the node's Exalate console (an incident's Open in Exalate);
+    None: ``jira_url``, from where Exalate is one menu away (Apps, Exalate)."""
+
+    @property
+    def console(self) -> str:
+        return self.console_url or self.jira_url
 
     def project_allowed(self, key: str) -> bool:
         """Whether ``key`` may be chosen for incoming sync on this site."""
@@ -127,11 +135,17 @@ class _SiteEntry(BaseModel):
     projects: tuple[str, ...] = ()
     initiation: Initiation = "api"
     retired: bool = False
+    console_url: str | None = None
 
     @field_validator("jira_url")
     @classmethod
     def _url(cls, value: str) -> str:
         return check_http_url(value)
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
 
     @field_validator("projects", mode="before")
     @classmethod
@@ -177,10 +191,12 @@ def environment() -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class ConfigFile:
-    """What ``exalate-bot.toml`` describes: the sites, and the routes of approvals."""
+    """What ``exalate-bot.toml`` describes: the sites, the routes of approvals, and
+    where incidents go."""
 
     sites: tuple[SiteConfig, ...]
     routes: tuple[Route, ...] = ()
+    alerts: Alerts = field(default_factory=Alerts)
 
 
 def read_config(path: Path, env: Mapping[str, str]) -> ConfigFile:
@@ -198,7 +214,7 @@ def read_config(path: Path, env: Mapping[str, str]) -> ConfigFile:
     problems = [
         f"{where}: {key} is not a key this version knows"
         for key in document
-        if key not in ("sites", "routes")
+        if key not in ("sites", "routes", "alerts")
     ]
     tables = document.get("sites", {})
     if not isinstance(tables, dict) or not tables:
@@ -224,9 +240,11 @@ def read_config(path: Path, env: Mapping[str, str]) -> ConfigFile:
     problems.extend(_duplicates(where, sites))
     routes, wrong = read_routes(document.get("routes", []), where, tuple(tables))
     problems.extend(wrong)
+    alerts, wrong = read_alerts(document.get("alerts"), where)
+    problems.extend(wrong)
     if problems:
         raise SitesInvalid(problems)
-    return ConfigFile(tuple(sites), tuple(routes))
+    return ConfigFile(tuple(sites), tuple(routes), alerts)
 
 
 def _resolve(
@@ -268,6 +286,7 @@ def _resolve(
         projects=entry.projects,
         initiation=entry.initiation,
         retired=entry.retired,
+        console_url=entry.console_url,
     )
     return site, []
 

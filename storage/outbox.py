@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from bot.approvals.messages import Lane, OutboxItem, Say
+from bot.approvals.messages import Lane, OutboxItem
 from storage.queries import at_once
 from storage.rows import to_item
 from storage.tables import OutboxRow
@@ -59,7 +59,10 @@ class OutboxQueue:
         """
         earlier = aliased(OutboxRow)
         head = ~sa.exists().where(
-            earlier.request_id == OutboxRow.request_id,
+            sa.or_(
+                earlier.request_id == OutboxRow.request_id,
+                earlier.card_id == OutboxRow.card_id,
+            ),
             earlier.lane == OutboxRow.lane,
             earlier.sent_at.is_(None),
             earlier.id < OutboxRow.id,
@@ -85,11 +88,11 @@ class OutboxQueue:
         """Slack took it. A card's redraw takes with it every older redraw waiting in
         its lane: they would draw the same card."""
         conditions = [OutboxRow.id == item.id]
-        if item.message.say is Say.UPDATE_CARD:
+        if item.message.say.redraws:
             conditions = [
-                OutboxRow.request_id == item.request_id,
+                _about(item),
                 OutboxRow.lane == Lane.CARD.value,
-                OutboxRow.say == Say.UPDATE_CARD.value,
+                OutboxRow.say == item.message.say.value,
                 OutboxRow.sent_at.is_(None),
                 OutboxRow.id <= item.id,
                 sa.or_(OutboxRow.claimed_by.is_(None), OutboxRow.claimed_by == holder),
@@ -99,15 +102,15 @@ class OutboxQueue:
             *conditions,
         )
 
-    async def newest_redraw(self, request_id: int) -> int | None:
-        """The id of the newest card redraw waiting for ``request_id``: sending that
-        one is enough for all."""
+    async def newest_redraw(self, item: OutboxItem) -> int | None:
+        """The id of the newest redraw waiting for the card ``item`` redraws: sending
+        that one is enough for all."""
         await self._pause()
         async with self._opened() as session:
             return await session.scalar(
                 sa.select(sa.func.max(OutboxRow.id)).where(
-                    OutboxRow.request_id == request_id,
-                    OutboxRow.say == Say.UPDATE_CARD.value,
+                    _about(item),
+                    OutboxRow.say == item.message.say.value,
                     OutboxRow.sent_at.is_(None),
                 )
             )
@@ -172,6 +175,13 @@ class OutboxQueue:
         async with self._writing() as session:
             result = await session.execute(sa.update(OutboxRow).where(*conditions).values(**values))
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _about(item: OutboxItem) -> sa.ColumnElement[bool]:
+    """The messages about what ``item`` is about: its request, or its incident card."""
+    if item.card_id is not None:
+        return OutboxRow.card_id == item.card_id
+    return OutboxRow.request_id == item.request_id
 
 
 def _free(now: datetime) -> sa.ColumnElement[bool]:

@@ -31,6 +31,7 @@ from bot.approvals.model import (
     name_key,
 )
 from bot.approvals.routes import Rule
+from storage.incidents import IncidentRepository
 from storage.limits import (
     NameTaken,
     SubmissionLimits,
@@ -38,7 +39,7 @@ from storage.limits import (
 )
 from storage.outbox import OutboxQueue
 from storage.queries import RequestReads, at_once
-from storage.rows import OUTBOX_POSTS, POSTING, audit_row, outbox_row, to_domain
+from storage.rows import OUTBOX_POSTS, POSTING, TOLD, audit_row, outbox_row, to_domain
 from storage.tables import RequestRow
 
 # The key space of PostgreSQL advisory locks that queue one person's submissions.
@@ -72,10 +73,7 @@ def _enqueue(
     mark the transaction as one that leaves the sender something to send."""
     for message in messages:
         session.add(outbox_row(request, message, at))
-        session.info[_TOLD] = True
-
-
-_TOLD = "told"  # in a session's info: the transaction wrote messages to the outbox
+        session.info[TOLD] = True
 
 
 def _said(error: DBAPIError) -> str:
@@ -130,6 +128,8 @@ class RequestRepository(RequestReads):
             sessions, pause=pause, one_writer=self._write_lock if self._one_writer else None
         )
         """The messages to Slack these writes leave behind, for the outbox's sender."""
+        self.incidents = IncidentRepository(sessions, self._writing, pause=pause)
+        """Sync health's incidents, written through the same transactions."""
         self.writes = 0
         """Write transactions this process committed: shared reads go stale on each."""
         self.last_write_error: str | None = None
@@ -155,7 +155,7 @@ class RequestRepository(RequestReads):
             raise
         self.last_write_error = None
         self.writes += 1
-        if session.info.pop(_TOLD, False):
+        if session.info.pop(TOLD, False):
             self.on_told()
 
     async def add(

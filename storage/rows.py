@@ -141,13 +141,44 @@ def from_snapshot(text: str) -> ConnectionRequest | None:
 
 def to_item(row: OutboxRow) -> OutboxItem:
     notice = Notice(row.notice) if row.notice else None
+    message = Message(Say(row.say), notice)
+    if row.card_id is not None:
+        return OutboxItem(
+            id=row.id,
+            request_id=None,
+            message=message,
+            snapshot=None,
+            attempts=row.attempts or 0,
+            parked=row.parked,
+            card_id=row.card_id,
+            note=None if row.snapshot == "{}" else row.snapshot,
+        )
     return OutboxItem(
         id=row.id,
         request_id=row.request_id,
-        message=Message(Say(row.say), notice),
+        message=message,
         snapshot=from_snapshot(row.snapshot),
         attempts=row.attempts or 0,
         parked=row.parked,
+    )
+
+
+TOLD = "told"
+"""In a session's ``info``: the transaction wrote messages to the outbox."""
+
+
+def incident_outbox_row(
+    card_id: int, say: Say, at: datetime, *, due_at: datetime | None = None, note: str | None = None
+) -> OutboxRow:
+    """A message about an incident card; a thread note carries what it says (JSON)."""
+    return OutboxRow(
+        card_id=card_id,
+        lane=say.lane.value,
+        say=say.value,
+        snapshot=note or "{}",
+        created_at=at,
+        due_at=due_at or at,
+        attempts=0,
     )
 
 

@@ -123,10 +123,13 @@ class OutboxRow(Base):
     __table_args__ = (
         sa.Index("ix_outbox_unsent_due", "sent_at", "due_at"),
         sa.Index("ix_outbox_lane", "request_id", "lane", "id"),
+        sa.Index("ix_outbox_card_lane", "card_id", "lane", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    request_id: Mapped[int] = mapped_column(sa.ForeignKey("connection_request.id"))
+    request_id: Mapped[int | None] = mapped_column(sa.ForeignKey("connection_request.id"))
+    card_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incident_card.id"))
+    """The incident card a message is about, instead of a request."""
     lane: Mapped[str] = mapped_column(sa.String(16))
     say: Mapped[str] = mapped_column(sa.String(32))
     notice: Mapped[str | None] = mapped_column(sa.String(32))
@@ -176,3 +179,70 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     holder: Mapped[str | None] = mapped_column(sa.String(64))
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IncidentCardRow(Base):
+    """A card in an alerts channel showing incidents that opened together on a site;
+    who acknowledged or snoozed it, and its one reminder."""
+
+    __tablename__ = "incident_card"
+    __table_args__ = (sa.Index("ix_incident_card_channel", "channel", "post_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(sa.String(32))
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    owners: Mapped[str | None] = mapped_column(sa.Text)
+    """The owning route's rule (JSON); NULL: the default approvers."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    post_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """When it may be posted: a channel gets at most one new card a minute."""
+    card_ref: Mapped[str | None] = mapped_column(sa.String(64))
+    acked_by: Mapped[str | None] = mapped_column(sa.String(32))
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snoozed_by: Mapped[str | None] = mapped_column(sa.String(32))
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class IncidentRow(Base):
+    """One condition on one site from its opening to its resolution. ``open_key`` is set
+    while it is open: the unique index lets one incident per condition be open, whoever
+    writes it."""
+
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    card_id: Mapped[int] = mapped_column(sa.ForeignKey("incident_card.id"), index=True)
+    site: Mapped[str] = mapped_column(sa.String(32), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    detail: Mapped[str] = mapped_column(sa.String(255))
+    open_key: Mapped[str | None] = mapped_column(sa.String(320), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IncidentAuditRow(Base):
+    """Who did what to an incident card, and when: the bot's openings and resolutions,
+    and every press of its buttons, refused ones included."""
+
+    __tablename__ = "incident_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    card_id: Mapped[int] = mapped_column(sa.ForeignKey("incident_card.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(sa.String(32))
+    note: Mapped[str] = mapped_column(sa.Text)
+
+
+class SiteWatchRow(Base):
+    """What the watch of a site remembers between polls (``bot.health.watch``), and the
+    last poll's view of it for ``/exalate health`` on any replica."""
+
+    __tablename__ = "site_watch"
+
+    site: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(sa.Text)
+    view: Mapped[str] = mapped_column(sa.Text)

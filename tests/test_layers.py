@@ -16,6 +16,7 @@ ROOT = Path(__file__).parents[1]
 # package -> project packages its modules must not import
 FORBIDDEN = {
     "bot/approvals": ("bot.", "handlers", "storage"),
+    "bot/health": ("bot.service", "bot.runtime", "bot.cli", "bot.sandbox", "handlers", "storage"),
     # The service speaks to the store, Exalate and Slack through bot.ports only.
     "bot/service": ("bot.runtime", "bot.cli", "bot.sandbox", "handlers", "storage"),
     "bot/exalate": ("bot.service", "bot.runtime", "bot.cli", "bot.sandbox", "handlers", "storage"),

@@ -47,10 +47,28 @@ class Say(StrEnum):
     REMIND = "remind"
     CLOSE_INVITATION = "close_invitation"
     GUIDE_APPROVER = "guide_approver"
+    POST_INCIDENTS = "post_incidents"
+    """Post an incident card (``OutboxItem.card_id``), drawn as it is when sent."""
+    UPDATE_INCIDENTS = "update_incidents"
+    """Redraw an incident card: only the latest counts."""
+    INCIDENT_NOTE = "incident_note"
+    """A reply in an incident card's thread; what it says is the item's ``note``."""
+
+    @property
+    def redraws(self) -> bool:
+        """Whether it redraws a card: the newest such message waiting stands for all."""
+        return self in (Say.UPDATE_CARD, Say.UPDATE_INCIDENTS)
 
     @property
     def lane(self) -> Lane:
-        if self in (Say.POST_CARD, Say.UPDATE_CARD, Say.NOTE):
+        if self in (
+            Say.POST_CARD,
+            Say.UPDATE_CARD,
+            Say.NOTE,
+            Say.POST_INCIDENTS,
+            Say.UPDATE_INCIDENTS,
+            Say.INCIDENT_NOTE,
+        ):
             return Lane.CARD
         if self is Say.GUIDE_APPROVER:
             return Lane.APPROVER
@@ -73,14 +91,18 @@ EVERYONE = (CARD, REQUESTER)
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    """A message waiting in the outbox, with the request as it was when it was written
-    (``snapshot``: a message is worded as of its moment)."""
+    """A message waiting in the outbox, about a request (with the request as it was when
+    it was written, ``snapshot``: a message is worded as of its moment) or about an
+    incident card (``card_id``, and what a thread note says, ``note``: a
+    ``bot.health.notes.Note`` as JSON)."""
 
     id: int
-    request_id: int
+    request_id: int | None
     message: Message
     snapshot: ConnectionRequest | None
     """None for messages written by a migration: they speak of the request as it is."""
     attempts: int = 0
     parked: str | None = None
     """Slack's reason while the message waits for a cause that will not heal by itself."""
+    card_id: int | None = None
+    note: str | None = None

@@ -9,6 +9,7 @@ message a channel gets for what opened at once.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -116,9 +117,59 @@ class IncidentCard:
         return self.snoozed_until is not None and self.snoozed_until > now
 
 
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """An incident to open, where its card goes, and who owns it (the route that owns
+    the connection's incoming project; None: the default approvers)."""
+
+    condition: Condition
+    channel: str
+    owners: Rule | None
+
+
 SNOOZES: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
     "4h": timedelta(hours=4),
     "1d": timedelta(days=1),
 }
 """The snoozes a card offers, by the value its button carries."""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    """A site as its last poll saw it, kept for ``/exalate health`` and App Home on every
+    replica: its connections (name and status as Exalate spells it), its queues' sizes,
+    the queues the node has no endpoint for, and whether the node answered."""
+
+    site: str
+    observed_at: datetime
+    reachable: bool = True
+    trouble: str | None = None
+    connections: tuple[tuple[str, str], ...] = ()
+    queues: tuple[tuple[str, int], ...] = ()
+    unwatched: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "reachable": self.reachable,
+                "trouble": self.trouble,
+                "connections": [list(pair) for pair in self.connections],
+                "queues": dict(self.queues),
+                "unwatched": list(self.unwatched),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, site: str, observed_at: datetime, text: str) -> SiteView:
+        data = json.loads(text)
+        return cls(
+            site=site,
+            observed_at=observed_at,
+            reachable=bool(data.get("reachable", True)),
+            trouble=data.get("trouble"),
+            connections=tuple((str(n), str(s)) for n, s in data.get("connections", ())),
+            queues=tuple((str(q), int(n)) for q, n in data.get("queues", {}).items()),
+            unwatched=tuple(data.get("unwatched", ())),
+        )

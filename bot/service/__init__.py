@@ -13,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.alert_config import Alerts
 from bot.approvals.limits import SubmissionLimits
 from bot.approvers import ApproverPolicy
 from bot.metrics import Metrics
 from bot.ports import (
+    IncidentNotifier,
+    IncidentStore,
     JiraProject,
     Notifier,
     OutboxQueue,
@@ -26,6 +29,7 @@ from bot.ports import (
 )
 from bot.service.checks import LiveChecks
 from bot.service.codes import InvitationCodes
+from bot.service.health import HealthWatch
 from bot.service.initiation import Initiation
 from bot.service.lifecycle import Lifecycle
 from bot.service.listings import Listings
@@ -37,6 +41,7 @@ from bot.vault import Vault
 
 __all__ = [
     "ConnectionService",
+    "HealthWatch",
     "InvitationCodes",
     "JiraProject",
     "Lifecycle",
@@ -65,6 +70,8 @@ class Services:
     lifecycle: Lifecycle
     outbox: OutboxSender
     sites: Sites
+    health: HealthWatch | None = None
+    """Sync health; None where no incident store was given (tests of other rules)."""
 
 
 def build_services(
@@ -85,11 +92,14 @@ def build_services(
     me: str | None = None,
     approvals: str = "approvals",
     people: People | None = None,
+    incidents: IncidentStore | None = None,
+    incident_notifier: IncidentNotifier | None = None,
+    alerts: Alerts = Alerts(),  # noqa: B008
 ) -> Services:
     """The use cases and the life cycle over the same sites, each handed the
     collaborators it uses: the one path of state changes, telling people, the store.
     ``me`` is this replica's id, recorded on each request it initiates, so the others
-    know when its creator is gone."""
+    know when its creator is gone. Sync health is built over ``incidents``, when given."""
     metrics = metrics or Metrics()
     states = States(repository, clock)
     people = people or NobodyLeft()
@@ -103,6 +113,8 @@ def build_services(
         me=me or "this",
         people=people,
         approvals=approvals,
+        incidents=incidents,
+        incident_notifier=incident_notifier,
     )
     initiation = Initiation(states, notifier, repository, vault, metrics, sites, me=me)
     requests = ConnectionService(
@@ -135,4 +147,7 @@ def build_services(
         lifecycle,
         outbox,
         sites,
+        None
+        if incidents is None
+        else HealthWatch(incidents, repository, policy, alerts, clock, default_channel=approvals),
     )

@@ -23,10 +23,14 @@ from datetime import datetime, timedelta
 from bot.approvals.messages import Lane, Message, OutboxItem, Say
 from bot.approvals.model import CodeDelivery, ConnectionRequest, Problem, Status
 from bot.approvals.routes import card_channel
+from bot.health.model import IncidentCard
+from bot.health.notes import Note
 from bot.log import remember_secret
 from bot.metrics import Metrics
 from bot.ports import (
     DeliveryFailed,
+    IncidentNotifier,
+    IncidentStore,
     Notifier,
     OutboxQueue,
     People,
@@ -99,6 +103,8 @@ class OutboxSender:
         people: People | None = None,
         approvals: str = "approvals",
         health: SlackHealth | None = None,
+        incidents: IncidentStore | None = None,
+        incident_notifier: IncidentNotifier | None = None,
     ) -> None:
         self._queue = queue
         self._store = store
@@ -110,6 +116,8 @@ class OutboxSender:
         self._people = people or NobodyLeft()
         self._approvals = approvals  # the channel a card without a place yet goes to
         self.health = health or SlackHealth()
+        self._incidents = incidents
+        self._incident_notifier = incident_notifier
         self._sending = asyncio.Lock()  # one pass at a time in this process
         self._wake = asyncio.Event()
 
@@ -145,19 +153,54 @@ class OutboxSender:
 
     async def _send(self, item: OutboxItem) -> int:
         """Send one taken message and record how it went; 1 if it is settled."""
-        request = await self._store.get(item.request_id)
+        if item.card_id is not None:
+            return await self._send_incident(item, item.card_id)
+        request = None if item.request_id is None else await self._store.get(item.request_id)
         if request is None:
             await self._queue.sent(item, self._now(), holder=self._me)
             return 1
+        channel = self._card_channel(request)
         try:
             await self._deliver(item, request)
         except DeliveryFailed as failure:
-            return await self._failed(item, request, str(failure), failure.retry_after)
+            return await self._failed(item, channel, str(failure), failure.retry_after, request)
         except Exception as error:  # Slack unreachable, a timeout: it heals by itself
-            return await self._failed(item, request, type(error).__name__, None)
+            return await self._failed(item, channel, type(error).__name__, None, request)
         await self._queue.sent(item, self._now(), holder=self._me)
-        await self._heard_from_slack(item, request)
+        await self._heard_from_slack(item, channel)
         return 1
+
+    async def _send_incident(self, item: OutboxItem, card_id: int) -> int:
+        """Send one taken message about an incident card, as ``_send`` does."""
+        card = None if self._incidents is None else await self._incidents.card(card_id)
+        if card is None or self._incident_notifier is None:
+            await self._queue.sent(item, self._now(), holder=self._me)
+            return 1
+        try:
+            await self._deliver_incident(item, card, self._incident_notifier)
+        except DeliveryFailed as failure:
+            return await self._failed(item, card.channel, str(failure), failure.retry_after)
+        except Exception as error:  # Slack unreachable, a timeout: it heals by itself
+            return await self._failed(item, card.channel, type(error).__name__, None)
+        await self._queue.sent(item, self._now(), holder=self._me)
+        await self._heard_from_slack(item, card.channel)
+        return 1
+
+    async def _deliver_incident(
+        self, item: OutboxItem, card: IncidentCard, notifier: IncidentNotifier
+    ) -> None:
+        """The one Slack call: the card posted or redrawn as it is now, or a note."""
+        say = item.message.say
+        if say is Say.POST_INCIDENTS and card.card_ref is None:
+            card_ref = await notifier.post_incidents(card)
+            assert self._incidents is not None
+            await self._incidents.set_card(card.id, card_ref)
+        elif say is Say.UPDATE_INCIDENTS and card.card_ref is not None:
+            newest = await self._queue.newest_redraw(item)
+            if newest is None or newest <= item.id:
+                await notifier.update_incidents(card)
+        elif say is Say.INCIDENT_NOTE and item.note and card.card_ref is not None:
+            await notifier.note_incident(card, Note.from_json(item.note))
 
     async def _deliver(self, item: OutboxItem, request: ConnectionRequest) -> None:
         """The one Slack call a message is, made from the request as it is now (cards)
@@ -167,7 +210,7 @@ class OutboxSender:
         if say is Say.POST_CARD:
             await self._post_card(request)
         elif say is Say.UPDATE_CARD:
-            newest = await self._queue.newest_redraw(request.id)
+            newest = await self._queue.newest_redraw(item)
             if request.card_ref is not None and (newest is None or newest <= item.id):
                 await self._notifier.update_card(request)
         elif say is Say.NOTE and notice is not None:
@@ -225,25 +268,32 @@ class OutboxSender:
         )
 
     async def _failed(
-        self, item: OutboxItem, request: ConnectionRequest, reason: str, retry_after: float | None
+        self,
+        item: OutboxItem,
+        channel: str,
+        reason: str,
+        retry_after: float | None,
+        request: ConnectionRequest | None = None,
     ) -> int:
-        """Record why a message did not go, and when it is tried again; 1 if settled."""
+        """Record why a message (about ``request``, or an incident card) did not go, and
+        when it is tried again; 1 if settled. ``channel`` is its card's."""
         say = item.message.say
         log.warning(
-            "outbox_send_failed id=%s say=%s reason=%s attempt=%s",
-            request.id,
+            "outbox_send_failed id=%s card=%s say=%s reason=%s attempt=%s",
+            item.request_id,
+            item.card_id,
             say.value,
             reason,
             item.attempts + 1,
         )
         self._metrics.count_error(f"slack_{reason}")
         now = self._now()
-        if reason in UNREACHABLE and say.lane is not Lane.CARD:
+        if request is not None and reason in UNREACHABLE and say.lane is not Lane.CARD:
             await self._unreachable(item, request, reason)
             return 1
         if reason in PARKING:
-            self._heard_refusal(item, request, reason)
-            if item.parked is None and say is Say.POST_CARD:
+            self._heard_refusal(item, channel, reason)
+            if request is not None and item.parked is None and say is Say.POST_CARD:
                 await self._tell_card_not_posted(request, reason)
             due = now + timedelta(seconds=PARKED_RETRY * random.uniform(1.0, 1.1))  # noqa: S311
             await self._queue.later(item, due, parked=reason)
@@ -271,22 +321,22 @@ class OutboxSender:
         unposted = replace(request, error=Problem.CARD_NOT_POSTED, error_detail=reason)
         await self._store.tell(unposted, [Message(Say.TELL_REQUESTER)], self._now())
 
-    def _heard_refusal(self, item: OutboxItem, request: ConnectionRequest, reason: str) -> None:
+    def _heard_refusal(self, item: OutboxItem, channel: str, reason: str) -> None:
         if reason in TOKEN_REFUSED:
             if self.health.token_refused is None:
                 log.error("slack_token_refused reason=%s", reason)
             self.health.token_refused = reason
         elif item.message.say.lane is Lane.CARD and reason in CHANNEL_REFUSED:
-            self.health.channels[self._card_channel(request)] = reason
+            self.health.channels[channel] = reason
 
-    async def _heard_from_slack(self, item: OutboxItem, request: ConnectionRequest) -> None:
-        """Slack took a message: the token works, and a card's channel does. What was
-        parked here for either goes now, as a look at Slack would have let it."""
+    async def _heard_from_slack(self, item: OutboxItem, channel: str) -> None:
+        """Slack took a message: the token works, and a card's channel (``channel``)
+        does. What was parked here for either goes now, as a look at Slack would have
+        let it."""
         healed: set[str] = set()
         if self.health.token_refused is not None:
             self.health.token_refused = None
             healed |= TOKEN_REFUSED
-        channel = self._card_channel(request)
         if item.message.say.lane is Lane.CARD and channel in self.health.channels:
             del self.health.channels[channel]
             healed |= CHANNEL_REFUSED

@@ -514,14 +514,14 @@ class InMemoryOutbox:
                 waiting.sent, waiting.held_by, waiting.held_until = True, None, None
                 waiting.item = replace(waiting.item, parked=None)
 
-    async def newest_redraw(self, request_id: int) -> int | None:
+    async def newest_redraw(self, item: OutboxItem) -> int | None:
         await asyncio.sleep(0)
         redraws = [
             w.item.id
             for w in self._items
             if not w.sent
-            and w.item.request_id == request_id
-            and w.item.message.say is Say.UPDATE_CARD
+            and w.item.request_id == item.request_id
+            and w.item.message.say is item.message.say
         ]
         return max(redraws, default=None)
 

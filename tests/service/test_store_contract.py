@@ -245,7 +245,7 @@ async def test_a_redraw_takes_the_older_redraws_with_it(store: RequestStore) -> 
     await queue.sent(post, T0, holder="me")
     await store.tell(stored, [CARD, CARD, CARD], T0)
     (first,) = await queue.take_due(T0, "me", T0 + MINUTE)
-    newest = await queue.newest_redraw(stored.id)
+    newest = await queue.newest_redraw(first)
     assert newest is not None
     assert newest > first.id
     await queue.sent(replace(first, id=newest), T0, holder="me")

@@ -141,17 +141,18 @@ class TestMigrateCurrent:
 
 class TestMigrateSql:
     @pytest.mark.parametrize("backend", ["sqlite"])
-    async def test_sqlite_columns_added_are_written_out_and_not_run(
+    async def test_sqlite_outbox_rebuild_is_refused_in_one_line(
         self, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """From 0005 the upgrade only adds columns, which SQLite does in place."""
-        await (await _at(database_url, "0005")).dispose()
+        """0007 makes the outbox's request_id nullable, which SQLite does by copying the
+        table: the SQL cannot be written out, and nothing is run."""
+        await (await _at(database_url, "0006")).dispose()
         monkeypatch.setenv("DATABASE_URL", database_url)
-        code, out, _ = await _migrate(capsys, "--sql")
-        assert code == 0
-        assert "ALTER TABLE connection_request ADD COLUMN route TEXT;" in out
-        assert f"version_num='{head_revision()}'" in out
-        assert await _current(database_url) == "0005"
+        code, out, err = await _migrate(capsys, "--sql")
+        assert code == REFUSED
+        assert out == ""
+        assert err.startswith("exalate-bot: The SQL of revision 0007 cannot be written for sqlite")
+        assert await _current(database_url) == "0006"
 
     @pytest.mark.parametrize("backend", ["sqlite"])
     async def test_sqlite_a_table_copy_is_refused_in_one_line(
