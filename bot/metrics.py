@@ -12,8 +12,11 @@ any Python service expect.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
+
+from bot.health.model import SiteView
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -84,6 +87,25 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._connection_status = Gauge(
+            "exalate_connection_status",
+            "1 for each connection's status at the last poll of its site.",
+            ["site", "connection", "status"],
+            registry=self.registry,
+        )
+        self._sync_queue = Gauge(
+            "exalate_sync_queue",
+            "Sync events waiting at the last poll of each site, by direction.",
+            ["site", "direction"],
+            registry=self.registry,
+        )
+        self._incidents_open = Gauge(
+            "exalate_incidents_open",
+            "Open sync-health incidents by site and kind.",
+            ["site", "kind"],
+            registry=self.registry,
+        )
+
     def count_approval(self) -> None:
         self._approvals.inc()
 
@@ -100,18 +122,48 @@ class Metrics:
         return functools.partial(self.observe_call, site)
 
     def render(
-        self, requests: Mapping[tuple[str, str], int] | None, *, listeners_running: int
+        self,
+        requests: Mapping[tuple[str, str], int] | None,
+        *,
+        listeners_running: int,
+        health: SyncHealth | None = None,
     ) -> str:
         """The text a Prometheus scrape receives; ``requests`` counts requests by
         (site, state), None when the database could not say: the other series are
         served all the same, and ``exalate_bot_database_up`` is 0.
 
         The gauge is refilled on each scrape, so a state no request is in any more
-        disappears, as it did before; nothing awaits between refill and render.
+        disappears, as it did before; nothing awaits between refill and render. Sync
+        health is read from the database likewise (``health``; empty when it could
+        not be read), so every replica serves the same series, bounded by the sites and
+        the connections their last poll listed.
         """
         self._requests.clear()
         for (site, state), count in sorted((requests or {}).items()):
             self._requests.labels(site=site, state=state).set(count)
         self._database.set(0 if requests is None else 1)
+        self._fill_health(health or SyncHealth())
         self._listeners.set(listeners_running)
         return generate_latest(self.registry).decode("utf-8")
+
+    def _fill_health(self, health: SyncHealth) -> None:
+        for gauge in (self._connection_status, self._sync_queue, self._incidents_open):
+            gauge.clear()
+        for view in health.views:
+            for name, status in view.connections:
+                self._connection_status.labels(
+                    site=view.site, connection=name, status=status or "unknown"
+                ).set(1)
+            for direction, size in view.queues:
+                self._sync_queue.labels(site=view.site, direction=direction).set(size)
+        for (site, kind), count in sorted(health.incidents.items()):
+            self._incidents_open.labels(site=site, kind=kind).set(count)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncHealth:
+    """What the metrics show of sync health: each site's last poll, open incidents by
+    (site, kind)."""
+
+    views: Sequence[SiteView] = ()
+    incidents: Mapping[tuple[str, str], int] = field(default_factory=dict)

@@ -14,7 +14,9 @@ fails for any reason, Exalate's or the bot's own, counts as an outage of its sit
 backs off, ``/readyz`` shows it, and it is logged once (an unforeseen kind with its
 traceback), not on every tick. The
 poll reads the list even with nothing to watch, so each site's health tells the truth
-about its Jira and Exalate when idle. Tests call ``tick`` with a controlled
+about its Jira and Exalate when idle. After each poll the holder
+watches the site's sync health (``bot.service.health``), and reminds about incidents
+nobody acknowledged. Tests call ``tick`` with a controlled
 clock; ``run`` is the loop around it. The heartbeat is not a job: it runs from start to
 stop (``Replicas.beat_until``).
 """
@@ -24,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bot.exalate import ExalateError
 from bot.metrics import Metrics
-from bot.service import Lifecycle, OutboxSender, Site, SiteHealth
+from bot.service import HealthWatch, Lifecycle, OutboxSender, Site, SiteHealth
 from handlers.outbound.probe import SlackProbe
 from storage.replicas import Replicas
 
@@ -50,12 +53,14 @@ class LifecycleJobs:
         *,
         interval: float,
         slack: SlackProbe | None = None,
+        health: HealthWatch | None = None,
     ) -> None:
         self._lifecycle = lifecycle
         self._replicas = replicas
         self._metrics = metrics
         self._outbox = outbox
         self._slack = slack
+        self._health = health
         self.holds_lease = False
         self.interval = interval
         self._stopping = asyncio.Event()
@@ -71,10 +76,14 @@ class LifecycleJobs:
         polled = await asyncio.gather(
             *(self._poll_when_due(site, settle=settle) for site in self._lifecycle.sites)
         )
-        jobs = [(self._watch_slack, "slack_watch")]
+        jobs: list[tuple[Callable[[], Awaitable[object]], str]] = [
+            (self._watch_slack, "slack_watch")
+        ]
         if settle:
             jobs.append((self._lifecycle.expire_and_remind, "expiry"))
             jobs.append((self._release_gone, "outbox_release"))
+            if self._health is not None:
+                jobs.append((self._health.remind, "incident_reminders"))
         for job, name in jobs:
             try:
                 await job()
@@ -121,10 +130,14 @@ class LifecycleJobs:
 
     async def _poll(self, site: Site, *, settle: bool) -> None:
         try:
-            await self._lifecycle.poll(site, settle=settle)
+            listing = await self._lifecycle.poll(site, settle=settle)
         except Exception as error:
             self._poll_failed(site, error)
+            if settle and self._health is not None:
+                await self._watch(self._health.failed(site, error), site)
         else:
+            if settle and self._health is not None:
+                await self._watch(self._health.polled(site, listing), site)
             if site.backoff.failures:
                 log.info(
                     "exalate_poll_recovered site=%s after_failures=%s",
@@ -133,6 +146,14 @@ class LifecycleJobs:
                 )
             site.backoff.succeeded()
             site.health = SiteHealth(reachable=True, last_answer=self._lifecycle.clock())
+
+    async def _watch(self, watching: Awaitable[None], site: Site) -> None:
+        """Sync health after a poll; its failure (the database, say) is logged and
+        waits for the next poll, which starts from what was stored."""
+        try:
+            await watching
+        except Exception as error:
+            log.error("health_watch_failed site=%s kind=%s", site.name, type(error).__name__)
 
     def _poll_failed(self, site: Site, error: Exception) -> None:
         """Back off from the site and mark it unready, whatever failed: an unforeseen

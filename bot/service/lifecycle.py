@@ -80,15 +80,16 @@ class Lifecycle:
     def clock(self) -> datetime:
         return self._states.now()
 
-    async def poll(self, site: Site, *, settle: bool = True) -> None:
+    async def poll(self, site: Site, *, settle: bool = True) -> ConnectionList:
         """Read the site's connection list once and act on it: settle interrupted
         initiations, move invitations on, note the pending connections no request created.
 
         The list is read on every poll, also with nothing to watch: it is what tells
         whether the site's Jira and Exalate answer, and what is pending there. Without
         ``settle`` (a replica that does not hold the background lease) only that is done.
-        Raises ExalateError when the list cannot be read; the caller backs off from
-        the site after that, and after any other exception, alike.
+        Returns the list, for sync health. Raises ExalateError when the list cannot be
+        read; the caller backs off from the site after that, and after any other
+        exception, alike.
         """
         listing = await site.exalate.connection_list()
         if settle:
@@ -96,6 +97,7 @@ class Lifecycle:
             await self._follow_invitations(site, listing)
         if listing.complete:
             await self._note_foreign(site, listing.results)
+        return listing
 
     async def _reconcile_stuck(self, site: Site, listing: ConnectionList) -> None:
         """Settle the site's requests left in ``initiating`` by a process that stopped
