@@ -65,7 +65,8 @@ def test_error_opens_on_the_second_poll_in_a_row_and_only_then() -> None:
     assert [(c.key, c.detail) for c in opened] == [(ERROR_KEY, "ERROR")]
     for _ in range(100):
         verdict = watch.polled({"to-partner": "ERROR"})
-        assert verdict.opening == [] and verdict.resolving == []
+        assert verdict.opening == []
+        assert verdict.resolving == []
         assert [c.key for c in verdict.holding] == [ERROR_KEY]
 
 

@@ -64,7 +64,8 @@ async def test_what_opens_at_once_shares_one_card_posted_once(
     posts = [m for m in await messages(repository) if m[1] is Say.POST_INCIDENTS]
     assert len(posts) == 1
     card = await store.card(opened[0].card_id)
-    assert card is not None and len(card.open) == 20
+    assert card is not None
+    assert len(card.open) == 20
 
 
 async def test_one_open_incident_per_condition_even_when_two_writers_race(
@@ -104,10 +105,12 @@ async def test_a_change_is_noted_and_a_resolution_closes_once(
 ) -> None:
     (incident,) = await store.open([error("to-partner")], T0)
     changed = await store.change(incident, "DEACTIVATED", T0 + timedelta(minutes=1))
-    assert changed is not None and changed.condition.detail == "DEACTIVATED"
+    assert changed is not None
+    assert changed.condition.detail == "DEACTIVATED"
     assert await store.change(incident, "DEACTIVATED", T0) is None  # read before the change
     resolved = await store.resolve(changed, T0 + timedelta(minutes=42))
-    assert resolved is not None and resolved.lasted == timedelta(minutes=42)
+    assert resolved is not None
+    assert resolved.lasted == timedelta(minutes=42)
     assert await store.resolve(changed, T0 + timedelta(minutes=43)) is None
     assert await store.open_incidents() == []
     notes = [Note.from_json(n) for _, say, n in await messages(repository) if n]
@@ -124,10 +127,13 @@ async def test_presses_are_compare_and_set_and_audited(store: IncidentRepository
     card = await store.card(incident.card_id)
     assert card is not None
     snoozed = await store.snooze(card, "U0DAN", T0 + timedelta(hours=4), T0)
-    assert snoozed is not None and snoozed.snoozed_until == T0 + timedelta(hours=4)
+    assert snoozed is not None
+    assert snoozed.snoozed_until == T0 + timedelta(hours=4)
     assert await store.acknowledge(card, "U0ERIN", T0) is None  # stale: the snooze came first
     acked = await store.acknowledge(snoozed, "U0ERIN", T0)
-    assert acked is not None and acked.acked_by == "U0ERIN" and acked.snoozed_until is None
+    assert acked is not None
+    assert acked.acked_by == "U0ERIN"
+    assert acked.snoozed_until is None
     assert await store.acknowledge(acked, "U0DAN", T0) is None  # acknowledged once
     assert not await store.remind(acked, T0)
     await store.record(card.id, "U0MALLORY", "refused acknowledge: not an owner", T0)
@@ -154,7 +160,9 @@ async def test_owners_and_the_watch_are_kept(store: IncidentRepository) -> None:
     opening = Opening(Condition("eu", Kind.CONNECTION, "x", "ERROR"), "C0SUPPORT", owners)
     incident, _ = await store.open([opening, error("y")], T0)
     card = await store.card(incident.card_id)
-    assert card is not None and card.owners == owners and card.channel == "C0SUPPORT"
+    assert card is not None
+    assert card.owners == owners
+    assert card.channel == "C0SUPPORT"
     assert len({c.channel for c in await store.open_cards()}) == 2
     state = WatchState(seen={"k": 1}, active={"x"})
     view = SiteView("eu", T0, connections=(("x", "ERROR"),), queues=(("outgoing", 3),))
