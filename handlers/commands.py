@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -10,16 +11,36 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.errors import ApprovalError
-from bot.service import ConnectionService, Listings
+from bot.service import ConnectionService, HealthWatch, Listings, Sites
 from handlers import blocks
+from handlers.actions import SOMETHING_WENT_WRONG
+from handlers.blocks.incidents import health_message
 from handlers.context import listings_in, service_in, shared_status_in
 from handlers.guard import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
+from handlers.incident_actions import NOT_WATCHED, health_in
 from handlers.payloads import CommandLine, UsageError, connect_prefill, parse_command
 from handlers.request_form import request_form
 from handlers.shared_status import SharedStatus, ack_body
 
 log = logging.getLogger(__name__)
+
+HEALTH_HELP = (
+    f"• `{COMMAND} health [site=SITE]` — sync health: each site's node, connections, sync "
+    "queues and open incidents."
+)
+
+
+def with_health(usage: str) -> str:
+    """``usage`` with ``health`` among the sub-commands, just before ``help``."""
+    lines = usage.split("\n")
+    help_line = f"• `{COMMAND} help`"
+    at = next((i for i, line in enumerate(lines) if line.startswith(help_line)), len(lines))
+    return "\n".join([*lines[:at], HEALTH_HELP, *lines[at:]])
+
+
+USAGE = with_health(blocks.USAGE)
+"""What ``help`` and a command not understood answer."""
 
 
 async def status_answer(
@@ -69,7 +90,7 @@ async def exalate(
         prefill = connect_prefill(line) if line.sub_command == "connect" else {}
         site = site_option(service, line)
     except UsageError as error:
-        await ack(text=f"{blocks.escape(str(error))}\n\n{blocks.USAGE}")
+        await ack(text=f"{blocks.escape(str(error))}\n\n{USAGE}")
         return
     user, argument = command["user_id"], " ".join(line.words)
     if line.sub_command == "status":
@@ -77,6 +98,8 @@ async def exalate(
         await ack(await status_answer(listings, shared_status_in(context), argument, user, site))
         if not argument:  # after the answers: the next asker finds a fresh read
             await listings.renew_open_requests(blocks.STATUS_LIST_MAX, site)
+    elif line.sub_command == "health":
+        await health(ack, respond, context, line, site)
     elif line.sub_command == "connect" and not service.sites.open():
         await ack(text="Every site is retired: no site takes new requests.")
     elif line.sub_command in ("connect", "cancel"):
@@ -92,7 +115,44 @@ async def exalate(
                 "command_failed sub_command=%s kind=%s", line.sub_command, type(error).__name__
             )
     else:
-        await ack(text=blocks.USAGE)
+        await ack(text=USAGE)
+
+
+async def health(
+    ack: AsyncAck,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+    line: CommandLine,
+    site: str | None,
+) -> None:
+    """``health [site=…]``: the overview, to the asker alone. Acked first, then sent by
+    the response URL: it reads every site's last poll and open cards, which need not
+    fit in Slack's 3 s."""
+    watch = health_in(context)
+    if watch is None:
+        await ack(text=NOT_WATCHED)
+        return
+    if line.words:
+        bad = ", ".join(line.words)
+        await ack(text=f"`health` does not understand: {blocks.escape(bad)}.\n\n{USAGE}")
+        return
+    await ack()
+    try:
+        text, body = await health_answer(watch, service_in(context).sites, site)
+        await respond(text=text, blocks=body, response_type="ephemeral")
+    except Exception as error:  # after the ack nothing may escape to Bolt's log
+        log.error("command_failed sub_command=health kind=%s", type(error).__name__)
+        with contextlib.suppress(Exception):
+            await respond(text=SOMETHING_WENT_WRONG, response_type="ephemeral")
+
+
+async def health_answer(
+    watch: HealthWatch, sites: Sites, site: str | None = None
+) -> tuple[str, list[blocks.Json]]:
+    """The overview of ``site``, or of every site, with each one's console link."""
+    names = sites.names if site is None else (site,)
+    consoles = {s.name: s.config.console for s in sites}
+    return health_message(await watch.overview(names), consoles)
 
 
 def site_option(service: ConnectionService, line: CommandLine) -> str | None:

@@ -6,15 +6,23 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncBoltContext
 
-from bot.service import Listings
+from bot.service import HealthWatch, Listings
 from handlers import blocks
+from handlers.blocks.incidents import home_health
 from handlers.context import listings_in
+from handlers.incident_actions import health_in
+
+HOME_BLOCKS_MAX = 100
+"""Slack's limit for a Home tab: sync health gets what the request lists leave of it."""
 
 
-async def dashboard(listings: Listings, user: str) -> blocks.Json:
-    """The Home view for ``user``: database reads, plus a group lookup for approvers."""
+async def dashboard(
+    listings: Listings, user: str, health: HealthWatch | None = None
+) -> blocks.Json:
+    """The Home view for ``user``: database reads, plus a group lookup for approvers;
+    each site's sync health below the requests where ``health`` is watched."""
     shown = blocks.HOME_LIST_MAX
-    return blocks.home_view(
+    view = blocks.home_view(
         viewer=user,
         now=listings.clock(),
         mine=await listings.mine(user, shown),
@@ -22,10 +30,14 @@ async def dashboard(listings: Listings, user: str) -> blocks.Json:
         invitations=await listings.invitations(shown),
         accepted=await listings.recently_accepted(shown),
     )
+    if health is not None:
+        overviews = await health.overview(listings.sites.names)
+        view["blocks"] += home_health(overviews, HOME_BLOCKS_MAX - len(view["blocks"]))
+    return view
 
 
 async def home_opened(event: dict[str, Any], context: AsyncBoltContext) -> None:
     """Publish the dashboard when someone opens the Home tab (not the Messages tab)."""
     if event.get("tab") == "home":
-        view = await dashboard(listings_in(context), event["user"])
+        view = await dashboard(listings_in(context), event["user"], health_in(context))
         await context.client.views_publish(user_id=event["user"], view=view)

@@ -25,6 +25,9 @@ class Action(StrEnum):
     PASTE_CODE = "exalate_paste_code"
     HAND_OVER = "exalate_hand_over"
     PROJECT = "exalate_project"
+    INCIDENT_ACK = "exalate_incident_ack"
+    INCIDENT_SNOOZE = "exalate_incident_snooze"
+    INCIDENT_OPEN = "exalate_incident_open"
 
 
 class View(StrEnum):

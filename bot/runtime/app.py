@@ -28,7 +28,7 @@ import handlers
 from bot.about import bot_version
 from bot.approvers import ApproverPolicy
 from bot.config import Settings, SettingsError, misspelt_variables
-from bot.metrics import Metrics
+from bot.metrics import Metrics, SyncHealth
 from bot.runtime.answer_first import InFlight
 from bot.runtime.http_gate import slack_gate
 from bot.runtime.jobs import LifecycleJobs
@@ -37,6 +37,7 @@ from bot.service import Services, SiteHealth, build_services, utc_now
 from bot.site_config import config_path, environment, loosely_writable
 from bot.vault import Vault, key_file_for, load_or_create_key
 from handlers.outbound import SlackGroupDirectory, SlackNotifier, SlackPeople
+from handlers.outbound.incident_notifier import SlackIncidentNotifier
 from handlers.outbound.probe import SlackProbe
 from storage import (
     RequestRepository,
@@ -247,6 +248,13 @@ class Runtime:
             me=replicas.me.id,
             approvals=settings.exalate_approval_channel,
             people=SlackPeople(quiet_client),
+            incidents=repository.incidents,
+            incident_notifier=SlackIncidentNotifier(
+                quiet_client,
+                default_owners=tuple(settings.exalate_approvers),
+                consoles={config.name: config.console for config in settings.sites},
+            ),
+            alerts=settings.alerts,
         )
         app = AsyncApp(
             client=client,
@@ -265,6 +273,7 @@ class Runtime:
             services.outbox,
             interval=settings.exalate_poll_interval,
             slack=SlackProbe(client, settings.exalate_approval_channel),
+            health=services.health,
         )
         repository.on_told = services.outbox.wake
         runtime = cls(
@@ -419,10 +428,16 @@ class Runtime:
                 states: (
                     dict[tuple[str, str], int] | None
                 ) = await self.repository.count_by_site_and_status()
+                health = SyncHealth(
+                    await self.repository.incidents.views(),
+                    await self.repository.incidents.open_counts(),
+                )
         except Exception as error:
             log.warning("metrics_without_database kind=%s", type(error).__name__)
-            states = None
-        text = self.metrics.render(states, listeners_running=self.inflight.running)
+            states, health = None, None
+        text = self.metrics.render(
+            states, listeners_running=self.inflight.running, health=health
+        )
         return web.Response(text=text, headers={"Content-Type": Metrics.CONTENT_TYPE})
 
 

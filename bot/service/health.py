@@ -24,6 +24,7 @@ from bot.exalate.models import ConnectionList, SyncQueue
 from bot.health.model import (
     SNOOZES,
     Condition,
+    Incident,
     IncidentCard,
     Kind,
     NodeTrouble,
@@ -91,8 +92,8 @@ class HealthWatch:
         now = self._now()
         queues = await self._queues(site)
         poll = Poll(site.name, now, listing.results, listing.complete, queues)
-        state, open_now = await self._store.watch(site.name), await self._open_keys(site.name)
-        verdict = assess(state, poll, open_now, self._rule)
+        state, open_now = await self._store.watch(site.name), await self._open(site.name)
+        verdict = assess(state, poll, set(open_now), self._rule)
         view = SiteView(
             site.name,
             now,
@@ -100,14 +101,14 @@ class HealthWatch:
             queues=tuple((q.value, n) for q, n in queues.items()),
             unwatched=tuple(sorted(q.value for q in self.unwatched.get(site.name, ()))),
         )
-        await self._act(verdict, state, view)
+        await self._act(verdict, state, view, open_now)
 
     async def failed(self, site: Site, error: Exception) -> None:
         """The site's poll failed: after a few in a row, the node is an incident."""
         now = self._now()
-        state, open_now = await self._store.watch(site.name), await self._open_keys(site.name)
+        state, open_now = await self._store.watch(site.name), await self._open(site.name)
         trouble = _trouble(error)
-        verdict = assess_failure(state, site.name, trouble, open_now)
+        verdict = assess_failure(state, site.name, trouble, set(open_now))
         last = next((v for v in await self._store.views() if v.site == site.name), None)
         view = SiteView(
             site.name,
@@ -118,7 +119,7 @@ class HealthWatch:
             queues=() if last is None else last.queues,
             unwatched=tuple(sorted(q.value for q in self.unwatched.get(site.name, ()))),
         )
-        await self._act(verdict, state, view)
+        await self._act(verdict, state, view, open_now)
 
     async def _queues(self, site: Site) -> dict[SyncQueue, int]:
         """The sizes of the queues the node could tell now; a queue whose endpoint is
@@ -146,13 +147,15 @@ class HealthWatch:
                 )
         return sizes
 
-    async def _open_keys(self, site: str) -> set[str]:
-        return {i.condition.key for i in await self._store.open_incidents(site)}
+    async def _open(self, site: str) -> dict[str, Incident]:
+        """The site's open incidents by key."""
+        return {i.condition.key: i for i in await self._store.open_incidents(site)}
 
-    async def _act(self, verdict: Verdict, state: WatchState, view: SiteView) -> None:
+    async def _act(
+        self, verdict: Verdict, state: WatchState, view: SiteView, by_key: dict[str, Incident]
+    ) -> None:
         """Open, update and resolve as ``verdict`` says, then remember ``state``."""
         now = view.observed_at
-        by_key = {i.condition.key: i for i in await self._store.open_incidents(view.site)}
         for condition in verdict.holding:
             incident = by_key.get(condition.key)
             if incident is not None and incident.condition.detail != condition.detail:
