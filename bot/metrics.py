@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from bot.health.model import SiteView
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -30,6 +28,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+
+from bot.health.model import SiteView
 
 # The text format has no place for a counter's start time, so the client writes it as a
 # separate ``*_created`` series per counter and histogram: new series names, which

@@ -3,9 +3,8 @@
 The listeners are plain module-level functions: ``commands`` (``/exalate``), ``views``
 (form submissions), ``actions`` (buttons), ``incident_actions`` (an incident card's
 controls), ``options`` (the project select) and ``home`` (App Home). The parts they
-need reach them through Bolt's ``context`` (``context.BotParts``, and
-``incident_actions.HealthParts`` for sync health), and buttons and forms share one
-skeleton (``guard.guard``).
+need reach them through Bolt's ``context`` (``context.BotParts``), and buttons and
+forms share one skeleton (``guard.guard``).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ def register(app: AsyncApp, services: Services, track: Callable[[Listener], List
     listener as ``track`` wraps it (the runtime's: answered at once, and waited for at
     shutdown; ``bot.runtime.answer_first``)."""
     app.use(BotParts(services))
-    app.use(incident_actions.HealthParts(services.health))
     app.command(COMMAND)(track(commands.exalate))
     app.view(View.REQUEST.value)(track(views.submit_request))
     app.view(View.REJECT.value)(track(views.submit_rejection))

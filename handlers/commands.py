@@ -15,32 +15,15 @@ from bot.service import ConnectionService, HealthWatch, Listings, Sites
 from handlers import blocks
 from handlers.actions import SOMETHING_WENT_WRONG
 from handlers.blocks.incidents import health_message
-from handlers.context import listings_in, service_in, shared_status_in
+from handlers.context import health_in, listings_in, service_in, shared_status_in
 from handlers.guard import SLACK_BUDGET_SECONDS
 from handlers.ids import COMMAND
-from handlers.incident_actions import NOT_WATCHED, health_in
+from handlers.incident_actions import NOT_WATCHED
 from handlers.payloads import CommandLine, UsageError, connect_prefill, parse_command
 from handlers.request_form import request_form
 from handlers.shared_status import SharedStatus, ack_body
 
 log = logging.getLogger(__name__)
-
-HEALTH_HELP = (
-    f"• `{COMMAND} health [site=SITE]` — sync health: each site's node, connections, sync "
-    "queues and open incidents."
-)
-
-
-def with_health(usage: str) -> str:
-    """``usage`` with ``health`` among the sub-commands, just before ``help``."""
-    lines = usage.split("\n")
-    help_line = f"• `{COMMAND} help`"
-    at = next((i for i, line in enumerate(lines) if line.startswith(help_line)), len(lines))
-    return "\n".join([*lines[:at], HEALTH_HELP, *lines[at:]])
-
-
-USAGE = with_health(blocks.USAGE)
-"""What ``help`` and a command not understood answer."""
 
 
 async def status_answer(
@@ -90,7 +73,7 @@ async def exalate(
         prefill = connect_prefill(line) if line.sub_command == "connect" else {}
         site = site_option(service, line)
     except UsageError as error:
-        await ack(text=f"{blocks.escape(str(error))}\n\n{USAGE}")
+        await ack(text=f"{blocks.escape(str(error))}\n\n{blocks.USAGE}")
         return
     user, argument = command["user_id"], " ".join(line.words)
     if line.sub_command == "status":
@@ -115,7 +98,7 @@ async def exalate(
                 "command_failed sub_command=%s kind=%s", line.sub_command, type(error).__name__
             )
     else:
-        await ack(text=USAGE)
+        await ack(text=blocks.USAGE)
 
 
 async def health(
@@ -134,7 +117,7 @@ async def health(
         return
     if line.words:
         bad = ", ".join(line.words)
-        await ack(text=f"`health` does not understand: {blocks.escape(bad)}.\n\n{USAGE}")
+        await ack(text=f"`health` does not understand: {blocks.escape(bad)}.\n\n{blocks.USAGE}")
         return
     await ack()
     try:

@@ -11,7 +11,7 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.service import ConnectionService, InvitationCodes, Listings, Services
+from bot.service import ConnectionService, HealthWatch, InvitationCodes, Listings, Services
 from handlers.blocks.text import NAMING_SITES
 from handlers.shared_status import SharedStatus
 
@@ -20,6 +20,7 @@ SERVICE = "service"
 CODES = "codes"
 LISTINGS = "listings"
 SHARED_STATUS = "shared_status"
+HEALTH = "health"
 
 
 class BotParts(AsyncMiddleware):
@@ -47,6 +48,7 @@ class BotParts(AsyncMiddleware):
         req.context[CODES] = self._services.codes
         req.context[LISTINGS] = self._services.listings
         req.context[SHARED_STATUS] = self._shared_status
+        req.context[HEALTH] = self._services.health
         return await next()
 
 
@@ -68,3 +70,8 @@ def listings_in(context: AsyncBoltContext) -> Listings:
 def shared_status_in(context: AsyncBoltContext) -> SharedStatus:
     """The app's one ``SharedStatus``, which ``BotParts`` made."""
     return cast(SharedStatus, context[SHARED_STATUS])
+
+
+def health_in(context: AsyncBoltContext) -> HealthWatch | None:
+    """Sync health, where this bot watches it (None in tests of other rules)."""
+    return cast("HealthWatch | None", context.get(HEALTH))

@@ -9,8 +9,7 @@ from slack_bolt.async_app import AsyncBoltContext
 from bot.service import HealthWatch, Listings
 from handlers import blocks
 from handlers.blocks.incidents import home_health
-from handlers.context import listings_in
-from handlers.incident_actions import health_in
+from handlers.context import health_in, listings_in
 
 HOME_BLOCKS_MAX = 100
 """Slack's limit for a Home tab: sync health gets what the request lists leave of it."""

@@ -12,50 +12,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import cast
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
-from slack_bolt.middleware.async_middleware import AsyncMiddleware
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 
 from bot.approvals.errors import ApprovalError
 from bot.health.model import SNOOZES
 from bot.service import HealthWatch
 from handlers import blocks
 from handlers.actions import SOMETHING_WENT_WRONG, Privately
+from handlers.context import health_in
 
 log = logging.getLogger(__name__)
 
-HEALTH = "health"
-"""The key under which ``HealthParts`` leaves sync health in Bolt's context."""
 NOT_WATCHED = "Sync health is not watched by this bot."
 NOT_OURS = "That control does not belong to any incident card."
 CARD_ID_DIGITS = 17  # as a request's number in a button value: more is not one we wrote
-
-
-class HealthParts(AsyncMiddleware):
-    """A Bolt middleware that puts sync health (None where it is not watched) in every
-    request's context, as ``context.BotParts`` does the other parts: the listeners stay
-    plain functions that a test calls alone."""
-
-    def __init__(self, health: HealthWatch | None) -> None:
-        self._health = health
-
-    async def async_process(
-        self,
-        *,
-        req: AsyncBoltRequest,
-        resp: BoltResponse,
-        next: Callable[[], Awaitable[BoltResponse]],  # Bolt passes it by this name
-    ) -> BoltResponse | None:
-        req.context[HEALTH] = self._health
-        return await next()
-
-
-def health_in(context: AsyncBoltContext) -> HealthWatch | None:
-    """Sync health, if this bot watches it."""
-    return cast("HealthWatch | None", context.get(HEALTH))
 
 
 def card_id_of(value: str) -> int | None:

@@ -435,9 +435,7 @@ class Runtime:
         except Exception as error:
             log.warning("metrics_without_database kind=%s", type(error).__name__)
             states, health = None, None
-        text = self.metrics.render(
-            states, listeners_running=self.inflight.running, health=health
-        )
+        text = self.metrics.render(states, listeners_running=self.inflight.running, health=health)
         return web.Response(text=text, headers={"Content-Type": Metrics.CONTENT_TYPE})
 
 

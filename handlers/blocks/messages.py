@@ -33,6 +33,8 @@ USAGE = (
     f"• `{COMMAND} status <connection name> [site=SITE]` — the history of one request.\n"
     f"• `{COMMAND} cancel <connection name> [site=SITE]` — withdraw your request while it "
     "awaits approval.\n"
+    f"• `{COMMAND} health [site=SITE]` — sync health: each site's node, connections, sync "
+    "queues and open incidents.\n"
     f"• `{COMMAND} help` — this text.\n"
     "`site=` names one Exalate node, where the bot serves several."
 )

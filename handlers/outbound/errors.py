@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.ports import DeliveryFailed
+
+log = logging.getLogger(__name__)
+
+
+async def call_or_fail(client: AsyncWebClient, method: str, **arguments: object) -> dict[str, Any]:
+    """Call the Web API, turning Slack's refusal into DeliveryFailed with its code, and
+    the seconds a rate limit asks to wait (the outbox waits them, not this call)."""
+    try:
+        response = await getattr(client, method)(**arguments)
+    except SlackApiError as error:
+        code = slack_error(error)
+        log.warning("slack_call_failed method=%s error=%s", method, code)
+        raise DeliveryFailed(code, retry_after=retry_after(error)) from None
+    return dict(response.data) if isinstance(response.data, dict) else {}
 
 
 def slack_error(error: SlackApiError) -> str:

@@ -12,15 +12,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.health.model import IncidentCard
 from bot.health.notes import Note
-from bot.ports import DeliveryFailed
 from handlers.blocks.incidents import incident_card, incident_headline, incident_note
 from handlers.blocks.text import Json, section
-from handlers.outbound.errors import retry_after, slack_error
+from handlers.outbound.errors import call_or_fail
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +74,4 @@ class SlackIncidentNotifier:
         return incident_headline(card), incident_card(card, self._consoles.get(card.site))
 
     async def _call(self, method: str, **arguments: object) -> dict[str, Any]:
-        """Call the Web API; Slack's refusal becomes DeliveryFailed with its reason code
-        and the seconds a rate limit asks to wait (the outbox waits them)."""
-        try:
-            response = await getattr(self._client, method)(**arguments)
-        except SlackApiError as error:
-            code = slack_error(error)
-            log.warning("slack_call_failed method=%s error=%s", method, code)
-            raise DeliveryFailed(code, retry_after=retry_after(error)) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
+        return await call_or_fail(self._client, method, **arguments)

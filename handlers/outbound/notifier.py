@@ -9,16 +9,14 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.messages import Notice
 from bot.approvals.model import ConnectionRequest
 from bot.approvals.routes import card_channel
-from bot.ports import DeliveryFailed
 from handlers import blocks
 from handlers.blocks.text import NAMING_SITES
-from handlers.outbound.errors import retry_after, slack_error
+from handlers.outbound.errors import call_or_fail
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -141,12 +139,4 @@ class SlackNotifier:
         return f"{posted['channel']}:{posted['ts']}"
 
     async def _call(self, method: str, **arguments: object) -> dict[str, Any]:
-        """Call the Web API, turning Slack's refusal into DeliveryFailed with its code,
-        and the seconds a rate limit asks to wait (the outbox waits them, not this call)."""
-        try:
-            response = await getattr(self._client, method)(**arguments)
-        except SlackApiError as error:
-            code = slack_error(error)
-            log.warning("slack_call_failed method=%s error=%s", method, code)
-            raise DeliveryFailed(code, retry_after=retry_after(error)) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
+        return await call_or_fail(self._client, method, **arguments)

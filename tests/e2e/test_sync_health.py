@@ -19,10 +19,10 @@ from bot.config import Settings
 from bot.exalate.models import SyncQueue
 from bot.sandbox.exalate_simulator import Simulator
 from bot.sandbox.slack_emulator import FakeSlack
+from handlers.ids import Action
 from tests.e2e.conftest import Clock
 from tests.e2e.harness import (
     ADMINS_GROUP,
-    ALICE,
     APPROVAL_CHANNEL,
     BOB,
     CAROL,
@@ -291,4 +291,113 @@ async def test_a_node_without_the_queue_endpoints_is_watched_without_them(
     assert len(posts(slack)) == 1
 
 
-__all__ = ["ALICE", "MALLORY"]
+def card_value(slack: FakeSlack, action: Action, nth: int = 0, channel: str = ALERTS) -> str:
+    """The value a control of the ``nth`` card in ``channel`` carries now (a menu's: its
+    first option's)."""
+    message = cards(slack, channel)[nth]
+    for block in message.get("blocks", []):
+        for element in block.get("elements", []):
+            if element.get("action_id") == action.value:
+                return str(element.get("value") or element["options"][0]["value"])
+    raise AssertionError(f"no {action.value} on the card: {json.dumps(message)}")
+
+
+async def errored(harness: Harness, simulator: Simulator, clock: Clock) -> None:
+    """``acme-to-partner`` in Error long enough for its card."""
+    consoled(simulator, "acme-to-partner")
+    await poll(harness, clock)
+    simulator.set_status("acme-to-partner", "ERROR")
+    await poll(harness, clock, 2)
+
+
+async def history(harness: Harness, card_id: int) -> list[tuple[str, str]]:
+    return [
+        (who, what) for _, who, what in await harness.runtime.repository.incidents.history(card_id)
+    ]
+
+
+async def test_only_owners_may_acknowledge_and_every_press_is_audited(
+    harness: Harness, slack: FakeSlack, simulator: Simulator, clock: Clock
+) -> None:
+    await errored(harness, simulator, clock)
+    value = card_value(slack, Action.INCIDENT_ACK)
+    refused = await harness.click(Action.INCIDENT_ACK, value, MALLORY, channel=ALERTS)
+    await harness.settle()
+    said = json.dumps(slack.calls_to(f"response_url:{refused}")[-1].args)
+    assert "Only the site's approvers" in said
+    assert "Acknowledged" not in current(slack)[0]
+    await harness.click(Action.INCIDENT_ACK, value, CAROL, channel=ALERTS)  # in the admins group
+    await harness.settle()
+    assert "Acknowledged by <@U0CAROL>" in current(slack)[0]
+    assert any("acknowledged" in note for note in thread(slack))
+    again = await harness.click(Action.INCIDENT_ACK, value, BOB, channel=ALERTS)
+    await harness.settle()
+    assert "acknowledged it already" in json.dumps(slack.calls_to(f"response_url:{again}")[-1].args)
+    assert await history(harness, int(value)) == [
+        ("exalate-bot", "opened: acme-to-partner is ERROR"),
+        (MALLORY, "refused acknowledge: not an owner"),
+        (CAROL, "acknowledged"),
+    ]
+    clock.advance(timedelta(hours=2))
+    await poll(harness, clock)
+    assert not any("Still open" in note for note in thread(slack))  # acknowledged: no reminder
+
+
+async def test_one_reminder_after_an_hour_and_a_snooze_holds_it(
+    harness: Harness, slack: FakeSlack, simulator: Simulator, clock: Clock
+) -> None:
+    await errored(harness, simulator, clock)
+    clock.advance(timedelta(minutes=61))
+    await poll(harness, clock)
+    reminders = [note for note in thread(slack) if "Still open" in note]
+    assert len(reminders) == 1
+    assert f"<@{BOB}>" in reminders[0]
+    assert f"<!subteam^{ADMINS_GROUP}>" in reminders[0]
+    await poll(harness, clock, 20)
+    assert len([note for note in thread(slack) if "Still open" in note]) == 1
+    snooze = card_value(slack, Action.INCIDENT_SNOOZE).replace(":1h", ":4h")
+    await harness.click(Action.INCIDENT_SNOOZE, snooze, BOB, channel=ALERTS)
+    await harness.settle()
+    assert "Snoozed until" in current(slack)[0]
+    clock.advance(timedelta(hours=3))
+    await poll(harness, clock)
+    assert len([note for note in thread(slack) if "Still open" in note]) == 1
+    clock.advance(timedelta(hours=1))
+    await poll(harness, clock)
+    assert len([note for note in thread(slack) if "Still open" in note]) == 2  # the snooze ended
+
+
+async def test_a_restart_posts_no_second_card_and_keeps_the_snooze(
+    health_settings: Settings, slack: FakeSlack, simulator: Simulator, clock: Clock
+) -> None:
+    async with serving(health_settings, slack, simulator, clock) as harness:
+        await errored(harness, simulator, clock)
+        snooze = card_value(slack, Action.INCIDENT_SNOOZE).replace(":1h", ":1d")
+        await harness.click(Action.INCIDENT_SNOOZE, snooze, BOB, channel=ALERTS)
+        await harness.settle()
+    async with serving(health_settings, slack, simulator, clock) as harness:
+        await poll(harness, clock, 5)
+        simulator.set_status("acme-to-partner", "DEACTIVATED")
+        await poll(harness, clock, 2)
+        clock.advance(timedelta(hours=2))
+        await poll(harness, clock)
+    assert len(posts(slack)) == 1
+    (card,) = current(slack)
+    assert "Snoozed until" in card
+    assert "DEACTIVATED" in card
+    assert not any("Still open" in note for note in thread(slack))
+
+
+async def test_health_answers_privately_with_each_site(
+    harness: Harness, slack: FakeSlack, simulator: Simulator, clock: Clock
+) -> None:
+    await errored(harness, simulator, clock)
+    simulator.set_queue(SyncQueue.OUTGOING, 12)
+    await poll(harness, clock)
+    reply = await harness.command("health", user=MALLORY)
+    await harness.settle()
+    answered = json.dumps([c.args for c in slack.calls_to(f"response_url:{reply.response_url}")])
+    assert "acme-to-partner" in answered
+    assert "ERROR" in answered
+    assert "12" in answered
+    assert posts(slack, "D" + MALLORY) == []
