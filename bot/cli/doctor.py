@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from bot.approvals.model import DEFAULT_SITE, Problem, Status
 from bot.cli.doctor_queues import sync_queues
-from bot.cli.doctor_routes import route_checks
+from bot.cli.doctor_routes import SlackCheck, route_checks
 from bot.cli.doctor_slack import Check, Slack, approvers_check, channel_check
 from bot.config import Settings
 from bot.exalate import ExalateAuthError, ExalateClient, ExalateEndpointMissing, ExalateError
@@ -58,6 +58,7 @@ async def run_checks(settings: Settings, *, http_mode: bool) -> AsyncIterator[Ch
             ("Approval channel", _approval_channel),
             ("Approvers", _approvers),
             *route_checks(settings.routes),
+            *_alerts_checks(settings),
         ):
             if slack.refused is not None:
                 yield Check(
@@ -103,7 +104,8 @@ def needed_scopes(settings: Settings) -> list[str]:
     needed = list(REQUIRED_SCOPES)
     if settings.routes.groups:
         needed.append("usergroups:read")
-    channels = (settings.exalate_approval_channel, *settings.routes.channels)
+    alerts = (settings.alerts.channel,) if settings.alerts.channel else ()
+    channels = (settings.exalate_approval_channel, *settings.routes.channels, *alerts)
     if any(not channel.startswith("G") for channel in channels):
         needed.append("channels:read")
     if any(channel.startswith("G") for channel in channels):
@@ -164,6 +166,19 @@ async def _transport(settings: Settings, http_mode: bool) -> Check:
 async def _approval_channel(slack: Slack, settings: Settings) -> Check:
     channel = settings.exalate_approval_channel
     return await channel_check(slack, "Approval channel", channel, "EXALATE_APPROVAL_CHANNEL")
+
+
+def _alerts_checks(settings: Settings) -> list[tuple[str, SlackCheck]]:
+    """The alerts channel, when ``[alerts]`` names one (else incidents go to the approval
+    channel, checked already)."""
+    if not settings.alerts.enabled or settings.alerts.channel is None:
+        return []
+    return [("Alerts channel", _alerts_channel)]
+
+
+async def _alerts_channel(slack: Slack, settings: Settings) -> Check:
+    channel = settings.alerts.channel or settings.exalate_approval_channel
+    return await channel_check(slack, "Alerts channel", channel, "[alerts] channel")
 
 
 async def _approvers(slack: Slack, settings: Settings) -> Check:

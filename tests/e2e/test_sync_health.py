@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bot.cli.doctor import run_checks
 from bot.config import Settings
 from bot.exalate.models import SyncQueue
 from bot.sandbox.exalate_simulator import Simulator
@@ -23,6 +24,7 @@ from handlers.ids import Action
 from tests.e2e.conftest import Clock
 from tests.e2e.harness import (
     ADMINS_GROUP,
+    ALICE,
     APPROVAL_CHANNEL,
     BOB,
     CAROL,
@@ -85,16 +87,6 @@ async def poll(harness: Harness, clock: Clock, times: int = 1) -> None:
         assert await harness.tick()
 
 
-def cards(slack: FakeSlack, channel: str = ALERTS) -> list[dict[str, Any]]:
-    """The messages posted in ``channel`` (not in a thread), as they read now."""
-    posted = [
-        c.args
-        for c in slack.calls_to("chat.postMessage")
-        if c.args.get("channel") == channel and "thread_ts" not in c.args
-    ]
-    return [slack.messages.get((channel, str(p.get("ts"))), p) for p in posted]
-
-
 def posts(slack: FakeSlack, channel: str = ALERTS) -> list[dict[str, Any]]:
     return [
         c.args
@@ -112,13 +104,18 @@ def thread(slack: FakeSlack, channel: str = ALERTS) -> list[str]:
     ]
 
 
-def current(slack: FakeSlack, channel: str = ALERTS) -> list[str]:
-    """Each top-level message in ``channel`` as it reads now (updates applied), as JSON."""
+def shown(slack: FakeSlack, channel: str = ALERTS) -> list[dict[str, Any]]:
+    """Each top-level message in ``channel`` as it reads now (updates applied)."""
     return [
-        json.dumps(message)
+        message
         for (where, _), message in slack.messages.items()
         if where == channel and "thread_ts" not in message
     ]
+
+
+def current(slack: FakeSlack, channel: str = ALERTS) -> list[str]:
+    """``shown``, as JSON text."""
+    return [json.dumps(message) for message in shown(slack, channel)]
 
 
 async def scrape(harness: Harness) -> str:
@@ -292,9 +289,9 @@ async def test_a_node_without_the_queue_endpoints_is_watched_without_them(
 
 
 def card_value(slack: FakeSlack, action: Action, nth: int = 0, channel: str = ALERTS) -> str:
-    """The value a control of the ``nth`` card in ``channel`` carries now (a menu's: its
-    first option's)."""
-    message = cards(slack, channel)[nth]
+    """The value a control of the ``nth`` message in ``channel`` carries now (a menu's:
+    its first option's)."""
+    message = shown(slack, channel)[nth]
     for block in message.get("blocks", []):
         for element in block.get("elements", []):
             if element.get("action_id") == action.value:
@@ -401,3 +398,68 @@ async def test_health_answers_privately_with_each_site(
     assert "ERROR" in answered
     assert "12" in answered
     assert posts(slack, "D" + MALLORY) == []
+
+
+async def test_doctor_checks_the_alerts_channel(
+    health_settings: Settings, slack: FakeSlack
+) -> None:
+    checks = {c.name: c async for c in run_checks(health_settings, http_mode=True)}
+    assert checks["Alerts channel"].ok is True
+    slack.archive(ALERTS)
+    checks = {c.name: c async for c in run_checks(health_settings, http_mode=True)}
+    assert checks["Alerts channel"].ok is False
+
+
+SUPPORT = "C0SUPPORTOPS"
+LEADS, DAN = "S0SUPPORTLEADS", "U0DAN"
+ROUTE = """
+[[routes]]
+projects = ["SUP"]
+approvers = ["{leads}"]
+channel = "{channel}"
+"""
+
+
+async def test_a_connection_the_bot_made_alerts_its_routes_owners(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    jira_url: str,
+    bot_database_url: str,
+    simulator: Simulator,
+    clock: Clock,
+) -> None:
+    path = tmp_path / "routed.toml"
+    path.write_text(
+        SITES_FILE.format(jira=jira_url, alerts=ALERTS) + ROUTE.format(leads=LEADS, channel=SUPPORT)
+    )
+    monkeypatch.setenv("JIRA_TOKEN", JIRA_TOKEN)
+    async with FakeSlack(
+        usergroups={ADMINS_GROUP: [CAROL], LEADS: [DAN]},
+        users=(*PEOPLE, DAN),
+        channels={APPROVAL_CHANNEL, ALERTS, SUPPORT},
+    ) as slack:
+        settings = settings_from_file(path, slack, bot_database_url, approvers=BOB)
+        async with serving(settings, slack, simulator, clock) as harness:
+            assert (await harness.submit_request(project_key="SUP")).body == {}
+            await harness.settle()
+            (request,) = (await harness.runtime.services.listings.mine(ALICE, 1)).items
+            await harness.click(Action.APPROVE, request.id, DAN, channel=SUPPORT)
+            await harness.settle()
+            (name,) = [c["name"] for c in simulator.connections.values()]
+            simulator.accept(name)
+            await poll(harness, clock)
+            consoled(simulator, "made-in-the-console")
+            await poll(harness, clock)
+            simulator.set_status(name, "ERROR")
+            simulator.set_status("made-in-the-console", "ERROR")
+            await poll(harness, clock, 2)
+            ours = card_value(slack, Action.INCIDENT_ACK, -1, channel=SUPPORT)
+            assert name in current(slack, SUPPORT)[-1]
+            assert "made-in-the-console" in current(slack, ALERTS)[0]
+            refused = await harness.click(Action.INCIDENT_ACK, ours, BOB, channel=SUPPORT)
+            await harness.settle()
+            said = json.dumps(slack.calls_to(f"response_url:{refused}")[-1].args)
+            assert "owners of route #1" in said
+            await harness.click(Action.INCIDENT_ACK, ours, DAN, channel=SUPPORT)
+            await harness.settle()
+            assert f"Acknowledged by <@{DAN}>" in current(slack, SUPPORT)[-1]

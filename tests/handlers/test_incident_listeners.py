@@ -16,6 +16,7 @@ from bot.sandbox.slack_emulator.block_kit import block_problems
 from bot.service import Sites
 from bot.service.health import CardGone, SiteOverview, StaleCard
 from handlers import commands, incident_actions
+from handlers import context as context_keys
 from handlers.actions import SOMETHING_WENT_WRONG
 from handlers.ids import Action
 from tests.fakes.exalate import fake_site
@@ -85,7 +86,7 @@ def fixture_watch() -> Watch:
 
 def context_with(watch: Watch | None) -> AsyncBoltContext:
     service = type("Service", (), {"sites": Sites([fake_site("eu"), fake_site("us")])})()
-    return AsyncBoltContext({incident_actions.HEALTH: watch, "service": service})
+    return AsyncBoltContext({context_keys.HEALTH: watch, "service": service})
 
 
 @pytest.fixture(name="context")

@@ -394,7 +394,7 @@ async def test_bot_parts_reach_every_listener_through_the_context(service: Servi
         return BoltResponse(status=200)
 
     services = SimpleNamespace(
-        requests=service, codes=Service(), listings=Service(), sites=service.sites
+        requests=service, codes=Service(), listings=Service(), sites=service.sites, health=None
     )
     parts = BotParts(services)  # type: ignore[arg-type]
     await parts.async_process(req=request, resp=BoltResponse(status=200), next=next_middleware)
