@@ -94,7 +94,8 @@ class IncidentRepository:
         by one."""
         try:
             async with self._writing() as session:
-                return [await self._open(session, o, at) for o in openings]
+                told: set[int] = set()
+                return [await self._open(session, o, at, told) for o in openings]
         except IntegrityError:
             if len(openings) == 1:
                 return []
@@ -102,10 +103,14 @@ class IncidentRepository:
         for opening in openings:
             with contextlib.suppress(IntegrityError):
                 async with self._writing() as session:
-                    opened.append(await self._open(session, opening, at))
+                    opened.append(await self._open(session, opening, at, set()))
         return opened
 
-    async def _open(self, session: AsyncSession, opening: Opening, at: datetime) -> Incident:
+    async def _open(
+        self, session: AsyncSession, opening: Opening, at: datetime, told: set[int]
+    ) -> Incident:
+        """Open one incident on its card; the card is told once a transaction (``told``
+        holds the cards told so far): it is drawn as it is when sent."""
         condition = opening.condition
         card, new = await self._card_to_join(session, opening, at)
         row = IncidentRow(
@@ -120,8 +125,10 @@ class IncidentRepository:
         session.add(row)
         await session.flush()
         session.add(_audit(card.id, at, BOT, f"opened: {_said(condition)}"))
-        say = Say.POST_INCIDENTS if new else Say.UPDATE_INCIDENTS
-        _tell(session, card.id, say, at, due_at=card.post_at)
+        if card.id not in told:
+            say = Say.POST_INCIDENTS if new else Say.UPDATE_INCIDENTS
+            _tell(session, card.id, say, at, due_at=card.post_at)
+            told.add(card.id)
         return _incident(row)
 
     async def _card_to_join(
@@ -254,6 +261,8 @@ class IncidentRepository:
                     .distinct()
                 )
             ).all()
+            if not ids:
+                return []
             cards = (
                 await session.scalars(
                     sa.select(IncidentCardRow)

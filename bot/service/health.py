@@ -165,12 +165,13 @@ class HealthWatch:
                 await self._store.resolve(by_key[key], now)
         if verdict.opening and self.alerts.enabled:
             openings = [await self._opening(c) for c in verdict.opening]
-            for incident in await self._store.open(openings, now):
+            if opened := await self._store.open(openings, now):
                 log.warning(
-                    "incident_opened site=%s kind=%s card=%s",
+                    "incidents_opened site=%s count=%s kinds=%s cards=%s",
                     view.site,
-                    incident.condition.kind.value,
-                    incident.card_id,
+                    len(opened),
+                    ",".join(sorted({i.condition.kind.value for i in opened})),
+                    ",".join(str(c) for c in sorted({i.card_id for i in opened})),
                 )
         await self._store.save_watch(view.site, state, view)
 
