@@ -41,12 +41,6 @@ def _token() -> str:
     return TOKEN
 
 
-@pytest.fixture(name="session")
-async def _session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def _no_wait(_: float) -> None:
     return None
 

@@ -41,12 +41,6 @@ SPEC = ConnectionSpec(
 )
 
 
-@pytest.fixture(name="session")
-async def _session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 @asynccontextmanager
 async def _jira(app: web.Application) -> AsyncIterator[str]:
     """``app`` on a loopback port; yields its base URL."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -34,6 +33,7 @@ from bot.exalate import (
 from bot.exalate.models import STATUS_MAX
 from bot.metrics import Metrics
 from bot.sandbox.exalate_simulator import Simulator
+from tests.exalate.conftest import Sleeps
 
 TOKEN = "pat-Zm9vYmFyLXNlY3JldC10b2tlbi12YWx1ZQ"
 BEARER = BearerToken(TOKEN)
@@ -49,22 +49,6 @@ SPEC = ConnectionSpec(
 @pytest.fixture(name="token")
 def _token() -> str:
     return TOKEN
-
-
-@pytest.fixture(name="session")
-async def _session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-class Sleeps:
-    """Stands in for asyncio.sleep: records the waits, waits for nothing."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 def _client_for(

@@ -4,7 +4,6 @@ loopback, and the simulator's monitoring endpoints and knobs as a black-box test
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -23,6 +22,7 @@ from bot.exalate import (
 from bot.exalate.models import SyncQueue
 from bot.exalate.statuses import SYNC_EVENTS_PATH, SYNC_REQUESTS_PATH
 from bot.sandbox.exalate_simulator import RawAnswer, Simulator
+from tests.exalate.conftest import Sleeps
 
 TOKEN = "pat-c3luYy1xdWV1ZXMtdGVzdC10b2tlbg"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -32,22 +32,6 @@ OUTGOING, INCOMING = SyncQueue.OUTGOING, SyncQueue.INCOMING
 @pytest.fixture(name="token")
 def _token() -> str:
     return TOKEN
-
-
-@pytest.fixture(name="session")
-async def _session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-class Sleeps:
-    """Stands in for asyncio.sleep between retries: records the waits, waits for nothing."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 def _client_for(
