@@ -153,15 +153,21 @@ class OutboxSender:
 
     async def _send(self, item: OutboxItem) -> int:
         """Send one taken message and record how it went; 1 if it is settled."""
-        if item.card_id is not None:
-            return await self._send_incident(item, item.card_id)
-        request = None if item.request_id is None else await self._store.get(item.request_id)
-        if request is None:
+        about = await self._about(item)
+        if about is None:
             await self._queue.sent(item, self._now(), holder=self._me)
             return 1
-        channel = self._card_channel(request)
+        request: ConnectionRequest | None
+        if isinstance(about, IncidentCard):
+            channel, request, delivery = about.channel, None, self._deliver_incident(item, about)
+        else:
+            channel, request, delivery = (
+                self._card_channel(about),
+                about,
+                self._deliver(item, about),
+            )
         try:
-            await self._deliver(item, request)
+            await delivery
         except DeliveryFailed as failure:
             return await self._failed(item, channel, str(failure), failure.retry_after, request)
         except Exception as error:  # Slack unreachable, a timeout: it heals by itself
@@ -170,31 +176,24 @@ class OutboxSender:
         await self._heard_from_slack(item, channel)
         return 1
 
-    async def _send_incident(self, item: OutboxItem, card_id: int) -> int:
-        """Send one taken message about an incident card, as ``_send`` does."""
-        card = None if self._incidents is None else await self._incidents.card(card_id)
-        if card is None or self._incident_notifier is None:
-            await self._queue.sent(item, self._now(), holder=self._me)
-            return 1
-        try:
-            await self._deliver_incident(item, card, self._incident_notifier)
-        except DeliveryFailed as failure:
-            return await self._failed(item, card.channel, str(failure), failure.retry_after)
-        except Exception as error:  # Slack unreachable, a timeout: it heals by itself
-            return await self._failed(item, card.channel, type(error).__name__, None)
-        await self._queue.sent(item, self._now(), holder=self._me)
-        await self._heard_from_slack(item, card.channel)
-        return 1
+    async def _about(self, item: OutboxItem) -> ConnectionRequest | IncidentCard | None:
+        """The request or incident card the message is about, as it is now; None when
+        it is gone (or incidents are not sent here), and the message with it."""
+        if item.card_id is not None:
+            if self._incidents is None or self._incident_notifier is None:
+                return None
+            return await self._incidents.card(item.card_id)
+        return None if item.request_id is None else await self._store.get(item.request_id)
 
-    async def _deliver_incident(
-        self, item: OutboxItem, card: IncidentCard, notifier: IncidentNotifier
-    ) -> None:
+    async def _deliver_incident(self, item: OutboxItem, card: IncidentCard) -> None:
         """The one Slack call: the card posted or redrawn as it is now, or a note."""
+        notifier, incidents = self._incident_notifier, self._incidents
+        assert notifier is not None  # else ``_about`` let the message go
+        assert incidents is not None
         say = item.message.say
         if say is Say.POST_INCIDENTS and card.card_ref is None:
             card_ref = await notifier.post_incidents(card)
-            assert self._incidents is not None
-            await self._incidents.set_card(card.id, card_ref)
+            await incidents.set_card(card.id, card_ref)
         elif say is Say.UPDATE_INCIDENTS and card.card_ref is not None:
             newest = await self._queue.newest_redraw(item)
             if newest is None or newest <= item.id:
