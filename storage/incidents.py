@@ -239,17 +239,8 @@ class IncidentRepository:
 
     async def card(self, card_id: int) -> IncidentCard | None:
         async with self._reading() as session:
-            row = await session.get(IncidentCardRow, card_id)
-            if row is None:
-                return None
-            incidents = (
-                await session.scalars(
-                    sa.select(IncidentRow)
-                    .where(IncidentRow.card_id == card_id)
-                    .order_by(IncidentRow.id)
-                )
-            ).all()
-        return _card(row, map(_incident, incidents))
+            found = await _cards(session, [card_id])
+        return found[0] if found else None
 
     async def open_cards(self) -> list[IncidentCard]:
         """The cards with an open incident, oldest first."""
@@ -261,25 +252,7 @@ class IncidentRepository:
                     .distinct()
                 )
             ).all()
-            if not ids:
-                return []
-            cards = (
-                await session.scalars(
-                    sa.select(IncidentCardRow)
-                    .where(IncidentCardRow.id.in_(ids))
-                    .order_by(IncidentCardRow.id)
-                )
-            ).all()
-            incidents = (
-                await session.scalars(
-                    sa.select(IncidentRow)
-                    .where(IncidentRow.card_id.in_(ids))
-                    .order_by(IncidentRow.id)
-                )
-            ).all()
-        return [
-            _card(card, [_incident(i) for i in incidents if i.card_id == card.id]) for card in cards
-        ]
+            return await _cards(session, ids) if ids else []
 
     async def set_card(self, card_id: int, card_ref: str) -> None:
         """Remember where the card was posted: it takes no more incidents."""
@@ -393,6 +366,25 @@ class IncidentRepository:
                 .group_by(IncidentRow.site, IncidentRow.kind)
             )
             return {(str(site), str(kind)): int(count) for site, kind, count in rows}
+
+
+async def _cards(session: AsyncSession, ids: Sequence[int]) -> list[IncidentCard]:
+    """The cards ``ids`` names, oldest first, each with its incidents."""
+    cards = (
+        await session.scalars(
+            sa.select(IncidentCardRow)
+            .where(IncidentCardRow.id.in_(ids))
+            .order_by(IncidentCardRow.id)
+        )
+    ).all()
+    incidents = (
+        await session.scalars(
+            sa.select(IncidentRow).where(IncidentRow.card_id.in_(ids)).order_by(IncidentRow.id)
+        )
+    ).all()
+    return [
+        _card(card, [_incident(i) for i in incidents if i.card_id == card.id]) for card in cards
+    ]
 
 
 def _tell(
