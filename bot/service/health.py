@@ -99,7 +99,7 @@ class HealthWatch:
             now,
             connections=tuple((c.name, c.status or "") for c in listing.results),
             queues=tuple((q.value, n) for q, n in queues.items()),
-            unwatched=tuple(sorted(q.value for q in self.unwatched.get(site.name, ()))),
+            unwatched=self._unwatched(site.name),
         )
         await self._act(verdict, state, view, open_now)
 
@@ -117,7 +117,7 @@ class HealthWatch:
             trouble=trouble.value,
             connections=() if last is None else last.connections,
             queues=() if last is None else last.queues,
-            unwatched=tuple(sorted(q.value for q in self.unwatched.get(site.name, ()))),
+            unwatched=self._unwatched(site.name),
         )
         await self._act(verdict, state, view, open_now)
 
@@ -146,6 +146,10 @@ class HealthWatch:
                     type(error).__name__,
                 )
         return sizes
+
+    def _unwatched(self, site: str) -> tuple[str, ...]:
+        """The queues the site's node has no endpoint for, as its view shows them."""
+        return tuple(sorted(q.value for q in self.unwatched.get(site, ())))
 
     async def _open(self, site: str) -> dict[str, Incident]:
         """The site's open incidents by key."""

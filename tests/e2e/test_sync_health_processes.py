@@ -27,17 +27,7 @@ from tests.e2e.harness import (
     SIGNING_SECRET,
     SlackSide,
 )
-
-ALERTS = "C0EXALATEOPS"
-SITES_FILE = """
-[sites.eu]
-jira_url = "{jira}"
-token_env = "JIRA_TOKEN"
-local_short_name = "acme-eu"
-
-[alerts]
-channel = "{alerts}"
-"""
+from tests.e2e.test_sync_health import ALERTS, SITES_FILE
 
 
 @pytest.fixture(name="slack")
