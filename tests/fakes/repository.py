@@ -504,8 +504,8 @@ class InMemoryOutbox:
         for waiting in self._items:
             same = waiting.item.id == item.id
             older_redraw = (
-                item.message.say is Say.UPDATE_CARD
-                and waiting.item.message.say is Say.UPDATE_CARD
+                item.message.say.redraws
+                and waiting.item.message.say is item.message.say
                 and waiting.item.request_id == item.request_id
                 and waiting.item.id <= item.id
                 and waiting.held_by in (None, holder)

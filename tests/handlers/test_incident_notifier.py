@@ -31,13 +31,6 @@ CARD = IncidentCard(
 )
 
 
-@pytest.fixture(autouse=True)
-def fixture_no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """slack_sdk routes even loopback requests through HTTP(S)_PROXY, ignoring NO_PROXY."""
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(name="fake")
 async def fixture_fake() -> AsyncIterator[FakeSlack]:
     async with FakeSlack(users={"U0ANNA"}, channels={"C0ALERTS"}) as fake:
